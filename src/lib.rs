@@ -1,0 +1,34 @@
+//! image-config-webhook: a guard for the OpenShift `config.openshift.io/v1` `Image` object.
+//!
+//! Data flows one way, bytes in, bytes out; only the adapters touch files or sockets:
+//!
+//! ```text
+//! AdmissionReview bytes -> envelope -> typed Image (+ type errors) -> rules -> findings
+//!                       -> ratchet (UPDATE) -> Verdict -> response bytes
+//!           ^                                                      |
+//!     replay (files, stdin)     and     serve (TLS, HTTP)     are thin adapters
+//! ```
+//!
+//! - [`field`]: apimachinery field paths and error text, byte for byte.
+//! - [`grammar`]: registry scopes, `hostname[:port]`, RFC 1123, import globs.
+//! - [`image`]: the typed object and its decoder (type errors become causes).
+//! - [`rules`]: the rule table the engine runs and `rules` prints.
+//! - [`engine`]: request -> verdict. [`review`]: bytes -> bytes.
+//! - [`replay`]: the offline checker behind `image-config-webhook replay`.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod engine;
+pub mod envelope;
+pub mod field;
+pub mod grammar;
+pub mod image;
+pub mod policy;
+pub mod replay;
+pub mod review;
+pub mod rules;
+
+pub use engine::{Verdict, evaluate};
+pub use policy::{Policy, Settings};
+pub use review::review;

@@ -1,0 +1,235 @@
+//! The `image-config-webhook` command: the only place that prints and picks exit codes.
+//!
+//! Exit codes: 0 all allowed (with expectations: all met), 1 a denial (with expectations: a
+//! mismatch), 2 unreadable input or a usage error, 3 an internal error.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use image_config_webhook::envelope::Operation;
+use image_config_webhook::policy::{Policy, Settings};
+use image_config_webhook::replay::{self, Expectation, Options};
+use image_config_webhook::rules::RULES;
+
+#[derive(Parser)]
+#[command(
+    name = "image-config-webhook",
+    version,
+    about = "Guards the OpenShift config.openshift.io/v1 Image object"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Judge AdmissionReview fixtures or Image YAML offline, with the webhook's engine.
+    Replay(ReplayArgs),
+    /// List every rule the engine enforces.
+    Rules {
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = RulesFormat::Text)]
+        output: RulesFormat,
+    },
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// Files or directories (recursive: .json, .yaml, .yml); `-` reads standard input.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ReplayFormat::Text)]
+    output: ReplayFormat,
+    /// Operation for bare Image documents [default: CREATE, or UPDATE with --old].
+    #[arg(long, value_enum)]
+    operation: Option<Op>,
+    /// The current object (Image, one-item List or AdmissionReview): bare Images are replayed
+    /// as an UPDATE of it.
+    #[arg(long, value_name = "FILE")]
+    old: Option<String>,
+    /// Suite files of expectations (uid or source; allowed, code, causes, warnings, rules).
+    #[arg(long, value_name = "FILE")]
+    expect: Vec<String>,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+#[derive(clap::Args)]
+struct SettingsArgs {
+    /// Release registries that allow-lists must cover and block-lists must not block.
+    #[arg(long = "release-registry", value_name = "REGISTRY", default_values_t = Settings::default().release_registries)]
+    release_registries: Vec<String>,
+    /// Release payload repositories that must not be blocked.
+    #[arg(long = "release-repository", value_name = "REPO", default_values_t = Settings::default().release_repositories)]
+    release_repositories: Vec<String>,
+    /// Internal registry, when the object's status does not name one.
+    #[arg(long, value_name = "HOST:PORT", default_value_t = Settings::default().internal_registry)]
+    internal_registry: String,
+    /// Registries that should not resolve short names.
+    #[arg(long = "public-search-registry", value_name = "REGISTRY", default_values_t = Settings::default().public_search_registries)]
+    public_search_registries: Vec<String>,
+    /// The webhook's name as the API server prints it in denials.
+    #[arg(long, value_name = "NAME", default_value_t = Settings::default().webhook_name)]
+    webhook_name: String,
+}
+
+impl SettingsArgs {
+    fn into_settings(self) -> Settings {
+        Settings {
+            release_registries: self.release_registries,
+            release_repositories: self.release_repositories,
+            internal_registry: self.internal_registry,
+            public_search_registries: self.public_search_registries,
+            webhook_name: self.webhook_name,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReplayFormat {
+    Text,
+    Json,
+    Junit,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RulesFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "UPPER")]
+enum Op {
+    Create,
+    Update,
+    Delete,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let code = match cli.command {
+        Command::Replay(args) => run_replay(args),
+        Command::Rules { output } => print_rules(output),
+    };
+    ExitCode::from(code)
+}
+
+fn usage_error(message: &str) -> u8 {
+    eprintln!("error: {message}");
+    2
+}
+
+fn run_replay(args: ReplayArgs) -> u8 {
+    let policy = match Policy::new(args.settings.into_settings()) {
+        Ok(p) => p,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let mut options = Options {
+        operation: args.operation.map(|op| match op {
+            Op::Create => Operation::Create,
+            Op::Update => Operation::Update,
+            Op::Delete => Operation::Delete,
+        }),
+        ..Options::default()
+    };
+    if let Some(old) = &args.old {
+        let input = replay::load_inputs(std::slice::from_ref(old))
+            .into_iter()
+            .next();
+        match input.map(|i| replay::old_object_from(&i)) {
+            Some(Ok(old)) => options.old = Some(old),
+            Some(Err(e)) => return usage_error(&format!("--old {old}: {e}")),
+            None => return usage_error(&format!("--old {old}: cannot be read")),
+        }
+    }
+    for suite in replay::load_inputs(&args.expect) {
+        match Expectation::parse_suite(&suite) {
+            Ok(entries) => options.expectations.extend(entries),
+            Err(e) => return usage_error(&format!("--expect {}: {e}", suite.source)),
+        }
+    }
+    let inputs = replay::load_inputs(&args.paths);
+    let report = replay::replay(&inputs, &options, &policy);
+    let text = match args.output {
+        ReplayFormat::Text => report.to_text(&policy.settings().webhook_name),
+        ReplayFormat::Json => {
+            for r in &report.results {
+                for note in &r.notes {
+                    eprintln!("{}: note: {note}", r.source);
+                }
+            }
+            for u in &report.unmatched {
+                eprintln!("MISMATCH: {u}");
+            }
+            report.to_json() + "\n"
+        }
+        ReplayFormat::Junit => report.to_junit(),
+    };
+    if write_stdout(&text).is_err() {
+        return 0;
+    }
+    report.exit_code()
+}
+
+fn print_rules(format: RulesFormat) -> u8 {
+    let text = match format {
+        RulesFormat::Json => {
+            let rules: Vec<_> = RULES
+                .iter()
+                .map(|r| {
+                    json!({
+                        "id": r.id,
+                        "tier": r.tier.code(),
+                        "field": r.field,
+                        "check": r.check,
+                        "why": r.why,
+                        "source": r.source,
+                        "ops": r.phases.iter().map(|p| p.code()).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            serde_json::to_string_pretty(&json!({ "rules": rules })).unwrap_or_default() + "\n"
+        }
+        RulesFormat::Text => {
+            let mut out = String::new();
+            for r in RULES {
+                let ops: Vec<_> = r.phases.iter().map(|p| p.code()).collect();
+                out.push_str(&format!(
+                    "{:<4} {} [{}] {}\n",
+                    r.id,
+                    r.tier.code(),
+                    ops.join(","),
+                    r.field
+                ));
+                out.push_str(&format!(
+                    "     checks: {}\n     why:    {}\n     source: {}\n",
+                    r.check, r.why, r.source
+                ));
+            }
+            out
+        }
+    };
+    if write_stdout(&text).is_err() {
+        return 0;
+    }
+    0
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}

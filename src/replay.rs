@@ -1,0 +1,827 @@
+//! `replay`: judge AdmissionReview fixtures or plain Image YAML from disk with the same engine the
+//! webhook runs, compare with recorded expectations, and report in text, JSON or JUnit.
+//!
+//! Inputs are files and directories (recursive; `.json`, `.yaml`, `.yml`) or `-` for stdin. A
+//! document may be a full AdmissionReview, an AdmissionReview `request` alone, a bare Image
+//! (CREATE unless told otherwise, UPDATE against `--old`), a `List`/`ImageList`, or several
+//! YAML documents. An input that cannot be read or parsed gets its own result with `error`.
+
+use std::collections::BTreeSet;
+use std::io::Read as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path as FsPath, PathBuf};
+
+use kube_core::response::Status;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::engine::{GROUP, RESOURCE, VERSION, Verdict, evaluate};
+use crate::envelope::{
+    AdmissionRequest, GroupVersionName, Operation, parse_request, parse_review, strictness_note,
+};
+use crate::policy::Policy;
+
+/// One input as read: where from, and its text or why it could not be read.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The path as given (or found under a given directory), or `-`.
+    pub source: String,
+    /// The text, or the read error.
+    pub text: Result<String, String>,
+    /// Whether to parse as JSON only (`.json` files).
+    pub json: bool,
+}
+
+/// Reads every input named on the command line; directories are walked recursively in sorted
+/// order for `.json`, `.yaml` and `.yml` files. Never fails: unreadable inputs carry their error.
+pub fn load_inputs(paths: &[String]) -> Vec<Input> {
+    let mut inputs = Vec::new();
+    for path in paths {
+        if path == "-" {
+            let mut text = String::new();
+            let text = std::io::stdin()
+                .read_to_string(&mut text)
+                .map(|_| text)
+                .map_err(|e| format!("cannot read standard input: {e}"));
+            inputs.push(Input {
+                source: "-".to_owned(),
+                text,
+                json: false,
+            });
+            continue;
+        }
+        let fs_path = FsPath::new(path);
+        if fs_path.is_dir() {
+            let mut files = Vec::new();
+            walk(fs_path, &mut files, &mut inputs);
+            files.sort();
+            inputs.extend(files.into_iter().map(|f| read_file(&f)));
+        } else {
+            inputs.push(read_file(fs_path));
+        }
+    }
+    inputs
+}
+
+fn walk(dir: &FsPath, files: &mut Vec<PathBuf>, inputs: &mut Vec<Input>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            inputs.push(Input {
+                source: dir.display().to_string(),
+                text: Err(format!("cannot read directory: {e}")),
+                json: false,
+            });
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, files, inputs);
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("json" | "yaml" | "yml")
+        ) {
+            files.push(path);
+        }
+    }
+}
+
+fn read_file(path: &FsPath) -> Input {
+    let json = path.extension().and_then(|e| e.to_str()) == Some("json");
+    let text = std::fs::read(path)
+        .map_err(|e| format!("cannot read file: {e}"))
+        .and_then(|bytes| {
+            String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_owned())
+        });
+    Input {
+        source: path.display().to_string(),
+        text,
+        json,
+    }
+}
+
+/// Parses an input into documents (empty YAML documents are dropped).
+pub fn parse_documents(input: &Input) -> Result<Vec<Value>, String> {
+    let text = input.text.as_ref().map_err(Clone::clone)?;
+    let docs: Vec<Value> = if input.json {
+        vec![serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?]
+    } else {
+        match serde_json::from_str(text) {
+            Ok(doc) => vec![doc],
+            Err(_) => serde_saphyr::from_multiple::<Value>(text)
+                .map_err(|e| format!("malformed YAML: {e}"))?,
+        }
+    };
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// How bare Image documents are replayed.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The operation for bare Images (default CREATE, or UPDATE when `old` is given).
+    pub operation: Option<Operation>,
+    /// The old object for bare Images (`--old`).
+    pub old: Option<Value>,
+    /// Expectations from `--expect` files.
+    pub expectations: Vec<Expectation>,
+}
+
+/// Reads the old object for `--old` from an Image, a one-item List, or an AdmissionReview
+/// (its object).
+pub fn old_object_from(input: &Input) -> Result<Value, String> {
+    let docs = parse_documents(input)?;
+    let mut images = Vec::new();
+    for doc in &docs {
+        match doc.get("kind").and_then(Value::as_str) {
+            Some("List" | "ImageList") => {
+                images.extend(
+                    doc.get("items")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .cloned(),
+                );
+            }
+            Some("AdmissionReview") => {
+                let review = parse_review(doc).map_err(|e| e.to_string())?;
+                images.extend(review.request.object);
+            }
+            _ => images.push(doc.clone()),
+        }
+    }
+    match images.len() {
+        1 => images.pop().ok_or_else(|| "no object".to_owned()),
+        0 => Err("holds no object".to_owned()),
+        n => Err(format!("holds {n} objects; --old needs exactly one")),
+    }
+}
+
+/// What a fixture expects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expectation {
+    /// Match by uid.
+    pub uid: Option<String>,
+    /// Match by source.
+    pub source: Option<String>,
+    /// The verdict.
+    pub allowed: Option<bool>,
+    /// The status code.
+    pub code: Option<u16>,
+    /// The set of `(field, reason)` of the causes.
+    pub causes: Option<BTreeSet<(String, String)>>,
+    /// The set of warnings.
+    pub warnings: Option<BTreeSet<String>>,
+    /// The set of rule ids.
+    pub rules: Option<BTreeSet<String>>,
+}
+
+impl Expectation {
+    /// The expectation carried by a recorded AdmissionReview `response`.
+    pub fn from_response(response: &Value) -> Result<Self, String> {
+        let mut e = Expectation::from_fields(response)?;
+        // A recorded denial lists all of its causes; none recorded means none.
+        if e.allowed == Some(false) && e.causes.is_none() {
+            e.causes = Some(BTreeSet::new());
+        }
+        Ok(e)
+    }
+
+    /// Reads a suite file: a YAML/JSON list of entries (or `{expectations: [...]}`) each with
+    /// `uid` or `source`, and any of `allowed`, `code`, `causes`, `warnings`, `rules`.
+    pub fn parse_suite(input: &Input) -> Result<Vec<Self>, String> {
+        let mut out = Vec::new();
+        for doc in parse_documents(input)? {
+            let entries = match &doc {
+                Value::Array(items) => items.clone(),
+                Value::Object(o) => o
+                    .get("expectations")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .ok_or("a suite is a list of expectations, or {expectations: [...]}")?,
+                _ => return Err("a suite is a list of expectations".to_owned()),
+            };
+            for (i, entry) in entries.iter().enumerate() {
+                let mut e =
+                    Expectation::from_fields(entry).map_err(|m| format!("entry {i}: {m}"))?;
+                e.uid = entry.get("uid").and_then(Value::as_str).map(str::to_owned);
+                e.source = entry
+                    .get("source")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                if e.uid.is_none() && e.source.is_none() {
+                    return Err(format!("entry {i}: needs a uid or a source"));
+                }
+                if let Some(rules) = entry.get("rules") {
+                    e.rules = Some(
+                        string_set(rules)
+                            .ok_or(format!("entry {i}: rules must be a list of ids"))?,
+                    );
+                }
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    fn from_fields(v: &Value) -> Result<Self, String> {
+        let obj = v.as_object().ok_or("an expectation must be an object")?;
+        let allowed = match obj.get("allowed") {
+            None => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => return Err("allowed must be a boolean".to_owned()),
+        };
+        let status = obj.get("status");
+        let code = match status.and_then(|s| s.get("code")).or(obj.get("code")) {
+            None => None,
+            Some(c) => Some(
+                c.as_u64()
+                    .and_then(|c| u16::try_from(c).ok())
+                    .ok_or("code must be a number")?,
+            ),
+        };
+        let causes_value = status
+            .and_then(|s| s.get("details"))
+            .and_then(|d| d.get("causes"))
+            .or(obj.get("causes"));
+        let causes = match causes_value {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|c| {
+                        let text =
+                            |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                        (text("field"), text("reason"))
+                    })
+                    .collect(),
+            ),
+            Some(_) => return Err("causes must be a list".to_owned()),
+        };
+        let warnings = match obj.get("warnings") {
+            None | Some(Value::Null) => None,
+            Some(w) => Some(string_set(w).ok_or("warnings must be a list of strings")?),
+        };
+        Ok(Expectation {
+            allowed,
+            code,
+            causes,
+            warnings,
+            ..Expectation::default()
+        })
+    }
+
+    /// How a verdict differs from this expectation; empty when it meets it.
+    pub fn compare(&self, verdict: &Verdict) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(allowed) = self.allowed.filter(|a| *a != verdict.allowed) {
+            out.push(format!(
+                "allowed: expected {allowed}, got {}",
+                verdict.allowed
+            ));
+        }
+        if let Some(code) = self.code.filter(|c| *c != 0 && *c != verdict.status.code) {
+            out.push(format!(
+                "code: expected {code}, got {}",
+                verdict.status.code
+            ));
+        }
+        if let Some(want) = &self.causes {
+            let got: BTreeSet<(String, String)> = verdict
+                .status
+                .details
+                .iter()
+                .flat_map(|d| &d.causes)
+                .map(|c| (c.field.clone(), c.reason.clone()))
+                .collect();
+            let fmt = |set: Vec<&(String, String)>| {
+                set.iter()
+                    .map(|(f, r)| format!("{r} at {f:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            diff(
+                &mut out,
+                "causes",
+                fmt(want.difference(&got).collect()),
+                fmt(got.difference(want).collect()),
+            );
+        }
+        if let Some(want) = &self.warnings {
+            let got: BTreeSet<String> = verdict.warnings.iter().cloned().collect();
+            let fmt = |set: Vec<&String>| {
+                set.iter()
+                    .map(|w| format!("{w:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            diff(
+                &mut out,
+                "warnings",
+                fmt(want.difference(&got).collect()),
+                fmt(got.difference(want).collect()),
+            );
+        }
+        if let Some(want) = &self.rules {
+            let got: BTreeSet<String> = verdict.rules.iter().map(|r| (*r).to_owned()).collect();
+            let fmt = |set: Vec<&String>| {
+                set.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            diff(
+                &mut out,
+                "rules",
+                fmt(want.difference(&got).collect()),
+                fmt(got.difference(want).collect()),
+            );
+        }
+        out
+    }
+}
+
+fn diff(out: &mut Vec<String>, what: &str, missing: String, unexpected: String) {
+    if !missing.is_empty() {
+        out.push(format!("{what}: missing {missing}"));
+    }
+    if !unexpected.is_empty() {
+        out.push(format!("{what}: unexpected {unexpected}"));
+    }
+}
+
+fn string_set(v: &Value) -> Option<BTreeSet<String>> {
+    v.as_array()?
+        .iter()
+        .map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// One result: one judged document, or one input that failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// `<path>[#<doc index>]`.
+    pub source: String,
+    /// The request uid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// The operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<&'static str>,
+    /// Whether it was allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<bool>,
+    /// Whether it was outside the webhook's object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<bool>,
+    /// The Status as sent to the API server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// Warnings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
+    /// Rule ids that fired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Vec<&'static str>>,
+    /// How the verdict differs from the expectation, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mismatches: Option<Vec<String>>,
+    /// Why the input could not be judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Leniencies and skip reasons (text output and stderr only).
+    #[serde(skip)]
+    pub notes: Vec<String>,
+    /// Whether `error` is an internal error (a bug), not bad input.
+    #[serde(skip)]
+    pub internal: bool,
+}
+
+impl Outcome {
+    fn error(source: String, error: String) -> Self {
+        Outcome {
+            source,
+            uid: None,
+            operation: None,
+            allowed: None,
+            skipped: None,
+            status: None,
+            warnings: None,
+            rules: None,
+            mismatches: None,
+            error: Some(error),
+            notes: Vec::new(),
+            internal: false,
+        }
+    }
+
+    /// Whether this result makes the run fail: a mismatch when expectations exist, a denial
+    /// when none do, or an error.
+    pub fn fails(&self) -> bool {
+        match &self.mismatches {
+            Some(m) => !m.is_empty(),
+            None => self.error.is_some() || self.allowed == Some(false),
+        }
+    }
+}
+
+/// The counts at the end of a report.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Results in all.
+    pub total: usize,
+    /// Allowed (not skipped).
+    pub allowed: usize,
+    /// Denied.
+    pub denied: usize,
+    /// Skipped (not the webhook's object).
+    pub skipped: usize,
+    /// Inputs that could not be read or parsed.
+    pub errors: usize,
+    /// Results whose verdict differs from an expectation, plus expectations that matched no input.
+    pub mismatches: usize,
+}
+
+/// A whole replay run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// One per document or failed input.
+    pub results: Vec<Outcome>,
+    /// Counts.
+    pub summary: Summary,
+    /// Expectations that matched no input.
+    #[serde(skip)]
+    pub unmatched: Vec<String>,
+}
+
+/// Replays every input.
+pub fn replay(inputs: &[Input], options: &Options, policy: &Policy) -> Report {
+    let mut results = Vec::new();
+    for input in inputs {
+        match parse_documents(input) {
+            Err(e) => results.push(Outcome::error(input.source.clone(), e)),
+            Ok(docs) => {
+                let mut units = Vec::new();
+                for doc in docs {
+                    expand(doc, &mut units);
+                }
+                let many = units.len() > 1;
+                for (i, unit) in units.into_iter().enumerate() {
+                    let source = if many {
+                        format!("{}#{i}", input.source)
+                    } else {
+                        input.source.clone()
+                    };
+                    let ordinal = results.len();
+                    results.push(judge_guarded(source, unit, options, policy, ordinal));
+                }
+            }
+        }
+    }
+    let mut unmatched = Vec::new();
+    for expectation in &options.expectations {
+        let mut matched = false;
+        for result in results.iter_mut().filter(|r| r.error.is_none()) {
+            let by_uid = expectation.uid.is_some() && expectation.uid == result.uid;
+            let by_source = expectation.source.as_deref() == Some(result.source.as_str());
+            if by_uid || by_source {
+                matched = true;
+                if let Some(verdict) = verdict_of(result) {
+                    result
+                        .mismatches
+                        .get_or_insert_with(Vec::new)
+                        .extend(expectation.compare(&verdict));
+                }
+            }
+        }
+        if !matched {
+            let key = expectation.uid.as_ref().map_or_else(
+                || format!("source {:?}", expectation.source.as_deref().unwrap_or("")),
+                |u| format!("uid {u:?}"),
+            );
+            unmatched.push(format!("no input matched the expectation for {key}"));
+        }
+    }
+    let mut summary = Summary {
+        total: results.len(),
+        ..Summary::default()
+    };
+    for r in &results {
+        match (r.error.is_some(), r.skipped, r.allowed) {
+            (true, _, _) => summary.errors += 1,
+            (false, Some(true), _) => summary.skipped += 1,
+            (false, _, Some(true)) => summary.allowed += 1,
+            _ => summary.denied += 1,
+        }
+        if r.mismatches.as_ref().is_some_and(|m| !m.is_empty()) {
+            summary.mismatches += 1;
+        }
+    }
+    summary.mismatches += unmatched.len();
+    Report {
+        results,
+        summary,
+        unmatched,
+    }
+}
+
+/// A verdict rebuilt from a result, for comparisons.
+fn verdict_of(result: &Outcome) -> Option<Verdict> {
+    Some(Verdict {
+        allowed: result.allowed?,
+        skipped: result.skipped.unwrap_or(false),
+        skip_reason: None,
+        status: result.status.clone()?,
+        warnings: result.warnings.clone().unwrap_or_default(),
+        rules: result.rules.clone().unwrap_or_default(),
+        findings: Vec::new(),
+    })
+}
+
+/// One thing to judge, as found in a document.
+enum Unit {
+    Review(Value),
+    Request(Value),
+    Image(Value),
+    Unknown(String),
+}
+
+fn expand(doc: Value, units: &mut Vec<Unit>) {
+    let kind = doc.get("kind");
+    match kind.and_then(Value::as_str) {
+        Some("AdmissionReview") => units.push(Unit::Review(doc)),
+        Some("List" | "ImageList") => match doc.get("items").and_then(Value::as_array) {
+            Some(items) => {
+                for item in items {
+                    expand(item.clone(), units);
+                }
+            }
+            None => units.push(Unit::Unknown("a List without items".to_owned())),
+        },
+        _ if doc.get("request").is_some() => units.push(Unit::Review(doc)),
+        _ if kind.is_some_and(Value::is_object) || doc.get("operation").is_some() => {
+            units.push(Unit::Request(doc))
+        }
+        Some(_) if doc.get("apiVersion").is_some() => units.push(Unit::Image(doc)),
+        Some(k) => units.push(Unit::Unknown(format!("kind {k:?} without apiVersion"))),
+        None => units.push(Unit::Unknown(
+            "not an AdmissionReview, an admission request, an Image or a List (no kind)".to_owned(),
+        )),
+    }
+}
+
+fn judge_guarded(
+    source: String,
+    unit: Unit,
+    options: &Options,
+    policy: &Policy,
+    ordinal: usize,
+) -> Outcome {
+    let fallback = source.clone();
+    match catch_unwind(AssertUnwindSafe(|| {
+        judge(source, unit, options, policy, ordinal)
+    })) {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            let mut o = Outcome::error(
+                fallback,
+                "internal error: the engine panicked on this input".to_owned(),
+            );
+            o.internal = true;
+            o
+        }
+    }
+}
+
+fn judge(
+    source: String,
+    unit: Unit,
+    options: &Options,
+    policy: &Policy,
+    ordinal: usize,
+) -> Outcome {
+    let mut notes = Vec::new();
+    let mut recorded = None;
+    let request = match unit {
+        Unit::Unknown(why) => return Outcome::error(source, why),
+        Unit::Review(doc) => match parse_review(&doc) {
+            Ok(review) => {
+                notes.extend(review.notes);
+                if let Some(note) = strictness_note(&doc).filter(|_| !notes.is_empty()) {
+                    notes.push(note);
+                }
+                recorded = review.recorded_response;
+                review.request
+            }
+            Err(e) => return Outcome::error(source, e.to_string()),
+        },
+        Unit::Request(doc) => match parse_request(&doc, &mut notes) {
+            Ok(request) => request,
+            Err(e) => return Outcome::error(source, e.to_string()),
+        },
+        Unit::Image(image) => bare_image_request(image, options, ordinal),
+    };
+    let verdict = match evaluate(&request, policy) {
+        Ok(v) => v,
+        Err(e) => return Outcome::error(source, e.to_string()),
+    };
+    notes.extend(verdict.skip_reason.iter().map(|r| format!("skipped: {r}")));
+    let mismatches = match recorded.as_ref().map(Expectation::from_response) {
+        None => None,
+        Some(Ok(expectation)) => Some(expectation.compare(&verdict)),
+        Some(Err(e)) => Some(vec![format!("the recorded response cannot be read: {e}")]),
+    };
+    Outcome {
+        source,
+        uid: Some(request.uid),
+        operation: Some(request.operation.as_str()),
+        allowed: Some(verdict.allowed),
+        skipped: Some(verdict.skipped),
+        status: Some(verdict.status),
+        warnings: Some(verdict.warnings),
+        rules: Some(verdict.rules),
+        mismatches,
+        error: None,
+        notes,
+        internal: false,
+    }
+}
+
+/// The request the API server would send for `oc apply` of a bare Image.
+fn bare_image_request(image: Value, options: &Options, ordinal: usize) -> AdmissionRequest {
+    let operation = options.operation.unwrap_or(if options.old.is_some() {
+        Operation::Update
+    } else {
+        Operation::Create
+    });
+    let api_version = image
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let kind = GroupVersionName {
+        group: group.to_owned(),
+        version: version.to_owned(),
+        name: image
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+    };
+    let name = image
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let (object, old_object) = match operation {
+        Operation::Delete => (None, Some(options.old.clone().unwrap_or(image))),
+        Operation::Update => (
+            Some(image.clone()),
+            Some(options.old.clone().unwrap_or(image)),
+        ),
+        _ => (Some(image), None),
+    };
+    AdmissionRequest {
+        uid: format!("replay-{ordinal}"),
+        kind: Some(kind),
+        resource: Some(GroupVersionName {
+            group: GROUP.to_owned(),
+            version: VERSION.to_owned(),
+            name: RESOURCE.to_owned(),
+        }),
+        sub_resource: String::new(),
+        name,
+        operation,
+        object,
+        old_object,
+        dry_run: true,
+    }
+}
+
+impl Report {
+    /// The process exit code: 3 internal error, 2 unreadable input, 1 a denial (or, with
+    /// expectations, a mismatch), 0 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        if self.results.iter().any(|r| r.internal) {
+            3
+        } else if self.summary.errors > 0 {
+            2
+        } else if !self.unmatched.is_empty() || self.results.iter().any(Outcome::fails) {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// The JSON document of `-o json`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| json!({"error": e.to_string()}).to_string())
+    }
+
+    /// The human report of `-o text`: per input the verdict and, for a denial, what `oc apply`
+    /// would print.
+    pub fn to_text(&self, webhook_name: &str) -> String {
+        let mut out = String::new();
+        for r in &self.results {
+            let verdict = match (&r.error, r.skipped, r.allowed) {
+                (Some(e), _, _) => format!("ERROR: {e}"),
+                (None, Some(true), _) => "SKIPPED".to_owned(),
+                (None, _, Some(true)) => "ALLOWED".to_owned(),
+                _ => "DENIED".to_owned(),
+            };
+            let op = r.operation.map(|o| format!(" ({o})")).unwrap_or_default();
+            out.push_str(&format!("{}{op}: {verdict}\n", r.source));
+            if r.allowed == Some(false) {
+                if let Some(status) = &r.status {
+                    out.push_str(&format!(
+                        "  {}\n",
+                        oc_message(&r.source, r.operation, status, webhook_name)
+                    ));
+                }
+            }
+            for w in r.warnings.iter().flatten() {
+                out.push_str(&format!("  Warning: {w}\n"));
+            }
+            for n in &r.notes {
+                out.push_str(&format!("  note: {n}\n"));
+            }
+            for m in r.mismatches.iter().flatten() {
+                out.push_str(&format!("  MISMATCH: {m}\n"));
+            }
+        }
+        for u in &self.unmatched {
+            out.push_str(&format!("MISMATCH: {u}\n"));
+        }
+        let s = &self.summary;
+        out.push_str(&format!(
+            "{} results: {} allowed, {} denied, {} skipped, {} errors, {} mismatches\n",
+            s.total, s.allowed, s.denied, s.skipped, s.errors, s.mismatches
+        ));
+        out
+    }
+
+    /// A JUnit XML report: one test case per result.
+    pub fn to_junit(&self) -> String {
+        use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
+        let mut suite = TestSuite::new("image-config-webhook replay");
+        for r in &self.results {
+            let status = if let Some(e) = &r.error {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message(e.as_str());
+                s
+            } else if r.fails() {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                let message = match &r.mismatches {
+                    Some(m) => m.join("; "),
+                    None => r
+                        .status
+                        .as_ref()
+                        .map(|s| s.message.clone())
+                        .unwrap_or_default(),
+                };
+                s.set_message(message);
+                s
+            } else if r.skipped == Some(true) {
+                TestCaseStatus::skipped()
+            } else {
+                TestCaseStatus::success()
+            };
+            let mut case = TestCase::new(r.source.as_str(), status);
+            case.set_classname("replay");
+            if let Some(w) = r.warnings.as_ref().filter(|w| !w.is_empty()) {
+                case.set_system_out(w.join("\n"));
+            }
+            suite.add_test_case(case);
+        }
+        let mut report = JReport::new("image-config-webhook");
+        report.add_test_suite(suite);
+        report
+            .to_string()
+            .unwrap_or_else(|e| format!("<!-- cannot render JUnit: {e} -->\n"))
+    }
+}
+
+/// What `oc apply` prints for a denial by this webhook.
+pub fn oc_message(
+    source: &str,
+    operation: Option<&str>,
+    status: &Status,
+    webhook_name: &str,
+) -> String {
+    let reason = if status.reason.is_empty() {
+        "BadRequest"
+    } else {
+        status.reason.as_str()
+    };
+    let action = match operation {
+        Some("UPDATE") => "patching",
+        Some("DELETE") => "deleting",
+        _ => "creating",
+    };
+    format!(
+        "Error from server ({reason}): error when {action} {source:?}: admission webhook {webhook_name:?} denied the request: {}",
+        status.message
+    )
+}

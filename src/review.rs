@@ -1,0 +1,125 @@
+//! Bytes in, bytes out: the AdmissionReview the API server posts, and the one it gets back.
+//! The server and `replay` are thin adapters around [`review`].
+
+use kube_core::response::Status;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::engine::{RequestError, Verdict, evaluate};
+use crate::envelope::{EnvelopeError, Review, parse_review, salvage_uid};
+use crate::policy::Policy;
+
+/// The outcome of [`review`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reviewed {
+    /// The response document, serialized.
+    pub body: Vec<u8>,
+    /// The decoded review.
+    pub review: Review,
+    /// The verdict in it.
+    pub verdict: Verdict,
+}
+
+/// Why a body could not be answered with a verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewError {
+    /// The uid, when it could still be read from the body.
+    pub uid: Option<String>,
+    /// The review's apiVersion, when it could be read (v1 otherwise).
+    pub api_version: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for ReviewError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ReviewError {}
+
+impl ReviewError {
+    /// The answer for the API server when a uid was salvaged: `allowed: false`, status 400 and
+    /// the message, so the user sees it instead of a generic webhook failure.
+    pub fn to_response(&self) -> Option<Vec<u8>> {
+        let uid = self.uid.as_deref()?;
+        let status = Status::failure(&self.message, "BadRequest").with_code(400);
+        Some(response_bytes(self.api_version, uid, false, &status, &[]))
+    }
+}
+
+/// Decodes an AdmissionReview, judges it and encodes the answer.
+pub fn review(body: &[u8], policy: &Policy) -> Result<Reviewed, ReviewError> {
+    let doc: Value = serde_json::from_slice(body).map_err(|e| ReviewError {
+        uid: None,
+        api_version: crate::envelope::ADMISSION_V1,
+        message: EnvelopeError::Json(e.to_string()).to_string(),
+    })?;
+    let fail = |message: String| ReviewError {
+        uid: salvage_uid(&doc),
+        api_version: api_version_of(&doc),
+        message,
+    };
+    let review = parse_review(&doc).map_err(|e| fail(e.to_string()))?;
+    let verdict =
+        evaluate(&review.request, policy).map_err(|e: RequestError| fail(e.to_string()))?;
+    let body = response_bytes(
+        review.api_version,
+        &review.request.uid,
+        verdict.allowed,
+        &verdict.status,
+        &verdict.warnings,
+    );
+    Ok(Reviewed {
+        body,
+        review,
+        verdict,
+    })
+}
+
+fn api_version_of(doc: &Value) -> &'static str {
+    match doc.get("apiVersion").and_then(Value::as_str) {
+        Some(crate::envelope::ADMISSION_V1BETA1) => crate::envelope::ADMISSION_V1BETA1,
+        _ => crate::envelope::ADMISSION_V1,
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'a str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    status: &'a Status,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+}
+
+/// The AdmissionReview response document.
+pub fn response_bytes(
+    api_version: &str,
+    uid: &str,
+    allowed: bool,
+    status: &Status,
+    warnings: &[String],
+) -> Vec<u8> {
+    let out = ReviewOut {
+        api_version,
+        kind: "AdmissionReview",
+        response: ResponseOut {
+            uid,
+            allowed,
+            status,
+            warnings,
+        },
+    };
+    // Serializing plain strings, booleans and kube-core's Status cannot fail.
+    serde_json::to_vec(&out).unwrap_or_default()
+}

@@ -1,0 +1,240 @@
+//! Rules about hosts wherever they appear: P4, P6, and the host hygiene warnings
+//! W7, W9-W13 across `registrySources`, `allowedRegistriesForImport` and the hostname lists.
+
+use std::collections::HashSet;
+
+use super::registry_sources::{item_path, quoted, repeats, scope_lists_of};
+use super::{Ctx, Out, items};
+use crate::field::{FieldError, Path};
+use crate::grammar::host::{HostPort, is_host_port, limit_problems};
+use crate::grammar::import::has_glob;
+use crate::grammar::scope::Scope;
+
+const HOSTNAME_FORMAT: &str = "must be in \"hostname[:port]\" format";
+
+/// Hosts that references are normalized away from (distribution/reference).
+const DOCKER_HUB_ALIASES: [&str; 2] = ["index.docker.io", "registry-1.docker.io"];
+
+/// Every host the hygiene warnings look at.
+struct HostEntry<'a> {
+    /// The list the entry is in and its index; the path is built only for a warning.
+    list: &'static str,
+    index: usize,
+    value: &'a str,
+    host_port: HostPort<'a>,
+    kind: EntryKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EntryKind {
+    /// A registrySources scope; `wildcard` for `*.domain`.
+    Scope { wildcard: bool },
+    /// A short-name search registry.
+    Search,
+    /// An `allowedRegistriesForImport` domainName.
+    Import,
+    /// An `externalRegistryHostnames` entry.
+    External,
+}
+
+impl HostEntry<'_> {
+    fn path(&self) -> Path {
+        match self.kind {
+            EntryKind::Import => Path::new(&["spec", self.list])
+                .index(self.index)
+                .child("domainName"),
+            EntryKind::External => Path::new(&["spec", self.list]).index(self.index),
+            EntryKind::Scope { .. } | EntryKind::Search => item_path(self.list, self.index),
+        }
+    }
+}
+
+fn host_entries<'a>(ctx: &Ctx<'a>) -> Vec<HostEntry<'a>> {
+    let mut entries = Vec::new();
+    let Some(spec) = ctx.spec() else {
+        return entries;
+    };
+    if let Some(list) = &spec.allowed_registries_for_import {
+        for (i, location) in list.iter().enumerate() {
+            let Some(domain) = location.as_ref().and_then(|l| l.domain_name.as_deref()) else {
+                continue;
+            };
+            entries.push(HostEntry {
+                list: "allowedRegistriesForImport",
+                index: i,
+                value: domain,
+                host_port: HostPort::split(domain),
+                kind: EntryKind::Import,
+            });
+        }
+    }
+    for (i, value) in items(&spec.external_registry_hostnames) {
+        entries.push(HostEntry {
+            list: "externalRegistryHostnames",
+            index: i,
+            value,
+            host_port: HostPort::split(value),
+            kind: EntryKind::External,
+        });
+    }
+    if let Some(rs) = &spec.registry_sources {
+        for (name, list) in scope_lists_of(rs) {
+            for (i, value) in items(list) {
+                let scope = Scope::parse(value);
+                entries.push(HostEntry {
+                    list: name,
+                    index: i,
+                    value,
+                    host_port: scope.host_port,
+                    kind: EntryKind::Scope {
+                        wildcard: scope.wildcard,
+                    },
+                });
+            }
+        }
+        for (i, value) in items(&rs.search) {
+            entries.push(HostEntry {
+                list: "containerRuntimeSearchRegistries",
+                index: i,
+                value,
+                host_port: HostPort::split(value),
+                kind: EntryKind::Search,
+            });
+        }
+    }
+    entries
+}
+
+/// P4: `externalRegistryHostnames` entries are `hostname[:port]`.
+pub(super) fn external_hostname_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(spec) = ctx.spec() else { return };
+    for (i, value) in items(&spec.external_registry_hostnames).filter(|(_, v)| !is_host_port(v)) {
+        let path = Path::new(&["spec", "externalRegistryHostnames"]).index(i);
+        out.error(FieldError::invalid(path, value, HOSTNAME_FORMAT));
+    }
+}
+
+/// P6: on a status write, the registry hostnames are `hostname[:port]`. An empty
+/// `internalRegistryHostname` is accepted: the operator clears it when the registry is removed.
+pub(super) fn status_hostname_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(status) = &ctx.new.status else {
+        return;
+    };
+    if let Some(host) = status.internal_registry_hostname.as_deref() {
+        if !host.is_empty() && !is_host_port(host) {
+            let path = Path::new(&["status", "internalRegistryHostname"]);
+            out.error(FieldError::invalid(path, host, HOSTNAME_FORMAT));
+        }
+    }
+    for (i, value) in items(&status.external_registry_hostnames).filter(|(_, v)| !is_host_port(v)) {
+        let path = Path::new(&["status", "externalRegistryHostnames"]).index(i);
+        out.error(FieldError::invalid(path, value, HOSTNAME_FORMAT));
+    }
+}
+
+/// W7: exact repeats in the atomic lists (the set list repeats are R7 errors).
+pub(super) fn entry_repeats(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(spec) = ctx.spec() else { return };
+    let mut warn =
+        |path: Path, value: &str| out.warn(path, format!("duplicate entry {}", quoted(value)));
+    if let Some(list) = &spec.allowed_registries_for_import {
+        let mut seen = HashSet::new();
+        let mut reported = HashSet::new();
+        for (i, location) in list.iter().enumerate() {
+            let Some(location) = location else { continue };
+            let key = (location.domain_name.as_deref(), location.insecure);
+            if !seen.insert(key) && reported.insert(key) {
+                warn(
+                    Path::new(&["spec", "allowedRegistriesForImport"]).index(i),
+                    location.domain_name.as_deref().unwrap_or(""),
+                );
+            }
+        }
+    }
+    for (i, value) in repeats(&spec.external_registry_hostnames) {
+        warn(
+            Path::new(&["spec", "externalRegistryHostnames"]).index(i),
+            value,
+        );
+    }
+    if let Some(rs) = &spec.registry_sources {
+        for (name, list) in scope_lists_of(rs) {
+            for (i, value) in repeats(list) {
+                warn(item_path(name, i), value);
+            }
+        }
+    }
+}
+
+/// W9: a single-label host reads as a docker.io namespace and never matches.
+pub(super) fn single_label_host(ctx: &Ctx<'_>, out: &mut Out) {
+    for entry in host_entries(ctx) {
+        let applies = match entry.kind {
+            EntryKind::Scope { wildcard } => !wildcard,
+            EntryKind::Search => true,
+            EntryKind::Import => !has_glob(entry.value),
+            EntryKind::External => false,
+        };
+        if applies && entry.host_port.is_single_label() {
+            out.warn(
+                entry.path(),
+                format!(
+                    "single-label host {} is treated as a docker.io namespace and never matches",
+                    quoted(entry.host_port.host)
+                ),
+            );
+        }
+    }
+}
+
+/// W10: hosts are matched byte-wise, so uppercase never matches.
+pub(super) fn uppercase_host(ctx: &Ctx<'_>, out: &mut Out) {
+    for entry in host_entries(ctx) {
+        if entry.kind != EntryKind::External && entry.host_port.has_uppercase() {
+            out.warn(
+                entry.path(),
+                "registry host matching is case-sensitive; use lowercase",
+            );
+        }
+    }
+}
+
+/// W11: `index.docker.io` and `registry-1.docker.io` are normalized to `docker.io`.
+pub(super) fn docker_hub_alias(ctx: &Ctx<'_>, out: &mut Out) {
+    for entry in host_entries(ctx) {
+        let is_scope = matches!(entry.kind, EntryKind::Scope { wildcard: false });
+        if is_scope && DOCKER_HUB_ALIASES.contains(&entry.host_port.host) {
+            out.warn(
+                entry.path(),
+                "references are normalized to docker.io; this never matches",
+            );
+        }
+    }
+}
+
+/// W12: ports and label lengths no registry can have.
+pub(super) fn limits_exceeded(ctx: &Ctx<'_>, out: &mut Out) {
+    for entry in host_entries(ctx) {
+        let problems = limit_problems(&entry.host_port);
+        if !problems.is_empty() {
+            out.warn(
+                entry.path(),
+                format!("invalid port/label length: {}", problems.join("; ")),
+            );
+        }
+    }
+}
+
+/// W13: `*.com` covers a whole top-level domain.
+pub(super) fn wildcard_covers_tld(ctx: &Ctx<'_>, out: &mut Out) {
+    for entry in host_entries(ctx) {
+        let is_wildcard = matches!(entry.kind, EntryKind::Scope { wildcard: true });
+        let tld_only = entry
+            .value
+            .strip_prefix("*.")
+            .is_some_and(|rest| !rest.contains(['.', '/', ':']));
+        if is_wildcard && tld_only {
+            out.warn(entry.path(), "wildcard covers an entire top-level domain");
+        }
+    }
+}

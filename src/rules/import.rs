@@ -1,0 +1,119 @@
+//! `spec.allowedRegistriesForImport`: which registries ImageStreams may import from
+//! (P2, P3, W14-W16).
+
+use serde_json::Value;
+
+use super::registry_sources::quoted;
+use super::{Ctx, Out};
+use crate::field::{FieldError, Path, go_quote};
+use crate::grammar::host::HostPort;
+use crate::grammar::import::{EntryError, ImportAllowList, ImportEntry};
+use crate::image::RegistryLocation;
+
+fn list_path() -> Path {
+    Path::new(&["spec", "allowedRegistriesForImport"])
+}
+
+/// `(index, entry)` of the entries that decoded as objects.
+fn locations<'a>(ctx: &Ctx<'a>) -> impl Iterator<Item = (usize, &'a RegistryLocation)> {
+    ctx.spec()
+        .and_then(|s| s.allowed_registries_for_import.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, l)| l.as_ref().map(|l| (i, l)))
+}
+
+/// P2: two or more colons make openshift-apiserver fail at start-up.
+pub(super) fn domain_name_has_too_many_colons(ctx: &Ctx<'_>, out: &mut Out) {
+    for (i, location) in locations(ctx) {
+        let Some(domain) = location.domain_name.as_deref() else {
+            continue;
+        };
+        if ImportEntry::parse(domain, location.insecure) == Err(EntryError::TooManyColons) {
+            out.error(FieldError::invalid(
+                list_path().index(i).child("domainName"),
+                domain,
+                format!(
+                    "failed to parse allowed registry {}: too many colons",
+                    go_quote(domain)
+                ),
+            ));
+        }
+    }
+}
+
+/// P3: an entry without a domainName matches nothing and refuses every import.
+pub(super) fn domain_name_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
+    for (i, location) in locations(ctx) {
+        let path = list_path().index(i).child("domainName");
+        // A domainName of the wrong type is reported by T1 only.
+        let wrong_type = path
+            .lookup(ctx.new_raw)
+            .is_some_and(|v| !matches!(v, Value::String(_)));
+        if !wrong_type && location.domain_name.as_deref().is_none_or(str::is_empty) {
+            out.error(FieldError::required(path, "domainName is required"));
+        }
+    }
+}
+
+/// W14: the whitelist matches hosts; a path or scheme never matches.
+pub(super) fn domain_name_has_path(ctx: &Ctx<'_>, out: &mut Out) {
+    for (i, location) in locations(ctx) {
+        if location
+            .domain_name
+            .as_deref()
+            .is_some_and(|d| d.contains('/'))
+        {
+            out.warn(
+                list_path().index(i).child("domainName"),
+                "domainName must be host[:port] with optional * ? globs; paths/schemes never match",
+            );
+        }
+    }
+}
+
+/// W15: a non-empty list that does not admit a release registry on port 443.
+pub(super) fn release_registry_not_importable(ctx: &Ctx<'_>, out: &mut Out) {
+    let entries: Vec<(usize, &str, bool)> = locations(ctx)
+        .filter_map(|(i, l)| l.domain_name.as_deref().map(|d| (i, d, l.insecure)))
+        .collect();
+    let listed = ctx
+        .spec()
+        .and_then(|s| s.allowed_registries_for_import.as_ref())
+        .is_some_and(|l| !l.is_empty());
+    if !listed {
+        return;
+    }
+    let allow = ImportAllowList::new(entries);
+    for registry in &ctx.policy.settings().release_registries {
+        let host_port = HostPort::split(registry.split('/').next().unwrap_or(registry));
+        if allow
+            .admitting(host_port.host, host_port.port.unwrap_or("443"))
+            .is_none()
+        {
+            out.warn(
+                list_path(),
+                format!(
+                    "{} not allowed; release/sample imagestream imports will fail",
+                    quoted(registry)
+                ),
+            );
+        }
+    }
+}
+
+/// W16: `insecure: true` without a port only matches port 80.
+pub(super) fn insecure_without_port(ctx: &Ctx<'_>, out: &mut Out) {
+    for (i, location) in locations(ctx) {
+        let Some(domain) = location.domain_name.as_deref() else {
+            continue;
+        };
+        if location.insecure && !domain.is_empty() && !domain.contains(':') {
+            out.warn(
+                list_path().index(i),
+                "only matches port 80/insecure imports; add a secure entry too",
+            );
+        }
+    }
+}

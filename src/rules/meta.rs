@@ -1,0 +1,165 @@
+//! Metadata, presence, type and enum rules: M1-M4, D1, S1, S2, T1, E1, P5.
+
+use super::{Ctx, Out, Phase};
+use crate::field::{FieldError, Path, Segment};
+use crate::grammar::host::dns1123_subdomain_errors;
+
+/// The only name the platform reads.
+const CLUSTER: &str = "cluster";
+
+/// The values of the `ImageStreamImportMode` enum.
+const IMPORT_MODES: [&str; 3] = ["", "Legacy", "PreserveOriginal"];
+
+/// M1: `RequireNameCluster` on CREATE.
+pub(super) fn name_is_not_cluster(ctx: &Ctx<'_>, out: &mut Out) {
+    if let Some(name) = ctx
+        .new
+        .metadata
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty() && *n != CLUSTER)
+    {
+        out.error(FieldError::invalid(
+            Path::new(&["metadata", "name"]),
+            name,
+            "must be cluster",
+        ));
+    }
+}
+
+/// M2: `ValidateObjectMeta` requires a name.
+pub(super) fn name_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
+    let path = Path::new(&["metadata", "name"]);
+    let wrong_type = ctx.type_errors.iter().any(|e| e.path == path);
+    if !wrong_type && ctx.new.metadata.name.as_deref().is_none_or(str::is_empty) {
+        out.error(FieldError::required(
+            path,
+            "name or generateName is required",
+        ));
+    }
+}
+
+/// M3: the name function also runs on `generateName`.
+pub(super) fn generate_name_is_not_cluster(ctx: &Ctx<'_>, out: &mut Out) {
+    if let Some(g) = ctx
+        .new
+        .metadata
+        .generate_name
+        .as_deref()
+        .filter(|g| !g.is_empty() && *g != CLUSTER)
+    {
+        out.error(FieldError::invalid(
+            Path::new(&["metadata", "generateName"]),
+            g,
+            "must be cluster",
+        ));
+    }
+}
+
+/// M4: `ValidateObjectMetaUpdate`: identity fields are immutable.
+pub(super) fn identity_changed(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(old) = ctx.old else { return };
+    let (new, old) = (&ctx.new.metadata, &old.metadata);
+    for (field, new, old) in [
+        ("name", &new.name, &old.name),
+        ("namespace", &new.namespace, &old.namespace),
+        ("uid", &new.uid, &old.uid),
+        (
+            "creationTimestamp",
+            &new.creation_timestamp,
+            &old.creation_timestamp,
+        ),
+    ] {
+        if new.as_deref().unwrap_or("") != old.as_deref().unwrap_or("") {
+            let path = Path::new(&["metadata"]).child(field);
+            out.error(FieldError::invalid(
+                path,
+                new.as_deref().unwrap_or(""),
+                "field is immutable",
+            ));
+        }
+    }
+}
+
+/// D1: the `cluster` singleton is never deleted (DenyDeleteClusterConfiguration).
+pub(super) fn delete_of_cluster(ctx: &Ctx<'_>, out: &mut Out) {
+    if ctx.name == CLUSTER {
+        out.error(FieldError::forbidden(
+            Path::root(),
+            "deleting required images.config.openshift.io resource, named cluster, is not allowed",
+        ));
+    }
+}
+
+/// S1: the CRD requires `spec`.
+pub(super) fn spec_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
+    let path = Path::new(&["spec"]);
+    if path.lookup(ctx.new_raw).is_none() {
+        out.error(FieldError::required(path, ""));
+    }
+}
+
+/// S2: `additionalTrustedCA` requires `name`.
+pub(super) fn trusted_ca_name_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
+    if let Some(ca) = ctx.spec().and_then(|s| s.additional_trusted_ca.as_ref()) {
+        if !ca.name_present {
+            out.error(FieldError::required(
+                Path::new(&["spec", "additionalTrustedCA", "name"]),
+                "",
+            ));
+        }
+    }
+}
+
+/// T1: the type errors of decoding. On CREATE and main UPDATE the status is not the request's
+/// to set (stripped, or copied from the old object), so only spec and metadata count; on a
+/// status write only status and metadata do.
+pub(super) fn wrong_json_type(ctx: &Ctx<'_>, out: &mut Out) {
+    for error in ctx.type_errors {
+        let in_status = error.path.segments().first() == Some(&Segment::Field("status"));
+        let in_spec = error.path.segments().first() == Some(&Segment::Field("spec"));
+        let applies = match ctx.phase {
+            Phase::Status => !in_spec,
+            _ => !in_status,
+        };
+        if applies {
+            out.error(error.clone());
+        }
+    }
+}
+
+/// E1: the import mode enum, in spec on main writes and in status on status writes.
+pub(super) fn import_mode_not_supported(ctx: &Ctx<'_>, out: &mut Out) {
+    let (path, value) = match ctx.phase {
+        Phase::Status => (
+            Path::new(&["status", "imageStreamImportMode"]),
+            ctx.new
+                .status
+                .as_ref()
+                .and_then(|s| s.image_stream_import_mode.as_deref()),
+        ),
+        _ => (
+            Path::new(&["spec", "imageStreamImportMode"]),
+            ctx.spec()
+                .and_then(|s| s.image_stream_import_mode.as_deref()),
+        ),
+    };
+    if let Some(value) = value.filter(|v| !IMPORT_MODES.contains(v)) {
+        out.error(FieldError::not_supported(path, value, &IMPORT_MODES));
+    }
+}
+
+/// P5: `ValidateConfigMapReference`: a non-empty name must be a DNS-1123 subdomain.
+pub(super) fn trusted_ca_name_is_invalid(ctx: &Ctx<'_>, out: &mut Out) {
+    let name = ctx
+        .spec()
+        .and_then(|s| s.additional_trusted_ca.as_ref())
+        .and_then(|ca| ca.name.as_deref());
+    if let Some(name) = name.filter(|n| !n.is_empty()) {
+        let messages = dns1123_subdomain_errors(name);
+        if !messages.is_empty() {
+            let path = Path::new(&["spec", "additionalTrustedCA", "name"]);
+            out.error(FieldError::invalid(path, name, messages.join(", ")));
+        }
+    }
+}

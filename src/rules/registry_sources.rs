@@ -1,0 +1,336 @@
+//! `spec.registrySources`: what every node may pull (R1-R7, P1, W1-W6, W8, W17).
+
+use std::collections::{HashMap, HashSet};
+
+use super::{Ctx, Out, items, registry_sources_path};
+use crate::field::{FieldError, Path, go_quote};
+use crate::grammar::host::{is_host_port, shorten};
+use crate::grammar::scope::{ScopeIndex, is_nested_inside, is_valid_scope};
+use crate::image::{RegistrySources, StrList};
+
+/// Longest value quoted in a warning before it is shortened, to keep warnings near 120 chars.
+const WARN_VALUE_MAX: usize = 64;
+
+/// The three scope lists, in field order, with their names.
+fn scope_lists(rs: &RegistrySources) -> [(&'static str, &Option<StrList>); 3] {
+    [
+        ("allowedRegistries", &rs.allowed),
+        ("blockedRegistries", &rs.blocked),
+        ("insecureRegistries", &rs.insecure),
+    ]
+}
+
+fn list_path(name: &'static str) -> Path {
+    registry_sources_path().child(name)
+}
+
+fn search_path() -> Path {
+    list_path("containerRuntimeSearchRegistries")
+}
+
+/// `value` quoted for a warning, shortened when long.
+pub(super) fn quoted(value: &str) -> String {
+    go_quote(&shorten(value, WARN_VALUE_MAX))
+}
+
+/// Whether a list is present with at least one item.
+fn non_empty(list: &Option<StrList>) -> bool {
+    list.as_ref().is_some_and(|l| !l.is_empty())
+}
+
+/// R1: CEL `has(self.blockedRegistries) ? !has(self.allowedRegistries) : true`.
+pub(super) fn blocked_and_allowed_both_set(ctx: &Ctx<'_>, out: &mut Out) {
+    if let Some(rs) = ctx.registry_sources() {
+        if rs.has_allowed && rs.has_blocked {
+            out.error(FieldError::invalid_omit(
+                registry_sources_path(),
+                "Only one of blockedRegistries or allowedRegistries may be set",
+            ));
+        }
+    }
+}
+
+/// R2: every scope matches the 4.23 CEL pattern.
+pub(super) fn scope_is_malformed(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(rs) = ctx.registry_sources() else {
+        return;
+    };
+    for (name, list) in scope_lists(rs) {
+        for (i, value) in items(list).filter(|(_, v)| !is_valid_scope(v)) {
+            out.error(FieldError::invalid(
+                list_path(name).index(i),
+                value,
+                "each registry must be a valid hostname[:port][/path] or wildcard *.hostname format without tags or digests",
+            ));
+        }
+    }
+}
+
+/// R3: `minLength: 1`.
+pub(super) fn scope_is_empty(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(rs) = ctx.registry_sources() else {
+        return;
+    };
+    for (name, list) in scope_lists(rs) {
+        for (i, _) in items(list).filter(|(_, v)| v.is_empty()) {
+            let path = list_path(name).index(i);
+            let detail = format!("{path} in body should be at least 1 chars long");
+            out.error(FieldError::invalid(path, "", detail));
+        }
+    }
+}
+
+/// R4: `maxLength: 256`, counted in characters as kube-openapi does.
+pub(super) fn scope_is_too_long(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(rs) = ctx.registry_sources() else {
+        return;
+    };
+    for (name, list) in scope_lists(rs) {
+        for (i, _) in items(list).filter(|(_, v)| v.len() > 256 && v.chars().count() > 256) {
+            out.error(FieldError::too_long(list_path(name).index(i), 256));
+        }
+    }
+}
+
+/// R5: `maxItems: 1024`.
+pub(super) fn scope_list_too_long(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(rs) = ctx.registry_sources() else {
+        return;
+    };
+    for (name, list) in scope_lists(rs) {
+        if let Some(list) = list.as_ref().filter(|l| l.len() > 1024) {
+            out.error(FieldError::too_many(list_path(name), list.len(), 1024));
+        }
+    }
+}
+
+/// R6: `minItems: 1` on the search list.
+pub(super) fn search_list_is_empty(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(rs) = ctx.registry_sources() else {
+        return;
+    };
+    if rs.search.as_ref().is_some_and(Vec::is_empty) {
+        let path = search_path();
+        let detail = format!("{path} in body should have at least 1 items");
+        out.error(FieldError::invalid_int(path, 0, detail));
+    }
+}
+
+/// The index of the second occurrence of each repeated value.
+fn second_occurrences(list: &Option<StrList>) -> Vec<(usize, &str)> {
+    let mut seen: HashMap<&str, u8> = HashMap::new();
+    let mut repeats = Vec::new();
+    for (i, value) in items(list) {
+        let count = seen.entry(value).or_insert(0);
+        *count = count.saturating_add(1);
+        if *count == 2 {
+            repeats.push((i, value));
+        }
+    }
+    repeats
+}
+
+/// R7: `listType=set`. Upstream skips the check when the old object already had a duplicate;
+/// the engine reports it, ratcheted into a warning.
+pub(super) fn search_registry_repeats(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(rs) = ctx.registry_sources() else {
+        return;
+    };
+    let old_had_repeats = ctx
+        .old
+        .and_then(|o| o.spec.as_ref())
+        .and_then(|s| s.registry_sources.as_ref())
+        .is_some_and(|old| !second_occurrences(&old.search).is_empty());
+    for (i, value) in second_occurrences(&rs.search) {
+        let error = FieldError::duplicate(search_path().index(i), value);
+        if old_had_repeats {
+            out.error_always_ratcheted(error);
+        } else {
+            out.error(error);
+        }
+    }
+}
+
+/// P1: containers/image demands `^DomainRegexp$` of unqualified-search-registries.
+pub(super) fn search_registry_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(rs) = ctx.registry_sources() else {
+        return;
+    };
+    for (i, value) in items(&rs.search).filter(|(_, v)| !is_host_port(v)) {
+        out.error(FieldError::invalid(
+            search_path().index(i),
+            value,
+            "must be a registry hostname[:port] without scheme, path, wildcard, tag or digest",
+        ));
+    }
+}
+
+/// The allow-list, indexed, when it is non-empty.
+fn allow_index<'a>(rs: &'a RegistrySources) -> Option<ScopeIndex<'a>> {
+    non_empty(&rs.allowed).then(|| ScopeIndex::new(items(&rs.allowed).map(|(_, v)| v)))
+}
+
+/// W1: the allow-list forgets a release registry.
+pub(super) fn allow_list_misses_release_registry(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(index) = ctx.registry_sources().and_then(allow_index) else {
+        return;
+    };
+    for registry in &ctx.policy.settings().release_registries {
+        if !index.covers(registry) {
+            out.warn(
+                list_path("allowedRegistries"),
+                format!(
+                    "does not include {}; release payload images will fail to pull",
+                    quoted(registry)
+                ),
+            );
+        }
+    }
+}
+
+/// W2: the allow-list forgets the internal registry.
+pub(super) fn allow_list_misses_internal_registry(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(index) = ctx.registry_sources().and_then(allow_index) else {
+        return;
+    };
+    let internal = ctx.internal_registry();
+    if !index.covers(internal) {
+        out.warn(
+            list_path("allowedRegistries"),
+            format!(
+                "does not include the internal registry {}",
+                quoted(internal)
+            ),
+        );
+    }
+}
+
+/// W3: a blocked entry covers what the cluster itself runs on.
+pub(super) fn block_list_blocks_release(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(rs) = ctx.registry_sources() else {
+        return;
+    };
+    let settings = ctx.policy.settings();
+    let internal = ctx.internal_registry();
+    for (i, value) in items(&rs.blocked) {
+        let covers_registry = settings
+            .release_registries
+            .iter()
+            .map(String::as_str)
+            .chain([internal])
+            .any(|registry| is_nested_inside(registry, value));
+        let touches_payload = settings
+            .release_repositories
+            .iter()
+            .any(|repo| is_nested_inside(repo, value) || is_nested_inside(value, repo));
+        if covers_registry || touches_payload {
+            out.warn(
+                list_path("blockedRegistries").index(i),
+                format!(
+                    "blocking {} blocks release payload images (MCO may ignore it)",
+                    quoted(value)
+                ),
+            );
+        }
+    }
+}
+
+/// W4: an insecure registry that the allow-list does not cover.
+pub(super) fn insecure_not_allowed(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(rs) = ctx.registry_sources() else {
+        return;
+    };
+    let Some(index) = allow_index(rs) else { return };
+    for (i, value) in items(&rs.insecure).filter(|(_, v)| !index.covers(v)) {
+        out.warn(
+            list_path("insecureRegistries").index(i),
+            format!(
+                "insecure registry {} is not in allowedRegistries",
+                quoted(value)
+            ),
+        );
+    }
+}
+
+/// W5: a search registry that is blocked, or not allowed.
+pub(super) fn search_registry_blocked(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(rs) = ctx.registry_sources() else {
+        return;
+    };
+    let blocked = ScopeIndex::new(items(&rs.blocked).map(|(_, v)| v));
+    let allowed = allow_index(rs);
+    for (i, value) in items(&rs.search) {
+        let verdict = if blocked.covers(value) {
+            "blocked"
+        } else if allowed.as_ref().is_some_and(|a| !a.covers(value)) {
+            "not allowed"
+        } else {
+            continue;
+        };
+        out.warn(
+            search_path().index(i),
+            format!("search registry {} is {verdict}", quoted(value)),
+        );
+    }
+}
+
+/// W6: a public registry resolves short names.
+pub(super) fn search_registry_is_public(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(rs) = ctx.registry_sources() else {
+        return;
+    };
+    let public = &ctx.policy.settings().public_search_registries;
+    for (i, _) in items(&rs.search).filter(|(_, v)| public.iter().any(|p| p == v)) {
+        out.warn(
+            search_path().index(i),
+            "public registry in short-name search list (spoofing/credential risk)",
+        );
+    }
+}
+
+/// W8: the same scope is insecure and blocked.
+pub(super) fn insecure_and_blocked(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(rs) = ctx.registry_sources() else {
+        return;
+    };
+    let blocked: HashSet<&str> = items(&rs.blocked).map(|(_, v)| v).collect();
+    for (i, value) in items(&rs.insecure).filter(|(_, v)| blocked.contains(v)) {
+        out.warn(
+            list_path("insecureRegistries").index(i),
+            format!("{} is both insecure and blocked", quoted(value)),
+        );
+    }
+}
+
+/// W17: `allowedRegistries: []` or `blockedRegistries: []`.
+pub(super) fn empty_allow_or_block_list(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(rs) = ctx.registry_sources() else {
+        return;
+    };
+    for (name, list) in [
+        ("allowedRegistries", &rs.allowed),
+        ("blockedRegistries", &rs.blocked),
+    ] {
+        if list.as_ref().is_some_and(Vec::is_empty) {
+            out.warn(
+                list_path(name),
+                "empty list has no effect but still counts for the one-of rule",
+            );
+        }
+    }
+}
+
+/// The W7 helper for the other rule files: repeated values of a string list.
+pub(super) fn repeats(list: &Option<StrList>) -> Vec<(usize, &str)> {
+    second_occurrences(list)
+}
+
+/// The scope lists, for the cross-field host rules.
+pub(super) fn scope_lists_of(rs: &RegistrySources) -> [(&'static str, &Option<StrList>); 3] {
+    scope_lists(rs)
+}
+
+/// The path of an item of a registrySources list.
+pub(super) fn item_path(name: &'static str, i: usize) -> Path {
+    list_path(name).index(i)
+}
