@@ -242,10 +242,10 @@ fn verdict(findings: &[Finding], name: &str) -> Verdict {
             *slot = true;
         }
         v.findings.push((finding.rule.id, class));
-        if let Some(text) = finding.warning_text() {
-            if !v.warnings.contains(&text) {
-                v.warnings.push(text);
-            }
+        if let Some(text) = finding.warning_text()
+            && !v.warnings.contains(&text)
+        {
+            v.warnings.push(text);
         }
     }
     v.rules = rules::RULES

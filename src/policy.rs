@@ -87,7 +87,7 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Checked settings, built once and shared by every evaluation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
     settings: Settings,
 }
@@ -130,14 +130,6 @@ impl Policy {
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
-    }
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            settings: Settings::default(),
-        }
     }
 }
 

@@ -733,13 +733,13 @@ impl Report {
             };
             let op = r.operation.map(|o| format!(" ({o})")).unwrap_or_default();
             out.push_str(&format!("{}{op}: {verdict}\n", r.source));
-            if r.allowed == Some(false) {
-                if let Some(status) = &r.status {
-                    out.push_str(&format!(
-                        "  {}\n",
-                        oc_message(&r.source, r.operation, status, webhook_name)
-                    ));
-                }
+            if r.allowed == Some(false)
+                && let Some(status) = &r.status
+            {
+                out.push_str(&format!(
+                    "  {}\n",
+                    oc_message(&r.source, r.operation, status, webhook_name)
+                ));
             }
             for w in r.warnings.iter().flatten() {
                 out.push_str(&format!("  Warning: {w}\n"));

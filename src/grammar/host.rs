@@ -64,14 +64,14 @@ pub struct HostPort<'a> {
 impl<'a> HostPort<'a> {
     /// Splits `host[:port]`; a bracketed IPv6 literal keeps its colons.
     pub fn split(s: &'a str) -> Self {
-        if s.starts_with('[') {
-            if let Some(end) = s.find(']') {
-                let (host, rest) = s.split_at(end + 1);
-                return HostPort {
-                    host,
-                    port: rest.strip_prefix(':'),
-                };
-            }
+        if s.starts_with('[')
+            && let Some(end) = s.find(']')
+        {
+            let (host, rest) = s.split_at(end + 1);
+            return HostPort {
+                host,
+                port: rest.strip_prefix(':'),
+            };
         }
         match s.split_once(':') {
             Some((host, port)) => HostPort {
@@ -115,12 +115,13 @@ impl<'a> HostPort<'a> {
 /// Ports that are not all digits (globs) are not judged here.
 pub fn limit_problems(hp: &HostPort<'_>) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Some(port) = hp.port {
-        if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
-            let in_range = port.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n));
-            if !in_range {
-                problems.push(format!("port {} is outside 1-65535", shorten(port, 12)));
-            }
+    if let Some(port) = hp.port
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+    {
+        let in_range = port.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n));
+        if !in_range {
+            problems.push(format!("port {} is outside 1-65535", shorten(port, 12)));
         }
     }
     if !hp.is_ipv6() {

@@ -120,11 +120,12 @@ pub(super) fn status_hostname_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(status) = &ctx.new.status else {
         return;
     };
-    if let Some(host) = status.internal_registry_hostname.as_deref() {
-        if !host.is_empty() && !is_host_port(host) {
-            let path = Path::new(&["status", "internalRegistryHostname"]);
-            out.error(FieldError::invalid(path, host, HOSTNAME_FORMAT));
-        }
+    if let Some(host) = status.internal_registry_hostname.as_deref()
+        && !host.is_empty()
+        && !is_host_port(host)
+    {
+        let path = Path::new(&["status", "internalRegistryHostname"]);
+        out.error(FieldError::invalid(path, host, HOSTNAME_FORMAT));
     }
     for (i, value) in items(&status.external_registry_hostnames).filter(|(_, v)| !is_host_port(v)) {
         let path = Path::new(&["status", "externalRegistryHostnames"]).index(i);

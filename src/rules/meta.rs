@@ -101,13 +101,13 @@ pub(super) fn spec_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
 
 /// S2: `additionalTrustedCA` requires `name`.
 pub(super) fn trusted_ca_name_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
-    if let Some(ca) = ctx.spec().and_then(|s| s.additional_trusted_ca.as_ref()) {
-        if !ca.name_present {
-            out.error(FieldError::required(
-                Path::new(&["spec", "additionalTrustedCA", "name"]),
-                "",
-            ));
-        }
+    if let Some(ca) = ctx.spec().and_then(|s| s.additional_trusted_ca.as_ref())
+        && !ca.name_present
+    {
+        out.error(FieldError::required(
+            Path::new(&["spec", "additionalTrustedCA", "name"]),
+            "",
+        ));
     }
 }
 

@@ -233,11 +233,11 @@ pub fn run(ctx: &Ctx<'_>, old_raw: Option<&Value>) -> Vec<Finding> {
         }
     }
     let mut findings = out.findings;
-    if matches!(ctx.phase, Phase::Update | Phase::Status) {
-        if let Some(old_raw) = old_raw {
-            for finding in &mut findings {
-                ratchet(finding, ctx.new_raw, old_raw);
-            }
+    if matches!(ctx.phase, Phase::Update | Phase::Status)
+        && let Some(old_raw) = old_raw
+    {
+        for finding in &mut findings {
+            ratchet(finding, ctx.new_raw, old_raw);
         }
     }
     findings.sort_by(|a, b| {

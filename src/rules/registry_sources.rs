@@ -40,13 +40,14 @@ fn non_empty(list: &Option<StrList>) -> bool {
 
 /// R1: CEL `has(self.blockedRegistries) ? !has(self.allowedRegistries) : true`.
 pub(super) fn blocked_and_allowed_both_set(ctx: &Ctx<'_>, out: &mut Out) {
-    if let Some(rs) = ctx.registry_sources() {
-        if rs.has_allowed && rs.has_blocked {
-            out.error(FieldError::invalid_omit(
-                registry_sources_path(),
-                "Only one of blockedRegistries or allowedRegistries may be set",
-            ));
-        }
+    if let Some(rs) = ctx.registry_sources()
+        && rs.has_allowed
+        && rs.has_blocked
+    {
+        out.error(FieldError::invalid_omit(
+            registry_sources_path(),
+            "Only one of blockedRegistries or allowedRegistries may be set",
+        ));
     }
 }
 
