@@ -149,6 +149,7 @@ pub fn evaluate(request: &AdmissionRequest, policy: &Policy) -> Result<Verdict, 
     };
     let new = decode(new_raw);
     let old = old_raw.map(decode);
+    // RULEBOOK section 5: the object's name (on DELETE the old object's), else request.name.
     let name = new
         .image
         .metadata
@@ -158,11 +159,7 @@ pub fn evaluate(request: &AdmissionRequest, policy: &Policy) -> Result<Verdict, 
         .unwrap_or(&request.name);
     let ctx = Ctx {
         phase,
-        name: if phase == Phase::Delete && !request.name.is_empty() {
-            &request.name
-        } else {
-            name
-        },
+        name,
         new: &new.image,
         old: old.as_ref().map(|o| &o.image),
         new_raw,
