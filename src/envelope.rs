@@ -173,6 +173,23 @@ pub fn salvage_uid(doc: &Value) -> Option<String> {
     doc.get("request")?.get("uid")?.as_str().map(str::to_owned)
 }
 
+/// The uid of a review whose bytes are not even valid JSON (truncated, say): the first
+/// `"uid": "<string>"` after `"request"`.
+pub fn salvage_uid_from_bytes(bytes: &[u8]) -> Option<String> {
+    let find =
+        |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).position(|w| w == needle);
+    let request = find(bytes, b"\"request\"")?;
+    let after_request = &bytes[request..];
+    let uid = find(after_request, b"\"uid\"")?;
+    let rest = &after_request[uid + 5..];
+    let rest = rest
+        .trim_ascii_start()
+        .strip_prefix(b":")?
+        .trim_ascii_start();
+    let mut strings = serde_json::Deserializer::from_slice(rest).into_iter::<String>();
+    strings.next()?.ok()
+}
+
 fn parse_request_into(
     doc: &Value,
     notes: &mut Vec<String>,
@@ -389,6 +406,15 @@ mod tests {
             Err("request.object: must be an object".to_owned())
         );
         assert_eq!(salvage_uid(&doc).as_deref(), Some("u-1"));
+    }
+
+    #[test]
+    fn uid_from_broken_bytes() {
+        let cut = br#"{"apiVersion":"admission.k8s.io/v1","request":{"uid" : "a\"b","kind":{"#;
+        assert_eq!(salvage_uid_from_bytes(cut).as_deref(), Some("a\"b"));
+        assert_eq!(salvage_uid_from_bytes(br#"{"uid":"x"}"#), None);
+        assert_eq!(salvage_uid_from_bytes(br#"{"request":{"uid":5}}"#), None);
+        assert_eq!(salvage_uid_from_bytes(br#"{"request":{"uid":"#), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! - [`rules`]: the rule table the engine runs and `rules` prints.
 //! - [`engine`]: request -> verdict. [`review`]: bytes -> bytes.
 //! - [`replay`]: the offline checker behind `image-config-webhook replay`.
+//! - [`server`]: the TLS webhook behind `image-config-webhook serve`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -28,6 +29,7 @@ pub mod policy;
 pub mod replay;
 pub mod review;
 pub mod rules;
+pub mod server;
 
 pub use engine::{Verdict, evaluate};
 pub use policy::{Policy, Settings};

@@ -4,7 +4,10 @@
 //! mismatch), 2 unreadable input or a usage error, 3 an internal error.
 
 use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
@@ -13,6 +16,8 @@ use image_config_webhook::envelope::Operation;
 use image_config_webhook::policy::{Policy, Settings};
 use image_config_webhook::replay::{self, Expectation, Options};
 use image_config_webhook::rules::RULES;
+use image_config_webhook::server::tls::{TlsSettings, TlsVersion};
+use image_config_webhook::server::{self, ServeConfig};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +34,8 @@ struct Cli {
 enum Command {
     /// Judge AdmissionReview fixtures or Image YAML offline, with the webhook's engine.
     Replay(ReplayArgs),
+    /// Serve the admission webhook over TLS.
+    Serve(Box<ServeArgs>),
     /// List every rule the engine enforces.
     Rules {
         /// Output format.
@@ -62,19 +69,19 @@ struct ReplayArgs {
 #[derive(clap::Args)]
 struct SettingsArgs {
     /// Release registries that allow-lists must cover and block-lists must not block.
-    #[arg(long = "release-registry", value_name = "REGISTRY", default_values_t = Settings::default().release_registries)]
+    #[arg(long = "release-registry", env = "IMAGE_CONFIG_WEBHOOK_RELEASE_REGISTRY", value_delimiter = ',', value_name = "REGISTRY", default_values_t = Settings::default().release_registries)]
     release_registries: Vec<String>,
     /// Release payload repositories that must not be blocked.
-    #[arg(long = "release-repository", value_name = "REPO", default_values_t = Settings::default().release_repositories)]
+    #[arg(long = "release-repository", env = "IMAGE_CONFIG_WEBHOOK_RELEASE_REPOSITORY", value_delimiter = ',', value_name = "REPO", default_values_t = Settings::default().release_repositories)]
     release_repositories: Vec<String>,
     /// Internal registry, when the object's status does not name one.
-    #[arg(long, value_name = "HOST:PORT", default_value_t = Settings::default().internal_registry)]
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_INTERNAL_REGISTRY", value_name = "HOST:PORT", default_value_t = Settings::default().internal_registry)]
     internal_registry: String,
     /// Registries that should not resolve short names.
-    #[arg(long = "public-search-registry", value_name = "REGISTRY", default_values_t = Settings::default().public_search_registries)]
+    #[arg(long = "public-search-registry", env = "IMAGE_CONFIG_WEBHOOK_PUBLIC_SEARCH_REGISTRY", value_delimiter = ',', value_name = "REGISTRY", default_values_t = Settings::default().public_search_registries)]
     public_search_registries: Vec<String>,
     /// The webhook's name as the API server prints it in denials.
-    #[arg(long, value_name = "NAME", default_value_t = Settings::default().webhook_name)]
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_WEBHOOK_NAME", value_name = "NAME", default_value_t = Settings::default().webhook_name)]
     webhook_name: String,
 }
 
@@ -88,6 +95,98 @@ impl SettingsArgs {
             webhook_name: self.webhook_name,
         }
     }
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to serve HTTPS on; `[::]` also accepts IPv4.
+    #[arg(
+        long,
+        env = "IMAGE_CONFIG_WEBHOOK_LISTEN",
+        value_name = "ADDR",
+        default_value = "[::]:8443"
+    )]
+    listen: SocketAddr,
+    /// Certificate chain (leaf first), PEM.
+    #[arg(
+        long,
+        env = "IMAGE_CONFIG_WEBHOOK_CERT",
+        value_name = "FILE",
+        default_value = "certs/tls.crt"
+    )]
+    cert: PathBuf,
+    /// Private key, PEM.
+    #[arg(
+        long,
+        env = "IMAGE_CONFIG_WEBHOOK_KEY",
+        value_name = "FILE",
+        default_value = "certs/tls.key"
+    )]
+    key: PathBuf,
+    /// Read DIR/tls.crt and DIR/tls.key (a mounted kubernetes.io/tls Secret); overrides --cert and --key.
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_CERT_DIR", value_name = "DIR")]
+    cert_dir: Option<PathBuf>,
+    /// Require client certificates signed by this CA bundle (mTLS from the API server) [default: off].
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_CLIENT_CA", value_name = "FILE")]
+    client_ca: Option<PathBuf>,
+    /// Lowest TLS version accepted.
+    #[arg(
+        long,
+        env = "IMAGE_CONFIG_WEBHOOK_TLS_MIN_VERSION",
+        value_enum,
+        default_value = "1.2"
+    )]
+    tls_min_version: TlsVersion,
+    /// Also offer HTTP/2 (the API server speaks HTTP/1.1 to webhooks).
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_HTTP2")]
+    http2: bool,
+    /// How often to re-read the certificate files, on top of watching their directory.
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_CERT_POLL_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    cert_poll_interval: Duration,
+    /// Also serve /healthz, /readyz and /metrics over plain HTTP on this address [default: off].
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_PROBE_ADDR", value_name = "ADDR")]
+    probe_addr: Option<SocketAddr>,
+    /// Longest TLS handshake.
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_HANDSHAKE_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    handshake_timeout: Duration,
+    /// Longest wait for a new connection's first request, and for request headers.
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_HEADER_READ_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    header_read_timeout: Duration,
+    /// Deadline for a request that carries no ?timeout= parameter.
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_REQUEST_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    request_timeout: Duration,
+    /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_SHUTDOWN_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    shutdown_timeout: Duration,
+    /// Log format.
+    #[arg(
+        long,
+        env = "IMAGE_CONFIG_WEBHOOK_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+    /// Log level or tracing filter (e.g. `info`, `debug`, `image_config_webhook=debug`).
+    #[arg(
+        long,
+        env = "IMAGE_CONFIG_WEBHOOK_LOG_LEVEL",
+        value_name = "FILTER",
+        default_value = "info"
+    )]
+    log_level: String,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    server::parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration like 10s, 500ms or 2m"))
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -121,6 +220,7 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Replay(args) => run_replay(args),
+        Command::Serve(args) => run_serve(*args),
         Command::Rules { output } => print_rules(output),
     };
     ExitCode::from(code)
@@ -181,6 +281,65 @@ fn run_replay(args: ReplayArgs) -> u8 {
         return 0;
     }
     report.exit_code()
+}
+
+fn run_serve(args: ServeArgs) -> u8 {
+    init_logging(args.log_format, &args.log_level);
+    let policy = match Policy::new(args.settings.into_settings()) {
+        Ok(p) => p,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let (cert, key) = match &args.cert_dir {
+        Some(dir) => (dir.join("tls.crt"), dir.join("tls.key")),
+        None => (args.cert, args.key),
+    };
+    let config = ServeConfig {
+        listen: args.listen,
+        probe_addr: args.probe_addr,
+        tls: TlsSettings {
+            cert,
+            key,
+            client_ca: args.client_ca,
+            min_version: args.tls_min_version,
+            http2: args.http2,
+        },
+        cert_poll_interval: args.cert_poll_interval,
+        handshake_timeout: args.handshake_timeout,
+        header_read_timeout: args.header_read_timeout,
+        request_timeout: args.request_timeout,
+        shutdown_timeout: args.shutdown_timeout,
+        policy,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 3;
+        }
+    };
+    match runtime.block_on(server::run(config, server::shutdown_signal())) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serve");
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }
 
 fn print_rules(format: RulesFormat) -> u8 {

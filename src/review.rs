@@ -52,7 +52,7 @@ impl ReviewError {
 /// Decodes an AdmissionReview, judges it and encodes the answer.
 pub fn review(body: &[u8], policy: &Policy) -> Result<Reviewed, ReviewError> {
     let doc: Value = serde_json::from_slice(body).map_err(|e| ReviewError {
-        uid: None,
+        uid: crate::envelope::salvage_uid_from_bytes(body),
         api_version: crate::envelope::ADMISSION_V1,
         message: EnvelopeError::Json(e.to_string()).to_string(),
     })?;

@@ -1,0 +1,149 @@
+//! Prometheus metrics, in the text exposition format at `/metrics`.
+
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::engine::FindingClass;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    operation: String,
+    allowed: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    rule: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+/// Every metric the server exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Histogram,
+    in_flight: Gauge,
+    findings: Family<FindingLabels, Counter>,
+    cert_expiry: Gauge<i64, AtomicI64>,
+    cert_reloads: Family<ResultLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `image_config_webhook` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("image_config_webhook");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("requests", "Admission requests answered", requests.clone());
+        // 25 µs to about 1.6 s.
+        let duration = Histogram::new(exponential_buckets(0.000_025, 2.0, 17));
+        registry.register_with_unit(
+            "request_duration",
+            "Time from request to response",
+            prometheus_client::registry::Unit::Seconds,
+            duration.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "requests_in_flight",
+            "Admission requests being answered",
+            in_flight.clone(),
+        );
+        let findings = Family::<FindingLabels, Counter>::default();
+        registry.register(
+            "rule_findings",
+            "Rule findings by rule and kind (error, warning, ratcheted)",
+            findings.clone(),
+        );
+        let cert_expiry = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "certificate_expiry_timestamp_seconds",
+            "notAfter of the serving certificate, Unix seconds",
+            cert_expiry.clone(),
+        );
+        let cert_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "certificate_reloads",
+            "Certificate reload attempts by result",
+            cert_reloads.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            duration,
+            in_flight,
+            findings,
+            cert_expiry,
+            cert_reloads,
+        }
+    }
+
+    /// Counts one answered admission request.
+    pub fn request(&self, operation: &str, allowed: bool, code: u16, elapsed: Duration) {
+        let labels = RequestLabels {
+            operation: operation.to_owned(),
+            allowed: allowed.to_string(),
+            code: code.to_string(),
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts the findings of one verdict.
+    pub fn findings(&self, findings: &[(&'static str, FindingClass)]) {
+        for (rule, class) in findings {
+            let labels = FindingLabels {
+                rule: (*rule).to_owned(),
+                kind: class.as_str().to_owned(),
+            };
+            self.findings.get_or_create(&labels).inc();
+        }
+    }
+
+    /// The in-flight gauge.
+    pub fn in_flight(&self) -> &Gauge {
+        &self.in_flight
+    }
+
+    /// Records the notAfter of the certificate now served.
+    pub fn cert_loaded(&self, not_after: i64) {
+        self.cert_expiry.set(not_after);
+    }
+
+    /// Counts a reload attempt (`success` or `failure`).
+    pub fn cert_reload(&self, result: &str) {
+        self.cert_reloads
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
