@@ -173,14 +173,18 @@ pub fn evaluate(request: &AdmissionRequest, policy: &Policy) -> Result<Verdict, 
 /// Why a request is not about the Image `config.openshift.io/v1` (never denied, RULEBOOK
 /// "Other resources are never denied").
 fn foreign(request: &AdmissionRequest) -> Option<String> {
+    let object = request.object.as_ref().or(request.old_object.as_ref());
+    let api_version = object
+        .and_then(|o| o.get("apiVersion"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let object_group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     if let Some(kind) = &request.kind {
-        let group = if kind.group.is_empty() {
-            request
-                .resource
-                .as_ref()
-                .map_or(kind.group.as_str(), |r| r.group.as_str())
-        } else {
-            &kind.group
+        // A hand-written `kind` may lack its group: take it from the resource, else the object.
+        let group = match (kind.group.as_str(), &request.resource) {
+            ("", Some(resource)) => resource.group.as_str(),
+            ("", None) => object_group,
+            (group, _) => group,
         };
         if (group, kind.version.as_str(), kind.name.as_str()) != (GROUP, VERSION, KIND) {
             return Some(format!(
@@ -204,12 +208,7 @@ fn foreign(request: &AdmissionRequest) -> Option<String> {
         }
         return None;
     }
-    let object = request.object.as_ref().or(request.old_object.as_ref())?;
-    let api_version = object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    let kind = object?.get("kind").and_then(Value::as_str).unwrap_or("");
     let expected = format!("{GROUP}/{VERSION}");
     (api_version != expected || kind != KIND)
         .then(|| format!("object {api_version} {kind} is not {expected} {KIND}"))

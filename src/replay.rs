@@ -54,6 +54,13 @@ pub fn load_inputs(paths: &[String]) -> Vec<Input> {
         if fs_path.is_dir() {
             let mut files = Vec::new();
             walk(fs_path, &mut files, &mut inputs);
+            if files.is_empty() {
+                inputs.push(Input {
+                    source: path.clone(),
+                    text: Err("the directory holds no .json, .yaml or .yml file".to_owned()),
+                    json: false,
+                });
+            }
             files.sort();
             inputs.extend(files.into_iter().map(|f| read_file(&f)));
         } else {
@@ -114,7 +121,11 @@ pub fn parse_documents(input: &Input) -> Result<Vec<Value>, String> {
                 .map_err(|e| format!("malformed YAML: {e}"))?,
         }
     };
-    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+    let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+    if docs.is_empty() {
+        return Err("holds no document".to_owned());
+    }
+    Ok(docs)
 }
 
 /// How bare Image documents are replayed.
@@ -648,6 +659,28 @@ fn judge(
     }
 }
 
+/// What the API server makes of an applied manifest before admission on UPDATE
+/// (`rest.BeforeUpdate` and the CRD strategy): identity fields the manifest leaves out are
+/// taken from the stored object, and the main resource cannot change `status`.
+fn as_updated(mut new: Value, old: &Value) -> Value {
+    if let Some(new_obj) = new.as_object_mut() {
+        let old_meta = old.get("metadata").and_then(Value::as_object);
+        let meta = new_obj.entry("metadata").or_insert_with(|| json!({}));
+        if let (Some(meta), Some(old_meta)) = (meta.as_object_mut(), old_meta) {
+            for key in ["uid", "creationTimestamp", "resourceVersion"] {
+                if let (None, Some(v)) = (meta.get(key), old_meta.get(key)) {
+                    meta.insert(key.to_owned(), v.clone());
+                }
+            }
+        }
+        match old.get("status") {
+            Some(status) => new_obj.insert("status".to_owned(), status.clone()),
+            None => new_obj.remove("status"),
+        };
+    }
+    new
+}
+
 /// The request the API server would send for `oc apply` of a bare Image.
 fn bare_image_request(image: Value, options: &Options, ordinal: usize) -> AdmissionRequest {
     let operation = options.operation.unwrap_or(if options.old.is_some() {
@@ -676,10 +709,10 @@ fn bare_image_request(image: Value, options: &Options, ordinal: usize) -> Admiss
         .to_owned();
     let (object, old_object) = match operation {
         Operation::Delete => (None, Some(options.old.clone().unwrap_or(image))),
-        Operation::Update => (
-            Some(image.clone()),
-            Some(options.old.clone().unwrap_or(image)),
-        ),
+        Operation::Update => {
+            let old = options.old.clone().unwrap_or_else(|| image.clone());
+            (Some(as_updated(image, &old)), Some(old))
+        }
         _ => (Some(image), None),
     };
     AdmissionRequest {

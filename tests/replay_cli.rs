@@ -1,0 +1,1515 @@
+//! End-to-end tests of the `image-config-webhook` binary as a user runs it: `replay` (inputs,
+//! expectations, `-o text|json|junit`, exit codes, stderr notes) and `rules`.
+//!
+//! Every test runs the real binary from the crate root, so sources in the output are the
+//! relative paths given on the command line. Small inputs live in `tests/cli_fixtures/`; inputs
+//! that must be modified copies of the corpus are written into a temporary directory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const CLI: &str = "tests/cli_fixtures";
+const EDGE: &str = "tests/fixtures/edge";
+const WEBHOOK: &str = "image-config-webhook.openshift.io";
+const R2_DETAIL: &str = "each registry must be a valid hostname[:port][/path] or wildcard *.hostname format without tags or digests";
+const R2_ERROR: &str = "spec.registrySources.blockedRegistries[0]: Invalid value: \"registry.io/myrepo:latest\": each registry must be a valid hostname[:port][/path] or wildcard *.hostname format without tags or digests";
+const W3_QUAY: &str = "spec.registrySources.blockedRegistries[0]: blocking \"quay.io\" blocks release payload images (MCO may ignore it)";
+const D1_MESSAGE: &str = "images.config.openshift.io \"cluster\" is forbidden: deleting required images.config.openshift.io resource, named cluster, is not allowed";
+
+/// Every rule id of RULEBOOK section 1 (P6 is our id for the status hostname rule).
+const RULE_IDS: [&str; 40] = [
+    "M1", "M2", "M3", "M4", "D1", "S1", "S2", "T1", "E1", "R1", "R2", "R3", "R4", "R5", "R6", "R7",
+    "P1", "P2", "P3", "P4", "P5", "P6", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9",
+    "W10", "W11", "W12", "W13", "W14", "W15", "W16", "W17", "W18",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+/// What one run of the binary produced.
+struct Run {
+    args: Vec<String>,
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The whole of stdout parsed as exactly one JSON document (trailing text is an error).
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout of {:?} is not exactly one JSON document ({e}):\n{}\nstderr:\n{}",
+                self.args, self.stdout, self.stderr
+            )
+        })
+    }
+
+    fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code of {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.args, self.stdout, self.stderr
+        );
+        self
+    }
+
+    fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+fn run(args: &[&str]) -> Run {
+    run_with_stdin(args, None)
+}
+
+fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(ROOT)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("a stdin pipe");
+        pipe.write_all(text.as_bytes()).expect("stdin is written");
+    }
+    let out = child.wait_with_output().expect("the binary finishes");
+    Run {
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+        code: out.status.code().expect("the binary exits (no signal)"),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+fn cli(name: &str) -> String {
+    format!("{CLI}/{name}")
+}
+
+fn edge(name: &str) -> String {
+    format!("{EDGE}/{name}")
+}
+
+fn read(relative: &str) -> String {
+    std::fs::read_to_string(Path::new(ROOT).join(relative))
+        .unwrap_or_else(|e| panic!("cannot read {relative}: {e}"))
+}
+
+fn results(doc: &Value) -> &Vec<Value> {
+    doc["results"].as_array().expect("`results` is a list")
+}
+
+fn sources(doc: &Value) -> Vec<&str> {
+    results(doc)
+        .iter()
+        .map(|r| r["source"].as_str().expect("every result has a source"))
+        .collect()
+}
+
+fn result<'a>(doc: &'a Value, source: &str) -> &'a Value {
+    let found: Vec<&Value> = results(doc)
+        .iter()
+        .filter(|r| r["source"] == source)
+        .collect();
+    match found.as_slice() {
+        [one] => one,
+        _ => panic!(
+            "expected exactly one result for {source:?}, found {}; sources: {:?}",
+            found.len(),
+            sources(doc)
+        ),
+    }
+}
+
+/// Asserts `summary` as `[total, allowed, denied, skipped, errors, mismatches]`.
+fn assert_summary(doc: &Value, counts: [u64; 6]) {
+    let s = &doc["summary"];
+    let got = [
+        "total",
+        "allowed",
+        "denied",
+        "skipped",
+        "errors",
+        "mismatches",
+    ]
+    .map(|k| {
+        s[k].as_u64()
+            .unwrap_or_else(|| panic!("summary.{k} in {s}"))
+    });
+    assert_eq!(
+        got, counts,
+        "summary [total, allowed, denied, skipped, errors, mismatches] of {s}"
+    );
+}
+
+fn keys(v: &Value) -> BTreeSet<&str> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap_or_else(|| panic!("not a string: {s}")))
+        .collect()
+}
+
+/// The set of `(field, reason)` of a result's causes (empty when it has none).
+fn cause_set(result: &Value) -> BTreeSet<(String, String)> {
+    result["status"]["details"]["causes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["field"].as_str().unwrap_or("").to_owned(),
+                c["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from:?} must occur exactly once in the fixture"
+    );
+    text.replacen(from, to, 1)
+}
+
+/// A directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "replay-cli-{}-{}-{tag}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("the temp dir is created");
+        TempDir(path)
+    }
+
+    fn path(&self) -> String {
+        self.0.display().to_string()
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("the temp file is written");
+        path.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The indented lines printed under the verdict line of `source` in `-o text`.
+fn text_block<'a>(run: &'a Run, source: &str) -> Vec<&'a str> {
+    let lines = run.lines();
+    let head = format!("{source} (");
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with(&head))
+        .unwrap_or_else(|| panic!("no verdict line for {source:?} in:\n{}", run.stdout));
+    lines[start + 1..]
+        .iter()
+        .take_while(|l| l.starts_with(' '))
+        .map(|l| l.trim())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// An independent reader for the recorded `response` of the edge fixtures (no YAML crate: the
+// responses use a handful of shapes, `{field: X, reason: Y}` flow items or block items).
+// ---------------------------------------------------------------------------------------------
+
+struct Recorded {
+    allowed: bool,
+    code: Option<u64>,
+    causes: Option<BTreeSet<(String, String)>>,
+}
+
+fn word_after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let at = text.find(key)? + key.len();
+    let rest = text[at..].trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+fn recorded_response(fixture: &str, text: &str) -> Recorded {
+    let start = text
+        .find("\nresponse:")
+        .unwrap_or_else(|| panic!("{fixture}: no recorded response"));
+    let block = &text[start + 1..];
+    let allowed = match word_after(block, "allowed:") {
+        Some("true") => true,
+        Some("false") => false,
+        other => panic!("{fixture}: response.allowed is {other:?}"),
+    };
+    let code = word_after(block, "code:").map(|c| {
+        c.parse()
+            .unwrap_or_else(|_| panic!("{fixture}: code {c:?}"))
+    });
+    let causes = block.find("causes:").map(|at| {
+        let mut set = BTreeSet::new();
+        let mut rest = &block[at..];
+        while let Some(i) = rest.find("field:") {
+            rest = &rest[i + "field:".len()..];
+            let end = rest.find([',', '}', '\n']).unwrap_or(rest.len());
+            let field = rest[..end].trim().trim_matches(['\'', '"']).to_owned();
+            let reason = word_after(rest, "reason:")
+                .unwrap_or_else(|| panic!("{fixture}: a cause without reason"));
+            set.insert((field, reason.to_owned()));
+        }
+        set
+    });
+    Recorded {
+        allowed,
+        code,
+        causes,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal XML well-formedness checker for `-o junit` (no XML crate).
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct Element {
+    name: String,
+    attrs: BTreeMap<String, String>,
+    children: Vec<Element>,
+}
+
+impl Element {
+    fn all<'a>(&'a self, name: &str, out: &mut Vec<&'a Element>) {
+        if self.name == name {
+            out.push(self);
+        }
+        for c in &self.children {
+            c.all(name, out);
+        }
+    }
+
+    fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+}
+
+fn check_entities(text: &str) -> Result<(), String> {
+    let mut rest = text;
+    while let Some(i) = rest.find('&') {
+        rest = &rest[i + 1..];
+        let end = rest
+            .find(';')
+            .ok_or_else(|| format!("bare '&' in {text:?}"))?;
+        let entity = &rest[..end];
+        let ok = matches!(entity, "amp" | "lt" | "gt" | "quot" | "apos")
+            || entity
+                .strip_prefix("#x")
+                .is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+            || entity
+                .strip_prefix('#')
+                .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()));
+        if !ok {
+            return Err(format!("unknown entity &{entity}; in {text:?}"));
+        }
+        rest = &rest[end + 1..];
+    }
+    Ok(())
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
+        && !name.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+/// The end of a tag starting at `<`, skipping `>` inside quoted attribute values.
+fn tag_end(s: &str) -> Option<usize> {
+    let mut quote = None;
+    for (i, c) in s.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, '>') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn parse_start_tag(tag: &str) -> Result<Element, String> {
+    let name_end = tag.find(char::is_whitespace).unwrap_or(tag.len());
+    let name = &tag[..name_end];
+    if !valid_name(name) {
+        return Err(format!("bad element name {name:?}"));
+    }
+    let mut attrs = BTreeMap::new();
+    let mut rest = tag[name_end..].trim_start();
+    while !rest.is_empty() {
+        let eq = rest
+            .find('=')
+            .ok_or_else(|| format!("attribute without value in <{tag}>"))?;
+        let attr = rest[..eq].trim();
+        if !valid_name(attr) {
+            return Err(format!("bad attribute name {attr:?} in <{tag}>"));
+        }
+        let value_part = rest[eq + 1..].trim_start();
+        let quote = value_part
+            .chars()
+            .next()
+            .filter(|q| matches!(q, '"' | '\''))
+            .ok_or_else(|| format!("unquoted attribute {attr:?} in <{tag}>"))?;
+        let close = value_part[1..]
+            .find(quote)
+            .ok_or_else(|| format!("unterminated attribute {attr:?} in <{tag}>"))?;
+        let value = &value_part[1..1 + close];
+        if value.contains('<') {
+            return Err(format!("'<' in attribute {attr:?}"));
+        }
+        check_entities(value)?;
+        let unescaped = value
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&");
+        if attrs.insert(attr.to_owned(), unescaped).is_some() {
+            return Err(format!("duplicate attribute {attr:?} in <{tag}>"));
+        }
+        rest = value_part[close + 2..].trim_start();
+    }
+    Ok(Element {
+        name: name.to_owned(),
+        attrs,
+        children: Vec::new(),
+    })
+}
+
+fn parse_xml(xml: &str) -> Result<Element, String> {
+    let mut rest = xml.trim_start();
+    if let Some(r) = rest.strip_prefix("<?xml") {
+        let end = r.find("?>").ok_or("unterminated XML declaration")?;
+        rest = &r[end + 2..];
+    }
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let attach = |el: Element, stack: &mut Vec<Element>, root: &mut Option<Element>| match stack
+        .last_mut()
+    {
+        Some(parent) => {
+            parent.children.push(el);
+            Ok(())
+        }
+        None if root.is_none() => {
+            *root = Some(el);
+            Ok(())
+        }
+        None => Err("a second root element".to_owned()),
+    };
+    loop {
+        let lt = rest.find('<');
+        let text = &rest[..lt.unwrap_or(rest.len())];
+        check_entities(text)?;
+        if stack.is_empty() && !text.trim().is_empty() {
+            return Err(format!("text outside the root element: {text:?}"));
+        }
+        let Some(lt) = lt else { break };
+        rest = &rest[lt..];
+        if let Some(r) = rest.strip_prefix("<!--") {
+            let end = r.find("-->").ok_or("unterminated comment")?;
+            rest = &r[end + 3..];
+            continue;
+        }
+        if let Some(r) = rest.strip_prefix("<![CDATA[") {
+            if stack.is_empty() {
+                return Err("CDATA outside the root element".to_owned());
+            }
+            let end = r.find("]]>").ok_or("unterminated CDATA")?;
+            rest = &r[end + 3..];
+            continue;
+        }
+        let gt = tag_end(rest).ok_or("unterminated tag")?;
+        let tag = &rest[1..gt];
+        rest = &rest[gt + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            let open = stack
+                .pop()
+                .ok_or_else(|| format!("</{name}> without an open element"))?;
+            if open.name != name.trim() {
+                return Err(format!("</{name}> closes <{}>", open.name));
+            }
+            attach(open, &mut stack, &mut root)?;
+        } else if let Some(inner) = tag.strip_suffix('/') {
+            attach(parse_start_tag(inner.trim_end())?, &mut stack, &mut root)?;
+        } else {
+            stack.push(parse_start_tag(tag)?);
+        }
+    }
+    if let Some(open) = stack.last() {
+        return Err(format!("<{}> is never closed", open.name));
+    }
+    root.ok_or_else(|| "no root element".to_owned())
+}
+
+#[test]
+fn the_xml_checker_rejects_broken_documents() {
+    assert!(parse_xml("<a><b x=\"1 &gt; 0\"/></a>").is_ok());
+    assert!(parse_xml("<a><b></a></b>").is_err());
+    assert!(parse_xml("<a x=1/>").is_err());
+    assert!(parse_xml("<a>x & y</a>").is_err());
+    assert!(parse_xml("<a></a><b/>").is_err());
+    assert!(parse_xml("<a>").is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The corpus, and proof that the comparison happens.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_whole_corpus_meets_its_recorded_responses_and_suites() {
+    let run = run(&[
+        "replay",
+        "--expect",
+        "tests/suites/edge.yaml",
+        "--expect",
+        "tests/suites/upstream.yaml",
+        "-o",
+        "json",
+        "tests/fixtures",
+    ]);
+    run.expect_code(0);
+    let doc = run.json();
+    let s = &doc["summary"];
+    assert_eq!(s["total"], 112, "{s}");
+    assert_eq!(s["mismatches"], 0, "{s}");
+    assert_eq!(s["errors"], 0, "{s}");
+    assert_eq!(s["skipped"], 0, "{s}");
+    assert_eq!(
+        s["allowed"].as_u64().unwrap() + s["denied"].as_u64().unwrap(),
+        112,
+        "{s}"
+    );
+    assert!(!run.stderr.contains("MISMATCH"), "{}", run.stderr);
+    for r in results(&doc) {
+        assert_eq!(r["mismatches"], json!([]), "{r}");
+        assert!(r.get("error").is_none(), "{r}");
+        assert!(!r["uid"].as_str().unwrap_or("").is_empty(), "{r}");
+    }
+    // The suites' rule ids really are in the output (spot checks of RULEBOOK section 2).
+    let by_uid = |uid: &str| {
+        results(&doc)
+            .iter()
+            .find(|r| r["uid"] == uid)
+            .unwrap_or_else(|| panic!("no result for uid {uid}"))
+    };
+    assert_eq!(strings(&by_uid("edge-10")["rules"]), ["R2", "W1", "W2"]);
+    assert_eq!(strings(&by_uid("edge-57")["rules"]), ["W18"]);
+    assert_eq!(by_uid("edge-07")["status"]["code"], 403);
+}
+
+#[test]
+fn every_edge_fixture_is_judged_as_its_recorded_response_says() {
+    let run = run(&["replay", "-o", "json", EDGE]);
+    run.expect_code(0);
+    let doc = run.json();
+    let mut files: Vec<String> = std::fs::read_dir(Path::new(ROOT).join(EDGE))
+        .expect("the edge fixtures")
+        .map(|e| e.expect("a dir entry").file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 67, "{} edge fixtures", files.len());
+    assert_eq!(results(&doc).len(), files.len(), "one result per fixture");
+    let mut failures = Vec::new();
+    let mut recorded_causes = 0;
+    for name in &files {
+        let source = edge(name);
+        let want = recorded_response(name, &read(&source));
+        let got = result(&doc, &source);
+        let mut fail = |what: String| failures.push(format!("{name}: {what}"));
+        if got["allowed"] != want.allowed {
+            fail(format!(
+                "allowed {} != recorded {}",
+                got["allowed"], want.allowed
+            ));
+        }
+        if got["mismatches"] != json!([]) {
+            fail(format!("mismatches {}", got["mismatches"]));
+        }
+        let code = got["status"]["code"].as_u64();
+        match want.code {
+            Some(c) if code != Some(c) => fail(format!("code {code:?} != recorded {c}")),
+            None if want.allowed && code != Some(200) => fail(format!("code {code:?} != 200")),
+            _ => {}
+        }
+        let got_causes = cause_set(got);
+        let want_causes = want.causes.unwrap_or_default();
+        recorded_causes += want_causes.len();
+        if got_causes != want_causes {
+            fail(format!(
+                "causes (field, reason) {got_causes:?} != recorded {want_causes:?}"
+            ));
+        }
+        let got_fields: BTreeSet<&String> = got_causes.iter().map(|(f, _)| f).collect();
+        let want_fields: BTreeSet<&String> = want_causes.iter().map(|(f, _)| f).collect();
+        if got_fields != want_fields {
+            fail(format!("cause fields {got_fields:?} != {want_fields:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The reader above really found the recorded causes (the comparison is not vacuous).
+    assert!(
+        recorded_causes >= 40,
+        "only {recorded_causes} recorded causes read"
+    );
+}
+
+#[test]
+fn a_wrong_recorded_response_is_a_mismatch_reported_per_fixture() {
+    let tmp = TempDir::new("wrong-recorded");
+    let untouched = tmp.write("01-spec-empty.yaml", &read(&edge("01-spec-empty.yaml")));
+    let flipped = tmp.write(
+        "13-flipped.yaml",
+        &replace_once(
+            &read(&edge("13-blocked-quay.yaml")),
+            "allowed: true",
+            "allowed: false",
+        ),
+    );
+    let moved = tmp.write(
+        "09-moved.yaml",
+        &replace_once(
+            &read(&edge("09-blocked-tag.yaml")),
+            "blockedRegistries[0]', reason",
+            "blockedRegistries[1]', reason",
+        ),
+    );
+    let recoded = tmp.write(
+        "02-recoded.yaml",
+        &replace_once(&read(&edge("02-name-foo.yaml")), "code: 422", "code: 400"),
+    );
+
+    let text = run(&["replay", &tmp.path()]);
+    text.expect_code(1);
+    let mismatches = |source: &str| -> Vec<String> {
+        text_block(&text, source)
+            .into_iter()
+            .filter(|l| l.starts_with("MISMATCH"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(mismatches(&untouched), Vec::<String>::new());
+    let m = mismatches(&flipped);
+    assert!(
+        m.iter().any(|l| l.contains("allowed")),
+        "{flipped}: {m:?}\n{}",
+        text.stdout
+    );
+    let m = mismatches(&moved);
+    assert!(
+        m.iter()
+            .any(|l| l.contains("spec.registrySources.blockedRegistries[1]")),
+        "{moved}: {m:?}"
+    );
+    let m = mismatches(&recoded);
+    assert!(
+        m.iter().any(|l| l.contains("400") && l.contains("422")),
+        "{recoded}: {m:?}"
+    );
+    let last = text.lines().last().copied().unwrap_or("");
+    assert!(last.contains("3 mismatches"), "summary line {last:?}");
+
+    let json_run = run(&["replay", "-o", "json", &tmp.path()]);
+    json_run.expect_code(1);
+    let doc = json_run.json();
+    assert_eq!(doc["summary"]["mismatches"], 3, "{}", doc["summary"]);
+    assert_eq!(result(&doc, &untouched)["mismatches"], json!([]));
+    for source in [&flipped, &moved, &recoded] {
+        let m = &result(&doc, source)["mismatches"];
+        assert!(m.as_array().is_some_and(|m| !m.is_empty()), "{source}: {m}");
+    }
+}
+
+#[test]
+fn a_wrong_suite_expectation_is_a_mismatch_on_rules_warnings_and_verdict() {
+    let tmp = TempDir::new("wrong-suite");
+    let suite = tmp.write(
+        "suite.yaml",
+        "- uid: edge-13\n  warnings: []\n- uid: edge-12\n  rules: [W9]\n- uid: edge-09\n  allowed: true\n",
+    );
+    let (f13, f12, f09) = (
+        edge("13-blocked-quay.yaml"),
+        edge("12-blocked-valid-forms.yaml"),
+        edge("09-blocked-tag.yaml"),
+    );
+    let wrong = run(&["replay", "-o", "json", "--expect", &suite, &f13, &f12, &f09]);
+    wrong.expect_code(1);
+    let doc = wrong.json();
+    assert_summary(&doc, [3, 2, 1, 0, 0, 3]);
+    let joined = |source: &str| strings(&result(&doc, source)["mismatches"]).join("\n");
+    assert!(joined(&f13).contains("quay.io"), "{}", joined(&f13));
+    assert!(joined(&f12).contains("W9"), "{}", joined(&f12));
+    assert!(joined(&f09).contains("allowed"), "{}", joined(&f09));
+
+    // Right expectations for the same fixtures are met: exit 0.
+    let right = tmp.write(
+        "right.yaml",
+        &format!(
+            "- uid: edge-13\n  warnings: ['{}']\n  rules: [W3]\n- uid: edge-12\n  rules: []\n- uid: edge-09\n  allowed: false\n  rules: [R2]\n",
+            W3_QUAY.replace('\'', "''")
+        ),
+    );
+    let ok = run(&["replay", "-o", "json", "--expect", &right, &f13, &f12, &f09]);
+    ok.expect_code(0);
+    assert_summary(&ok.json(), [3, 2, 1, 0, 0, 0]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. JSON shape.
+// ---------------------------------------------------------------------------------------------
+
+fn row9_status() -> Value {
+    json!({
+        "status": "Failure",
+        "code": 422,
+        "reason": "Invalid",
+        "message": format!("Image.config.openshift.io \"cluster\" is invalid: {R2_ERROR}"),
+        "details": {
+            "name": "cluster",
+            "group": "config.openshift.io",
+            "kind": "Image",
+            "causes": [{
+                "reason": "FieldValueInvalid",
+                "message": format!("Invalid value: \"registry.io/myrepo:latest\": {R2_DETAIL}"),
+                "field": "spec.registrySources.blockedRegistries[0]",
+            }],
+        },
+    })
+}
+
+fn d1_status() -> Value {
+    json!({
+        "status": "Failure",
+        "code": 403,
+        "reason": "Forbidden",
+        "message": D1_MESSAGE,
+        "details": {"name": "cluster", "group": "config.openshift.io", "kind": "images"},
+    })
+}
+
+const RESULT_KEYS: [&str; 8] = [
+    "source",
+    "uid",
+    "operation",
+    "allowed",
+    "skipped",
+    "status",
+    "warnings",
+    "rules",
+];
+
+#[test]
+fn json_shape_of_a_denial_row_9() {
+    // As a bare Image (no expectation): exactly the documented keys, exit 1.
+    let source = cli("image-blocked-tag.yaml");
+    let bare = run(&["replay", "-o", "json", &source]);
+    bare.expect_code(1);
+    let doc = bare.json();
+    assert_eq!(keys(&doc), BTreeSet::from(["results", "summary"]));
+    assert_eq!(
+        keys(&doc["summary"]),
+        BTreeSet::from([
+            "total",
+            "allowed",
+            "denied",
+            "skipped",
+            "errors",
+            "mismatches"
+        ])
+    );
+    assert_summary(&doc, [1, 0, 1, 0, 0, 0]);
+    let r = result(&doc, &source);
+    assert_eq!(keys(r), BTreeSet::from(RESULT_KEYS), "{r}");
+    assert_eq!(r["operation"], "CREATE");
+    assert_eq!(r["allowed"], false);
+    assert_eq!(r["skipped"], false);
+    assert_eq!(r["status"], row9_status());
+    assert_eq!(r["warnings"], json!([]));
+    assert_eq!(r["rules"], json!(["R2"]));
+
+    // As the recorded fixture: the same Status; the recorded expectation is met, so exit 0.
+    let source = edge("09-blocked-tag.yaml");
+    let fixture = run(&["replay", "-o", "json", &source]);
+    fixture.expect_code(0);
+    let doc = fixture.json();
+    let r = result(&doc, &source);
+    let extra: Vec<&str> = keys(r)
+        .into_iter()
+        .filter(|k| !RESULT_KEYS.contains(k))
+        .collect();
+    assert!(
+        RESULT_KEYS.iter().all(|k| r.get(k).is_some()),
+        "missing keys in {r}"
+    );
+    assert_eq!(extra, ["mismatches"], "{r}");
+    assert_eq!(r["mismatches"], json!([]));
+    assert_eq!(r["uid"], "edge-09");
+    assert_eq!(r["status"], row9_status());
+}
+
+#[test]
+fn json_shape_of_delete_of_cluster_is_403_forbidden() {
+    let source = edge("07-delete-cluster.yaml");
+    let fixture = run(&["replay", "-o", "json", &source]);
+    fixture.expect_code(0); // recorded 403 met
+    let doc = fixture.json();
+    let r = result(&doc, &source);
+    assert_eq!(r["operation"], "DELETE");
+    assert_eq!(r["allowed"], false);
+    assert_eq!(r["status"], d1_status());
+    assert_eq!(r["rules"], json!(["D1"]));
+
+    let source = cli("image-ok.yaml");
+    let bare = run(&["replay", "-o", "json", "--operation", "DELETE", &source]);
+    bare.expect_code(1);
+    let doc = bare.json();
+    let r = result(&doc, &source);
+    assert_eq!(keys(r), BTreeSet::from(RESULT_KEYS), "{r}");
+    assert_eq!(r["operation"], "DELETE");
+    assert_eq!(r["status"], d1_status());
+}
+
+#[test]
+fn json_output_is_exactly_one_document_even_with_notes_errors_and_mismatches() {
+    let args = [
+        "replay",
+        "-o",
+        "json",
+        "--expect",
+        "tests/cli_fixtures/suite-unmatched.yaml",
+        "tests/cli_fixtures/image-ok.yaml",
+        "tests/cli_fixtures/image-blocked-tag.yaml",
+        "tests/cli_fixtures/does-not-exist.yaml",
+        "tests/cli_fixtures/malformed.yaml",
+        "tests/cli_fixtures/review-lenient-denied.yaml",
+        "tests/cli_fixtures/review-pod.yaml",
+        "tests/cli_fixtures/list-two.yaml",
+    ];
+    let run = run(&args);
+    run.expect_code(2);
+    let doc = run.json(); // the whole of stdout, one value
+    assert!(run.stdout.trim_start().starts_with('{'));
+    assert!(run.stdout.trim_end().ends_with('}'));
+    assert_eq!(results(&doc).len(), 8);
+    assert_summary(&doc, [8, 2, 3, 1, 2, 1]);
+    // Notes and unmatched expectations go to stderr, never into the JSON.
+    assert!(run.stderr.contains("userInfo"), "{}", run.stderr);
+    assert!(run.stderr.contains("no-such-uid"), "{}", run.stderr);
+}
+
+#[test]
+fn the_status_of_an_allowed_request_is_success() {
+    let source = cli("image-ok.yaml");
+    let run = run(&["replay", "-o", "json", &source]);
+    run.expect_code(0);
+    let doc = run.json();
+    let r = result(&doc, &source);
+    assert_eq!(r["allowed"], true);
+    assert_eq!(r["status"]["status"], "Success");
+    assert_eq!(r["status"]["code"], 200);
+    assert!(cause_set(r).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Exit codes.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn exit_0_when_everything_is_allowed_without_expectations() {
+    let paths = [
+        cli("image-ok.yaml"),
+        cli("image-blocked-quay.yaml"),
+        cli("multi-doc.yaml"),
+        cli("request-only.yaml"),
+    ];
+    for format in ["text", "json", "junit"] {
+        let mut args = vec!["replay", "-o", format];
+        args.extend(paths.iter().map(String::as_str));
+        run(&args).expect_code(0);
+    }
+}
+
+#[test]
+fn exit_1_on_a_denial_without_expectations() {
+    for format in ["text", "json", "junit"] {
+        run(&[
+            "replay",
+            "-o",
+            format,
+            &cli("image-ok.yaml"),
+            &cli("image-blocked-tag.yaml"),
+        ])
+        .expect_code(1);
+    }
+}
+
+#[test]
+fn exit_0_for_a_denial_that_an_expectation_predicts() {
+    let tmp = TempDir::new("expected-denial");
+    let source = cli("image-blocked-tag.yaml");
+    let suite = tmp.write(
+        "suite.yaml",
+        &format!(
+            "- source: {source}\n  allowed: false\n  code: 422\n  rules: [R2]\n  causes:\n  - {{field: 'spec.registrySources.blockedRegistries[0]', reason: FieldValueInvalid}}\n"
+        ),
+    );
+    let run = run(&["replay", "-o", "json", "--expect", &suite, &source]);
+    run.expect_code(0);
+    let doc = run.json();
+    assert_summary(&doc, [1, 0, 1, 0, 0, 0]);
+    assert_eq!(result(&doc, &source)["mismatches"], json!([]));
+}
+
+#[test]
+fn exit_2_for_a_missing_file_and_the_other_inputs_are_still_reported() {
+    let missing = cli("does-not-exist.yaml");
+    let good = cli("image-ok.yaml");
+    let run = run(&["replay", "-o", "json", &missing, &good]);
+    run.expect_code(2);
+    let doc = run.json();
+    assert_eq!(sources(&doc), [missing.as_str(), good.as_str()]);
+    assert_summary(&doc, [2, 1, 0, 0, 1, 0]);
+    let m = result(&doc, &missing);
+    assert!(m["error"].as_str().is_some_and(|e| !e.is_empty()), "{m}");
+    assert!(m.get("allowed").is_none(), "{m}");
+    let g = result(&doc, &good);
+    assert_eq!(g["allowed"], true);
+    assert!(g.get("error").is_none(), "{g}");
+
+    // An unreadable input outranks a denial.
+    let both = run_text_codes(&[&missing, &cli("image-blocked-tag.yaml")]);
+    assert_eq!(both, 2);
+}
+
+fn run_text_codes(paths: &[&str]) -> i32 {
+    let mut args = vec!["replay"];
+    args.extend_from_slice(paths);
+    let r = run(&args);
+    for p in paths {
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with(p)),
+            "{p} not reported:\n{}",
+            r.stdout
+        );
+    }
+    r.code
+}
+
+#[test]
+fn exit_2_for_malformed_yaml_or_json() {
+    let tmp = TempDir::new("malformed");
+    let not_utf8 = tmp.path() + "/binary.yaml";
+    std::fs::write(&not_utf8, [0xff, 0xfe, 0x00, 0x41]).expect("written");
+    let good = cli("image-ok.yaml");
+    for bad in [cli("malformed.yaml"), cli("malformed.json"), not_utf8] {
+        let run = run(&["replay", "-o", "json", &bad, &good]);
+        run.expect_code(2);
+        let doc = run.json();
+        assert_summary(&doc, [2, 1, 0, 0, 1, 0]);
+        let r = result(&doc, &bad);
+        assert!(r["error"].as_str().is_some_and(|e| !e.is_empty()), "{r}");
+        assert_eq!(result(&doc, &good)["allowed"], true);
+    }
+}
+
+#[test]
+fn exit_2_for_usage_errors() {
+    let ok = cli("image-ok.yaml");
+    let cases: [&[&str]; 7] = [
+        &[],
+        &["replay"],
+        &["replay", "-o", "xml", &ok],
+        &["replay", "--operation", "PATCH", &ok],
+        &["replay", "--no-such-flag", &ok],
+        &[
+            "replay",
+            "--expect",
+            "tests/cli_fixtures/no-such-suite.yaml",
+            &ok,
+        ],
+        &["rules", "-o", "yaml"],
+    ];
+    for args in cases {
+        let run = run(args);
+        run.expect_code(2);
+        assert!(run.stdout.is_empty(), "{args:?}: stdout {:?}", run.stdout);
+        assert!(!run.stderr.trim().is_empty(), "{args:?}: no message");
+    }
+}
+
+#[test]
+fn exit_1_when_an_expectation_matches_no_input() {
+    let suite = cli("suite-unmatched.yaml");
+    let ok = cli("image-ok.yaml");
+    let json_run = run(&["replay", "-o", "json", "--expect", &suite, &ok]);
+    json_run.expect_code(1);
+    let doc = json_run.json();
+    assert_summary(&doc, [1, 1, 0, 0, 0, 1]);
+    assert!(
+        json_run.stderr.contains("no-such-uid"),
+        "{}",
+        json_run.stderr
+    );
+
+    let text = run(&["replay", "--expect", &suite, &ok]);
+    text.expect_code(1);
+    assert!(
+        text.lines().iter().any(|l| l.contains("no-such-uid")),
+        "{}",
+        text.stdout
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Input forms.
+// ---------------------------------------------------------------------------------------------
+
+fn assert_replay_uid(r: &Value) {
+    let uid = r["uid"].as_str().unwrap_or("");
+    let n = uid.strip_prefix("replay-");
+    assert!(
+        n.is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())),
+        "uid {uid:?} is not replay-N"
+    );
+}
+
+#[test]
+fn a_bare_image_is_a_create() {
+    let source = cli("image-ok.yaml");
+    let run = run(&["replay", "-o", "json", &source]);
+    run.expect_code(0);
+    let doc = run.json();
+    let r = result(&doc, &source);
+    assert_replay_uid(r);
+    assert_eq!(r["operation"], "CREATE");
+    assert_eq!(r["allowed"], true);
+    assert_eq!(r["skipped"], false);
+}
+
+#[test]
+fn old_replays_a_bare_image_as_a_ratcheted_update() {
+    let old = cli("current.yaml");
+    let adds = cli("new-adds-external.yaml");
+    let run1 = run(&["replay", "-o", "json", "--old", &old, &adds]);
+    run1.expect_code(0);
+    let doc = run1.json();
+    let r = result(&doc, &adds);
+    assert_replay_uid(r);
+    assert_eq!(r["operation"], "UPDATE");
+    assert_eq!(r["allowed"], true);
+    assert_eq!(r["rules"], json!(["W18"]));
+    assert_eq!(strings(&r["warnings"]), [R2_ERROR]);
+
+    let changes = cli("new-changes-list.yaml");
+    let run2 = run(&["replay", "-o", "json", "--old", &old, &changes]);
+    run2.expect_code(1);
+    let doc = run2.json();
+    let r = result(&doc, &changes);
+    assert_eq!(r["operation"], "UPDATE");
+    assert_eq!(r["allowed"], false);
+    assert_eq!(r["rules"], json!(["R2"]));
+    assert_eq!(
+        cause_set(r),
+        BTreeSet::from([(
+            "spec.registrySources.blockedRegistries[0]".to_owned(),
+            "FieldValueInvalid".to_owned()
+        )])
+    );
+}
+
+#[test]
+fn old_from_oc_get_output_replays_like_the_api_server() {
+    let old = cli("current-oc-get.yaml");
+    let adds = cli("new-adds-external.yaml");
+    let run = run(&["replay", "-o", "json", "--old", &old, &adds]);
+    let doc = run.json();
+    let r = result(&doc, &adds);
+    assert_eq!(r["operation"], "UPDATE");
+    assert_eq!(r["allowed"], true, "{}", r["status"]["message"]);
+    assert_eq!(r["rules"], json!(["W18"]));
+    assert_eq!(strings(&r["warnings"]), [R2_ERROR]);
+    run.expect_code(0);
+}
+
+#[test]
+fn operation_delete_of_a_bare_image() {
+    let cluster = cli("image-ok.yaml");
+    let run1 = run(&["replay", "-o", "json", "--operation", "DELETE", &cluster]);
+    run1.expect_code(1);
+    let doc = run1.json();
+    let r = result(&doc, &cluster);
+    assert_eq!(r["operation"], "DELETE");
+    assert_eq!(r["status"]["code"], 403);
+    assert_eq!(r["status"]["reason"], "Forbidden");
+
+    // RULEBOOK row 8: deleting anything but `cluster` is allowed.
+    let foo = cli("image-foo.yaml");
+    let run2 = run(&["replay", "-o", "json", "--operation", "DELETE", &foo]);
+    run2.expect_code(0);
+    let doc = run2.json();
+    assert_eq!(result(&doc, &foo)["allowed"], true);
+}
+
+#[test]
+fn a_list_as_oc_get_prints_it_gives_one_result_per_item() {
+    let file = cli("list-two.yaml");
+    let run = run(&["replay", "-o", "json", &file]);
+    run.expect_code(1);
+    let doc = run.json();
+    let (s0, s1) = (format!("{file}#0"), format!("{file}#1"));
+    assert_eq!(sources(&doc), [s0.as_str(), s1.as_str()]);
+    let (r0, r1) = (result(&doc, &s0), result(&doc, &s1));
+    assert_replay_uid(r0);
+    assert_replay_uid(r1);
+    assert_ne!(r0["uid"], r1["uid"]);
+    assert_eq!(r0["allowed"], true);
+    assert_eq!(r1["allowed"], false);
+    assert_eq!(
+        r1["status"]["message"],
+        "Image.config.openshift.io \"foo\" is invalid: metadata.name: Invalid value: \"foo\": must be cluster"
+    );
+    assert_eq!(r1["status"]["details"]["name"], "foo");
+    assert_eq!(r1["rules"], json!(["M1"]));
+}
+
+#[test]
+fn multi_document_yaml_gives_one_result_per_document() {
+    let file = cli("multi-doc.yaml");
+    let run = run(&["replay", "-o", "json", &file]);
+    run.expect_code(0);
+    let doc = run.json();
+    let (s0, s1) = (format!("{file}#0"), format!("{file}#1"));
+    assert_eq!(sources(&doc), [s0.as_str(), s1.as_str()]);
+    assert_eq!(result(&doc, &s0)["warnings"], json!([]));
+    assert_eq!(strings(&result(&doc, &s1)["warnings"]), [W3_QUAY]);
+    assert_eq!(result(&doc, &s1)["rules"], json!(["W3"]));
+}
+
+#[test]
+fn an_admission_review_in_json() {
+    let source = cli("review-one-of.json");
+    let run = run(&["replay", "-o", "json", &source]);
+    run.expect_code(1);
+    let doc = run.json();
+    let r = result(&doc, &source);
+    assert_eq!(r["uid"], "cli-json-1");
+    assert_eq!(r["allowed"], false);
+    assert_eq!(
+        r["status"]["message"],
+        "Image.config.openshift.io \"cluster\" is invalid: spec.registrySources: Invalid value: Only one of blockedRegistries or allowedRegistries may be set"
+    );
+    assert_eq!(
+        cause_set(r),
+        BTreeSet::from([(
+            "spec.registrySources".to_owned(),
+            "FieldValueInvalid".to_owned()
+        )])
+    );
+    assert_eq!(r["rules"], json!(["R1", "W1", "W2"]));
+}
+
+#[test]
+fn a_bare_admission_request() {
+    let source = cli("request-only.yaml");
+    let run = run(&["replay", "-o", "json", &source]);
+    run.expect_code(0);
+    let doc = run.json();
+    let r = result(&doc, &source);
+    assert_eq!(r["uid"], "cli-request-1");
+    assert_eq!(r["operation"], "CREATE");
+    assert_eq!(r["allowed"], true);
+    assert_eq!(r["skipped"], false);
+}
+
+#[test]
+fn stdin_via_dash() {
+    let image = run_with_stdin(
+        &["replay", "-o", "json", "-"],
+        Some(&read(&cli("image-blocked-tag.yaml"))),
+    );
+    image.expect_code(1);
+    let doc = image.json();
+    let r = result(&doc, "-");
+    assert_eq!(r["operation"], "CREATE");
+    assert_eq!(r["status"], row9_status());
+
+    let review = run_with_stdin(
+        &["replay", "-o", "json", "-"],
+        Some(&read(&cli("review-one-of.json"))),
+    );
+    review.expect_code(1);
+    assert_eq!(result(&review.json(), "-")["uid"], "cli-json-1");
+}
+
+#[test]
+fn a_directory_is_walked_recursively_in_sorted_order() {
+    let dir = cli("tree");
+    let run = run(&["replay", "-o", "json", &dir]);
+    run.expect_code(0);
+    let doc = run.json();
+    let expected: Vec<String> = [
+        "a-review.json",
+        "m/deeper/x.yaml",
+        "m/nested.yml",
+        "z-image.yaml",
+    ]
+    .iter()
+    .map(|f| Path::new(&dir).join(f).display().to_string())
+    .collect();
+    assert_eq!(sources(&doc), expected, ".txt and .md files are not inputs");
+    assert_eq!(result(&doc, &expected[0])["uid"], "cli-tree-a");
+    assert_eq!(strings(&result(&doc, &expected[2])["warnings"]), [W3_QUAY]);
+    assert_summary(&doc, [4, 4, 0, 0, 0, 0]);
+}
+
+#[test]
+fn reviews_of_other_resources_are_skipped_never_denied() {
+    let pod = cli("review-pod.yaml");
+    let image_openshift_io = cli("review-image-openshift-io.yaml");
+    let run = run(&["replay", "-o", "json", &pod, &image_openshift_io]);
+    run.expect_code(0);
+    let doc = run.json();
+    for source in [&pod, &image_openshift_io] {
+        let r = result(&doc, source);
+        assert_eq!(r["skipped"], true, "{r}");
+        assert_eq!(r["allowed"], true, "{r}");
+        assert!(cause_set(r).is_empty(), "{r}");
+    }
+    assert_eq!(result(&doc, &pod)["uid"], "cli-pod-1");
+    assert_summary(&doc, [2, 0, 0, 2, 0, 0]);
+}
+
+#[test]
+fn a_lenient_review_is_judged_normally_with_notes() {
+    let denied = cli("review-lenient-denied.yaml");
+    let allowed = cli("review-lenient-allowed.yaml");
+
+    let run1 = run(&["replay", "-o", "json", &denied]);
+    run1.expect_code(1);
+    let doc = run1.json();
+    let r = result(&doc, &denied);
+    assert_eq!(r["uid"], "cli-lenient-1");
+    assert_eq!(r["skipped"], false);
+    assert_eq!(r["allowed"], false);
+    assert_eq!(r["status"], row9_status());
+    for word in ["userInfo", "group", "dryRun"] {
+        assert!(
+            run1.stderr
+                .lines()
+                .any(|l| l.contains(&denied) && l.contains("note") && l.contains(word)),
+            "no stderr note about {word}:\n{}",
+            run1.stderr
+        );
+    }
+
+    let run2 = run(&["replay", "-o", "json", &allowed]);
+    run2.expect_code(0);
+    let doc = run2.json();
+    let r = result(&doc, &allowed);
+    assert_eq!(r["allowed"], true);
+    assert_eq!(r["skipped"], false);
+    assert!(run2.stderr.contains("userInfo"), "{}", run2.stderr);
+
+    let text = run(&["replay", &denied]);
+    text.expect_code(1);
+    let block = text_block(&text, &denied);
+    for word in ["userInfo", "group", "dryRun"] {
+        assert!(
+            block.iter().any(|l| l.contains("note") && l.contains(word)),
+            "no text note about {word}: {block:?}"
+        );
+    }
+}
+
+#[test]
+fn a_lenient_kind_without_group_and_without_resource_is_still_judged() {
+    let source = cli("review-lenient-no-resource.yaml");
+    let run = run(&["replay", "-o", "json", &source]);
+    let doc = run.json();
+    let r = result(&doc, &source);
+    assert_eq!(r["skipped"], false, "{r}");
+    assert_eq!(r["allowed"], false, "{r}");
+    assert_eq!(r["status"], row9_status());
+    run.expect_code(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. `-o text`.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn text_output_prints_what_oc_apply_would_print() {
+    let denied = cli("image-blocked-tag.yaml");
+    let warned = cli("image-blocked-quay.yaml");
+    let run = run(&["replay", &denied, &warned]);
+    run.expect_code(1);
+    let lines = run.lines();
+
+    let verdict = |source: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(&format!("{source} (")))
+            .unwrap_or_else(|| panic!("no verdict line for {source}:\n{}", run.stdout))
+    };
+    let (d, w) = (verdict(&denied), verdict(&warned));
+    assert!(lines[d].contains("DENIED"), "{}", lines[d]);
+    assert!(lines[w].contains("ALLOWED"), "{}", lines[w]);
+    assert!(d < w, "inputs are reported in order");
+
+    let oc = format!(
+        "Error from server (Invalid): error when creating \"{denied}\": admission webhook \"{WEBHOOK}\" denied the request: Image.config.openshift.io \"cluster\" is invalid: {R2_ERROR}"
+    );
+    assert_eq!(text_block(&run, &denied), [oc.as_str()]);
+    assert_eq!(
+        text_block(&run, &warned),
+        [format!("Warning: {W3_QUAY}").as_str()]
+    );
+    assert_eq!(
+        lines.last().copied(),
+        Some("2 results: 1 allowed, 1 denied, 0 skipped, 0 errors, 0 mismatches")
+    );
+}
+
+#[test]
+fn text_output_of_a_denial_with_warnings() {
+    let source = cli("review-one-of.json");
+    let run = run(&["replay", "-o", "text", &source]);
+    run.expect_code(1);
+    let block = text_block(&run, &source);
+    let oc = format!(
+        "Error from server (Invalid): error when creating \"{source}\": admission webhook \"{WEBHOOK}\" denied the request: Image.config.openshift.io \"cluster\" is invalid: spec.registrySources: Invalid value: Only one of blockedRegistries or allowedRegistries may be set"
+    );
+    assert_eq!(block.first().copied(), Some(oc.as_str()), "{block:?}");
+    let warnings: Vec<&str> = block
+        .iter()
+        .filter_map(|l| l.strip_prefix("Warning: "))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "spec.registrySources.allowedRegistries: does not include \"quay.io\"; release payload images will fail to pull",
+            "spec.registrySources.allowedRegistries: does not include \"registry.redhat.io\"; release payload images will fail to pull",
+            "spec.registrySources.allowedRegistries: does not include the internal registry \"image-registry.openshift-image-registry.svc:5000\"",
+        ]
+    );
+}
+
+#[test]
+fn text_output_of_delete_and_errors() {
+    let cluster = cli("image-ok.yaml");
+    let run1 = run(&["replay", "--operation", "DELETE", &cluster]);
+    run1.expect_code(1);
+    assert!(
+        text_block(&run1, &cluster).iter().any(|l| l
+            .starts_with("Error from server (Forbidden): ")
+            && l.ends_with(&format!(
+                "admission webhook \"{WEBHOOK}\" denied the request: {D1_MESSAGE}"
+            ))),
+        "{}",
+        run1.stdout
+    );
+
+    let missing = cli("does-not-exist.yaml");
+    let run2 = run(&["replay", &missing, &cluster]);
+    run2.expect_code(2);
+    assert_eq!(
+        run2.lines().last().copied(),
+        Some("2 results: 1 allowed, 0 denied, 0 skipped, 1 errors, 0 mismatches")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. `-o junit`.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn junit_is_well_formed_with_a_failure_per_denial() {
+    let ok = cli("image-ok.yaml");
+    let denied = cli("image-blocked-tag.yaml");
+    let pod = cli("review-pod.yaml");
+    let list = cli("list-two.yaml");
+    let run1 = run(&["replay", "-o", "junit", &ok, &denied, &pod, &list]);
+    run1.expect_code(1);
+    let root = parse_xml(&run1.stdout)
+        .unwrap_or_else(|e| panic!("not well-formed XML ({e}):\n{}", run1.stdout));
+    let mut cases = Vec::new();
+    root.all("testcase", &mut cases);
+    let names: Vec<&str> = cases
+        .iter()
+        .map(|c| c.attrs.get("name").map_or("", String::as_str))
+        .collect();
+    let (l0, l1) = (format!("{list}#0"), format!("{list}#1"));
+    assert_eq!(
+        names,
+        [
+            ok.as_str(),
+            denied.as_str(),
+            pod.as_str(),
+            l0.as_str(),
+            l1.as_str()
+        ]
+    );
+    let case = |name: &str| cases[names.iter().position(|n| *n == name).unwrap()];
+    assert!(case(&ok).child("failure").is_none());
+    assert!(case(&ok).child("error").is_none());
+    assert!(case(&l0).child("failure").is_none());
+    for name in [&denied, &l1] {
+        let failure = case(name)
+            .child("failure")
+            .unwrap_or_else(|| panic!("no <failure> for {name}"));
+        let message = failure.attrs.get("message").map_or("", String::as_str);
+        assert!(message.contains("is invalid"), "{name}: {message}");
+    }
+    assert!(
+        case(&denied).child("failure").unwrap().attrs["message"].contains(R2_ERROR),
+        "the failure carries the denial"
+    );
+    let mut suites = Vec::new();
+    root.all("testsuite", &mut suites);
+    assert_eq!(suites.len(), 1);
+    assert_eq!(suites[0].attrs.get("tests").map(String::as_str), Some("5"));
+    assert_eq!(
+        suites[0].attrs.get("failures").map(String::as_str),
+        Some("2")
+    );
+
+    // An unreadable input is a test case too, and not a success.
+    let missing = cli("does-not-exist.yaml");
+    let run2 = run(&["replay", "-o", "junit", &missing, &ok]);
+    run2.expect_code(2);
+    let root = parse_xml(&run2.stdout).expect("well-formed XML");
+    let mut cases = Vec::new();
+    root.all("testcase", &mut cases);
+    assert_eq!(cases.len(), 2);
+    assert!(
+        cases[0].child("error").is_some() || cases[0].child("failure").is_some(),
+        "{:?}",
+        cases[0]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. `rules`.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn rules_json_lists_every_rule_of_the_rulebook_once() {
+    let run = run(&["rules", "-o", "json"]);
+    run.expect_code(0);
+    let doc = run.json();
+    let rules = doc
+        .get("rules")
+        .unwrap_or(&doc)
+        .as_array()
+        .expect("a list of rules");
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for rule in rules {
+        let id = rule["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id: {rule}"));
+        *seen.entry(id).or_default() += 1;
+        for key in ["tier", "field", "check", "why", "source"] {
+            assert!(
+                rule[key].as_str().is_some_and(|s| !s.trim().is_empty()),
+                "{id}: empty {key} in {rule}"
+            );
+        }
+        let ops = strings(&rule["ops"]);
+        assert!(!ops.is_empty(), "{id}: no ops");
+        assert!(
+            ops.iter().all(|o| ["C", "U", "S", "D"].contains(o)),
+            "{id}: ops {ops:?}"
+        );
+        let tier = rule["tier"].as_str().unwrap_or("");
+        let want = if id.starts_with('W') {
+            "W"
+        } else if id.starts_with('P') {
+            "P"
+        } else {
+            "U"
+        };
+        assert_eq!(tier, want, "{id}: tier");
+    }
+    for id in RULE_IDS {
+        assert_eq!(
+            seen.get(id).copied(),
+            Some(1),
+            "{id} must be listed exactly once"
+        );
+    }
+}
+
+#[test]
+fn rules_text_lists_every_rule() {
+    let run = run(&["rules"]);
+    run.expect_code(0);
+    let firsts: BTreeSet<&str> = run
+        .lines()
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for id in RULE_IDS {
+        assert!(firsts.contains(id), "{id} missing from:\n{}", run.stdout);
+    }
+}
+
+#[test]
+fn an_empty_file_or_a_directory_without_fixtures_is_an_error_not_silence() {
+    let dir = TempDir::new("empty");
+    let empty_file = dir.write("empty.yaml", "# only a comment\n");
+    let sub = dir.0.join("nothing-here");
+    std::fs::create_dir_all(&sub).expect("the subdirectory is created");
+    std::fs::write(sub.join("notes.txt"), "not a fixture").expect("the note is written");
+    let sub = sub.display().to_string();
+    let run = run(&["replay", "-o", "json", &empty_file, &sub]);
+    run.expect_code(2);
+    let doc: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!(result(&doc, &empty_file)["error"], "holds no document");
+    assert_eq!(
+        result(&doc, &sub)["error"],
+        "the directory holds no .json, .yaml or .yml file"
+    );
+    assert_summary(&doc, [2, 0, 0, 0, 2, 0]);
+}
