@@ -26,6 +26,7 @@ pub mod field;
 pub mod grammar;
 pub mod image;
 pub mod policy;
+pub mod remote;
 pub mod replay;
 pub mod review;
 pub mod rules;

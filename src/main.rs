@@ -14,6 +14,7 @@ use serde_json::json;
 
 use image_config_webhook::envelope::Operation;
 use image_config_webhook::policy::{Policy, Settings};
+use image_config_webhook::remote::Remote;
 use image_config_webhook::replay::{self, Expectation, Options};
 use image_config_webhook::rules::RULES;
 use image_config_webhook::server::tls::{TlsSettings, TlsVersion};
@@ -62,6 +63,13 @@ struct ReplayArgs {
     /// Suite files of expectations (uid or source; allowed, code, causes, warnings, rules).
     #[arg(long, value_name = "FILE")]
     expect: Vec<String>,
+    /// Send the requests to a live webhook (https://HOST:PORT/validate) instead of the
+    /// in-process engine; rule ids are then not reported.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// CA bundle (PEM) to trust for --server [default: the system bundle].
+    #[arg(long, value_name = "FILE", requires = "server")]
+    ca: Option<PathBuf>,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -261,7 +269,13 @@ fn run_replay(args: ReplayArgs) -> u8 {
         }
     }
     let inputs = replay::load_inputs(&args.paths);
-    let report = replay::replay(&inputs, &options, &policy);
+    let report = match &args.server {
+        Some(url) => match Remote::new(url, args.ca.as_deref()) {
+            Ok(mut remote) => replay::replay(&inputs, &options, &mut remote),
+            Err(e) => return usage_error(&format!("--server: {e}")),
+        },
+        None => replay::replay(&inputs, &options, &mut replay::Local(&policy)),
+    };
     let text = match args.output {
         ReplayFormat::Text => report.to_text(&policy.settings().webhook_name),
         ReplayFormat::Json => {

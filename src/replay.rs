@@ -283,8 +283,9 @@ impl Expectation {
         })
     }
 
-    /// How a verdict differs from this expectation; empty when it meets it.
-    pub fn compare(&self, verdict: &Verdict) -> Vec<String> {
+    /// How a verdict differs from this expectation; empty when it meets it. Rule ids are
+    /// compared only when `rules_known` (a live webhook does not report them).
+    pub fn compare(&self, verdict: &Verdict, rules_known: bool) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(allowed) = self.allowed.filter(|a| *a != verdict.allowed) {
             out.push(format!(
@@ -334,7 +335,7 @@ impl Expectation {
                 fmt(got.difference(want).collect()),
             );
         }
-        if let Some(want) = &self.rules {
+        if let Some(want) = self.rules.as_ref().filter(|_| rules_known) {
             let got: BTreeSet<String> = verdict.rules.iter().map(|r| (*r).to_owned()).collect();
             let fmt = |set: Vec<&String>| {
                 set.iter()
@@ -466,8 +467,30 @@ pub struct Report {
     pub unmatched: Vec<String>,
 }
 
+/// Who judges a request: the in-process engine ([`Local`]) or a live webhook
+/// ([`crate::remote::Remote`]).
+pub trait Judge {
+    /// The verdict on one request, or why there is none.
+    fn judge(&mut self, request: &AdmissionRequest) -> Result<Verdict, String>;
+
+    /// Whether verdicts name the rules that fired (a webhook's response does not).
+    fn knows_rules(&self) -> bool {
+        true
+    }
+}
+
+/// The in-process engine.
+#[derive(Debug, Clone, Copy)]
+pub struct Local<'a>(pub &'a Policy);
+
+impl Judge for Local<'_> {
+    fn judge(&mut self, request: &AdmissionRequest) -> Result<Verdict, String> {
+        evaluate(request, self.0).map_err(|e| e.to_string())
+    }
+}
+
 /// Replays every input.
-pub fn replay(inputs: &[Input], options: &Options, policy: &Policy) -> Report {
+pub fn replay(inputs: &[Input], options: &Options, judge: &mut dyn Judge) -> Report {
     let mut results = Vec::new();
     for input in inputs {
         match parse_documents(input) {
@@ -485,7 +508,7 @@ pub fn replay(inputs: &[Input], options: &Options, policy: &Policy) -> Report {
                         input.source.clone()
                     };
                     let ordinal = results.len();
-                    results.push(judge_guarded(source, unit, options, policy, ordinal));
+                    results.push(judge_guarded(source, unit, options, judge, ordinal));
                 }
             }
         }
@@ -502,7 +525,7 @@ pub fn replay(inputs: &[Input], options: &Options, policy: &Policy) -> Report {
                     result
                         .mismatches
                         .get_or_insert_with(Vec::new)
-                        .extend(expectation.compare(&verdict));
+                        .extend(expectation.compare(&verdict, judge.knows_rules()));
                 }
             }
         }
@@ -586,12 +609,12 @@ fn judge_guarded(
     source: String,
     unit: Unit,
     options: &Options,
-    policy: &Policy,
+    judge: &mut dyn Judge,
     ordinal: usize,
 ) -> Outcome {
     let fallback = source.clone();
     match catch_unwind(AssertUnwindSafe(|| {
-        judge(source, unit, options, policy, ordinal)
+        judge_one(source, unit, options, judge, ordinal)
     })) {
         Ok(outcome) => outcome,
         Err(_) => {
@@ -605,11 +628,11 @@ fn judge_guarded(
     }
 }
 
-fn judge(
+fn judge_one(
     source: String,
     unit: Unit,
     options: &Options,
-    policy: &Policy,
+    judge: &mut dyn Judge,
     ordinal: usize,
 ) -> Outcome {
     let mut notes = Vec::new();
@@ -633,14 +656,14 @@ fn judge(
         },
         Unit::Image(image) => bare_image_request(image, options, ordinal),
     };
-    let verdict = match evaluate(&request, policy) {
+    let verdict = match judge.judge(&request) {
         Ok(v) => v,
-        Err(e) => return Outcome::error(source, e.to_string()),
+        Err(e) => return Outcome::error(source, e),
     };
     notes.extend(verdict.skip_reason.iter().map(|r| format!("skipped: {r}")));
     let mismatches = match recorded.as_ref().map(Expectation::from_response) {
         None => None,
-        Some(Ok(expectation)) => Some(expectation.compare(&verdict)),
+        Some(Ok(expectation)) => Some(expectation.compare(&verdict, judge.knows_rules())),
         Some(Err(e)) => Some(vec![format!("the recorded response cannot be read: {e}")]),
     };
     Outcome {
