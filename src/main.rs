@@ -34,7 +34,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Judge AdmissionReview fixtures or Image YAML offline, with the webhook's engine.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
     /// Serve the admission webhook over TLS.
     Serve(Box<ServeArgs>),
     /// List every rule the engine enforces.
@@ -227,7 +227,7 @@ fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Replay(args) => run_replay(args),
+        Command::Replay(args) => run_replay(*args),
         Command::Serve(args) => run_serve(*args),
         Command::Rules { output } => print_rules(output),
     };
