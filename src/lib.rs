@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod certs;
 pub mod engine;
 pub mod envelope;
 pub mod field;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+use image_config_webhook::certs;
 use image_config_webhook::envelope::Operation;
 use image_config_webhook::policy::{Policy, Settings};
 use image_config_webhook::remote::Remote;
@@ -37,6 +38,8 @@ enum Command {
     Replay(Box<ReplayArgs>),
     /// Serve the admission webhook over TLS.
     Serve(Box<ServeArgs>),
+    /// Write a CA and a serving certificate for the webhook's Service.
+    Certs(CertsArgs),
     /// List every rule the engine enforces.
     Rules {
         /// Output format.
@@ -106,7 +109,31 @@ impl SettingsArgs {
 }
 
 #[derive(clap::Args)]
+struct CertsArgs {
+    /// The Service name.
+    #[arg(long, default_value = certs::DEFAULT_SERVICE)]
+    service: String,
+    /// The Service's namespace.
+    #[arg(long, default_value = certs::DEFAULT_NAMESPACE)]
+    namespace: String,
+    /// Where to write ca.crt, tls.crt and tls.key.
+    #[arg(long, value_name = "DIR", default_value = "certs")]
+    out: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    force: bool,
+    /// Print the base64 CA bundle for a webhook configuration's caBundle (of the existing
+    /// ca.crt when the files exist and --force is not given).
+    #[arg(long)]
+    print_ca_bundle: bool,
+}
+
+#[derive(clap::Args)]
 struct ServeArgs {
+    /// Local trial: when the certificate or key is missing, write throwaway ones (and their
+    /// CA, ca.crt) next to them first.
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_DEV")]
+    dev: bool,
     /// Address to serve HTTPS on; `[::]` also accepts IPv4.
     #[arg(
         long,
@@ -229,6 +256,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Replay(args) => run_replay(*args),
         Command::Serve(args) => run_serve(*args),
+        Command::Certs(args) => run_certs(args),
         Command::Rules { output } => print_rules(output),
     };
     ExitCode::from(code)
@@ -297,6 +325,36 @@ fn run_replay(args: ReplayArgs) -> u8 {
     report.exit_code()
 }
 
+fn run_certs(args: CertsArgs) -> u8 {
+    let ca = args.out.join("ca.crt");
+    if args.print_ca_bundle && !args.force && ca.exists() {
+        return match std::fs::read(&ca) {
+            Ok(pem) => {
+                let _ = write_stdout(&(certs::base64(&pem) + "\n"));
+                0
+            }
+            Err(e) => usage_error(&format!("{}: cannot read: {e}", ca.display())),
+        };
+    }
+    match certs::generate(&args.service, &args.namespace, &args.out, args.force) {
+        Ok(written) => {
+            if args.print_ca_bundle {
+                let _ = write_stdout(&(certs::base64(written.ca_pem.as_bytes()) + "\n"));
+            } else {
+                let names = certs::subject_alt_names(&args.service, &args.namespace).join(", ");
+                let _ = write_stdout(&format!(
+                    "wrote {}, {} and {} (key mode 0600)\nserving certificate valid for: {names}\n",
+                    written.ca.display(),
+                    written.cert.display(),
+                    written.key.display()
+                ));
+            }
+            0
+        }
+        Err(e) => usage_error(&e.to_string()),
+    }
+}
+
 fn run_serve(args: ServeArgs) -> u8 {
     init_logging(args.log_format, &args.log_level);
     let policy = match Policy::new(args.settings.into_settings()) {
@@ -307,6 +365,29 @@ fn run_serve(args: ServeArgs) -> u8 {
         Some(dir) => (dir.join("tls.crt"), dir.join("tls.key")),
         None => (args.cert, args.key),
     };
+    if args.dev && !(cert.exists() && key.exists()) {
+        let dir = cert.parent().unwrap_or(std::path::Path::new("")).to_owned();
+        if cert != dir.join("tls.crt") || key != dir.join("tls.key") {
+            return usage_error(
+                "--dev writes DIR/tls.crt and DIR/tls.key: use --cert-dir DIR (or the defaults)",
+            );
+        }
+        match certs::generate(
+            certs::DEFAULT_SERVICE,
+            certs::DEFAULT_NAMESPACE,
+            &dir,
+            false,
+        ) {
+            Ok(w) => tracing::warn!(
+                ca = %w.ca.display(),
+                cert = %w.cert.display(),
+                "DEV MODE: generated a THROWAWAY CA and serving certificate; trust {} to call the webhook. \
+                 Never use these in a cluster.",
+                w.ca.display()
+            ),
+            Err(e) => return usage_error(&format!("--dev: {e}")),
+        }
+    }
     let config = ServeConfig {
         listen: args.listen,
         probe_addr: args.probe_addr,
@@ -349,7 +430,8 @@ fn init_logging(format: LogFormat, filter: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
