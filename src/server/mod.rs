@@ -401,6 +401,16 @@ fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
 /// Loads the certificate, binds the listeners and starts serving. Returns once both listeners
 /// are bound and the server is ready.
 pub async fn start(config: ServeConfig) -> Result<Running, ServerError> {
+    start_with(config, router).await
+}
+
+/// [`start`] with another application on the same TLS and HTTP stack: the load benchmark's
+/// baseline answers a constant body through exactly the listener, acceptors and timeouts the
+/// webhook uses.
+pub async fn start_with(
+    config: ServeConfig,
+    app: fn(AppState) -> Router,
+) -> Result<Running, ServerError> {
     let loaded = config.tls.load().map_err(ServerError::Cert)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -449,7 +459,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServerError> {
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
         .keep_alive(true);
-    let app = router(state.clone());
+    let app = app(state.clone());
     let server = tokio::spawn(server.serve(app.into_make_service()));
 
     let probe_handle = match probe_listener {
