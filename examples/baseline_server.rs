@@ -45,6 +45,7 @@ async fn main() {
         cert_poll_interval: Duration::from_secs(10),
         handshake_timeout: Duration::from_secs(5),
         header_read_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(120),
         request_timeout: Duration::from_secs(10),
         shutdown_timeout: Duration::from_secs(5),
         policy: Policy::default(),

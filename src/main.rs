@@ -184,9 +184,13 @@ struct ServeArgs {
     /// Longest TLS handshake.
     #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_HANDSHAKE_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = duration)]
     handshake_timeout: Duration,
-    /// Longest wait for a new connection's first request, and for request headers.
+    /// Longest wait for a new connection's first request headers (a slow client is cut off).
     #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_HEADER_READ_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = duration)]
     header_read_timeout: Duration,
+    /// How long a kept-alive connection may stay idle; longer than the API server's 90 s, so
+    /// the client closes idle connections first.
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_IDLE_TIMEOUT", value_name = "DURATION", default_value = "120s", value_parser = duration)]
+    idle_timeout: Duration,
     /// Deadline for a request that carries no ?timeout= parameter.
     #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_REQUEST_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = duration)]
     request_timeout: Duration,
@@ -401,6 +405,7 @@ fn run_serve(args: ServeArgs) -> u8 {
         cert_poll_interval: args.cert_poll_interval,
         handshake_timeout: args.handshake_timeout,
         header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
         request_timeout: args.request_timeout,
         shutdown_timeout: args.shutdown_timeout,
         policy,
@@ -418,7 +423,7 @@ fn run_serve(args: ServeArgs) -> u8 {
     match runtime.block_on(server::run(config, server::shutdown_signal())) {
         Ok(()) => 0,
         Err(e) => {
-            tracing::error!(error = %e, "cannot serve");
+            // One line naming the file or address and the problem.
             eprintln!("error: {e}");
             2
         }

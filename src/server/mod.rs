@@ -60,8 +60,13 @@ pub struct ServeConfig {
     pub cert_poll_interval: Duration,
     /// How long a TLS handshake may take.
     pub handshake_timeout: Duration,
-    /// How long a new connection may take to send its first request (headers and body).
+    /// How long a new connection may take to send its first request's headers.
     pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may sit idle or take to send the next request's
+    /// headers. Longer than the API server's own idle timeout (90 s), so that the client, not the
+    /// server, closes idle connections: a POST on a connection the server is just closing fails
+    /// and is not retried.
+    pub idle_timeout: Duration,
     /// Deadline for a request without `?timeout=`.
     pub request_timeout: Duration,
     /// How long in-flight requests may take to finish at shutdown.
@@ -361,18 +366,19 @@ pub struct Running {
 
 impl Running {
     /// Starts graceful shutdown: not ready at once, no new connections, in-flight requests
-    /// finish within the shutdown timeout.
+    /// finish within the shutdown timeout. The plain-HTTP probe listener keeps answering
+    /// (`/readyz` 503, `/healthz` 200) until the drain is over.
     pub fn begin_shutdown(&self) {
         self.state.set_ready(false);
         self.handle.graceful_shutdown(Some(self.shutdown_timeout));
-        if let Some(h) = &self.probe_handle {
-            h.graceful_shutdown(Some(self.shutdown_timeout));
-        }
     }
 
-    /// Waits until the server has stopped.
+    /// Waits until the server has stopped, then stops the probe listener.
     pub async fn wait(self) -> Result<(), ServerError> {
         let result = self.server.await;
+        if let Some(h) = &self.probe_handle {
+            h.graceful_shutdown(Some(Duration::from_secs(1)));
+        }
         self.reloader.abort();
         match result {
             Ok(Ok(())) => Ok(()),
@@ -457,7 +463,7 @@ pub async fn start_with(
         .http_builder()
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
+        .header_read_timeout(config.idle_timeout)
         .keep_alive(true);
     let app = app(state.clone());
     let server = tokio::spawn(server.serve(app.into_make_service()));

@@ -1,0 +1,2052 @@
+//! Integration tests of the webhook server (`image-config-webhook serve`) over real TLS on
+//! loopback: verdicts, bad requests, keep-alive, slow clients, mTLS, TLS versions, HTTP/2,
+//! certificate rotation by kubelet-style symlink swap, graceful shutdown, metrics, IPv6, and the
+//! real binary (SIGTERM, start-up failures).
+//!
+//! Every certificate is generated here with rcgen (a CA and leaves for localhost, 127.0.0.1 and
+//! ::1) and written to a unique directory under the system temp dir, removed at the end. Every
+//! server listens on an ephemeral port; every network wait is bounded.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Frame;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+};
+use rustls::ClientConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use image_config_webhook::policy::Policy;
+use image_config_webhook::server::tls::{TlsSettings, TlsVersion};
+use image_config_webhook::server::{self, MAX_BODY_BYTES, Running, ServeConfig};
+
+const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
+/// Bound on any single network exchange.
+const IO: Duration = Duration::from_secs(10);
+const V1: &str = "admission.k8s.io/v1";
+const V1BETA1: &str = "admission.k8s.io/v1beta1";
+const R2_FIELD: &str = "spec.registrySources.blockedRegistries[0]";
+
+const IN_FLIGHT: &str = "image_config_webhook_requests_in_flight";
+const EXPIRY: &str = "image_config_webhook_certificate_expiry_timestamp_seconds";
+const RELOAD_OK: &str = "image_config_webhook_certificate_reloads_total{result=\"success\"}";
+const RELOAD_FAILED: &str = "image_config_webhook_certificate_reloads_total{result=\"failure\"}";
+
+// ---------------------------------------------------------------------------------------------
+// Temporary directories and certificates
+// ---------------------------------------------------------------------------------------------
+
+/// A unique directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "image-config-webhook-server-tls-{}-{tag}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", parent.display()));
+        }
+        std::fs::write(&path, contents)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A test certificate authority.
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+    der: CertificateDer<'static>,
+}
+
+/// A certificate signed by a [`Ca`], with its key.
+struct Leaf {
+    cert_pem: String,
+    key_pem: String,
+    der: CertificateDer<'static>,
+    /// notAfter in Unix seconds, as x509-parser reads it from the DER.
+    not_after: i64,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let key = KeyPair::generate().expect("CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, name);
+        params.distinguished_name = dn;
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).expect("CA certificate");
+        Ca {
+            pem: cert.pem(),
+            der: cert.der().clone(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A serving certificate for localhost, 127.0.0.1 and ::1, valid until `year`-01-01.
+    fn server_leaf(&self, serial: u64, year: i32) -> Leaf {
+        self.leaf(
+            serial,
+            year,
+            vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        )
+    }
+
+    /// A client certificate (the API server's identity, in mTLS).
+    fn client_leaf(&self, serial: u64) -> Leaf {
+        self.leaf(
+            serial,
+            2040,
+            vec!["kube-apiserver".into()],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )
+    }
+
+    fn leaf(
+        &self,
+        serial: u64,
+        year: i32,
+        sans: Vec<String>,
+        eku: ExtendedKeyUsagePurpose,
+    ) -> Leaf {
+        let key = KeyPair::generate().expect("leaf key");
+        let mut params = CertificateParams::new(sans).expect("leaf params");
+        let mut dn = DistinguishedName::new();
+        dn.push(
+            DnType::CommonName,
+            format!("image-config-webhook test {serial}"),
+        );
+        params.distinguished_name = dn;
+        params.serial_number = Some(SerialNumber::from(serial));
+        params.not_after = rcgen::date_time_ymd(year, 1, 1);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![eku];
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf");
+        let der = cert.der().clone();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            not_after: not_after_of(&der),
+            der,
+        }
+    }
+}
+
+impl Leaf {
+    fn key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).expect("leaf key PEM")
+    }
+}
+
+fn not_after_of(der: &[u8]) -> i64 {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).expect("certificate parses");
+    cert.validity().not_after.timestamp()
+}
+
+fn serial_of(der: &[u8]) -> String {
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((_, cert)) => cert.raw_serial_as_string(),
+        Err(_) => format!("<{} bytes that do not parse>", der.len()),
+    }
+}
+
+/// A temp dir with `tls.crt` and `tls.key` from a fresh CA, and a config serving them.
+struct Fixture {
+    dir: TempDir,
+    ca: Ca,
+    leaf: Leaf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Fixture {
+    fn new(tag: &str) -> Fixture {
+        let dir = TempDir::new(tag);
+        let ca = Ca::new("image-config-webhook test CA");
+        let leaf = ca.server_leaf(1, 2040);
+        let cert = dir.write("tls.crt", &leaf.cert_pem);
+        let key = dir.write("tls.key", &leaf.key_pem);
+        Fixture {
+            dir,
+            ca,
+            leaf,
+            cert,
+            key,
+        }
+    }
+
+    fn config(&self) -> ServeConfig {
+        serve_config(&self.cert, &self.key)
+    }
+
+    /// A client trusting the CA, TLS 1.2 and 1.3, offering HTTP/1.1.
+    fn client(&self) -> Arc<ClientConfig> {
+        client_config(&self.ca, ALL_VERSIONS, None, &[b"http/1.1"])
+    }
+}
+
+/// A server config with small timeouts, listening on 127.0.0.1:0.
+fn serve_config(cert: &Path, key: &Path) -> ServeConfig {
+    ServeConfig {
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        probe_addr: None,
+        tls: TlsSettings {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            client_ca: None,
+            min_version: TlsVersion::Tls12,
+            http2: false,
+        },
+        cert_poll_interval: Duration::from_millis(500),
+        handshake_timeout: Duration::from_secs(3),
+        header_read_timeout: Duration::from_secs(3),
+        idle_timeout: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(5),
+        shutdown_timeout: Duration::from_secs(5),
+        policy: Policy::default(),
+    }
+}
+
+async fn start(config: ServeConfig) -> Running {
+    within("server start", IO, server::start(config))
+        .await
+        .unwrap_or_else(|e| panic!("the server does not start: {e}"))
+}
+
+/// Graceful stop; `wait` must return Ok.
+async fn stop(running: Running) {
+    running.begin_shutdown();
+    within("server stop", IO, running.wait())
+        .await
+        .unwrap_or_else(|e| panic!("the server did not stop cleanly: {e}"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+// ---------------------------------------------------------------------------------------------
+
+const ALL_VERSIONS: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+fn client_config(
+    ca: &Ca,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    identity: Option<&Leaf>,
+    alpn: &[&[u8]],
+) -> Arc<ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der.clone()).expect("CA in the root store");
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(versions)
+            .expect("client TLS versions")
+            .with_root_certificates(roots);
+    let mut config = match identity {
+        Some(leaf) => builder
+            .with_client_auth_cert(vec![leaf.der.clone()], leaf.key())
+            .expect("client certificate"),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// TCP connect and TLS handshake, bounded; the server name is the address's IP (an IP SAN).
+async fn tls_connect(
+    addr: SocketAddr,
+    config: &Arc<ClientConfig>,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let connect = async {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        TlsConnector::from(config.clone())
+            .connect(ServerName::from(addr.ip()), tcp)
+            .await
+    };
+    tokio::time::timeout(IO, connect)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("TLS connect timed out")))
+}
+
+fn peer_der(tls: &TlsStream<TcpStream>) -> Vec<u8> {
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|c| c.as_ref().to_vec())
+        .unwrap_or_default()
+}
+
+/// An HTTP response, from hyper or from the raw reader.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "HTTP {} body is not JSON ({e}): {}",
+                self.status,
+                self.text()
+            )
+        })
+    }
+}
+
+/// One HTTP/1.1 connection through hyper's client, reusable (keep-alive).
+struct H1 {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    peer: Vec<u8>,
+}
+
+impl H1 {
+    async fn open(addr: SocketAddr, config: &Arc<ClientConfig>) -> Result<H1, String> {
+        let tls = tls_connect(addr, config)
+            .await
+            .map_err(|e| format!("TLS connect to {addr}: {e}"))?;
+        let peer = peer_der(&tls);
+        let (sender, conn) =
+            tokio::time::timeout(IO, hyper::client::conn::http1::handshake(TokioIo::new(tls)))
+                .await
+                .map_err(|_| "HTTP handshake timed out".to_owned())?
+                .map_err(|e| format!("HTTP handshake: {e}"))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(H1 { sender, peer })
+    }
+
+    async fn send(&mut self, request: hyper::Request<Full<Bytes>>) -> Result<Reply, String> {
+        let exchange = async {
+            self.sender
+                .ready()
+                .await
+                .map_err(|e| format!("connection not ready: {e}"))?;
+            let response = self
+                .sender
+                .send_request(request)
+                .await
+                .map_err(|e| format!("request failed: {e}"))?;
+            collect(response).await
+        };
+        tokio::time::timeout(IO, exchange)
+            .await
+            .map_err(|_| "request timed out".to_owned())?
+    }
+
+    async fn review(&mut self, review: &Value) -> Result<Reply, String> {
+        self.send(review_request(review)).await
+    }
+}
+
+async fn collect(response: hyper::Response<hyper::body::Incoming>) -> Result<Reply, String> {
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| format!("response body: {e}"))?
+        .to_bytes();
+    Ok(Reply {
+        status: parts.status.as_u16(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+            .collect(),
+        body: body.to_vec(),
+    })
+}
+
+fn request(
+    method: &str,
+    uri: &str,
+    content_type: Option<&str>,
+    body: impl Into<Bytes>,
+) -> hyper::Request<Full<Bytes>> {
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "localhost");
+    if let Some(ct) = content_type {
+        builder = builder.header("content-type", ct);
+    }
+    builder.body(Full::new(body.into())).expect("request")
+}
+
+fn review_request(review: &Value) -> hyper::Request<Full<Bytes>> {
+    request(
+        "POST",
+        "/validate",
+        Some("application/json"),
+        serde_json::to_vec(review).expect("review JSON"),
+    )
+}
+
+/// One request on a fresh connection.
+async fn one_shot(
+    addr: SocketAddr,
+    config: &Arc<ClientConfig>,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<Reply, String> {
+    H1::open(addr, config).await?.send(request).await
+}
+
+/// Reads one HTTP/1.1 response (Content-Length framed, or up to EOF) from a raw stream.
+async fn read_reply<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Reply> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "closed after {} bytes of response head: {:?}",
+                    buf.len(),
+                    String::from_utf8_lossy(&buf)
+                ),
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut body = buf[head_end + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut reply = Reply {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    assert!(
+        reply.header("transfer-encoding").is_none(),
+        "the raw reader does not decode chunked responses: {head}"
+    );
+    match reply.header("content-length").and_then(|v| v.parse().ok()) {
+        Some(length) => {
+            while body.len() < length {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "closed inside the response body",
+                    ));
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+            body.truncate(length);
+        }
+        None => loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+            }
+        },
+    }
+    reply.body = body;
+    Ok(reply)
+}
+
+/// `GET path` over plain HTTP (the probe listener), bounded.
+async fn plain_get(addr: SocketAddr, path: &str) -> std::io::Result<Reply> {
+    let exchange = async {
+        let mut tcp = TcpStream::connect(addr).await?;
+        tcp.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+        read_reply(&mut tcp).await
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("plain HTTP request timed out")))
+}
+
+/// The head of a `POST /validate` with the given framing header line(s).
+fn post_head(path: &str, framing: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{framing}\r\n"
+    )
+}
+
+/// Reads until the peer closes (EOF or error); returns what arrived.
+async fn read_until_closed<S: AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return got,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// A request body fed through a channel, to send a body in pieces through hyper.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reviews, metrics, waiting
+// ---------------------------------------------------------------------------------------------
+
+fn review(uid: &str, api_version: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": api_version,
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
+            "resource": {"group": "config.openshift.io", "version": "v1", "resource": "images"},
+            "name": "cluster",
+            "operation": "CREATE",
+            "userInfo": {"username": "system:admin"},
+            "object": {
+                "apiVersion": "config.openshift.io/v1",
+                "kind": "Image",
+                "metadata": {"name": "cluster"},
+                "spec": spec
+            },
+            "oldObject": null,
+            "dryRun": false
+        }
+    })
+}
+
+fn allowed_review(uid: &str) -> Value {
+    review(uid, V1, json!({}))
+}
+
+fn denied_review(uid: &str) -> Value {
+    review(
+        uid,
+        V1,
+        json!({"registrySources": {"blockedRegistries": ["registry.io/myrepo:latest"]}}),
+    )
+}
+
+fn assert_allowed(reply: &Reply, uid: &str, api_version: &str) {
+    assert_eq!(reply.status, 200, "allowed review: {}", reply.text());
+    let doc = reply.json();
+    assert_eq!(doc["apiVersion"], api_version, "{doc}");
+    assert_eq!(doc["kind"], "AdmissionReview", "{doc}");
+    assert_eq!(doc["response"]["uid"], uid, "{doc}");
+    assert_eq!(doc["response"]["allowed"], true, "{doc}");
+}
+
+fn assert_denied(reply: &Reply, uid: &str, api_version: &str) {
+    assert_eq!(reply.status, 200, "denied review: {}", reply.text());
+    let doc = reply.json();
+    assert_eq!(doc["apiVersion"], api_version, "{doc}");
+    assert_eq!(doc["kind"], "AdmissionReview", "{doc}");
+    let response = &doc["response"];
+    assert_eq!(response["uid"], uid, "{doc}");
+    assert_eq!(response["allowed"], false, "{doc}");
+    assert_eq!(response["status"]["code"], 422, "{doc}");
+    assert_eq!(response["status"]["reason"], "Invalid", "{doc}");
+    assert_eq!(
+        response["status"]["details"]["causes"][0]["field"], R2_FIELD,
+        "{doc}"
+    );
+}
+
+/// The value of one series (`name` or `name{labels}`) in a text exposition.
+fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)
+            .filter(|rest| rest.starts_with(' '))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+fn metric(running: &Running, series: &str) -> Option<f64> {
+    metric_value(&running.state.metrics().encode(), series)
+}
+
+async fn within<F: Future>(what: &str, limit: Duration, future: F) -> F::Output {
+    match tokio::time::timeout(limit, future).await {
+        Ok(out) => out,
+        Err(_) => panic!("{what}: nothing within {limit:?}"),
+    }
+}
+
+/// Polls `check` until it holds; returns how long that took.
+async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        if check() {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn ipv6_loopback() -> bool {
+    match std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)) {
+        Ok(_) => true,
+        Err(e) => {
+            println!("note: no IPv6 loopback on this machine ({e}); skipping the IPv6 checks");
+            false
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Verdicts
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_get_a_verdict_with_the_uid_and_the_api_version() {
+    let fx = Fixture::new("verdicts");
+    let running = start(fx.config()).await;
+    let mut conn = H1::open(running.addr, &fx.client()).await.expect("connect");
+    assert_eq!(conn.peer, fx.leaf.der.as_ref(), "the served certificate");
+
+    let allowed = conn.review(&allowed_review("uid-allowed")).await.unwrap();
+    assert_allowed(&allowed, "uid-allowed", V1);
+    assert_eq!(allowed.header("content-type"), Some("application/json"));
+
+    let denied = conn.review(&denied_review("uid-denied")).await.unwrap();
+    assert_denied(&denied, "uid-denied", V1);
+    let doc = denied.json();
+    assert_eq!(
+        doc["response"]["status"]["details"]["causes"][0]["reason"], "FieldValueInvalid",
+        "{doc}"
+    );
+    let message = doc["response"]["status"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("Invalid value: \"registry.io/myrepo:latest\""),
+        "{message}"
+    );
+
+    let mut beta = allowed_review("uid-beta");
+    beta["apiVersion"] = json!(V1BETA1);
+    assert_allowed(&conn.review(&beta).await.unwrap(), "uid-beta", V1BETA1);
+    let mut beta_denied = denied_review("uid-beta-denied");
+    beta_denied["apiVersion"] = json!(V1BETA1);
+    assert_denied(
+        &conn.review(&beta_denied).await.unwrap(),
+        "uid-beta-denied",
+        V1BETA1,
+    );
+
+    stop(running).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Bad requests
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_class_of_bad_request_gets_its_status() {
+    let fx = Fixture::new("bad-requests");
+    let running = start(fx.config()).await;
+    let (addr, tls) = (running.addr, fx.client());
+    let body = serde_json::to_vec(&allowed_review("ct")).unwrap();
+
+    // Content-Type.
+    let plain = one_shot(
+        addr,
+        &tls,
+        request("POST", "/validate", Some("text/plain"), body.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(plain.status, 415, "{}", plain.text());
+    assert!(
+        plain.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Content-Type")),
+        "{}",
+        plain.text()
+    );
+    let missing = one_shot(addr, &tls, request("POST", "/validate", None, body.clone()))
+        .await
+        .unwrap();
+    assert_eq!(missing.status, 415, "no Content-Type: {}", missing.text());
+    let with_charset = one_shot(
+        addr,
+        &tls,
+        request(
+            "POST",
+            "/validate",
+            Some("application/json; charset=utf-8"),
+            body,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_allowed(&with_charset, "ct", V1);
+
+    // Malformed JSON that still shows its uid: answered as a review, so the user sees why.
+    let truncated = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"abc","operation":"CREATE","object":{"spec":{"#;
+    let reply = one_shot(
+        addr,
+        &tls,
+        request("POST", "/validate", Some("application/json"), truncated),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let doc = reply.json();
+    assert_eq!(doc["kind"], "AdmissionReview", "{doc}");
+    assert_eq!(doc["apiVersion"], V1, "{doc}");
+    assert_eq!(doc["response"]["uid"], "abc", "{doc}");
+    assert_eq!(doc["response"]["allowed"], false, "{doc}");
+    assert_eq!(doc["response"]["status"]["code"], 400, "{doc}");
+    let message = doc["response"]["status"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("malformed JSON"), "{doc}");
+
+    // A well-formed v1beta1 review with a bad request: answered in v1beta1 with the uid.
+    let bad_field = json!({
+        "apiVersion": V1BETA1,
+        "kind": "AdmissionReview",
+        "request": {"uid": "beta-bad"}
+    });
+    let reply = one_shot(addr, &tls, review_request(&bad_field))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let doc = reply.json();
+    assert_eq!(doc["apiVersion"], V1BETA1, "{doc}");
+    assert_eq!(doc["response"]["uid"], "beta-bad", "{doc}");
+    assert_eq!(doc["response"]["allowed"], false, "{doc}");
+    assert_eq!(doc["response"]["status"]["code"], 400, "{doc}");
+    assert!(
+        doc["response"]["status"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("request.operation")),
+        "{doc}"
+    );
+
+    // No request and no uid: nothing to answer as a review.
+    let reply = one_shot(
+        addr,
+        &tls,
+        review_request(&json!({"kind": "AdmissionReview"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no request")),
+        "{}",
+        reply.text()
+    );
+
+    // Unknown paths.
+    for method in ["GET", "POST"] {
+        let reply = one_shot(
+            addr,
+            &tls,
+            request(method, "/nope", Some("application/json"), "{}"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reply.status, 404, "{method} /nope: {}", reply.text());
+        assert!(reply.json()["error"].is_string(), "{}", reply.text());
+    }
+
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_content_length_is_refused_before_the_body_is_sent() {
+    let fx = Fixture::new("content-length");
+    let running = start(fx.config()).await;
+    for length in [8_000_000, MAX_BODY_BYTES + 1] {
+        let mut tls = tls_connect(running.addr, &fx.client()).await.unwrap();
+        let head = post_head("/validate", &format!("Content-Length: {length}\r\n"));
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.flush().await.unwrap();
+        // Not one byte of the body is sent: the answer must come from the headers alone.
+        let reply = within("413 from Content-Length", IO, read_reply(&mut tls))
+            .await
+            .unwrap_or_else(|e| panic!("Content-Length {length}: no response: {e}"));
+        assert_eq!(
+            reply.status,
+            413,
+            "Content-Length {length}: {}",
+            reply.text()
+        );
+        assert!(
+            reply.json()["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("7 MiB")),
+            "{}",
+            reply.text()
+        );
+    }
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_chunked_body_is_refused() {
+    let fx = Fixture::new("chunked");
+    let running = start(fx.config()).await;
+    let tls = tls_connect(running.addr, &fx.client()).await.unwrap();
+    let (mut reader, mut writer) = tokio::io::split(tls);
+    // 8 MiB of chunks, no Content-Length; the writer stops quietly once the server closes.
+    let sender = tokio::spawn(async move {
+        let chunk = vec![b' '; 64 * 1024];
+        let framed = [
+            format!("{:x}\r\n", chunk.len()).into_bytes(),
+            chunk,
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        let mut sent = 0usize;
+        if writer
+            .write_all(post_head("/validate", "Transfer-Encoding: chunked\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            return sent;
+        }
+        while sent < 8 * 1024 * 1024 {
+            if writer.write_all(&framed).await.is_err() {
+                return sent;
+            }
+            sent += 64 * 1024;
+        }
+        let _ = writer.write_all(b"0\r\n\r\n").await;
+        let _ = writer.flush().await;
+        sent
+    });
+    let reply = within(
+        "413 for a chunked body",
+        Duration::from_secs(30),
+        read_reply(&mut reader),
+    )
+    .await
+    .expect("a response");
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert!(reply.json()["error"].is_string(), "{}", reply.text());
+    sender.abort();
+    let _ = sender.await;
+    assert_eq!(metric(&running, IN_FLIGHT), Some(0.0));
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_timeout_parameter_bounds_a_stalled_body() {
+    let fx = Fixture::new("deadline");
+    let running = start(fx.config()).await;
+    let mut tls = tls_connect(running.addr, &fx.client()).await.unwrap();
+    let head = post_head("/validate?timeout=1s", "Content-Length: 1000\r\n");
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(b"{\"apiVersion\":").await.unwrap();
+    tls.flush().await.unwrap();
+    let sent = Instant::now();
+    let reply = within("408", IO, read_reply(&mut tls)).await.unwrap();
+    let waited = sent.elapsed();
+    assert_eq!(reply.status, 408, "{}", reply.text());
+    assert!(reply.json()["error"].is_string(), "{}", reply.text());
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(4),
+        "?timeout=1s answered after {waited:?} (request_timeout is 5 s)"
+    );
+    assert_eq!(metric(&running, IN_FLIGHT), Some(0.0));
+    stop(running).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Keep-alive
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_serves_several_requests_on_one_connection() {
+    let fx = Fixture::new("keep-alive");
+    let running = start(fx.config()).await;
+    let mut conn = H1::open(running.addr, &fx.client()).await.unwrap();
+    for i in 0..6 {
+        let uid = format!("keep-{i}");
+        let reply = conn
+            .review(&if i % 2 == 0 {
+                allowed_review(&uid)
+            } else {
+                denied_review(&uid)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("request {i} on the kept-alive connection: {e}"));
+        if i % 2 == 0 {
+            assert_allowed(&reply, &uid, V1);
+        } else {
+            assert_denied(&reply, &uid, V1);
+        }
+        assert_ne!(reply.header("connection"), Some("close"), "request {i}");
+    }
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let reply = conn
+            .send(request("GET", path, None, Bytes::new()))
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} on the kept-alive connection: {e}"));
+        assert_eq!(reply.status, 200, "GET {path}: {}", reply.text());
+    }
+    stop(running).await;
+}
+
+/// The header-read timeout bounds a new connection's first request, not the idle time between
+/// requests: an idle kept-alive connection must outlive it (the API server keeps idle
+/// connections for 90 s and does not retry a POST on a connection the server closed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_outlive_the_header_read_timeout() {
+    let fx = Fixture::new("idle");
+    let mut config = fx.config();
+    config.header_read_timeout = Duration::from_secs(1);
+    config.idle_timeout = Duration::from_secs(30);
+    let running = start(config).await;
+    let mut conn = H1::open(running.addr, &fx.client()).await.unwrap();
+    let reply = conn.review(&allowed_review("idle-1")).await.unwrap();
+    assert_allowed(&reply, "idle-1", V1);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let reply = conn
+        .review(&denied_review("idle-2"))
+        .await
+        .unwrap_or_else(|e| panic!("the idle connection was closed after 2.5 s: {e}"));
+    assert_denied(&reply, "idle-2", V1);
+    stop(running).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Slow clients
+// ---------------------------------------------------------------------------------------------
+
+/// Sends `prefix`, then one header byte every 500 ms until the server closes the connection.
+/// Returns how long after the first dribbled byte's start the connection closed, and how many
+/// header bytes went out.
+async fn dribble_headers(mut tls: TlsStream<TcpStream>, prefix: Vec<u8>) -> (Duration, usize) {
+    const HEADER: &[u8] = b"Content-Type: application/json\r\nX-Slow-Client: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let started = Instant::now();
+    if tls.write_all(&prefix).await.is_err() || tls.flush().await.is_err() {
+        return (started.elapsed(), 0);
+    }
+    let mut sent = 0;
+    let mut buf = [0u8; 1024];
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.tick().await;
+    while started.elapsed() < Duration::from_secs(15) && sent < HEADER.len() {
+        tokio::select! {
+            read = tls.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return (started.elapsed(), sent),
+                Ok(_) => {}
+            },
+            _ = tick.tick() => {
+                if tls.write_all(&HEADER[sent..=sent]).await.is_err() || tls.flush().await.is_err() {
+                    return (started.elapsed(), sent);
+                }
+                sent += 1;
+            }
+        }
+    }
+    (started.elapsed(), sent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_header_clients_are_cut_off_while_others_are_served() {
+    let fx = Fixture::new("slow-headers");
+    let mut config = fx.config();
+    config.header_read_timeout = Duration::from_secs(1);
+    config.idle_timeout = Duration::from_secs(1);
+    let running = start(config).await;
+    let (addr, tls) = (running.addr, fx.client());
+
+    // A new connection whose first request crawls in.
+    let first = tls_connect(addr, &tls).await.unwrap();
+    let first = tokio::spawn(dribble_headers(
+        first,
+        b"POST /validate HTTP/1.1\r\n".to_vec(),
+    ));
+    // A kept-alive connection whose second request crawls in.
+    let mut second = tls_connect(addr, &tls).await.unwrap();
+    let body = serde_json::to_vec(&allowed_review("before-slow")).unwrap();
+    second
+        .write_all(
+            post_head("/validate", &format!("Content-Length: {}\r\n", body.len())).as_bytes(),
+        )
+        .await
+        .unwrap();
+    second.write_all(&body).await.unwrap();
+    let reply = within("first request", IO, read_reply(&mut second))
+        .await
+        .unwrap();
+    assert_allowed(&reply, "before-slow", V1);
+    let second = tokio::spawn(dribble_headers(
+        second,
+        b"POST /validate HTTP/1.1\r\n".to_vec(),
+    ));
+
+    // Meanwhile other clients are served promptly.
+    let mut served = 0;
+    let mut slowest = Duration::ZERO;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !(first.is_finished() && second.is_finished()) && Instant::now() < deadline {
+        let sent = Instant::now();
+        let reply = one_shot(addr, &tls, review_request(&allowed_review("meanwhile")))
+            .await
+            .unwrap_or_else(|e| panic!("a normal client was not served during the slow ones: {e}"));
+        assert_allowed(&reply, "meanwhile", V1);
+        slowest = slowest.max(sent.elapsed());
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (first_closed, first_sent) = within("slow client 1", IO, first).await.unwrap();
+    let (second_closed, second_sent) = within("slow client 2", IO, second).await.unwrap();
+    println!(
+        "slow clients cut after {first_closed:?} and {second_closed:?}; {served} normal requests, slowest {slowest:?}"
+    );
+    for (which, closed, sent) in [
+        ("first request", first_closed, first_sent),
+        ("kept-alive request", second_closed, second_sent),
+    ] {
+        assert!(
+            closed < Duration::from_secs(6),
+            "{which}: a client dribbling headers was connected for {closed:?} ({sent} header bytes) with header_read_timeout 1 s"
+        );
+        assert!(
+            closed >= Duration::from_millis(500),
+            "{which}: closed after {closed:?}, before the timeout could have expired"
+        );
+    }
+    assert!(
+        served >= 2,
+        "only {served} normal requests during the slow clients"
+    );
+    assert!(
+        slowest < Duration::from_secs(3),
+        "a normal request took {slowest:?} while slow clients were connected"
+    );
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_finish_the_tls_handshake_are_dropped() {
+    let fx = Fixture::new("handshake-timeout");
+    let mut config = fx.config();
+    config.handshake_timeout = Duration::from_secs(1);
+    config.header_read_timeout = Duration::from_secs(10);
+    let running = start(config).await;
+    let addr = running.addr;
+
+    // One says nothing at all; one starts a ClientHello record and stops.
+    let silent = tokio::spawn(async move {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let connected = Instant::now();
+        let got = within("silent client", IO, read_until_closed(&mut tcp)).await;
+        (connected.elapsed(), got)
+    });
+    let partial = tokio::spawn(async move {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let connected = Instant::now();
+        tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00])
+            .await
+            .unwrap();
+        let got = within("partial ClientHello", IO, read_until_closed(&mut tcp)).await;
+        (connected.elapsed(), got)
+    });
+    // Meanwhile a normal client is served.
+    let reply = one_shot(
+        addr,
+        &fx.client(),
+        review_request(&allowed_review("normal")),
+    )
+    .await
+    .unwrap();
+    assert_allowed(&reply, "normal", V1);
+
+    for (which, task) in [("silent", silent), ("partial ClientHello", partial)] {
+        let (after, got) = task.await.unwrap();
+        println!("{which} TCP client dropped after {after:?}");
+        assert!(
+            after >= Duration::from_millis(900) && after < Duration::from_secs(6),
+            "{which} TCP client dropped after {after:?} with handshake_timeout 1 s"
+        );
+        assert!(
+            got.is_empty() || got[0] == 0x15,
+            "{which}: expected nothing or a TLS alert, got {got:?}"
+        );
+    }
+    stop(running).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. mTLS and TLS versions
+// ---------------------------------------------------------------------------------------------
+
+/// Connects and posts a review; any failure (handshake, alert, reset) is an Err.
+async fn attempt_review(addr: SocketAddr, config: &Arc<ClientConfig>) -> Result<Reply, String> {
+    one_shot(addr, config, review_request(&allowed_review("attempt"))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtls_serves_only_clients_with_a_certificate_from_the_client_ca() {
+    let fx = Fixture::new("mtls");
+    let client_ca = Ca::new("API server client CA");
+    let client_ca_file = fx.dir.write("client-ca.crt", &client_ca.pem);
+    let mut config = fx.config();
+    config.tls.client_ca = Some(client_ca_file);
+    let running = start(config).await;
+    let addr = running.addr;
+
+    let good = client_ca.client_leaf(10);
+    let with_cert = client_config(&fx.ca, ALL_VERSIONS, Some(&good), &[b"http/1.1"]);
+    assert_allowed(
+        &attempt_review(addr, &with_cert).await.unwrap(),
+        "attempt",
+        V1,
+    );
+
+    let rogue_ca = Ca::new("rogue CA");
+    let rogue = rogue_ca.client_leaf(11);
+    let server_ca_client = fx.ca.client_leaf(12);
+    let refused = [
+        (
+            "no certificate, TLS 1.3",
+            client_config(&fx.ca, ALL_VERSIONS, None, &[]),
+        ),
+        (
+            "no certificate, TLS 1.2",
+            client_config(&fx.ca, &[&rustls::version::TLS12], None, &[]),
+        ),
+        (
+            "certificate from another CA",
+            client_config(&fx.ca, ALL_VERSIONS, Some(&rogue), &[]),
+        ),
+        (
+            "certificate from the serving CA, not the client CA",
+            client_config(&fx.ca, ALL_VERSIONS, Some(&server_ca_client), &[]),
+        ),
+    ];
+    for (which, config) in refused {
+        let outcome = attempt_review(addr, &config).await;
+        assert!(outcome.is_err(), "{which}: served: {outcome:?}");
+    }
+    // The refusals did not disturb the server.
+    assert_allowed(
+        &attempt_review(addr, &with_cert).await.unwrap(),
+        "attempt",
+        V1,
+    );
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls13_only_refuses_tls12_clients() {
+    let fx = Fixture::new("tls-versions");
+    let tls12_only = client_config(&fx.ca, &[&rustls::version::TLS12], None, &[b"http/1.1"]);
+    let tls13_only = client_config(&fx.ca, &[&rustls::version::TLS13], None, &[b"http/1.1"]);
+
+    let mut strict = fx.config();
+    strict.tls.min_version = TlsVersion::Tls13;
+    let strict = start(strict).await;
+    let refused = tls_connect(strict.addr, &tls12_only).await;
+    assert!(
+        refused.is_err(),
+        "a TLS 1.2 client completed a handshake with a TLS 1.3-only server"
+    );
+    let tls = tls_connect(strict.addr, &tls13_only).await.unwrap();
+    assert_eq!(
+        tls.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    drop(tls);
+    assert_allowed(
+        &attempt_review(strict.addr, &tls13_only).await.unwrap(),
+        "attempt",
+        V1,
+    );
+
+    // The default (1.2) still serves a TLS 1.2 client.
+    let lenient = start(fx.config()).await;
+    let tls = tls_connect(lenient.addr, &tls12_only).await.unwrap();
+    assert_eq!(
+        tls.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    drop(tls);
+    assert_allowed(
+        &attempt_review(lenient.addr, &tls12_only).await.unwrap(),
+        "attempt",
+        V1,
+    );
+    stop(strict).await;
+    stop(lenient).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_is_offered_only_when_enabled() {
+    let fx = Fixture::new("http2");
+    let offers_h2 = client_config(&fx.ca, ALL_VERSIONS, None, &[b"h2", b"http/1.1"]);
+
+    let http1 = start(fx.config()).await;
+    let tls = tls_connect(http1.addr, &offers_h2).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    drop(tls);
+    assert_allowed(
+        &one_shot(
+            http1.addr,
+            &offers_h2,
+            review_request(&allowed_review("h1")),
+        )
+        .await
+        .unwrap(),
+        "h1",
+        V1,
+    );
+
+    let mut config = fx.config();
+    config.tls.http2 = true;
+    let http2 = start(config).await;
+    let tls = tls_connect(http2.addr, &offers_h2).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) = within(
+        "h2 handshake",
+        IO,
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    for (i, review) in [allowed_review("h2-a"), denied_review("h2-d")]
+        .iter()
+        .enumerate()
+    {
+        let body = serde_json::to_vec(review).unwrap();
+        let req = hyper::Request::post("https://localhost/validate")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let reply = within("h2 request", IO, async {
+            collect(sender.send_request(req).await.unwrap()).await
+        })
+        .await
+        .unwrap();
+        if i == 0 {
+            assert_allowed(&reply, "h2-a", V1);
+        } else {
+            assert_denied(&reply, "h2-d", V1);
+        }
+    }
+    drop(sender);
+    conn.abort();
+    // A client that wants only HTTP/1.1 is still served by the HTTP/2-enabled server.
+    assert_allowed(
+        &attempt_review(http2.addr, &fx.client()).await.unwrap(),
+        "attempt",
+        V1,
+    );
+    stop(http1).await;
+    stop(http2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborted_uploads_do_not_leak_the_in_flight_gauge() {
+    let fx = Fixture::new("aborted");
+    let mut config = fx.config();
+    config.tls.http2 = true;
+    config.request_timeout = Duration::from_secs(30);
+    let running = start(config).await;
+    let body = serde_json::to_vec(&allowed_review("aborted")).unwrap();
+    let half = body.len() / 2;
+
+    // HTTP/1.1: headers and half the body, then the TCP connection goes away.
+    let mut tls = tls_connect(running.addr, &fx.client()).await.unwrap();
+    tls.write_all(
+        post_head("/validate", &format!("Content-Length: {}\r\n", body.len())).as_bytes(),
+    )
+    .await
+    .unwrap();
+    tls.write_all(&body[..half]).await.unwrap();
+    tls.flush().await.unwrap();
+    wait_until("HTTP/1.1 request in flight", IO, || {
+        metric(&running, IN_FLIGHT) == Some(1.0)
+    })
+    .await;
+    drop(tls);
+    wait_until(
+        "in-flight gauge back to 0 after an aborted HTTP/1.1 upload",
+        Duration::from_secs(5),
+        || metric(&running, IN_FLIGHT) == Some(0.0),
+    )
+    .await;
+
+    // HTTP/2: the same, with the stream's connection torn down.
+    let offers_h2 = client_config(&fx.ca, ALL_VERSIONS, None, &[b"h2"]);
+    let tls = tls_connect(running.addr, &offers_h2).await.unwrap();
+    let (mut sender, conn) = within(
+        "h2 handshake",
+        IO,
+        hyper::client::conn::http2::handshake::<_, _, ChannelBody>(
+            TokioExecutor::new(),
+            TokioIo::new(tls),
+        ),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let req = hyper::Request::post("https://localhost/validate")
+        .header("content-type", "application/json")
+        .header("content-length", body.len())
+        .body(ChannelBody(rx))
+        .unwrap();
+    let response = tokio::spawn(sender.send_request(req));
+    tx.send(Bytes::copy_from_slice(&body[..half]))
+        .await
+        .unwrap();
+    wait_until("HTTP/2 request in flight", IO, || {
+        metric(&running, IN_FLIGHT) == Some(1.0)
+    })
+    .await;
+    conn.abort();
+    response.abort();
+    drop(tx);
+    drop(sender);
+    wait_until(
+        "in-flight gauge back to 0 after an aborted HTTP/2 upload",
+        Duration::from_secs(5),
+        || metric(&running, IN_FLIGHT) == Some(0.0),
+    )
+    .await;
+    stop(running).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Certificate rotation
+// ---------------------------------------------------------------------------------------------
+
+/// Writes a generation directory (`..2026_x`) holding tls.crt and tls.key.
+fn write_generation(dir: &TempDir, generation: &str, cert_pem: &str, key_pem: &str) {
+    dir.write(&format!("{generation}/tls.crt"), cert_pem);
+    dir.write(&format!("{generation}/tls.key"), key_pem);
+}
+
+/// Points `..data` at `generation` atomically, the way kubelet does.
+fn swap_data(dir: &TempDir, generation: &str) {
+    let tmp = dir.path().join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(generation, &tmp).expect("..data_tmp symlink");
+    std::fs::rename(&tmp, dir.path().join("..data")).expect("rename over ..data");
+}
+
+/// New connections until one is served `want`; how long that took.
+async fn wait_for_peer(
+    addr: SocketAddr,
+    config: &Arc<ClientConfig>,
+    want: &Leaf,
+    limit: Duration,
+) -> Duration {
+    let started = Instant::now();
+    let mut last = Vec::new();
+    while started.elapsed() < limit {
+        match tls_connect(addr, config).await {
+            Ok(tls) if peer_der(&tls) == want.der.as_ref() => return started.elapsed(),
+            Ok(tls) => last = peer_der(&tls),
+            Err(e) => panic!("connection failed while waiting for a new certificate: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "new connections still get serial {} {limit:?} after the swap, not serial {}",
+        serial_of(&last),
+        serial_of(want.der.as_ref())
+    );
+}
+
+/// A new connection gets `want` and is served a verdict.
+async fn assert_served_with(addr: SocketAddr, config: &Arc<ClientConfig>, want: &Leaf) {
+    let mut conn = H1::open(addr, config).await.unwrap();
+    assert_eq!(
+        serial_of(&conn.peer),
+        serial_of(want.der.as_ref()),
+        "certificate served to a new connection"
+    );
+    assert_eq!(conn.peer, want.der.as_ref());
+    assert_allowed(
+        &conn.review(&allowed_review("after")).await.unwrap(),
+        "after",
+        V1,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_rotate_by_symlink_swap_without_failed_requests() {
+    let dir = TempDir::new("rotation");
+    let ca = Ca::new("rotation CA");
+    let a = ca.server_leaf(0xA1, 2040);
+    write_generation(&dir, "..2026_a", &a.cert_pem, &a.key_pem);
+    std::os::unix::fs::symlink("..2026_a", dir.path().join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/tls.crt", dir.path().join("tls.crt")).unwrap();
+    std::os::unix::fs::symlink("..data/tls.key", dir.path().join("tls.key")).unwrap();
+    let mut config = serve_config(&dir.path().join("tls.crt"), &dir.path().join("tls.key"));
+    config.cert_poll_interval = Duration::from_millis(500);
+    config.header_read_timeout = Duration::from_secs(5);
+    let running = start(config).await;
+    let (addr, tls) = (
+        running.addr,
+        client_config(&ca, ALL_VERSIONS, None, &[b"http/1.1"]),
+    );
+    assert_served_with(addr, &tls, &a).await;
+    assert_eq!(metric(&running, EXPIRY), Some(a.not_after as f64));
+
+    // A request loop, a new connection per request, for 3 s.
+    let loop_tls = tls.clone();
+    let requests = tokio::spawn(async move {
+        let until = Instant::now() + Duration::from_secs(3);
+        let mut results: Vec<Result<Vec<u8>, String>> = Vec::new();
+        let mut i = 0;
+        while Instant::now() < until {
+            let uid = format!("loop-{i}");
+            let outcome = match H1::open(addr, &loop_tls).await {
+                Ok(mut conn) => match conn.review(&allowed_review(&uid)).await {
+                    Ok(reply) if reply.status == 200 && reply.json()["response"]["uid"] == uid => {
+                        Ok(conn.peer)
+                    }
+                    Ok(reply) => Err(format!("{uid}: HTTP {}: {}", reply.status, reply.text())),
+                    Err(e) => Err(format!("{uid}: {e}")),
+                },
+                Err(e) => Err(format!("{uid}: {e}")),
+            };
+            results.push(outcome);
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        results
+    });
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // A connection opened before the swap keeps its certificate and keeps working.
+    let mut old = H1::open(addr, &tls).await.unwrap();
+    assert_eq!(old.peer, a.der.as_ref());
+    let b = ca.server_leaf(0xB2, 2041);
+    write_generation(&dir, "..2026_b", &b.cert_pem, &b.key_pem);
+    swap_data(&dir, "..2026_b");
+    let took = wait_for_peer(addr, &tls, &b, Duration::from_secs(5)).await;
+    println!("the new certificate was served {took:?} after the swap");
+    assert_allowed(
+        &old.review(&allowed_review("old-conn")).await.unwrap(),
+        "old-conn",
+        V1,
+    );
+    drop(old);
+
+    let results = within("request loop", Duration::from_secs(15), requests)
+        .await
+        .unwrap();
+    let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed during the rotation: {failures:?}",
+        failures.len(),
+        results.len()
+    );
+    assert!(results.len() >= 5, "only {} requests in 3 s", results.len());
+    let served: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|der| serial_of(der))
+        .collect();
+    assert!(
+        served
+            .iter()
+            .all(|s| *s == serial_of(a.der.as_ref()) || *s == serial_of(b.der.as_ref())),
+        "unexpected certificates served: {served:?}"
+    );
+    assert_eq!(metric(&running, EXPIRY), Some(b.not_after as f64));
+    assert!(metric(&running, RELOAD_OK).unwrap_or(0.0) >= 2.0);
+
+    // Corrupt rotation 1: garbage in tls.crt.
+    let failed = metric(&running, RELOAD_FAILED).unwrap_or(0.0);
+    write_generation(&dir, "..2026_c", "this is not a certificate\n", &b.key_pem);
+    swap_data(&dir, "..2026_c");
+    wait_until(
+        "a failed reload counted for a garbage certificate",
+        Duration::from_secs(5),
+        || metric(&running, RELOAD_FAILED).unwrap_or(0.0) > failed,
+    )
+    .await;
+    assert_served_with(addr, &tls, &b).await;
+    assert_eq!(metric(&running, EXPIRY), Some(b.not_after as f64));
+
+    // Corrupt rotation 2: a certificate with a key that does not match it.
+    let failed = metric(&running, RELOAD_FAILED).unwrap_or(0.0);
+    let c = ca.server_leaf(0xC3, 2042);
+    let stranger = KeyPair::generate().unwrap().serialize_pem();
+    write_generation(&dir, "..2026_d", &c.cert_pem, &stranger);
+    swap_data(&dir, "..2026_d");
+    wait_until(
+        "a failed reload counted for a mismatched key",
+        Duration::from_secs(5),
+        || metric(&running, RELOAD_FAILED).unwrap_or(0.0) > failed,
+    )
+    .await;
+    assert_served_with(addr, &tls, &b).await;
+    assert_eq!(metric(&running, EXPIRY), Some(b.not_after as f64));
+
+    // And a good pair after the failures is picked up again.
+    let d = ca.server_leaf(0xD4, 2043);
+    write_generation(&dir, "..2026_e", &d.cert_pem, &d.key_pem);
+    swap_data(&dir, "..2026_e");
+    wait_for_peer(addr, &tls, &d, Duration::from_secs(5)).await;
+    assert_served_with(addr, &tls, &d).await;
+    assert_eq!(metric(&running, EXPIRY), Some(d.not_after as f64));
+    stop(running).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Graceful shutdown
+// ---------------------------------------------------------------------------------------------
+
+/// Starts a server with a probe listener and a request whose body is half sent.
+async fn server_with_request_in_flight(
+    fx: &Fixture,
+    uid: &str,
+) -> (Running, TlsStream<TcpStream>, Vec<u8>) {
+    let mut config = fx.config();
+    config.probe_addr = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    config.shutdown_timeout = Duration::from_secs(10);
+    config.request_timeout = Duration::from_secs(30);
+    let running = start(config).await;
+    let probe = running.probe_addr.expect("probe address");
+    assert_eq!(plain_get(probe, "/readyz").await.unwrap().status, 200);
+    let body = serde_json::to_vec(&denied_review(uid)).unwrap();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut tls = tls_connect(running.addr, &fx.client()).await.unwrap();
+    tls.write_all(
+        post_head("/validate", &format!("Content-Length: {}\r\n", body.len())).as_bytes(),
+    )
+    .await
+    .unwrap();
+    tls.write_all(first).await.unwrap();
+    tls.flush().await.unwrap();
+    wait_until("the request in flight", IO, || {
+        metric(&running, IN_FLIGHT) == Some(1.0)
+    })
+    .await;
+    (running, tls, rest.to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_lets_an_in_flight_request_finish() {
+    let fx = Fixture::new("drain");
+    let (running, mut tls, rest) = server_with_request_in_flight(&fx, "drain").await;
+    let (addr, probe) = (running.addr, running.probe_addr.unwrap());
+
+    let began = Instant::now();
+    running.begin_shutdown();
+    // Not ready any more: whether refused or answered, /readyz must not say 200.
+    match plain_get(probe, "/readyz").await {
+        Ok(reply) => assert_eq!(
+            reply.status,
+            503,
+            "/readyz while draining: {}",
+            reply.text()
+        ),
+        Err(e) => println!("note: /readyz on the probe listener while draining: {e}"),
+    }
+    // No new connections are served.
+    let newcomer = attempt_review(addr, &fx.client()).await;
+    assert!(
+        newcomer.is_err(),
+        "a new connection was served while draining: {newcomer:?}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tls.write_all(&rest).await.unwrap();
+    tls.flush().await.unwrap();
+    let reply = within("the in-flight response", IO, read_reply(&mut tls))
+        .await
+        .expect("the in-flight request is answered");
+    assert_denied(&reply, "drain", V1);
+    drop(tls);
+
+    within("wait after drain", Duration::from_secs(15), running.wait())
+        .await
+        .expect("wait returns Ok");
+    let took = began.elapsed();
+    assert!(
+        took < Duration::from_secs(6),
+        "shutdown took {took:?} with nothing left in flight (shutdown_timeout 10 s)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_answers_503_on_the_probe_listener_while_draining() {
+    let fx = Fixture::new("drain-readyz");
+    let (running, mut tls, rest) = server_with_request_in_flight(&fx, "drain-readyz").await;
+    let probe = running.probe_addr.unwrap();
+    running.begin_shutdown();
+    let readyz = plain_get(probe, "/readyz").await;
+    let healthz = plain_get(probe, "/healthz").await;
+    // Let the drain finish before asserting, so the server stops either way.
+    tls.write_all(&rest).await.unwrap();
+    let _ = within("the in-flight response", IO, read_reply(&mut tls)).await;
+    drop(tls);
+    let _ = within("wait", Duration::from_secs(15), running.wait()).await;
+    let readyz = readyz.unwrap_or_else(|e| panic!("/readyz while draining: {e}"));
+    assert_eq!(readyz.status, 503, "{}", readyz.text());
+    let healthz = healthz.unwrap_or_else(|e| panic!("/healthz while draining: {e}"));
+    assert_eq!(healthz.status, 200, "{}", healthz.text());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Metrics
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_reviews_findings_and_the_certificate() {
+    let fx = Fixture::new("metrics");
+    let mut config = fx.config();
+    config.probe_addr = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    let running = start(config).await;
+    let mut conn = H1::open(running.addr, &fx.client()).await.unwrap();
+    assert_allowed(
+        &conn.review(&allowed_review("m-allowed")).await.unwrap(),
+        "m-allowed",
+        V1,
+    );
+    assert_denied(
+        &conn.review(&denied_review("m-denied")).await.unwrap(),
+        "m-denied",
+        V1,
+    );
+    let unsupported = conn
+        .send(request("POST", "/validate", Some("text/plain"), "{}"))
+        .await
+        .unwrap();
+    assert_eq!(unsupported.status, 415);
+    drop(conn);
+
+    let over_tls = one_shot(
+        running.addr,
+        &fx.client(),
+        request("GET", "/metrics", None, Bytes::new()),
+    )
+    .await
+    .unwrap();
+    let over_probe = plain_get(running.probe_addr.unwrap(), "/metrics")
+        .await
+        .unwrap();
+    let expected_expiry = not_after_of(fx.leaf.der.as_ref());
+    assert_eq!(
+        expected_expiry,
+        rcgen::date_time_ymd(2040, 1, 1).unix_timestamp()
+    );
+    for (which, reply) in [("TLS", over_tls), ("probe", over_probe)] {
+        assert_eq!(reply.status, 200, "{which}");
+        assert!(
+            reply
+                .header("content-type")
+                .is_some_and(|ct| ct.starts_with("application/openmetrics-text")),
+            "{which}: {:?}",
+            reply.header("content-type")
+        );
+        let text = reply.text();
+        let value = |series: &str| metric_value(&text, series);
+        let context = format!("{which} /metrics:\n{text}");
+        assert_eq!(
+            value(
+                r#"image_config_webhook_requests_total{operation="CREATE",allowed="true",code="200"}"#
+            ),
+            Some(1.0),
+            "{context}"
+        );
+        assert_eq!(
+            value(
+                r#"image_config_webhook_requests_total{operation="CREATE",allowed="false",code="422"}"#
+            ),
+            Some(1.0),
+            "{context}"
+        );
+        assert_eq!(
+            value(
+                r#"image_config_webhook_requests_total{operation="",allowed="false",code="415"}"#
+            ),
+            Some(1.0),
+            "{context}"
+        );
+        assert!(
+            value(r#"image_config_webhook_rule_findings_total{rule="R2",kind="error"}"#)
+                .is_some_and(|n| n >= 1.0),
+            "{context}"
+        );
+        assert_eq!(value(EXPIRY), Some(expected_expiry as f64), "{context}");
+        assert_eq!(value(IN_FLIGHT), Some(0.0), "{context}");
+        assert_eq!(value(RELOAD_OK), Some(1.0), "{context}");
+        assert_eq!(
+            value("image_config_webhook_request_duration_seconds_count"),
+            Some(3.0),
+            "{context}"
+        );
+        assert!(text.trim_end().ends_with("# EOF"), "{context}");
+    }
+    stop(running).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. IPv6
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_loopback_is_served() {
+    if !ipv6_loopback() {
+        return;
+    }
+    let fx = Fixture::new("ipv6");
+    let mut config = fx.config();
+    config.listen = SocketAddr::from((Ipv6Addr::LOCALHOST, 0));
+    let running = start(config).await;
+    assert!(running.addr.is_ipv6(), "bound {}", running.addr);
+    assert_denied(
+        &attempt_review_of(running.addr, &fx.client(), &denied_review("v6"))
+            .await
+            .unwrap(),
+        "v6",
+        V1,
+    );
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_wildcard_listener_also_accepts_ipv4() {
+    if !ipv6_loopback() {
+        return;
+    }
+    let fx = Fixture::new("dual-stack");
+    let mut config = fx.config();
+    config.listen = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0));
+    let running = start(config).await;
+    let port = running.addr.port();
+    for target in [
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+    ] {
+        let reply = attempt_review_of(target, &fx.client(), &allowed_review("dual"))
+            .await
+            .unwrap_or_else(|e| panic!("{target} through a [::] listener: {e}"));
+        assert_allowed(&reply, "dual", V1);
+    }
+    stop(running).await;
+}
+
+async fn attempt_review_of(
+    addr: SocketAddr,
+    config: &Arc<ClientConfig>,
+    review: &Value,
+) -> Result<Reply, String> {
+    one_shot(addr, config, review_request(review)).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. The real binary
+// ---------------------------------------------------------------------------------------------
+
+/// Kills the child on drop (a failed assertion must not leave a server behind).
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_binary(args: &[&str], stderr: &Path) -> ChildGuard {
+    let log = std::fs::File::create(stderr).expect("stderr file");
+    let child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("the binary starts");
+    ChildGuard(child)
+}
+
+/// Two ports free right now (both bound at once so they differ).
+fn free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let b = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+fn wait_exit_blocking(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_serves_then_exits_zero_on_sigterm() {
+    let fx = Fixture::new("binary");
+    let stderr = fx.dir.path().join("stderr.log");
+    let cert_dir = fx.dir.path().to_str().unwrap().to_owned();
+    let mut started = None;
+    for _ in 0..3 {
+        let (port, probe_port) = free_ports();
+        let listen = format!("127.0.0.1:{port}");
+        let probe = format!("127.0.0.1:{probe_port}");
+        let mut child = spawn_binary(
+            &[
+                "serve",
+                "--cert-dir",
+                &cert_dir,
+                "--listen",
+                &listen,
+                "--probe-addr",
+                &probe,
+                "--log-level",
+                "warn",
+            ],
+            &stderr,
+        );
+        let probe: SocketAddr = probe.parse().unwrap();
+        let begun = Instant::now();
+        let ready = loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                break Err(status);
+            }
+            if let Ok(reply) = plain_get(probe, "/readyz").await
+                && reply.status == 200
+            {
+                break Ok(());
+            }
+            assert!(
+                begun.elapsed() < Duration::from_secs(10),
+                "the binary was not ready within 10 s; stderr:\n{}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+        match ready {
+            Ok(()) => {
+                started = Some((child, listen.parse::<SocketAddr>().unwrap()));
+                break;
+            }
+            // Someone else took the port between our check and the bind: try other ports.
+            Err(status) if log.contains("cannot listen") => {
+                println!("note: port taken ({status}): {log}");
+            }
+            Err(status) => panic!("the binary exited early with {status}; stderr:\n{log}"),
+        }
+    }
+    let (mut child, addr) = started.expect("the binary started on a free port");
+
+    let reply = attempt_review_of(addr, &fx.client(), &denied_review("binary"))
+        .await
+        .unwrap();
+    assert_denied(&reply, "binary", V1);
+    assert_eq!(
+        reply.json()["response"]["status"]["code"],
+        422,
+        "{}",
+        reply.text()
+    );
+
+    let pid = child.0.id().to_string();
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success(), "kill -TERM {pid}: {kill}");
+    let status = tokio::task::spawn_blocking(move || {
+        let status = wait_exit_blocking(&mut child.0, Duration::from_secs(10));
+        (status, child)
+    })
+    .await
+    .unwrap();
+    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert_eq!(
+        status.0.and_then(|s| s.code()),
+        Some(0),
+        "exit after SIGTERM: {:?}; stderr:\n{log}",
+        status.0
+    );
+}
+
+/// Runs `serve` with certificate material that cannot be used; returns the exit code and the
+/// stderr lines starting with `error:`.
+fn failed_start(dir: &TempDir, cert_dir: &Path) -> (Option<i32>, Vec<String>, String) {
+    let stderr = dir.path().join("stderr.log");
+    let mut child = spawn_binary(
+        &[
+            "serve",
+            "--cert-dir",
+            cert_dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &stderr,
+    );
+    let status = wait_exit_blocking(&mut child.0, Duration::from_secs(10));
+    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+    let errors = log
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .map(str::to_owned)
+        .collect();
+    (status.and_then(|s| s.code()), errors, log)
+}
+
+#[test]
+fn binary_exits_2_naming_a_missing_cert_dir() {
+    let dir = TempDir::new("missing-dir");
+    let missing = dir.path().join("no-such-dir");
+    let (code, errors, log) = failed_start(&dir, &missing);
+    assert_eq!(code, Some(2), "stderr:\n{log}");
+    let file = missing.join("tls.crt").display().to_string();
+    assert_eq!(errors.len(), 1, "one error line expected; stderr:\n{log}");
+    assert!(
+        errors[0].contains(&file),
+        "{:?} does not name {file}",
+        errors[0]
+    );
+}
+
+#[test]
+fn binary_exits_2_naming_a_key_that_does_not_match() {
+    let fx = Fixture::new("mismatch");
+    let stranger = KeyPair::generate().unwrap().serialize_pem();
+    let cert_dir = fx.dir.path().join("mismatched");
+    fx.dir.write("mismatched/tls.crt", &fx.leaf.cert_pem);
+    let key = fx.dir.write("mismatched/tls.key", &stranger);
+    let (code, errors, log) = failed_start(&fx.dir, &cert_dir);
+    assert_eq!(code, Some(2), "stderr:\n{log}");
+    assert_eq!(errors.len(), 1, "one error line expected; stderr:\n{log}");
+    let file = key.display().to_string();
+    assert!(
+        errors[0].contains(&file) && errors[0].contains("does not match the certificate"),
+        "{:?} does not name {file} and the mismatch",
+        errors[0]
+    );
+}
+
+#[test]
+fn binary_exits_2_naming_an_address_in_use() {
+    let fx = Fixture::new("in-use");
+    let taken = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let stderr = fx.dir.path().join("stderr.log");
+    let mut child = spawn_binary(
+        &[
+            "serve",
+            "--cert-dir",
+            fx.dir.path().to_str().unwrap(),
+            "--listen",
+            &listen,
+        ],
+        &stderr,
+    );
+    let status = wait_exit_blocking(&mut child.0, Duration::from_secs(10));
+    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "stderr:\n{log}");
+    let errors: Vec<&str> = log.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line expected; stderr:\n{log}");
+    assert!(
+        errors[0].contains(&format!("cannot listen on {listen}")),
+        "{:?} does not name {listen}",
+        errors[0]
+    );
+    drop(taken);
+}
