@@ -72,12 +72,12 @@ pub fn generate(
         && let Some(existing) = [&written.ca, &written.cert, &written.key]
             .into_iter()
             .find(|p| p.exists())
-        {
-            return Err(CertsError(format!(
-                "{} exists; pass --force to overwrite it",
-                existing.display()
-            )));
-        }
+    {
+        return Err(CertsError(format!(
+            "{} exists; pass --force to overwrite it",
+            existing.display()
+        )));
+    }
     let fail = |what: &str, e: rcgen::Error| CertsError(format!("cannot create the {what}: {e}"));
     let now = time_now();
 

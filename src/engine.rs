@@ -165,6 +165,7 @@ pub fn evaluate(request: &AdmissionRequest, policy: &Policy) -> Result<Verdict, 
         new_raw,
         type_errors: &new.errors,
         policy,
+        shared: Default::default(),
     };
     let findings = rules::run(&ctx, old_raw);
     Ok(verdict(&findings, ctx.name))

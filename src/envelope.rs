@@ -130,9 +130,10 @@ pub struct Review {
     pub notes: Vec<String>,
 }
 
-/// Decodes an AdmissionReview document.
-pub fn parse_review(doc: &Value) -> Result<Review, EnvelopeError> {
-    let obj = doc.as_object().ok_or(EnvelopeError::NotAnObject)?;
+/// Decodes an AdmissionReview document. Takes it by value: the objects inside are moved into the
+/// request, not copied.
+pub fn parse_review(mut doc: Value) -> Result<Review, EnvelopeError> {
+    let obj = doc.as_object_mut().ok_or(EnvelopeError::NotAnObject)?;
     let mut notes = Vec::new();
     let api_version = match obj.get("apiVersion").and_then(Value::as_str) {
         Some(ADMISSION_V1BETA1) => ADMISSION_V1BETA1,
@@ -147,11 +148,11 @@ pub fn parse_review(doc: &Value) -> Result<Review, EnvelopeError> {
             ADMISSION_V1
         }
     };
-    let request = match obj.get("request") {
+    let request = match obj.remove("request") {
         None | Some(Value::Null) => return Err(EnvelopeError::MissingRequest),
         Some(request) => parse_request_into(request, &mut notes)?,
     };
-    let recorded_response = obj.get("response").filter(|v| !v.is_null()).cloned();
+    let recorded_response = obj.remove("response").filter(|v| !v.is_null());
     Ok(Review {
         api_version,
         request,
@@ -162,7 +163,7 @@ pub fn parse_review(doc: &Value) -> Result<Review, EnvelopeError> {
 
 /// Decodes a bare `request` document (an AdmissionReview's request without the envelope).
 pub fn parse_request(
-    doc: &Value,
+    doc: Value,
     notes: &mut Vec<String>,
 ) -> Result<AdmissionRequest, EnvelopeError> {
     parse_request_into(doc, notes)
@@ -191,13 +192,16 @@ pub fn salvage_uid_from_bytes(bytes: &[u8]) -> Option<String> {
 }
 
 fn parse_request_into(
-    doc: &Value,
+    mut doc: Value,
     notes: &mut Vec<String>,
 ) -> Result<AdmissionRequest, EnvelopeError> {
-    let obj = doc.as_object().ok_or(EnvelopeError::BadField {
+    let obj = doc.as_object_mut().ok_or(EnvelopeError::BadField {
         field: "request",
         problem: "must be an object".to_owned(),
     })?;
+    let object = nullable_object(obj.remove("object"), "object")?;
+    let old_object = nullable_object(obj.remove("oldObject"), "oldObject")?;
+    let obj = &*obj;
     let uid = match obj.get("uid") {
         Some(Value::String(uid)) => uid.clone(),
         None | Some(Value::Null) => {
@@ -234,8 +238,6 @@ fn parse_request_into(
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(bad("request.dryRun", "must be a boolean")),
     };
-    let object = nullable_object(obj, "object")?;
-    let old_object = nullable_object(obj, "oldObject")?;
     Ok(AdmissionRequest {
         uid,
         kind,
@@ -268,12 +270,12 @@ fn optional_string(obj: &Map<String, Value>, key: &'static str) -> Result<String
 }
 
 fn nullable_object(
-    obj: &Map<String, Value>,
+    value: Option<Value>,
     key: &'static str,
 ) -> Result<Option<Value>, EnvelopeError> {
-    match obj.get(key) {
+    match value {
         None | Some(Value::Null) => Ok(None),
-        Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
+        Some(v @ Value::Object(_)) => Ok(Some(v)),
         Some(_) => Err(EnvelopeError::BadField {
             field: field_name(key),
             problem: "must be an object".to_owned(),
@@ -360,7 +362,7 @@ mod tests {
 
     #[test]
     fn decodes_a_real_review_without_notes() {
-        let review = parse_review(&full()).expect("valid review");
+        let review = parse_review(full()).expect("valid review");
         assert!(review.notes.is_empty(), "{:?}", review.notes);
         assert_eq!(strictness_note(&full()), None);
         let r = review.request;
@@ -377,7 +379,7 @@ mod tests {
         doc["request"].as_object_mut().map(|r| r.remove("userInfo"));
         doc["request"]["kind"] = json!({"version": "v1", "kind": "Image"});
         doc["request"]["dryRun"] = Value::Null;
-        let review = parse_review(&doc).expect("lenient");
+        let review = parse_review(doc.clone()).expect("lenient");
         assert_eq!(review.notes.len(), 3, "{:?}", review.notes);
         assert!(strictness_note(&doc).is_some());
         assert!(!review.request.dry_run);
@@ -385,15 +387,15 @@ mod tests {
 
     #[test]
     fn clear_errors_for_broken_envelopes() {
-        assert_eq!(parse_review(&json!([])), Err(EnvelopeError::NotAnObject));
+        assert_eq!(parse_review(json!([])), Err(EnvelopeError::NotAnObject));
         assert_eq!(
-            parse_review(&json!({"kind": "AdmissionReview"})),
+            parse_review(json!({"kind": "AdmissionReview"})),
             Err(EnvelopeError::MissingRequest)
         );
         let mut doc = full();
         doc["request"]["operation"] = json!("PATCH");
         assert_eq!(
-            parse_review(&doc).map_err(|e| e.to_string()),
+            parse_review(doc.clone()).map_err(|e| e.to_string()),
             Err(
                 "request.operation: \"PATCH\" is not one of CREATE, UPDATE, DELETE, CONNECT"
                     .to_owned()
@@ -402,7 +404,7 @@ mod tests {
         doc["request"]["operation"] = json!("CREATE");
         doc["request"]["object"] = json!("x");
         assert_eq!(
-            parse_review(&doc).map_err(|e| e.to_string()),
+            parse_review(doc.clone()).map_err(|e| e.to_string()),
             Err("request.object: must be an object".to_owned())
         );
         assert_eq!(salvage_uid(&doc).as_deref(), Some("u-1"));
@@ -422,7 +424,7 @@ mod tests {
         let mut doc = full();
         doc["apiVersion"] = json!("admission.k8s.io/v1beta1");
         assert_eq!(
-            parse_review(&doc).map(|r| r.api_version),
+            parse_review(doc.clone()).map(|r| r.api_version),
             Ok(ADMISSION_V1BETA1)
         );
     }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// One step of a [`Path`]: a field name or a list index. Paths order field names
 /// alphabetically (the order of the CRD schema) and indices numerically.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Segment {
     /// A named field, rendered `.name`.
     Field(&'static str),
@@ -33,6 +33,11 @@ impl Path {
     /// A path of named fields from the root, e.g. `Path::new(&["spec", "registrySources"])`.
     pub fn new(fields: &[&'static str]) -> Self {
         Path(fields.iter().map(|f| Segment::Field(f)).collect())
+    }
+
+    /// A path of these segments.
+    pub fn from_segments(segments: Vec<Segment>) -> Self {
+        Path(segments)
     }
 
     /// This path extended by a field name.

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::field::{FieldError, Path};
+use crate::field::{FieldError, Path, Segment};
 
 /// A list of strings as sent; an item of the wrong type is `None` (and was reported).
 pub type StrList = Vec<Option<String>>;
@@ -112,14 +112,14 @@ pub struct Decoded {
 /// Decodes an Image from its JSON form; never fails.
 pub fn decode(value: &Value) -> Decoded {
     let mut d = Decoder { errors: Vec::new() };
-    let image = match d.object(Some(value), &Path::root()) {
+    let image = match d.object(Some(value), &At::ROOT) {
         Some(obj) => Image {
             metadata: d.meta(obj),
             spec: d
-                .object(obj.get("spec"), &Path::new(&["spec"]))
+                .object(obj.get("spec"), &At::field("spec"))
                 .map(|o| d.spec(o)),
             status: d
-                .object(obj.get("status"), &Path::new(&["status"]))
+                .object(obj.get("status"), &At::field("status"))
                 .map(|o| d.status(o)),
         },
         None => Image::default(),
@@ -148,9 +148,9 @@ struct Decoder {
 }
 
 impl Decoder {
-    fn mismatch(&mut self, path: &Path, expected: &str, value: &Value) {
+    fn mismatch(&mut self, path: &At<'_>, expected: &str, value: &Value) {
         self.errors.push(FieldError::type_invalid(
-            path.clone(),
+            path.to_path(),
             expected,
             type_name(value),
         ));
@@ -159,7 +159,7 @@ impl Decoder {
     fn object<'v>(
         &mut self,
         value: Option<&'v Value>,
-        path: &Path,
+        path: &At<'_>,
     ) -> Option<&'v Map<String, Value>> {
         match value? {
             Value::Null => None,
@@ -171,7 +171,7 @@ impl Decoder {
         }
     }
 
-    fn string(&mut self, value: Option<&Value>, path: &Path) -> Option<String> {
+    fn string(&mut self, value: Option<&Value>, path: &At<'_>) -> Option<String> {
         match value? {
             Value::Null => None,
             Value::String(s) => Some(s.clone()),
@@ -182,7 +182,7 @@ impl Decoder {
         }
     }
 
-    fn boolean(&mut self, value: Option<&Value>, path: &Path) -> Option<bool> {
+    fn boolean(&mut self, value: Option<&Value>, path: &At<'_>) -> Option<bool> {
         match value? {
             Value::Null => None,
             Value::Bool(b) => Some(*b),
@@ -193,7 +193,7 @@ impl Decoder {
         }
     }
 
-    fn list<'v>(&mut self, value: Option<&'v Value>, path: &Path) -> Option<&'v Vec<Value>> {
+    fn list<'v>(&mut self, value: Option<&'v Value>, path: &At<'_>) -> Option<&'v Vec<Value>> {
         match value? {
             Value::Null => None,
             Value::Array(items) => Some(items),
@@ -204,7 +204,7 @@ impl Decoder {
         }
     }
 
-    fn strings(&mut self, value: Option<&Value>, path: &Path) -> Option<StrList> {
+    fn strings(&mut self, value: Option<&Value>, path: &At<'_>) -> Option<StrList> {
         let items = self.list(value, path)?;
         Some(
             items
@@ -223,7 +223,7 @@ impl Decoder {
     }
 
     fn meta(&mut self, obj: &Map<String, Value>) -> Meta {
-        let path = Path::new(&["metadata"]);
+        let path = At::field("metadata");
         let Some(meta) = self.object(obj.get("metadata"), &path) else {
             return Meta::default();
         };
@@ -240,7 +240,7 @@ impl Decoder {
     }
 
     fn spec(&mut self, spec: &Map<String, Value>) -> Spec {
-        let path = Path::new(&["spec"]);
+        let path = At::field("spec");
         let ca_path = path.child("additionalTrustedCA");
         let additional_trusted_ca =
             self.object(spec.get("additionalTrustedCA"), &ca_path)
@@ -295,7 +295,8 @@ impl Decoder {
     }
 
     fn registry_sources(&mut self, rs: &Map<String, Value>) -> RegistrySources {
-        let path = Path::new(&["spec", "registrySources"]);
+        let spec = At::field("spec");
+        let path = spec.child("registrySources");
         let present = |key: &str| rs.get(key).is_some_and(|v| !v.is_null());
         RegistrySources {
             allowed: self.strings(
@@ -320,7 +321,7 @@ impl Decoder {
     }
 
     fn status(&mut self, status: &Map<String, Value>) -> Status {
-        let path = Path::new(&["status"]);
+        let path = At::field("status");
         Status {
             internal_registry_hostname: self.string(
                 status.get("internalRegistryHostname"),
@@ -335,6 +336,53 @@ impl Decoder {
                 &path.child("imageStreamImportMode"),
             ),
         }
+    }
+}
+
+/// A field path under construction, on the stack: turned into a [`Path`] only when a type
+/// error needs one, so decoding a well-typed object allocates no paths.
+#[derive(Clone)]
+struct At<'p> {
+    parent: Option<&'p At<'p>>,
+    segment: Option<Segment>,
+}
+
+impl<'p> At<'p> {
+    const ROOT: At<'static> = At {
+        parent: None,
+        segment: None,
+    };
+
+    fn field(name: &'static str) -> At<'static> {
+        At {
+            parent: None,
+            segment: Some(Segment::Field(name)),
+        }
+    }
+
+    fn child(&'p self, name: &'static str) -> At<'p> {
+        At {
+            parent: Some(self),
+            segment: Some(Segment::Field(name)),
+        }
+    }
+
+    fn index(&'p self, i: usize) -> At<'p> {
+        At {
+            parent: Some(self),
+            segment: Some(Segment::Index(i)),
+        }
+    }
+
+    fn to_path(&self) -> Path {
+        let mut segments = Vec::new();
+        let mut at = Some(self);
+        while let Some(a) = at {
+            segments.extend(a.segment);
+            at = a.parent;
+        }
+        segments.reverse();
+        Path::from_segments(segments)
     }
 }
 

@@ -431,8 +431,15 @@ fn run_serve(args: ServeArgs) -> u8 {
 }
 
 fn init_logging(format: LogFormat, filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // rustls warns about every client that sends an IP address as SNI (curl, wrk do): a client
+    // must not be able to flood the log, so its records are off unless asked for by name.
+    let directives = if filter.contains("rustls") {
+        filter.to_owned()
+    } else {
+        format!("{filter},rustls=off")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -156,7 +156,7 @@ pub fn old_object_from(input: &Input) -> Result<Value, String> {
                 );
             }
             Some("AdmissionReview") => {
-                let review = parse_review(doc).map_err(|e| e.to_string())?;
+                let review = parse_review(doc.clone()).map_err(|e| e.to_string())?;
                 images.extend(review.request.object);
             }
             _ => images.push(doc.clone()),
@@ -639,7 +639,7 @@ fn judge_one(
     let mut recorded = None;
     let request = match unit {
         Unit::Unknown(why) => return Outcome::error(source, why),
-        Unit::Review(doc) => match parse_review(&doc) {
+        Unit::Review(doc) => match parse_review(doc.clone()) {
             Ok(review) => {
                 notes.extend(review.notes);
                 if let Some(note) = strictness_note(&doc).filter(|_| !notes.is_empty()) {
@@ -650,7 +650,7 @@ fn judge_one(
             }
             Err(e) => return Outcome::error(source, e.to_string()),
         },
-        Unit::Request(doc) => match parse_request(&doc, &mut notes) {
+        Unit::Request(doc) => match parse_request(doc, &mut notes) {
             Ok(request) => request,
             Err(e) => return Outcome::error(source, e.to_string()),
         },

@@ -56,12 +56,13 @@ pub fn review(body: &[u8], policy: &Policy) -> Result<Reviewed, ReviewError> {
         api_version: crate::envelope::ADMISSION_V1,
         message: EnvelopeError::Json(e.to_string()).to_string(),
     })?;
+    let (uid, api_version) = (salvage_uid(&doc), api_version_of(&doc));
     let fail = |message: String| ReviewError {
-        uid: salvage_uid(&doc),
-        api_version: api_version_of(&doc),
+        uid: uid.clone(),
+        api_version,
         message,
     };
-    let review = parse_review(&doc).map_err(|e| fail(e.to_string()))?;
+    let review = parse_review(doc).map_err(|e| fail(e.to_string()))?;
     let verdict =
         evaluate(&review.request, policy).map_err(|e: RequestError| fail(e.to_string()))?;
     let body = response_bytes(

@@ -6,7 +6,10 @@
 //! of characters (dots included, possibly empty), `?` exactly one character, nothing else
 //! special. An entry with two or more colons makes the whole whitelist fail to build (P2).
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use globset::{GlobBuilder, GlobMatcher};
 
 /// Why a `domainName` cannot be an entry of the whitelist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,54 +60,79 @@ pub fn has_glob(s: &str) -> bool {
 }
 
 /// A compiled whitelist: which entry admits `host:port`?
+///
+/// Entries without `*` or `?` are compared as strings; the others are globs. The Image object is
+/// a singleton, so the same patterns arrive with every request: compiled globs are kept in a
+/// bounded process-wide cache, and a request pays for a hash lookup, not a regex compilation.
 #[derive(Debug)]
-pub struct ImportAllowList {
-    hosts: GlobSet,
-    ports: GlobSet,
-    /// Entry index in the original list for each glob pair.
-    entries: Vec<usize>,
+pub struct ImportAllowList<'a> {
+    /// `(entry index, host pattern, port pattern, compiled host and port globs if any)`.
+    entries: Vec<(usize, &'a str, &'a str, Option<Arc<GlobPair>>)>,
 }
 
-impl ImportAllowList {
+/// The compiled host glob and port glob of one entry.
+type GlobPair = (GlobMatcher, GlobMatcher);
+
+/// Compiled glob pairs by (host pattern, port pattern).
+type GlobCache = HashMap<(String, String), Arc<GlobPair>>;
+
+/// Compiled glob pairs; cleared when it reaches [`GLOB_CACHE_MAX`] entries.
+static GLOB_CACHE: LazyLock<Mutex<GlobCache>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+const GLOB_CACHE_MAX: usize = 4096;
+
+fn compiled(host: &str, port: &str) -> Option<Arc<GlobPair>> {
+    let key = (host.to_owned(), port.to_owned());
+    // A poisoned lock only means another thread panicked mid-insert; the map is still sound.
+    let mut cache = GLOB_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(hit) = cache.get(&key) {
+        return Some(hit.clone());
+    }
+    let pair = Arc::new((
+        compile(host)?.compile_matcher(),
+        compile(port)?.compile_matcher(),
+    ));
+    if cache.len() >= GLOB_CACHE_MAX {
+        cache.clear();
+    }
+    cache.insert(key, pair.clone());
+    Some(pair)
+}
+
+impl<'a> ImportAllowList<'a> {
     /// Compiles the entries that parse; the others are skipped (they are reported by P2/P3).
-    pub fn new<'a, I>(entries: I) -> Self
+    pub fn new<I>(entries: I) -> Self
     where
         I: IntoIterator<Item = (usize, &'a str, bool)>,
     {
-        let mut hosts = GlobSetBuilder::new();
-        let mut ports = GlobSetBuilder::new();
-        let mut indices = Vec::new();
+        let mut out = Vec::new();
         for (i, domain_name, insecure) in entries {
             let Ok(entry) = ImportEntry::parse(domain_name, insecure) else {
                 continue;
             };
-            let (Some(host), Some(port)) = (compile(entry.host), compile(entry.port)) else {
-                continue;
+            let globs = if has_glob(entry.host) || has_glob(entry.port) {
+                // Built from escaped literals plus `*` and `?`, a glob always compiles; one that
+                // did not would admit nothing, the safe reading for a warning.
+                match compiled(entry.host, entry.port) {
+                    Some(pair) => Some(pair),
+                    None => continue,
+                }
+            } else {
+                None
             };
-            hosts.add(host);
-            ports.add(port);
-            indices.push(i);
+            out.push((i, entry.host, entry.port, globs));
         }
-        // Every glob was built from escaped literals plus `*` and `?`, so the set builds;
-        // should it not, an empty set admits nothing, the safe reading for a warning.
-        ImportAllowList {
-            hosts: hosts.build().unwrap_or_else(|_| GlobSet::empty()),
-            ports: ports.build().unwrap_or_else(|_| GlobSet::empty()),
-            entries: indices,
-        }
+        ImportAllowList { entries: out }
     }
 
     /// The index of the first entry that admits `host` on `port`.
     pub fn admitting(&self, host: &str, port: &str) -> Option<usize> {
-        let hosts = self.hosts.matches(host);
-        if hosts.is_empty() {
-            return None;
-        }
-        let ports = self.ports.matches(port);
-        hosts
-            .into_iter()
-            .find(|h| ports.binary_search(h).is_ok())
-            .and_then(|k| self.entries.get(k).copied())
+        self.entries.iter().find_map(|(i, h, p, globs)| {
+            let admits = match globs {
+                None => *h == host && *p == port,
+                Some(pair) => pair.0.is_match(host) && pair.1.is_match(port),
+            };
+            admits.then_some(*i)
+        })
     }
 }
 

@@ -16,7 +16,8 @@ const HOSTNAME_FORMAT: &str = "must be in \"hostname[:port]\" format";
 const DOCKER_HUB_ALIASES: [&str; 2] = ["index.docker.io", "registry-1.docker.io"];
 
 /// Every host the hygiene warnings look at.
-struct HostEntry<'a> {
+#[derive(Debug)]
+pub(super) struct HostEntry<'a> {
     /// The list the entry is in and its index; the path is built only for a warning.
     list: &'static str,
     index: usize,
@@ -25,7 +26,7 @@ struct HostEntry<'a> {
     kind: EntryKind,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EntryKind {
     /// A registrySources scope; `wildcard` for `*.domain`.
     Scope { wildcard: bool },
@@ -49,7 +50,12 @@ impl HostEntry<'_> {
     }
 }
 
-fn host_entries<'a>(ctx: &Ctx<'a>) -> Vec<HostEntry<'a>> {
+/// The host entries of the object, computed once per evaluation.
+fn host_entries<'c, 'a>(ctx: &'c Ctx<'a>) -> &'c [HostEntry<'a>] {
+    ctx.shared.hosts.get_or_init(|| collect_host_entries(ctx))
+}
+
+fn collect_host_entries<'a>(ctx: &Ctx<'a>) -> Vec<HostEntry<'a>> {
     let mut entries = Vec::new();
     let Some(spec) = ctx.spec() else {
         return entries;

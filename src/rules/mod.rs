@@ -117,6 +117,15 @@ pub struct Ctx<'a> {
     pub type_errors: &'a [FieldError],
     /// Settings.
     pub policy: &'a Policy,
+    /// Values several rules share, computed once on first use.
+    pub shared: Shared<'a>,
+}
+
+/// Values several rules derive from the object, computed once per evaluation.
+#[derive(Debug, Default)]
+pub struct Shared<'a> {
+    hosts: std::cell::OnceCell<Vec<hosts::HostEntry<'a>>>,
+    allowed: std::cell::OnceCell<Option<crate::grammar::scope::ScopeIndex<'a>>>,
 }
 
 impl<'a> Ctx<'a> {

@@ -166,14 +166,20 @@ pub(super) fn search_registry_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
-/// The allow-list, indexed, when it is non-empty.
-fn allow_index<'a>(rs: &'a RegistrySources) -> Option<ScopeIndex<'a>> {
-    non_empty(&rs.allowed).then(|| ScopeIndex::new(items(&rs.allowed).map(|(_, v)| v)))
+/// The allow-list, indexed once per evaluation, when it is non-empty.
+fn allow_index<'c, 'a>(ctx: &'c Ctx<'a>) -> Option<&'c ScopeIndex<'a>> {
+    ctx.shared
+        .allowed
+        .get_or_init(|| {
+            let rs = ctx.registry_sources()?;
+            non_empty(&rs.allowed).then(|| ScopeIndex::new(items(&rs.allowed).map(|(_, v)| v)))
+        })
+        .as_ref()
 }
 
 /// W1: the allow-list forgets a release registry.
 pub(super) fn allow_list_misses_release_registry(ctx: &Ctx<'_>, out: &mut Out) {
-    let Some(index) = ctx.registry_sources().and_then(allow_index) else {
+    let Some(index) = allow_index(ctx) else {
         return;
     };
     for registry in &ctx.policy.settings().release_registries {
@@ -191,7 +197,7 @@ pub(super) fn allow_list_misses_release_registry(ctx: &Ctx<'_>, out: &mut Out) {
 
 /// W2: the allow-list forgets the internal registry.
 pub(super) fn allow_list_misses_internal_registry(ctx: &Ctx<'_>, out: &mut Out) {
-    let Some(index) = ctx.registry_sources().and_then(allow_index) else {
+    let Some(index) = allow_index(ctx) else {
         return;
     };
     let internal = ctx.internal_registry();
@@ -241,7 +247,9 @@ pub(super) fn insecure_not_allowed(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(rs) = ctx.registry_sources() else {
         return;
     };
-    let Some(index) = allow_index(rs) else { return };
+    let Some(index) = allow_index(ctx) else {
+        return;
+    };
     for (i, value) in items(&rs.insecure).filter(|(_, v)| !index.covers(v)) {
         out.warn(
             list_path("insecureRegistries").index(i),
@@ -259,7 +267,7 @@ pub(super) fn search_registry_blocked(ctx: &Ctx<'_>, out: &mut Out) {
         return;
     };
     let blocked = ScopeIndex::new(items(&rs.blocked).map(|(_, v)| v));
-    let allowed = allow_index(rs);
+    let allowed = allow_index(ctx);
     for (i, value) in items(&rs.search) {
         let verdict = if blocked.covers(value) {
             "blocked"

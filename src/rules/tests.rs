@@ -26,6 +26,7 @@ fn findings_named(phase: Phase, name: &str, new: Value, old: Option<Value>) -> V
         new_raw: &new,
         type_errors: &decoded.errors,
         policy: &policy,
+        shared: Default::default(),
     };
     run(&ctx, old.as_ref())
         .into_iter()
