@@ -1,0 +1,1849 @@
+//! The deployment: manifests/ (kustomize base and overlays), the Containerfile, and the
+//! certificates that `image-config-webhook certs` writes for them.
+//!
+//! - Every overlay renders with `kubectl kustomize`, and its objects validate against the
+//!   Kubernetes OpenAPI schemas with `kubernetes-validate --strict`. `bash manifests/tools.sh`
+//!   installs both; this test looks for them in that script's tools directory
+//!   (`$IMAGE_CONFIG_WEBHOOK_TOOLS_DIR`, by default `~/.local/share/image-config-webhook/tools`),
+//!   then on `PATH` (`$KUBECTL` and `$KUBERNETES_VALIDATE` override). When one is missing, the
+//!   tests that need it fail if `CI` is set, and are skipped with a note otherwise.
+//! - The Service, the Deployment, the webhook configuration, the Containerfile and the server's
+//!   defaults agree with each other; the Deployment's args start the real server.
+//! - The certificates from `certs` verify with rustls for the Service's DNS names.
+//! - No private key is tracked by git.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use image_config_webhook::certs;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::ServerCertVerifier as _;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
+const NAMESPACE: &str = "image-config-webhook";
+const SERVICE: &str = "image-config-webhook";
+const WEBHOOK_CONFIGURATION: &str = "image-config-webhook";
+const WEBHOOK_NAME: &str = "image-config-webhook.openshift.io";
+const TLS_SECRET: &str = "image-config-webhook-tls";
+const CERT_DIR: &str = "/etc/image-config-webhook/tls";
+const OVERLAYS: [&str; 3] = ["openshift", "cert-manager", "plain"];
+/// The oldest and the newest Kubernetes the manifests are validated against. 1.29 is OpenShift
+/// 4.16, the first with the container `lifecycle.preStop.sleep` field.
+const KUBERNETES_VERSIONS: [&str; 2] = ["1.29.0", "1.37.0"];
+
+// ---------------------------------------------------------------------------------------------
+// Files, tools and rendering
+// ---------------------------------------------------------------------------------------------
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn yaml_docs(text: &str, what: &str) -> Vec<Value> {
+    let docs = serde_saphyr::from_multiple::<Value>(text)
+        .unwrap_or_else(|e| panic!("{what}: not YAML: {e}"));
+    docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+/// The single document of a base file, read without kustomize.
+fn base_file(name: &str) -> Value {
+    let path = repo().join("manifests/base").join(name);
+    let mut docs = yaml_docs(&read(&path), &path.display().to_string());
+    assert_eq!(docs.len(), 1, "{}: one document expected", path.display());
+    docs.remove(0)
+}
+
+/// A temporary directory, removed on drop (it may hold a private key).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> Self {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("deploy-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// `Some(tool)`, or: a panic under CI, a printed note and `None` elsewhere.
+fn require<T>(tool: Option<T>, what: &str, test: &str) -> Option<T> {
+    if tool.is_some() {
+        return tool;
+    }
+    let why = format!(
+        "{what} not found (looked in $IMAGE_CONFIG_WEBHOOK_TOOLS_DIR/bin, \
+         ~/.local/share/image-config-webhook/tools/bin and PATH); install it with \
+         `bash manifests/tools.sh`"
+    );
+    if ci() {
+        panic!("{test}: {why}");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    None
+}
+
+fn tools_bin() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("IMAGE_CONFIG_WEBHOOK_TOOLS_DIR").filter(|d| !d.is_empty())
+    {
+        return Some(PathBuf::from(dir).join("bin"));
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".local/share/image-config-webhook/tools/bin"))
+}
+
+fn executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// `$ENV_VAR`, else the tools directory, else PATH.
+fn find_tool(env_var: &str, name: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env_var).filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(
+            executable(&p),
+            "${env_var}={} is not executable",
+            p.display()
+        );
+        return Some(p);
+    }
+    let mut dirs: Vec<PathBuf> = tools_bin().into_iter().collect();
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| executable(p))
+}
+
+/// How to render a kustomization: `kubectl kustomize DIR` or `kustomize build DIR`.
+#[derive(Debug, Clone)]
+struct Renderer {
+    program: PathBuf,
+    subcommand: &'static str,
+}
+
+fn renderer() -> Option<Renderer> {
+    static FOUND: OnceLock<Option<Renderer>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            if let Some(program) = find_tool("KUBECTL", "kubectl") {
+                return Some(Renderer {
+                    program,
+                    subcommand: "kustomize",
+                });
+            }
+            find_tool("KUSTOMIZE", "kustomize").map(|program| Renderer {
+                program,
+                subcommand: "build",
+            })
+        })
+        .clone()
+}
+
+fn render(renderer: &Renderer, dir: &Path) -> Result<String, String> {
+    let out = Command::new(&renderer.program)
+        .arg(renderer.subcommand)
+        .arg(dir)
+        .output()
+        .map_err(|e| format!("{}: {e}", renderer.program.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{} {} {}` failed ({}): {}",
+            renderer.program.display(),
+            renderer.subcommand,
+            dir.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| e.to_string())
+}
+
+/// What one overlay renders to.
+#[derive(Debug)]
+struct Rendered {
+    /// The YAML that `kubectl kustomize` printed.
+    text: String,
+    objects: Vec<Value>,
+    /// The plain overlay only: the `ca.crt` that `certs` wrote and `--print-ca-bundle` printed.
+    ca_pem: Option<String>,
+    ca_bundle_printed: Option<String>,
+}
+
+fn copy_dir(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+    let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        let path = entry.path();
+        if skip(&path) {
+            continue;
+        }
+        let target = to.join(entry.file_name());
+        if path.is_dir() {
+            copy_dir(&path, &target, skip);
+        } else {
+            std::fs::copy(&path, &target)
+                .unwrap_or_else(|e| panic!("{} -> {}: {e}", path.display(), target.display()));
+        }
+    }
+}
+
+fn run_bin(args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{BIN}: {e}"));
+    assert!(
+        out.status.success(),
+        "image-config-webhook {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Renders every overlay once. The plain overlay is rendered from a copy of manifests/ whose
+/// certs/ is filled by the real `certs` command, as manifests/README.md says; the copy (with its
+/// private key) is removed right after.
+fn render_all(renderer: &Renderer) -> BTreeMap<&'static str, Result<Rendered, String>> {
+    let manifests = repo().join("manifests");
+    let mut all = BTreeMap::new();
+    for overlay in ["base", "openshift", "cert-manager"] {
+        let dir = if overlay == "base" {
+            manifests.join("base")
+        } else {
+            manifests.join("overlays").join(overlay)
+        };
+        let result = render(renderer, &dir).map(|text| Rendered {
+            objects: yaml_docs(&text, overlay),
+            text,
+            ca_pem: None,
+            ca_bundle_printed: None,
+        });
+        all.insert(overlay, result);
+    }
+
+    let tmp = TempDir::new("plain");
+    let copy = tmp.0.join("manifests");
+    let user_certs = manifests.join("overlays/plain/certs");
+    copy_dir(&manifests, &copy, &|p| p == user_certs);
+    let certs_dir = copy.join("overlays/plain/certs");
+    let certs_dir_arg = certs_dir.to_str().expect("UTF-8 path");
+    run_bin(&["certs", "--out", certs_dir_arg]);
+    let printed = run_bin(&["certs", "--out", certs_dir_arg, "--print-ca-bundle"]);
+    let ca_pem = read(&certs_dir.join("ca.crt"));
+    let result = render(renderer, &copy.join("overlays/plain")).map(|text| Rendered {
+        objects: yaml_docs(&text, "plain"),
+        text,
+        ca_pem: Some(ca_pem),
+        ca_bundle_printed: Some(printed.trim().to_owned()),
+    });
+    all.insert("plain", result);
+    all
+}
+
+/// The rendered overlays (and base), or `None` when no renderer is installed (outside CI).
+fn rendered(test: &str) -> Option<&'static BTreeMap<&'static str, Result<Rendered, String>>> {
+    static ALL: OnceLock<Option<BTreeMap<&'static str, Result<Rendered, String>>>> =
+        OnceLock::new();
+    let r = require(renderer(), "kubectl (or kustomize)", test)?;
+    ALL.get_or_init(|| Some(render_all(&r))).as_ref()
+}
+
+fn overlay<'a>(
+    all: &'a BTreeMap<&'static str, Result<Rendered, String>>,
+    name: &str,
+) -> &'a Rendered {
+    match all.get(name) {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => panic!("overlay {name} does not render: {e}"),
+        None => panic!("overlay {name} was not rendered"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Looking into objects
+// ---------------------------------------------------------------------------------------------
+
+fn s<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+fn kind_of(o: &Value) -> String {
+    format!(
+        "{}/{}",
+        s(o, "/apiVersion").unwrap_or("?"),
+        s(o, "/kind").unwrap_or("?")
+    )
+}
+
+fn id_of(o: &Value) -> String {
+    format!(
+        "{} {}/{}",
+        kind_of(o),
+        s(o, "/metadata/namespace").unwrap_or(""),
+        s(o, "/metadata/name").unwrap_or("?")
+    )
+}
+
+fn find<'a>(objects: &'a [Value], api_version: &str, kind: &str, name: &str) -> &'a Value {
+    let hits: Vec<&Value> = objects
+        .iter()
+        .filter(|o| {
+            s(o, "/apiVersion") == Some(api_version)
+                && s(o, "/kind") == Some(kind)
+                && s(o, "/metadata/name") == Some(name)
+        })
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "exactly one {api_version} {kind} {name:?} expected; the objects are {:?}",
+        objects.iter().map(id_of).collect::<Vec<_>>()
+    );
+    hits[0]
+}
+
+fn deployment(objects: &[Value]) -> &Value {
+    find(objects, "apps/v1", "Deployment", "image-config-webhook")
+}
+
+fn service(objects: &[Value]) -> &Value {
+    find(objects, "v1", "Service", SERVICE)
+}
+
+fn webhook_configuration(objects: &[Value]) -> &Value {
+    find(
+        objects,
+        "admissionregistration.k8s.io/v1",
+        "ValidatingWebhookConfiguration",
+        WEBHOOK_CONFIGURATION,
+    )
+}
+
+/// The one webhook of the configuration.
+fn webhook(objects: &[Value]) -> &Value {
+    let vwc = webhook_configuration(objects);
+    let webhooks = vwc
+        .pointer("/webhooks")
+        .and_then(Value::as_array)
+        .expect("webhooks");
+    assert_eq!(webhooks.len(), 1, "one webhook: {vwc}");
+    &webhooks[0]
+}
+
+/// The webhook container (the only container; no init containers or sidecars).
+fn container(deploy: &Value) -> &Value {
+    let containers = deploy
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .expect("containers");
+    assert_eq!(containers.len(), 1, "one container");
+    assert!(
+        deploy
+            .pointer("/spec/template/spec/initContainers")
+            .is_none(),
+        "no init containers"
+    );
+    &containers[0]
+}
+
+fn args_of(container: &Value) -> Vec<String> {
+    container
+        .pointer("/args")
+        .and_then(Value::as_array)
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_owned())
+        .collect()
+}
+
+fn strings(v: Option<&Value>) -> Vec<&str> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+fn annotation<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
+    o.pointer("/metadata/annotations")
+        .and_then(|a| a.get(key))
+        .and_then(Value::as_str)
+}
+
+/// `(host, port)` of the server's default `--listen`, read from `serve --help`.
+fn server_default_listen() -> (String, u16) {
+    let help = run_bin(&["serve", "--help"]);
+    let section = help
+        .split("--listen <ADDR>")
+        .nth(1)
+        .expect("serve --help documents --listen");
+    let default = section
+        .split("[default: ")
+        .nth(1)
+        .and_then(|d| d.lines().next())
+        .and_then(|d| d.trim_end().strip_suffix(']'))
+        .expect("--listen has a default");
+    let addr: SocketAddr = default
+        .parse()
+        .unwrap_or_else(|e| panic!("--listen default {default:?}: {e}"));
+    (addr.ip().to_string(), addr.port())
+}
+
+/// The value after `flag` in `args`.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering and schemas
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn every_overlay_renders_with_the_expected_objects() {
+    let Some(all) = rendered("every_overlay_renders_with_the_expected_objects") else {
+        return;
+    };
+    let base_kinds = [
+        "v1/Namespace image-config-webhook",
+        "v1/ServiceAccount image-config-webhook",
+        "apps/v1/Deployment image-config-webhook",
+        "policy/v1/PodDisruptionBudget image-config-webhook",
+        "v1/Service image-config-webhook",
+        "admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration image-config-webhook",
+    ];
+    for (name, result) in all {
+        let r = result
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{name} does not render: {e}"));
+        let got: BTreeSet<String> = r
+            .objects
+            .iter()
+            .map(|o| format!("{} {}", kind_of(o), s(o, "/metadata/name").unwrap_or("?")))
+            .collect();
+        let mut want: BTreeSet<String> = base_kinds.iter().map(|k| (*k).to_owned()).collect();
+        match *name {
+            "cert-manager" => want.extend(
+                [
+                    "cert-manager.io/v1/Issuer image-config-webhook-selfsigned",
+                    "cert-manager.io/v1/Certificate image-config-webhook-ca",
+                    "cert-manager.io/v1/Issuer image-config-webhook-ca",
+                    "cert-manager.io/v1/Certificate image-config-webhook-serving",
+                ]
+                .map(str::to_owned),
+            ),
+            "plain" => {
+                want.insert("v1/Secret image-config-webhook-tls".to_owned());
+            }
+            _ => {}
+        }
+        assert_eq!(got, want, "objects rendered by {name}");
+        assert_eq!(r.objects.len(), want.len(), "{name}: no duplicates");
+        // Every namespaced object lives in the webhook's namespace.
+        for o in &r.objects {
+            let cluster_scoped = matches!(
+                s(o, "/kind"),
+                Some("Namespace" | "ValidatingWebhookConfiguration")
+            );
+            let ns = s(o, "/metadata/namespace");
+            if cluster_scoped {
+                assert_eq!(ns, None, "{name}: {} is cluster-scoped", id_of(o));
+            } else {
+                assert_eq!(ns, Some(NAMESPACE), "{name}: {}", id_of(o));
+            }
+        }
+    }
+    for overlay in OVERLAYS {
+        assert!(all.contains_key(overlay), "{overlay} rendered");
+    }
+}
+
+/// The API groups kubernetes-validate has schemas for that the overlays use.
+fn in_kubernetes_schema(api_version: &str) -> bool {
+    matches!(
+        api_version,
+        "v1" | "apps/v1" | "policy/v1" | "admissionregistration.k8s.io/v1"
+    )
+}
+
+#[test]
+fn rendered_objects_validate_against_the_kubernetes_schemas() {
+    const TEST: &str = "rendered_objects_validate_against_the_kubernetes_schemas";
+    let Some(all) = rendered(TEST) else {
+        return;
+    };
+    let Some(validator) = require(
+        find_tool("KUBERNETES_VALIDATE", "kubernetes-validate"),
+        "kubernetes-validate",
+        TEST,
+    ) else {
+        return;
+    };
+    let tmp = TempDir::new("validate");
+    let mut files = Vec::new();
+    for name in OVERLAYS {
+        for (i, o) in overlay(all, name).objects.iter().enumerate() {
+            let api_version = s(o, "/apiVersion").unwrap_or("?");
+            if !in_kubernetes_schema(api_version) {
+                // Custom resources have no schema in kubernetes-validate: skip them by name,
+                // and let nothing else slip through.
+                assert!(
+                    api_version == "cert-manager.io/v1"
+                        && matches!(s(o, "/kind"), Some("Issuer" | "Certificate")),
+                    "{name}: {} has no Kubernetes schema and is not a known custom resource",
+                    id_of(o)
+                );
+                eprintln!(
+                    "note: {name}: {} is a cert-manager custom resource; not schema-validated",
+                    id_of(o)
+                );
+                continue;
+            }
+            let path = tmp.0.join(format!("{name}-{i:02}.json"));
+            std::fs::write(&path, serde_json::to_vec_pretty(o).expect("JSON"))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            files.push(path);
+        }
+    }
+    for version in KUBERNETES_VERSIONS {
+        let out = Command::new(&validator)
+            .args(["--strict", "--quiet", "--kubernetes-version", version])
+            .args(&files)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", validator.display()));
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "kubernetes-validate --strict against Kubernetes {version} failed ({}):\n{report}",
+            out.status
+        );
+        assert!(
+            !report.contains("ERROR") && !report.contains("Couldn't find schema"),
+            "kubernetes-validate against Kubernetes {version}:\n{report}"
+        );
+    }
+    eprintln!(
+        "validated {} objects against Kubernetes {KUBERNETES_VERSIONS:?}",
+        files.len()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The webhook configuration, the Service, the Deployment and the server agree
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn webhook_configuration_is_exactly_as_specified() {
+    let Some(all) = rendered("webhook_configuration_is_exactly_as_specified") else {
+        return;
+    };
+    for name in OVERLAYS {
+        let objects = &overlay(all, name).objects;
+        let w = webhook(objects);
+        assert_eq!(s(w, "/name"), Some(WEBHOOK_NAME), "{name}");
+        let rules = w
+            .pointer("/rules")
+            .and_then(Value::as_array)
+            .expect("rules");
+        assert_eq!(rules.len(), 1, "{name}: one rule");
+        let rule = &rules[0];
+        assert_eq!(
+            rule,
+            &serde_json::json!({
+                "apiGroups": ["config.openshift.io"],
+                "apiVersions": ["v1"],
+                "resources": ["images"],
+                "operations": ["CREATE", "UPDATE"],
+                "scope": "Cluster",
+            }),
+            "{name}: the rule (not images/status: the registry operator writes status)"
+        );
+        assert_eq!(s(w, "/matchPolicy"), Some("Exact"), "{name}");
+        assert_eq!(s(w, "/sideEffects"), Some("None"), "{name}");
+        assert_eq!(
+            strings(w.pointer("/admissionReviewVersions")),
+            ["v1"],
+            "{name}"
+        );
+        assert_eq!(
+            w.pointer("/timeoutSeconds").and_then(Value::as_i64),
+            Some(5),
+            "{name}"
+        );
+        assert_eq!(s(w, "/failurePolicy"), Some("Fail"), "{name}");
+        assert_eq!(
+            w.pointer("/clientConfig/service"),
+            Some(&serde_json::json!({
+                "name": SERVICE,
+                "namespace": NAMESPACE,
+                "path": "/validate",
+                "port": 443,
+            })),
+            "{name}: clientConfig.service"
+        );
+        assert!(
+            w.pointer("/clientConfig/url").is_none(),
+            "{name}: no url in clientConfig"
+        );
+        for key in ["namespaceSelector", "objectSelector", "matchConditions"] {
+            assert!(
+                w.pointer(&format!("/{key}"))
+                    .is_none_or(|v| v == &serde_json::json!({})),
+                "{name}: no {key}: the Image object must always be checked"
+            );
+        }
+    }
+}
+
+#[test]
+fn service_deployment_webhook_and_server_defaults_agree() {
+    let Some(all) = rendered("service_deployment_webhook_and_server_defaults_agree") else {
+        return;
+    };
+    let (_, default_port) = server_default_listen();
+    assert_eq!(default_port, 8443, "the server's default --listen port");
+    assert_eq!(certs::DEFAULT_SERVICE, SERVICE, "certs --service default");
+    assert_eq!(
+        certs::DEFAULT_NAMESPACE,
+        NAMESPACE,
+        "certs --namespace default"
+    );
+
+    for name in OVERLAYS {
+        let objects = &overlay(all, name).objects;
+        let svc = service(objects);
+        let w = webhook(objects);
+        let deploy = deployment(objects);
+        let c = container(deploy);
+
+        // Webhook -> Service.
+        assert_eq!(
+            s(w, "/clientConfig/service/name"),
+            s(svc, "/metadata/name"),
+            "{name}"
+        );
+        assert_eq!(
+            s(w, "/clientConfig/service/namespace"),
+            s(svc, "/metadata/namespace"),
+            "{name}"
+        );
+        let ports = svc
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .expect("Service ports");
+        assert_eq!(ports.len(), 1, "{name}: one Service port");
+        let port = &ports[0];
+        assert_eq!(
+            port.pointer("/port").and_then(Value::as_i64),
+            w.pointer("/clientConfig/service/port")
+                .and_then(Value::as_i64),
+            "{name}: Service port = clientConfig.service.port"
+        );
+        assert_eq!(port.pointer("/port").and_then(Value::as_i64), Some(443));
+        assert_eq!(s(port, "/name"), Some("https"), "{name}");
+        assert_eq!(s(port, "/protocol").unwrap_or("TCP"), "TCP", "{name}");
+        assert_eq!(
+            s(w, "/clientConfig/service/path"),
+            Some("/validate"),
+            "{name}: the server's admission path"
+        );
+
+        // Service -> Deployment.
+        let target = port
+            .pointer("/targetPort")
+            .and_then(Value::as_i64)
+            .expect("numeric targetPort");
+        assert_eq!(target, i64::from(default_port), "{name}: targetPort");
+        let container_ports = c
+            .pointer("/ports")
+            .and_then(Value::as_array)
+            .expect("containerPorts");
+        assert_eq!(container_ports.len(), 1, "{name}: one containerPort");
+        assert_eq!(
+            container_ports[0]
+                .pointer("/containerPort")
+                .and_then(Value::as_i64),
+            Some(target),
+            "{name}: containerPort = targetPort"
+        );
+        assert_eq!(s(&container_ports[0], "/name"), Some("https"), "{name}");
+        let selector = svc.pointer("/spec/selector").expect("Service selector");
+        let pod_labels = deploy
+            .pointer("/spec/template/metadata/labels")
+            .expect("pod labels");
+        for (k, v) in selector.as_object().expect("selector map") {
+            assert_eq!(
+                pod_labels.get(k),
+                Some(v),
+                "{name}: the Service selects the pods ({k})"
+            );
+        }
+
+        // The server listens where the Service sends: no --listen, or one on that port.
+        let args = args_of(c);
+        if let Some(listen) = flag_value(&args, "--listen") {
+            let addr: SocketAddr = listen.parse().expect("--listen address");
+            assert_eq!(i64::from(addr.port()), target, "{name}: --listen port");
+        }
+        assert_eq!(
+            flag_value(&args, "--webhook-name").unwrap_or(WEBHOOK_NAME),
+            WEBHOOK_NAME,
+            "{name}: the server names itself as the webhook configuration does"
+        );
+
+        // Probes on the server's HTTPS port.
+        for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+            let get = c
+                .pointer(&format!("/{probe}/httpGet"))
+                .unwrap_or_else(|| panic!("{name}: {probe}.httpGet"));
+            assert_eq!(s(get, "/path"), Some(path), "{name}: {probe}");
+            assert_eq!(s(get, "/scheme"), Some("HTTPS"), "{name}: {probe}");
+            assert_eq!(
+                get.pointer("/port").and_then(Value::as_i64),
+                Some(target),
+                "{name}: {probe} port"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_certificate_secret_is_mounted_as_a_directory() {
+    let Some(all) = rendered("the_certificate_secret_is_mounted_as_a_directory") else {
+        return;
+    };
+    for name in OVERLAYS {
+        let deploy = deployment(&overlay(all, name).objects);
+        let c = container(deploy);
+        let args = args_of(c);
+        assert_eq!(
+            args,
+            ["serve", "--cert-dir", CERT_DIR, "--log-format", "json"],
+            "{name}: args"
+        );
+        assert!(
+            c.pointer("/command").is_none(),
+            "{name}: no command; the image's ENTRYPOINT runs"
+        );
+        let mounts = c
+            .pointer("/volumeMounts")
+            .and_then(Value::as_array)
+            .expect("volumeMounts");
+        let mount = mounts
+            .iter()
+            .find(|m| s(m, "/mountPath") == Some(CERT_DIR))
+            .unwrap_or_else(|| panic!("{name}: a volume at {CERT_DIR}"));
+        assert!(
+            mounts
+                .iter()
+                .all(|m| m.pointer("/subPath").is_none() && m.pointer("/subPathExpr").is_none()),
+            "{name}: never subPath (kubelet would not update rotated certificates)"
+        );
+        assert_eq!(
+            mount.pointer("/readOnly").and_then(Value::as_bool),
+            Some(true),
+            "{name}"
+        );
+        let volume_name = s(mount, "/name").expect("mount name");
+        let volumes = deploy
+            .pointer("/spec/template/spec/volumes")
+            .and_then(Value::as_array)
+            .expect("volumes");
+        let volume = volumes
+            .iter()
+            .find(|v| s(v, "/name") == Some(volume_name))
+            .unwrap_or_else(|| panic!("{name}: volume {volume_name}"));
+        assert_eq!(
+            s(volume, "/secret/secretName"),
+            Some(TLS_SECRET),
+            "{name}: the mounted Secret"
+        );
+        assert!(
+            volume.pointer("/secret/items").is_none(),
+            "{name}: the whole Secret (tls.crt and tls.key keep their names)"
+        );
+        assert_ne!(
+            volume.pointer("/secret/optional").and_then(Value::as_bool),
+            Some(true),
+            "{name}: the pod waits for its certificate"
+        );
+    }
+}
+
+#[test]
+fn pod_security_is_admitted_by_restricted_v2_unchanged() {
+    let Some(all) = rendered("pod_security_is_admitted_by_restricted_v2_unchanged") else {
+        return;
+    };
+    for name in OVERLAYS {
+        let objects = &overlay(all, name).objects;
+        let deploy = deployment(objects);
+        let pod = deploy.pointer("/spec/template/spec").expect("pod spec");
+        let c = container(deploy);
+        let psc = pod
+            .pointer("/securityContext")
+            .expect("pod securityContext");
+        let csc = c
+            .pointer("/securityContext")
+            .expect("container securityContext");
+
+        assert_eq!(
+            psc.pointer("/runAsNonRoot").and_then(Value::as_bool),
+            Some(true),
+            "{name}: pod runAsNonRoot"
+        );
+        assert_eq!(
+            s(psc, "/seccompProfile/type"),
+            Some("RuntimeDefault"),
+            "{name}"
+        );
+        assert_eq!(
+            csc.pointer("/allowPrivilegeEscalation")
+                .and_then(Value::as_bool),
+            Some(false),
+            "{name}"
+        );
+        assert_eq!(
+            csc.pointer("/readOnlyRootFilesystem")
+                .and_then(Value::as_bool),
+            Some(true),
+            "{name}"
+        );
+        assert_eq!(
+            strings(csc.pointer("/capabilities/drop")),
+            ["ALL"],
+            "{name}"
+        );
+        assert!(
+            csc.pointer("/capabilities/add").is_none(),
+            "{name}: no added capabilities"
+        );
+        assert_ne!(
+            csc.pointer("/privileged").and_then(Value::as_bool),
+            Some(true),
+            "{name}"
+        );
+        // restricted-v2 picks the UID and groups from the namespace's range: nothing fixed.
+        for (sc, which) in [(psc, "pod"), (csc, "container")] {
+            for key in [
+                "runAsUser",
+                "runAsGroup",
+                "fsGroup",
+                "supplementalGroups",
+                "seLinuxOptions",
+            ] {
+                assert!(
+                    sc.pointer(&format!("/{key}")).is_none(),
+                    "{name}: {which} securityContext sets {key}"
+                );
+            }
+        }
+        for key in ["hostNetwork", "hostPID", "hostIPC", "hostUsers"] {
+            assert!(pod.pointer(&format!("/{key}")).is_none(), "{name}: {key}");
+        }
+        for v in pod
+            .pointer("/volumes")
+            .and_then(Value::as_array)
+            .expect("volumes")
+        {
+            assert!(
+                v.pointer("/secret").is_some() || v.pointer("/emptyDir").is_some(),
+                "{name}: only secret and emptyDir volumes: {v}"
+            );
+        }
+        for p in c
+            .pointer("/ports")
+            .and_then(Value::as_array)
+            .expect("ports")
+        {
+            let port = p.pointer("/containerPort").and_then(Value::as_i64);
+            assert!(port.is_some_and(|p| p > 1024), "{name}: unprivileged port");
+            assert!(p.pointer("/hostPort").is_none(), "{name}: no hostPort");
+        }
+        // The namespace enforces the restricted Pod Security Standard.
+        let ns = find(objects, "v1", "Namespace", NAMESPACE);
+        assert_eq!(
+            ns.pointer("/metadata/labels/pod-security.kubernetes.io~1enforce")
+                .and_then(Value::as_str),
+            Some("restricted"),
+            "{name}"
+        );
+        assert_eq!(
+            find(objects, "v1", "ServiceAccount", "image-config-webhook")
+                .pointer("/automountServiceAccountToken")
+                .and_then(Value::as_bool),
+            Some(false),
+            "{name}: the webhook needs no API token"
+        );
+    }
+}
+
+fn quantity_mib(q: &str) -> f64 {
+    let (number, scale) = if let Some(n) = q.strip_suffix("Mi") {
+        (n, 1.0)
+    } else if let Some(n) = q.strip_suffix("Gi") {
+        (n, 1024.0)
+    } else if let Some(n) = q.strip_suffix("Ki") {
+        (n, 1.0 / 1024.0)
+    } else if let Some(n) = q.strip_suffix('M') {
+        (n, 1e6 / 1048576.0)
+    } else {
+        (q, 1.0 / 1048576.0)
+    };
+    number
+        .parse::<f64>()
+        .unwrap_or_else(|e| panic!("quantity {q:?}: {e}"))
+        * scale
+}
+
+fn cpu_millis(q: &str) -> f64 {
+    match q.strip_suffix('m') {
+        Some(m) => m.parse::<f64>().expect("millicores"),
+        None => q.parse::<f64>().expect("cores") * 1000.0,
+    }
+}
+
+#[test]
+fn two_replicas_spread_over_nodes_with_a_budget_and_resources() {
+    let Some(all) = rendered("two_replicas_spread_over_nodes_with_a_budget_and_resources") else {
+        return;
+    };
+    for name in OVERLAYS {
+        let objects = &overlay(all, name).objects;
+        let deploy = deployment(objects);
+        let pod = deploy.pointer("/spec/template/spec").expect("pod spec");
+        let pod_labels = deploy
+            .pointer("/spec/template/metadata/labels")
+            .and_then(Value::as_object)
+            .expect("pod labels");
+        let selects_the_pods = |selector: &Value| {
+            selector
+                .pointer("/matchLabels")
+                .and_then(Value::as_object)
+                .is_some_and(|m| {
+                    !m.is_empty() && m.iter().all(|(k, v)| pod_labels.get(k) == Some(v))
+                })
+        };
+        assert_eq!(
+            deploy.pointer("/spec/replicas").and_then(Value::as_i64),
+            Some(2),
+            "{name}"
+        );
+        assert_eq!(
+            deploy
+                .pointer("/spec/strategy/rollingUpdate/maxUnavailable")
+                .and_then(Value::as_i64),
+            Some(0),
+            "{name}: a rollout never drops below two ready replicas"
+        );
+
+        let spread_by_host = pod
+            .pointer("/topologySpreadConstraints")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    s(c, "/topologyKey") == Some("kubernetes.io/hostname")
+                        && c.pointer("/maxSkew").and_then(Value::as_i64) == Some(1)
+                        && c.pointer("/labelSelector").is_some_and(selects_the_pods)
+                })
+            });
+        let anti_affinity_by_host = [
+            "/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution",
+            "/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution",
+        ]
+        .iter()
+        .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
+        .flatten()
+        .any(|t| {
+            let t = t.pointer("/podAffinityTerm").unwrap_or(t);
+            s(t, "/topologyKey") == Some("kubernetes.io/hostname")
+                && t.pointer("/labelSelector").is_some_and(selects_the_pods)
+        });
+        assert!(
+            spread_by_host || anti_affinity_by_host,
+            "{name}: the replicas are spread over nodes (kubernetes.io/hostname)"
+        );
+
+        let pdb = find(
+            objects,
+            "policy/v1",
+            "PodDisruptionBudget",
+            "image-config-webhook",
+        );
+        assert_eq!(
+            pdb.pointer("/spec/minAvailable").and_then(Value::as_i64),
+            Some(1),
+            "{name}: PodDisruptionBudget minAvailable"
+        );
+        assert!(
+            pdb.pointer("/spec/selector").is_some_and(selects_the_pods),
+            "{name}: the PodDisruptionBudget selects the webhook's pods"
+        );
+
+        let c = container(deploy);
+        let q = |p: &str| {
+            s(c, &format!("/resources/{p}")).unwrap_or_else(|| panic!("{name}: resources.{p}"))
+        };
+        let (req_mem, lim_mem) = (
+            quantity_mib(q("requests/memory")),
+            quantity_mib(q("limits/memory")),
+        );
+        // The measured RSS is 10-14 MiB (see the comment in manifests/base/deployment.yaml).
+        assert!(
+            (24.0..=64.0).contains(&req_mem),
+            "{name}: memory request {req_mem} MiB is about twice the measured RSS"
+        );
+        assert!(
+            lim_mem >= 2.0 * req_mem,
+            "{name}: memory limit {lim_mem} MiB leaves headroom over the request"
+        );
+        assert!(
+            cpu_millis(q("requests/cpu")) <= cpu_millis(q("limits/cpu")),
+            "{name}: cpu request <= limit"
+        );
+        let grace = pod
+            .pointer("/terminationGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(30);
+        let pre_stop = c
+            .pointer("/lifecycle/preStop/sleep/seconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        assert!(
+            grace > pre_stop + 30,
+            "{name}: terminationGracePeriodSeconds ({grace}) covers preStop ({pre_stop}s) and \
+             the server's --shutdown-timeout (30s)"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The certificate wiring of each overlay
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn openshift_overlay_uses_the_service_ca() {
+    let Some(all) = rendered("openshift_overlay_uses_the_service_ca") else {
+        return;
+    };
+    let objects = &overlay(all, "openshift").objects;
+    assert_eq!(
+        annotation(
+            service(objects),
+            "service.beta.openshift.io/serving-cert-secret-name"
+        ),
+        Some(TLS_SECRET),
+        "service-ca writes the Secret the Deployment mounts"
+    );
+    assert_eq!(
+        annotation(
+            webhook_configuration(objects),
+            "service.beta.openshift.io/inject-cabundle"
+        ),
+        Some("true")
+    );
+    assert!(
+        webhook(objects).pointer("/clientConfig/caBundle").is_none(),
+        "service-ca fills the caBundle"
+    );
+    assert!(
+        !objects.iter().any(|o| s(o, "/kind") == Some("Secret")),
+        "service-ca creates the Secret; the overlay must not"
+    );
+}
+
+#[test]
+fn cert_manager_overlay_issues_the_mounted_secret() {
+    let Some(all) = rendered("cert_manager_overlay_issues_the_mounted_secret") else {
+        return;
+    };
+    let objects = &overlay(all, "cert-manager").objects;
+    let inject = annotation(
+        webhook_configuration(objects),
+        "cert-manager.io/inject-ca-from",
+    )
+    .expect("cert-manager.io/inject-ca-from on the webhook configuration");
+    let (ns, cert_name) = inject.split_once('/').expect("namespace/name");
+    assert_eq!(ns, NAMESPACE);
+    let serving = find(objects, "cert-manager.io/v1", "Certificate", cert_name);
+    assert_eq!(s(serving, "/metadata/namespace"), Some(NAMESPACE));
+    assert_eq!(
+        s(serving, "/spec/secretName"),
+        Some(TLS_SECRET),
+        "the Certificate writes the Secret the Deployment mounts"
+    );
+    let dns: BTreeSet<&str> = strings(serving.pointer("/spec/dnsNames"))
+        .into_iter()
+        .collect();
+    let want: BTreeSet<String> = certs::subject_alt_names(SERVICE, NAMESPACE)
+        .into_iter()
+        .filter(|n| n.contains(".svc"))
+        .collect();
+    assert_eq!(
+        dns,
+        want.iter().map(String::as_str).collect::<BTreeSet<_>>(),
+        "the Service's DNS names"
+    );
+    assert!(
+        strings(serving.pointer("/spec/usages")).contains(&"server auth"),
+        "a serving certificate"
+    );
+    assert_ne!(
+        serving.pointer("/spec/isCA").and_then(Value::as_bool),
+        Some(true)
+    );
+    // Its issuer is in the overlay, in the same namespace, and (when it is a CA issuer) its CA
+    // comes from the overlay too.
+    let issuer_ref = serving.pointer("/spec/issuerRef").expect("issuerRef");
+    assert_eq!(s(issuer_ref, "/kind").unwrap_or("Issuer"), "Issuer");
+    let issuer = find(
+        objects,
+        "cert-manager.io/v1",
+        "Issuer",
+        s(issuer_ref, "/name").expect("issuer name"),
+    );
+    assert_eq!(s(issuer, "/metadata/namespace"), Some(NAMESPACE));
+    if let Some(ca_secret) = s(issuer, "/spec/ca/secretName") {
+        let ca = objects
+            .iter()
+            .find(|o| {
+                s(o, "/kind") == Some("Certificate") && s(o, "/spec/secretName") == Some(ca_secret)
+            })
+            .unwrap_or_else(|| panic!("a Certificate writes the CA Secret {ca_secret}"));
+        assert_eq!(
+            ca.pointer("/spec/isCA").and_then(Value::as_bool),
+            Some(true)
+        );
+        let root = find(
+            objects,
+            "cert-manager.io/v1",
+            "Issuer",
+            s(ca, "/spec/issuerRef/name").expect("CA issuer"),
+        );
+        assert!(
+            root.pointer("/spec/selfSigned").is_some(),
+            "a self-signed root"
+        );
+    } else {
+        assert!(
+            issuer.pointer("/spec/selfSigned").is_some(),
+            "the issuer is self-signed or a CA"
+        );
+    }
+    assert!(
+        webhook(objects).pointer("/clientConfig/caBundle").is_none(),
+        "cainjector fills the caBundle"
+    );
+}
+
+#[test]
+fn plain_overlay_secret_and_ca_bundle_come_from_the_certs_command() {
+    use base64::Engine as _;
+    let Some(all) = rendered("plain_overlay_secret_and_ca_bundle_come_from_the_certs_command")
+    else {
+        return;
+    };
+    let plain = overlay(all, "plain");
+    let objects = &plain.objects;
+    let ca_pem = plain.ca_pem.as_deref().expect("ca.crt");
+    let secret = find(objects, "v1", "Secret", TLS_SECRET);
+    assert_eq!(s(secret, "/type"), Some("kubernetes.io/tls"));
+    assert_eq!(s(secret, "/metadata/namespace"), Some(NAMESPACE));
+    let decode = |b64: &str| {
+        let compact: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .expect("base64")
+    };
+    let data = secret
+        .pointer("/data")
+        .and_then(Value::as_object)
+        .expect("Secret data");
+    let keys: BTreeSet<&str> = data.keys().map(String::as_str).collect();
+    assert!(
+        keys.is_superset(&BTreeSet::from(["tls.crt", "tls.key"])),
+        "a kubernetes.io/tls Secret: {keys:?}"
+    );
+    let tls_crt =
+        String::from_utf8(decode(data["tls.crt"].as_str().expect("tls.crt"))).expect("PEM");
+    let tls_key =
+        String::from_utf8(decode(data["tls.key"].as_str().expect("tls.key"))).expect("PEM");
+    assert!(tls_crt.contains("-----BEGIN CERTIFICATE-----"), "tls.crt");
+    assert!(tls_key.contains(concat!("PRIVATE", " KEY-----")), "tls.key");
+
+    let ca_bundle = s(webhook(objects), "/clientConfig/caBundle")
+        .expect("the plain overlay fills the caBundle");
+    assert_eq!(
+        decode(ca_bundle),
+        ca_pem.as_bytes(),
+        "caBundle is the CA that `certs` wrote"
+    );
+    let printed = plain.ca_bundle_printed.as_deref().expect("printed bundle");
+    assert_eq!(
+        decode(printed),
+        ca_pem.as_bytes(),
+        "`certs --print-ca-bundle` prints the same CA"
+    );
+
+    // The rendered serving certificate verifies against the rendered caBundle.
+    let tmp = TempDir::new("plain-verify");
+    std::fs::write(tmp.0.join("ca.crt"), decode(ca_bundle)).expect("write");
+    std::fs::write(tmp.0.join("tls.crt"), &tls_crt).expect("write");
+    let verifier = ca_verifier(&tmp.0.join("ca.crt"));
+    for name in service_dns_names() {
+        verify(&verifier, &tmp.0.join("tls.crt"), &name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn plain_overlay_never_commits_its_certificates() {
+    let gitignore = read(&repo().join("manifests/overlays/plain/.gitignore"));
+    let lines: Vec<&str> = gitignore.lines().map(str::trim).collect();
+    assert!(
+        lines.contains(&"/certs/") || lines.contains(&"certs/") || lines.contains(&"certs"),
+        "manifests/overlays/plain/.gitignore ignores certs/"
+    );
+    assert!(lines.contains(&"*.key"), "and every *.key");
+    let kustomization = read(&repo().join("manifests/overlays/plain/kustomization.yaml"));
+    for file in ["certs/tls.crt", "certs/tls.key", "certs/ca.crt"] {
+        assert!(
+            kustomization.contains(file),
+            "the plain overlay reads {file} (where `certs --out manifests/overlays/plain/certs` \
+             writes it)"
+        );
+    }
+}
+
+/// The image placeholder that manifests/README.md's install commands replace with `sed`.
+const IMAGE_PLACEHOLDER: &str = "image: image-config-webhook:latest";
+
+#[test]
+fn manifests_readme_commands_match_the_manifests() {
+    let readme = read(&repo().join("manifests/README.md"));
+    let deploy = base_file("deployment.yaml");
+    assert_eq!(
+        s(container(&deploy), "/image").map(|i| format!("image: {i}")),
+        Some(IMAGE_PLACEHOLDER.to_owned()),
+        "the Deployment's image is the placeholder the README replaces"
+    );
+    for name in OVERLAYS {
+        let install = format!(
+            "kustomize manifests/overlays/{name} | sed \"s|{IMAGE_PLACEHOLDER}|image: $IMG|\" |"
+        );
+        assert!(
+            readme.contains(&install),
+            "manifests/README.md installs {name} with `{install}`"
+        );
+    }
+    assert!(readme.contains("image-config-webhook certs --out manifests/overlays/plain/certs"));
+    assert!(readme.contains("bash manifests/tools.sh"));
+    assert!(repo().join("manifests/tools.sh").is_file());
+
+    // The sed replaces exactly the Deployment's image, once, in every rendered overlay.
+    let Some(all) = rendered("manifests_readme_commands_match_the_manifests") else {
+        return;
+    };
+    for name in OVERLAYS {
+        assert_eq!(
+            overlay(all, name).text.matches(IMAGE_PLACEHOLDER).count(),
+            1,
+            "{name}: `{IMAGE_PLACEHOLDER}` appears once in the rendered YAML"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real server, started with the Deployment's arguments
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn deployment_args_are_flags_of_serve() {
+    let help = run_bin(&["serve", "--help"]);
+    let c = base_file("deployment.yaml");
+    let c = container(&c);
+    let args = args_of(c);
+    assert_eq!(args.first().map(String::as_str), Some("serve"));
+    for flag in args.iter().filter(|a| a.starts_with("--")) {
+        assert!(
+            help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+            "`serve --help` does not know {flag}"
+        );
+    }
+    if let Some(format) = flag_value(&args, "--log-format") {
+        assert!(help.contains("possible values: text, json"), "log formats");
+        assert!(["text", "json"].contains(&format));
+    }
+}
+
+/// Kills and reaps the server when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn client_config(ca: &Path) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("ca.crt") {
+        roots.add(cert.expect("a CA certificate")).expect("add CA");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// One HTTP/1.1 request over TLS to 127.0.0.1:`port`, verifying the certificate for
+/// `server_name`. Returns the status code and the body.
+fn https(
+    config: &Arc<rustls::ClientConfig>,
+    port: u16,
+    server_name: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<(u16, String), String> {
+    let name = ServerName::try_from(server_name.to_owned()).map_err(|e| e.to_string())?;
+    let conn = rustls::ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
+    let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {server_name}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+    tls.write_all(body).map_err(|e| e.to_string())?;
+    tls.flush().map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    match tls.read_to_end(&mut raw) {
+        Ok(_) => {}
+        // A peer that closes without close_notify: what was read is the answer.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP head")?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("bad status line: {head}"))?;
+    Ok((code, body.to_owned()))
+}
+
+#[test]
+fn deployment_args_start_the_real_server_on_the_webhook_path() {
+    // The Deployment's args, with its certificate directory replaced by one that the `certs`
+    // command fills, and a loopback port instead of [::]:8443.
+    let deploy = base_file("deployment.yaml");
+    let args = args_of(container(&deploy));
+    let tmp = TempDir::new("serve");
+    let cert_dir = tmp.0.join("tls");
+    let cert_dir_arg = cert_dir.to_str().expect("UTF-8 path").to_owned();
+    run_bin(&["certs", "--out", &cert_dir_arg]);
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| {
+            if a == CERT_DIR {
+                cert_dir_arg.clone()
+            } else {
+                a
+            }
+        })
+        .collect();
+    assert!(args.contains(&cert_dir_arg), "the args name {CERT_DIR}");
+    let port = free_port();
+    let mut server = Server(
+        Command::new(BIN)
+            .args(&args)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the server"),
+    );
+
+    let webhook = base_file("validatingwebhookconfiguration.yaml");
+    let path = s(&webhook, "/webhooks/0/clientConfig/service/path")
+        .expect("clientConfig.service.path")
+        .to_owned();
+    let config = client_config(&cert_dir.join("ca.crt"));
+    let host = format!("{SERVICE}.{NAMESPACE}.svc");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Some(status)) = server.0.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = server.0.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("the server exited ({status}) with the Deployment's args {args:?}:\n{err}");
+        }
+        match https(&config, port, &host, "GET", "/readyz", b"") {
+            Ok((200, _)) => break,
+            Ok(_) | Err(_) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => panic!("/readyz never answered 200: {other:?}"),
+        }
+    }
+    let (code, _) = https(&config, port, &host, "GET", "/healthz", b"").expect("/healthz");
+    assert_eq!(code, 200, "/healthz");
+    for name in service_dns_names() {
+        let (code, _) = https(&config, port, &name, "GET", "/readyz", b"")
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(code, 200, "TLS for {name}");
+    }
+    assert!(
+        https(
+            &config,
+            port,
+            "image-config-webhook.default.svc",
+            "GET",
+            "/healthz",
+            b""
+        )
+        .is_err(),
+        "the certificate is not valid for another namespace's Service"
+    );
+
+    let review = std::fs::read(repo().join("tests/examples/bad-review.json")).expect("review");
+    let (code, body) = https(&config, port, &host, "POST", &path, &review).expect("POST");
+    assert_eq!(code, 200, "POST {path}: {body}");
+    let answer: Value = serde_json::from_str(&body).expect("an AdmissionReview");
+    assert_eq!(s(&answer, "/kind"), Some("AdmissionReview"));
+    assert_eq!(
+        answer.pointer("/response/allowed").and_then(Value::as_bool),
+        Some(false),
+        "the bundled bad review is denied: {body}"
+    );
+    assert!(
+        s(&answer, "/response/status/message").is_some_and(|m| m.contains("is invalid")),
+        "{body}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Containerfile
+// ---------------------------------------------------------------------------------------------
+
+/// One stage of a Containerfile: its `FROM` line and its instructions, continuation lines
+/// joined and comments dropped.
+#[derive(Debug, Default)]
+struct Stage {
+    from: String,
+    alias: Option<String>,
+    instructions: Vec<(String, String)>,
+}
+
+impl Stage {
+    fn all(&self, keyword: &str) -> Vec<&str> {
+        self.instructions
+            .iter()
+            .filter(|(k, _)| k == keyword)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn last(&self, keyword: &str) -> Option<&str> {
+        self.all(keyword).last().copied()
+    }
+}
+
+fn containerfile() -> Vec<Stage> {
+    let text = read(&repo().join("Containerfile"));
+    let mut logical = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_empty()) {
+            continue;
+        }
+        if let Some(body) = trimmed.strip_suffix('\\') {
+            current.push_str(body);
+            current.push(' ');
+        } else {
+            current.push_str(trimmed);
+            logical.push(std::mem::take(&mut current));
+        }
+    }
+    let mut stages: Vec<Stage> = Vec::new();
+    for line in logical.into_iter().filter(|l| !l.is_empty()) {
+        let (keyword, rest) = line.split_once(char::is_whitespace).unwrap_or((&line, ""));
+        let keyword = keyword.to_ascii_uppercase();
+        let rest = rest.trim().to_owned();
+        if keyword == "FROM" {
+            let words: Vec<&str> = rest
+                .split_whitespace()
+                .filter(|w| !w.starts_with("--"))
+                .collect();
+            stages.push(Stage {
+                from: words.first().copied().unwrap_or_default().to_owned(),
+                alias: match words.as_slice() {
+                    [_, as_, alias] if as_.eq_ignore_ascii_case("as") => Some((*alias).to_owned()),
+                    _ => None,
+                },
+                instructions: Vec::new(),
+            });
+        } else if let Some(stage) = stages.last_mut() {
+            stage.instructions.push((keyword, rest));
+        } else {
+            assert!(
+                keyword == "ARG",
+                "only ARG may come before the first FROM: {line}"
+            );
+        }
+    }
+    stages
+}
+
+fn json_array(instruction: &str, value: &str) -> Vec<String> {
+    serde_json::from_str(value)
+        .unwrap_or_else(|e| panic!("{instruction} must be in exec (JSON array) form: {value}: {e}"))
+}
+
+#[test]
+fn containerfile_matches_the_deployment() {
+    let stages = containerfile();
+    assert!(stages.len() >= 2, "a multi-stage build");
+    let runtime = stages.last().expect("a runtime stage");
+    let builders = &stages[..stages.len() - 1];
+
+    // The builder compiles the locked release binary.
+    let builder = builders
+        .iter()
+        .find(|s| s.all("RUN").iter().any(|r| r.contains("cargo build")))
+        .expect("a stage runs cargo build");
+    let build = builder
+        .all("RUN")
+        .into_iter()
+        .find(|r| r.contains("cargo build"))
+        .expect("cargo build");
+    for flag in ["--release", "--locked"] {
+        assert!(build.contains(flag), "cargo build {flag}: {build}");
+    }
+    // What the builder copies exists, and .dockerignore lets it through.
+    let ignored: BTreeSet<String> = read(&repo().join(".dockerignore"))
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_end_matches('/').to_owned())
+        .collect();
+    for copy in builder.all("COPY") {
+        let words: Vec<&str> = copy
+            .split_whitespace()
+            .filter(|w| !w.starts_with("--"))
+            .collect();
+        for src in &words[..words.len() - 1] {
+            assert!(
+                repo().join(src).exists(),
+                "COPY {src}: not in the repository"
+            );
+            assert!(
+                !ignored.contains(*src),
+                ".dockerignore excludes {src}, which the build needs"
+            );
+        }
+    }
+    if read(&repo().join("Cargo.toml")).contains("[[bench]]") {
+        assert!(
+            builder.all("COPY").iter().any(|c| c.contains("benches")),
+            "Cargo.toml declares a bench target, whose file cargo needs"
+        );
+    }
+
+    // The runtime: a minimal base, only the binary, a numeric non-root user.
+    assert!(
+        runtime.from.starts_with("gcr.io/distroless/")
+            || runtime.from.contains("ubi-micro")
+            || runtime.from.contains("ubi9-micro"),
+        "a minimal runtime base (distroless or UBI micro): {}",
+        runtime.from
+    );
+    let copies = runtime.all("COPY");
+    assert_eq!(
+        copies.len(),
+        1,
+        "the runtime stage copies only the binary: {copies:?}"
+    );
+    let words: Vec<&str> = copies[0].split_whitespace().collect();
+    let from_stage = words
+        .iter()
+        .find_map(|w| w.strip_prefix("--from="))
+        .expect("COPY --from=<builder>");
+    assert!(
+        builders
+            .iter()
+            .any(|s| s.alias.as_deref() == Some(from_stage)),
+        "COPY --from={from_stage} names a build stage"
+    );
+    let dest = *words.last().expect("COPY destination");
+    assert!(
+        words[words.len() - 2].ends_with("/image-config-webhook"),
+        "the copied file is the binary: {}",
+        copies[0]
+    );
+
+    let user = runtime.last("USER").expect("USER");
+    let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
+    let uid: u32 = uid
+        .parse()
+        .unwrap_or_else(|_| panic!("USER {user}: not numeric"));
+    assert!(gid.parse::<u32>().is_ok(), "USER {user}: numeric group");
+    assert_ne!(uid, 0, "USER is not root");
+
+    let entrypoint = json_array(
+        "ENTRYPOINT",
+        runtime.last("ENTRYPOINT").expect("ENTRYPOINT"),
+    );
+    assert_eq!(
+        entrypoint,
+        [dest],
+        "ENTRYPOINT runs the copied binary, and only it"
+    );
+    assert!(dest.starts_with('/'), "an absolute path");
+
+    // The Deployment relies on the ENTRYPOINT and passes args; the image's CMD is the same.
+    let deploy = base_file("deployment.yaml");
+    let c = container(&deploy);
+    assert!(
+        c.pointer("/command").is_none(),
+        "no command in the Deployment"
+    );
+    let args = args_of(c);
+    if let Some(cmd) = runtime.last("CMD") {
+        assert_eq!(json_array("CMD", cmd), args, "CMD = the Deployment's args");
+    }
+
+    let exposed: Vec<u16> = runtime
+        .all("EXPOSE")
+        .iter()
+        .flat_map(|e| e.split_whitespace())
+        .map(|p| {
+            p.trim_end_matches("/tcp")
+                .parse()
+                .unwrap_or_else(|_| panic!("EXPOSE {p}"))
+        })
+        .collect();
+    let container_port = c
+        .pointer("/ports/0/containerPort")
+        .and_then(Value::as_i64)
+        .expect("containerPort");
+    assert_eq!(
+        exposed.iter().map(|p| i64::from(*p)).collect::<Vec<_>>(),
+        [container_port],
+        "EXPOSE = containerPort"
+    );
+    assert_eq!(
+        i64::from(server_default_listen().1),
+        container_port,
+        "and the server's default port"
+    );
+}
+
+#[test]
+fn dockerignore_keeps_keys_git_and_build_output_out() {
+    let patterns: BTreeSet<String> = read(&repo().join(".dockerignore"))
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_end_matches('/').to_owned())
+        .collect();
+    for p in [".git", "target", "certs", "**/*.key"] {
+        assert!(
+            patterns.contains(p),
+            ".dockerignore lists {p}: {patterns:?}"
+        );
+    }
+    assert!(
+        patterns.contains("manifests") || patterns.contains("manifests/overlays/plain/certs"),
+        ".dockerignore keeps the plain overlay's certificates out"
+    );
+    assert!(
+        !patterns.iter().any(|p| p.starts_with('!')),
+        "no re-inclusions: {patterns:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificates
+// ---------------------------------------------------------------------------------------------
+
+fn service_dns_names() -> Vec<String> {
+    vec![
+        format!("{SERVICE}.{NAMESPACE}.svc"),
+        format!("{SERVICE}.{NAMESPACE}.svc.cluster.local"),
+    ]
+}
+
+fn ca_verifier(ca: &Path) -> Arc<WebPkiServerVerifier> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("ca.crt") {
+        roots.add(cert.expect("a CA certificate")).expect("add CA");
+    }
+    WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .expect("verifier")
+}
+
+fn verify(verifier: &WebPkiServerVerifier, chain: &Path, name: &str) -> Result<(), String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(chain)
+        .map_err(|e| e.to_string())?
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let (leaf, intermediates) = chain.split_first().ok_or("no certificate")?;
+    let server_name = ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
+    verifier
+        .verify_server_cert(leaf, intermediates, &server_name, &[], UnixTime::now())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn certs_verify_for_the_service_names_with_rustls() {
+    let tmp = TempDir::new("certs");
+    let written = certs::generate(
+        certs::DEFAULT_SERVICE,
+        certs::DEFAULT_NAMESPACE,
+        &tmp.0,
+        false,
+    )
+    .expect("certs::generate");
+    assert_eq!(read(&written.ca), written.ca_pem);
+    let verifier = ca_verifier(&written.ca);
+    for name in service_dns_names() {
+        verify(&verifier, &written.cert, &name)
+            .unwrap_or_else(|e| panic!("the serving certificate for {name}: {e}"));
+    }
+    for name in [
+        "image-config-webhook.default.svc",
+        "other.image-config-webhook.svc",
+        "image-config-webhook.image-config-webhook.svc.cluster.example",
+        "image-config-webhook",
+    ] {
+        let result = verify(&verifier, &written.cert, name);
+        assert!(result.is_err(), "{name} must not verify");
+        eprintln!("{name}: rejected as expected: {}", result.unwrap_err());
+    }
+    // Against another CA, nothing verifies.
+    let other = TempDir::new("certs-other");
+    let other_ca = certs::generate(SERVICE, NAMESPACE, &other.0, false).expect("second CA");
+    let other_verifier = ca_verifier(&other_ca.ca);
+    assert!(
+        verify(&other_verifier, &written.cert, &service_dns_names()[0]).is_err(),
+        "a certificate verifies only against its own CA"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// No private key in git
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn no_private_key_is_tracked_by_git() {
+    const TEST: &str = "no_private_key_is_tracked_by_git";
+    // Tracked files, and untracked ones that .gitignore would let `git add` pick up.
+    let out = Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(repo())
+        .output();
+    let files = match out {
+        Ok(out) if out.status.success() => out.stdout,
+        other => {
+            let why = format!("`git ls-files` is unavailable here: {other:?}");
+            if ci() {
+                panic!("{TEST}: {why}");
+            }
+            eprintln!("SKIPPED {TEST}: {why}");
+            return;
+        }
+    };
+    let needle = concat!("PRIVATE", " KEY-----");
+    let mut offenders = Vec::new();
+    let mut checked = 0;
+    for name in files.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        if name.ends_with(".key") {
+            offenders.push(format!("{name}: a *.key file"));
+            continue;
+        }
+        let path = repo().join(&name);
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue; // deleted in the work tree
+        };
+        checked += 1;
+        let text = String::from_utf8_lossy(&bytes);
+        if text
+            .lines()
+            .any(|l| l.contains("-----BEGIN") && l.contains(needle))
+        {
+            offenders.push(format!("{name}: contains a PEM private key"));
+        }
+    }
+    assert!(checked > 0, "git listed no files");
+    assert!(
+        offenders.is_empty(),
+        "private keys that git tracks or would add:\n{}",
+        offenders.join("\n")
+    );
+}
