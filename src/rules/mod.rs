@@ -701,7 +701,7 @@ pub static RULES: &[Rule] = &[
         id: "W17",
         tier: Tier::Warning,
         field: "spec.registrySources.{allowed,blocked}Registries",
-        check: "the list is not present but empty",
+        check: "the list is not `[]` (present but empty)",
         why: "an empty list has no effect on nodes but still counts for R1",
         source: "openshift/api CEL has() vs MCO len()",
         phases: &[C, U],
