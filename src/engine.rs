@@ -220,6 +220,7 @@ fn verdict(findings: &[Finding], name: &str) -> Verdict {
     let mut v = Verdict::allow();
     let mut errors = Vec::new();
     let mut fired = vec![false; rules::RULES.len()];
+    let mut seen = std::collections::HashSet::new();
     let w18 = rules::RULES.iter().position(|r| r.id == "W18");
     for finding in findings {
         let class = match &finding.outcome {
@@ -240,7 +241,7 @@ fn verdict(findings: &[Finding], name: &str) -> Verdict {
         }
         v.findings.push((finding.rule.id, class));
         if let Some(text) = finding.warning_text()
-            && !v.warnings.contains(&text)
+            && seen.insert(text.clone())
         {
             v.warnings.push(text);
         }
@@ -268,10 +269,12 @@ fn verdict(findings: &[Finding], name: &str) -> Verdict {
         .with_details(details(name, RESOURCE, Vec::new()));
         return v;
     }
+    // ToAggregate: exact duplicates removed, order kept.
     let mut texts: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (_, e) in &errors {
         let text = e.to_string();
-        if !texts.contains(&text) {
+        if seen.insert(text.clone()) {
             texts.push(text);
         }
     }

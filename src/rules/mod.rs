@@ -245,8 +245,10 @@ pub fn run(ctx: &Ctx<'_>, old_raw: Option<&Value>) -> Vec<Finding> {
     if matches!(ctx.phase, Phase::Update | Phase::Status)
         && let Some(old_raw) = old_raw
     {
+        // One comparison per unit: a 1024-item list compared once, not once per error in it.
+        let mut unchanged: std::collections::HashMap<Path, bool> = std::collections::HashMap::new();
         for finding in &mut findings {
-            ratchet(finding, ctx.new_raw, old_raw);
+            ratchet(finding, ctx.new_raw, old_raw, &mut unchanged);
         }
     }
     findings.sort_by(|a, b| {
@@ -271,7 +273,12 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }
 
-fn ratchet(finding: &mut Finding, new_raw: &Value, old_raw: &Value) {
+fn ratchet(
+    finding: &mut Finding,
+    new_raw: &Value,
+    old_raw: &Value,
+    unchanged: &mut std::collections::HashMap<Path, bool>,
+) {
     let Outcome::Error(error) = &finding.outcome else {
         return;
     };
@@ -279,7 +286,10 @@ fn ratchet(finding: &mut Finding, new_raw: &Value, old_raw: &Value) {
         return;
     }
     let unit = ratchet_unit(&error.path);
-    if finding.always_ratchet || unit.lookup(new_raw) == unit.lookup(old_raw) {
+    let same = *unchanged
+        .entry(unit)
+        .or_insert_with_key(|unit| unit.lookup(new_raw) == unit.lookup(old_raw));
+    if finding.always_ratchet || same {
         finding.outcome = Outcome::Ratcheted(error.clone());
     }
 }
