@@ -15,6 +15,8 @@
 //! - [`rules`]: the rule table the engine runs and `rules` prints.
 //! - [`engine`]: request -> verdict. [`review`]: bytes -> bytes.
 //! - [`replay`]: the offline checker behind `image-config-webhook replay`.
+//! - [`explain`]: what a config does to real image references (pulls, imports, short names),
+//!   behind `image-config-webhook explain`.
 //! - [`server`]: the TLS webhook behind `image-config-webhook serve`.
 
 #![forbid(unsafe_code)]
@@ -23,6 +25,7 @@
 pub mod certs;
 pub mod engine;
 pub mod envelope;
+pub mod explain;
 pub mod field;
 pub mod grammar;
 pub mod image;

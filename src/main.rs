@@ -14,6 +14,7 @@ use serde_json::json;
 
 use image_config_webhook::certs;
 use image_config_webhook::envelope::Operation;
+use image_config_webhook::explain::{self, ConfigSource};
 use image_config_webhook::policy::{Policy, Settings};
 use image_config_webhook::remote::Remote;
 use image_config_webhook::replay::{self, Expectation, Options};
@@ -40,6 +41,10 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Write a CA and a serving certificate for the webhook's Service.
     Certs(CertsArgs),
+    /// Show what an Image config does to image references: node pulls, imports, short names.
+    ///
+    /// With --old (or an AdmissionReview's oldObject), show what the change would change.
+    Explain(Box<ExplainArgs>),
     /// List every rule the engine enforces.
     Rules {
         /// Output format.
@@ -106,6 +111,42 @@ impl SettingsArgs {
             webhook_name: self.webhook_name,
         }
     }
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "\
+For each reference: its normalised name; for a short name the search registries CRI-O tries, in
+order, and each candidate; whether a node may pull it (and over TLS or not), naming the deciding
+entry (spec.registrySources.blockedRegistries[2]: *.example.com), as the machine-config operator
+writes registries.conf and policy.json, with the release-payload exception; whether an ImageStream
+may import it, with the API server's error text when refused.
+
+Exit status: 0 no decision changes (always 0 without an old config), 1 some decision changes
+against the old config, 2 a config file cannot be used or a usage error, or no reference at all
+can be parsed. An invalid reference is an error for that reference only: it is reported in its
+result and the others are still explained.")]
+struct ExplainArgs {
+    /// Image references as users write them: nginx, quay.io/org/app:1.2,
+    /// registry:5000/ns/app@sha256:<digest>.
+    #[arg(required = true, value_name = "IMAGE_REF")]
+    references: Vec<String>,
+    /// The Image config: an Image, a one-item ImageList or List, or an AdmissionReview (its
+    /// object; its oldObject serves as --old) [default: an empty spec, everything allowed].
+    #[arg(long, value_name = "FILE")]
+    config: Option<String>,
+    /// The current config, to show what changes (Image, one-item List or AdmissionReview's
+    /// object).
+    #[arg(long, value_name = "FILE")]
+    old: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = RulesFormat::Text)]
+    output: RulesFormat,
+    /// Release payload repositories: MCO drops blocked entries that cover one.
+    #[arg(long = "release-repo", value_delimiter = ',', value_name = "REPO", default_values_t = explain::Settings::default().payload_repositories)]
+    release_repos: Vec<String>,
+    /// Internal registry, when the config's status.internalRegistryHostname is empty.
+    #[arg(long, value_name = "HOST:PORT", default_value_t = explain::Settings::default().internal_registry)]
+    internal_registry: String,
 }
 
 #[derive(clap::Args)]
@@ -261,6 +302,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => run_replay(*args),
         Command::Serve(args) => run_serve(*args),
         Command::Certs(args) => run_certs(args),
+        Command::Explain(args) => run_explain(*args),
         Command::Rules { output } => print_rules(output),
     };
     ExitCode::from(code)
@@ -322,6 +364,62 @@ fn run_replay(args: ReplayArgs) -> u8 {
             report.to_json() + "\n"
         }
         ReplayFormat::Junit => report.to_junit(),
+    };
+    if write_stdout(&text).is_err() {
+        return 0;
+    }
+    report.exit_code()
+}
+
+fn run_explain(args: ExplainArgs) -> u8 {
+    let settings = explain::Settings {
+        payload_repositories: args.release_repos,
+        internal_registry: args.internal_registry,
+    };
+    if let Err(e) = settings.check() {
+        return usage_error(&e);
+    }
+    let read = |flag: &str, path: &str| {
+        let mut inputs = replay::load_inputs(&[path.to_owned()]);
+        match (inputs.pop(), inputs.is_empty()) {
+            (Some(input), true) => explain::read_config(&input)
+                .map_err(|e| usage_error(&format!("{flag} {path}: {e}"))),
+            _ => Err(usage_error(&format!("{flag} {path}: one file is needed"))),
+        }
+    };
+    let (config, review_old) = match &args.config {
+        Some(path) => match read("--config", path) {
+            Ok(file) => (Some(file.image), file.old),
+            Err(code) => return code,
+        },
+        None => (None, None),
+    };
+    let old = match &args.old {
+        Some(path) => match read("--old", path) {
+            Ok(file) => Some((path.clone(), file.image)),
+            Err(code) => return code,
+        },
+        None => review_old.map(|v| {
+            let source = args.config.as_deref().unwrap_or("-");
+            (format!("{source} (oldObject)"), v)
+        }),
+    };
+    let empty = serde_json::json!({});
+    let report = explain::explain(
+        ConfigSource {
+            source: args.config.as_deref(),
+            object: config.as_ref().unwrap_or(&empty),
+        },
+        old.as_ref().map(|(source, object)| ConfigSource {
+            source: Some(source),
+            object,
+        }),
+        &args.references,
+        &settings,
+    );
+    let text = match args.output {
+        RulesFormat::Text => report.to_text(),
+        RulesFormat::Json => report.to_json() + "\n",
     };
     if write_stdout(&text).is_err() {
         return 0;

@@ -5,11 +5,18 @@
 //! openshift-apiserver `IsWildcardMatch`: whole string, byte-exact, case-sensitive, `*` any run
 //! of characters (dots included, possibly empty), `?` exactly one character, nothing else
 //! special. An entry with two or more colons makes the whole whitelist fail to build (P2).
+//!
+//! [`ImportAllowList::admit`] is openshift-apiserver `AdmitDockerImageReference`: the host and
+//! port taken from a reference's registry as written (`docker.io` tried for Docker Hub aliases,
+//! the internal registry always admitted) and, on refusal, the exact error text the API server
+//! returns (`registry "x" not allowed by whitelist: "a:443", ...`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use globset::{GlobBuilder, GlobMatcher};
+
+use crate::field::go_quote;
 
 /// Why a `domainName` cannot be an entry of the whitelist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +61,89 @@ impl<'a> ImportEntry<'a> {
     }
 }
 
+/// The port an entry without one gets: `443`, or `80` for an `insecure` entry.
+pub fn default_port(insecure: bool) -> &'static str {
+    if insecure { "80" } else { "443" }
+}
+
+/// How an import reaches the registry (openshift-apiserver `WhitelistTransport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// TLS: a registry without a port is checked on 443. ImageStream imports by default.
+    Secure,
+    /// Plain HTTP: a registry without a port is checked on 80.
+    Insecure,
+    /// Either (an import with `importPolicy.insecure: true`): a registry without a port is
+    /// admitted by entries whose port is `80`, `443` or `*`.
+    Any,
+}
+
+/// What admitted an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Admitter {
+    /// The internal registry, which the whitelister always adds.
+    Internal,
+    /// The entry of this index.
+    Entry(usize),
+}
+
+/// An import the whitelister refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The `host:port` that was checked (port empty for [`Transport::Any`] without a port).
+    pub checked: String,
+    /// The error text the API server returns.
+    pub message: String,
+}
+
+/// Docker Hub's names in openshift-apiserver (`DockerDefaultRegistry`, `...V1Registry`,
+/// `...V2Registry`).
+const DOCKER_HUB: &str = "docker.io";
+const DOCKER_HUB_V1: &str = "index.docker.io";
+const DOCKER_HUB_V2: &str = "registry-1.docker.io";
+
+/// How many entries the refusal message shows before "and N more ...".
+const SHOW_MAX: usize = 5;
+
+/// Go `net.SplitHostPort`, returning `None` where Go returns an error.
+fn split_host_port(s: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = after.strip_prefix(':')?;
+        let clean = !host.contains(['[', ']']) && !port.contains([':', '[', ']']);
+        return clean.then_some((host, port));
+    }
+    let (host, port) = s.rsplit_once(':')?;
+    let clean = !host.contains([':', '[', ']']) && !port.contains(['[', ']']);
+    clean.then_some((host, port))
+}
+
+/// Go `net.JoinHostPort`.
+fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// library-go `DockerImageReference.RegistryHostPort`: Docker Hub as `registry-1.docker.io`,
+/// an empty registry as `docker.io`, the port as written or 443 (80 when `insecure`).
+pub fn registry_host_port(registry: &str, insecure: bool) -> (String, String) {
+    let registry = match registry {
+        DOCKER_HUB | DOCKER_HUB_V1 => DOCKER_HUB_V2,
+        "" => DOCKER_HUB,
+        other => other,
+    };
+    if registry.contains(':') {
+        let (host, port) = split_host_port(registry).unwrap_or(("", ""));
+        return (host.to_owned(), port.to_owned());
+    }
+    (registry.to_owned(), default_port(insecure).to_owned())
+}
+
 /// Whether `s` uses a glob character of the whitelister.
 pub fn has_glob(s: &str) -> bool {
     s.contains(['*', '?'])
@@ -66,8 +156,63 @@ pub fn has_glob(s: &str) -> bool {
 /// bounded process-wide cache, and a request pays for a hash lookup, not a regex compilation.
 #[derive(Debug)]
 pub struct ImportAllowList<'a> {
-    /// `(entry index, host pattern, port pattern, compiled host and port globs if any)`.
-    entries: Vec<(usize, &'a str, &'a str, Option<Arc<GlobPair>>)>,
+    entries: Vec<Compiled<'a>>,
+    /// The internal registry, always admitted (secure).
+    internal: Option<Compiled<'a>>,
+}
+
+/// One entry, ready to match.
+#[derive(Debug)]
+struct Compiled<'a> {
+    /// The entry's index in the list.
+    index: usize,
+    /// The host pattern.
+    host: &'a str,
+    /// The port pattern.
+    port: &'a str,
+    /// The compiled host and port globs, when either pattern has a glob character.
+    globs: Option<Arc<GlobPair>>,
+}
+
+impl<'a> Compiled<'a> {
+    /// Compiles a parsed entry; `None` only if a glob failed to compile.
+    fn new(index: usize, entry: &ImportEntry<'a>) -> Option<Self> {
+        let globs = if has_glob(entry.host) || has_glob(entry.port) {
+            // Built from escaped literals plus `*` and `?`, a glob always compiles; one that
+            // did not would admit nothing, the safe reading for a warning.
+            Some(compiled(entry.host, entry.port)?)
+        } else {
+            None
+        };
+        Some(Compiled {
+            index,
+            host: entry.host,
+            port: entry.port,
+            globs,
+        })
+    }
+
+    /// `IsWildcardMatch` of the host, and of the port when there is one; without a port
+    /// (`Transport::Any`) the entry's port must be `80`, `443` or `*`.
+    fn admits(&self, host: &str, port: Option<&str>) -> bool {
+        let host_matches = match &self.globs {
+            None => self.host == host,
+            Some(pair) => pair.0.is_match(host),
+        };
+        host_matches
+            && match port {
+                None => matches!(self.port, "80" | "443" | "*"),
+                Some(port) => match &self.globs {
+                    None => self.port == port,
+                    Some(pair) => pair.1.is_match(port),
+                },
+            }
+    }
+
+    /// The pair as the refusal message shows it.
+    fn pair(&self) -> (&'a str, &'a str) {
+        (self.host, self.port)
+    }
 }
 
 /// The compiled host glob and port glob of one entry.
@@ -99,40 +244,147 @@ fn compiled(host: &str, port: &str) -> Option<Arc<GlobPair>> {
 }
 
 impl<'a> ImportAllowList<'a> {
-    /// Compiles the entries that parse; the others are skipped (they are reported by P2/P3).
+    /// Compiles `(index, domainName, insecure)` entries. An entry with too many colons is
+    /// skipped (it stops the whole whitelister, reported by P2); an empty `domainName` stays,
+    /// as upstream keeps it: it matches only an empty host.
     pub fn new<I>(entries: I) -> Self
     where
         I: IntoIterator<Item = (usize, &'a str, bool)>,
     {
         let mut out = Vec::new();
         for (i, domain_name, insecure) in entries {
-            let Ok(entry) = ImportEntry::parse(domain_name, insecure) else {
-                continue;
+            let entry = match ImportEntry::parse(domain_name, insecure) {
+                Ok(entry) => entry,
+                Err(EntryError::Empty) => ImportEntry {
+                    host: domain_name,
+                    port: default_port(insecure),
+                    default_port: true,
+                },
+                Err(EntryError::TooManyColons) => continue,
             };
-            let globs = if has_glob(entry.host) || has_glob(entry.port) {
-                // Built from escaped literals plus `*` and `?`, a glob always compiles; one that
-                // did not would admit nothing, the safe reading for a warning.
-                match compiled(entry.host, entry.port) {
-                    Some(pair) => Some(pair),
-                    None => continue,
-                }
-            } else {
-                None
-            };
-            out.push((i, entry.host, entry.port, globs));
+            out.extend(Compiled::new(i, &entry));
         }
-        ImportAllowList { entries: out }
+        ImportAllowList {
+            entries: out,
+            internal: None,
+        }
     }
 
-    /// The index of the first entry that admits `host` on `port`.
+    /// Adds the internal registry hostname (`host[:port]`, secure), as the whitelister does for
+    /// every check. A hostname with two or more colons is ignored, as upstream ignores it.
+    pub fn with_internal(mut self, hostname: &'a str) -> Self {
+        self.internal = ImportEntry::parse(hostname, false)
+            .ok()
+            .and_then(|entry| Compiled::new(usize::MAX, &entry));
+        self
+    }
+
+    /// The index of the first entry that admits `host` on `port` (the internal registry left
+    /// out).
     pub fn admitting(&self, host: &str, port: &str) -> Option<usize> {
-        self.entries.iter().find_map(|(i, h, p, globs)| {
-            let admits = match globs {
-                None => *h == host && *p == port,
-                Some(pair) => pair.0.is_match(host) && pair.1.is_match(port),
-            };
-            admits.then_some(*i)
+        self.entries
+            .iter()
+            .find(|e| e.admits(host, Some(port)))
+            .map(|e| e.index)
+    }
+
+    /// openshift-apiserver `AdmitDockerImageReference` for a reference whose registry is
+    /// `registry` as written (empty for a name without registry): who admits it, or the
+    /// refusal with the API server's message.
+    pub fn admit(&self, registry: &str, transport: Transport) -> Result<Admitter, Refusal> {
+        let (host, port) = match transport {
+            Transport::Any => {
+                let (mut host, port) = match split_host_port(registry) {
+                    Some((h, p)) if !p.is_empty() => (h.to_owned(), Some(p.to_owned())),
+                    _ => (registry.to_owned(), None),
+                };
+                if host.is_empty() {
+                    host = registry_host_port(registry, false).0;
+                }
+                (host, port)
+            }
+            Transport::Insecure => {
+                let (h, p) = registry_host_port(registry, true);
+                (h, Some(p))
+            }
+            Transport::Secure => {
+                let (h, p) = registry_host_port(registry, false);
+                (h, Some(p))
+            }
+        };
+        let port = port.filter(|p| !p.is_empty());
+        let first_admitting = |h: &str| {
+            if self
+                .internal
+                .as_ref()
+                .is_some_and(|i| i.admits(h, port.as_deref()))
+            {
+                return Some(Admitter::Internal);
+            }
+            self.entries
+                .iter()
+                .find(|e| e.admits(h, port.as_deref()))
+                .map(|e| Admitter::Entry(e.index))
+        };
+        // Try plain `docker.io` first for Docker Hub's aliases, to satisfy `docker.io:*`.
+        let docker_alias = host == DOCKER_HUB_V1 || host == DOCKER_HUB_V2;
+        let admitted = docker_alias
+            .then(|| first_admitting(DOCKER_HUB))
+            .flatten()
+            .or_else(|| first_admitting(&host));
+        if let Some(admitter) = admitted {
+            return Ok(admitter);
+        }
+        let checked = match &port {
+            Some(p) => join_host_port(&host, p),
+            None => host.clone(),
+        };
+        let hostname = if registry.is_empty() {
+            checked.clone()
+        } else {
+            registry.to_owned()
+        };
+        Err(Refusal {
+            message: self.refusal_message(&hostname),
+            checked,
         })
+    }
+
+    /// The whitelister's error: its pairs in its own order (the internal registry first, then
+    /// each distinct pair at its last position in the list), at most five shown.
+    fn refusal_message(&self, hostname: &str) -> String {
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for entry in self.entries.iter().rev() {
+            if !pairs.contains(&entry.pair()) {
+                pairs.push(entry.pair());
+            }
+        }
+        pairs.reverse();
+        if let Some(internal) = &self.internal
+            && !pairs.contains(&internal.pair())
+        {
+            pairs.insert(0, internal.pair());
+        }
+        let hostname = go_quote(hostname);
+        if pairs.is_empty() {
+            return format!("registry {hostname} not allowed by empty whitelist");
+        }
+        let shown: Vec<String> = pairs
+            .iter()
+            .map(|(h, p)| go_quote(&join_host_port(h, p)))
+            .collect();
+        if shown.len() <= SHOW_MAX {
+            format!(
+                "registry {hostname} not allowed by whitelist: {}",
+                shown.join(", ")
+            )
+        } else {
+            format!(
+                "registry {hostname} not allowed by whitelist: {}, and {} more ...",
+                shown[..SHOW_MAX - 1].join(", "),
+                shown.len() - SHOW_MAX + 1
+            )
+        }
     }
 }
 
@@ -238,5 +490,146 @@ mod tests {
                 default_port: false
             })
         );
+    }
+
+    fn list<'a>(entries: &'a [(&'a str, bool)]) -> ImportAllowList<'a> {
+        ImportAllowList::new(entries.iter().enumerate().map(|(i, (d, s))| (i, *d, *s)))
+    }
+
+    /// `AdmitDockerImageReference` with the registry as written in the reference.
+    #[test]
+    fn admit_reads_the_registry_like_openshift_apiserver() {
+        let entries = [
+            ("docker.io:*", false),
+            ("quay.io", true),
+            ("*.example.com", false),
+        ];
+        let l = list(&entries);
+        let cases = [
+            ("", Transport::Secure, Ok(Admitter::Entry(0))),
+            ("docker.io", Transport::Secure, Ok(Admitter::Entry(0))),
+            ("index.docker.io", Transport::Secure, Ok(Admitter::Entry(0))),
+            (
+                "registry-1.docker.io",
+                Transport::Secure,
+                Ok(Admitter::Entry(0)),
+            ),
+            ("docker.io:5000", Transport::Secure, Ok(Admitter::Entry(0))),
+            ("quay.io", Transport::Insecure, Ok(Admitter::Entry(1))),
+            ("quay.io", Transport::Any, Ok(Admitter::Entry(1))),
+            ("quay.io:80", Transport::Secure, Ok(Admitter::Entry(1))),
+            ("a.b.example.com", Transport::Secure, Ok(Admitter::Entry(2))),
+            ("a.example.com", Transport::Any, Ok(Admitter::Entry(2))),
+        ];
+        for (registry, transport, want) in cases {
+            assert_eq!(
+                l.admit(registry, transport).map_err(|r| r.message),
+                want,
+                "{registry} {transport:?}"
+            );
+        }
+        let refused = [
+            ("quay.io", Transport::Secure, "quay.io:443"),
+            ("example.com", Transport::Secure, "example.com:443"),
+            (
+                "a.example.com:5000",
+                Transport::Secure,
+                "a.example.com:5000",
+            ),
+            ("a.example.com:5000", Transport::Any, "a.example.com:5000"),
+            ("Quay.io", Transport::Insecure, "Quay.io:80"),
+        ];
+        for (registry, transport, checked) in refused {
+            let got = l.admit(registry, transport).map_err(|r| r.checked);
+            assert_eq!(got, Err(checked.to_owned()), "{registry} {transport:?}");
+        }
+    }
+
+    #[test]
+    fn the_internal_registry_is_always_admitted_and_listed_first() {
+        let entries = [("quay.io", false)];
+        let l = list(&entries).with_internal("image-registry.openshift-image-registry.svc:5000");
+        assert_eq!(
+            l.admit(
+                "image-registry.openshift-image-registry.svc:5000",
+                Transport::Secure
+            ),
+            Ok(Admitter::Internal)
+        );
+        assert_eq!(
+            l.admit("registry.redhat.io", Transport::Secure).map_err(|r| r.message),
+            Err(r#"registry "registry.redhat.io" not allowed by whitelist: "image-registry.openshift-image-registry.svc:5000", "quay.io:443""#.to_owned())
+        );
+        // An internal hostname the whitelister cannot parse is left out.
+        let l = list(&entries).with_internal("a:b:c");
+        assert!(l.admit("a", Transport::Secure).is_err());
+    }
+
+    /// The refusal text: `%q` pairs in the whitelister's order, at most five shown.
+    #[test]
+    fn refusal_messages() {
+        let message = |entries: &[(&str, bool)], registry: &str| {
+            list(entries)
+                .admit(registry, Transport::Secure)
+                .map_err(|r| r.message)
+        };
+        assert_eq!(
+            message(&[("quay.io/openshift-release-dev", false)], "quay.io"),
+            Err(r#"registry "quay.io" not allowed by whitelist: "quay.io/openshift-release-dev:443""#.to_owned())
+        );
+        assert_eq!(
+            message(&[("", false)], ""),
+            Err(r#"registry "docker.io:443" not allowed by whitelist: ":443""#.to_owned())
+        );
+        // Duplicates collapse onto their last position, as the whitelister prepends in reverse.
+        assert_eq!(
+            message(
+                &[("a.io", false), ("b.io", false), ("a.io:443", false)],
+                "c.io"
+            ),
+            Err(r#"registry "c.io" not allowed by whitelist: "b.io:443", "a.io:443""#.to_owned())
+        );
+        let six = [
+            ("a.io", false),
+            ("b.io", false),
+            ("c.io", false),
+            ("d.io", false),
+            ("e.io", false),
+            ("f.io", false),
+        ];
+        assert_eq!(
+            message(&six, "x.io"),
+            Err(r#"registry "x.io" not allowed by whitelist: "a.io:443", "b.io:443", "c.io:443", "d.io:443", and 2 more ..."#.to_owned())
+        );
+        assert_eq!(
+            message(&six[..5], "x.io:5000"),
+            Err(r#"registry "x.io:5000" not allowed by whitelist: "a.io:443", "b.io:443", "c.io:443", "d.io:443", "e.io:443""#.to_owned())
+        );
+        assert_eq!(
+            list(&[])
+                .admit("x.io", Transport::Secure)
+                .map_err(|r| r.message),
+            Err(r#"registry "x.io" not allowed by empty whitelist"#.to_owned())
+        );
+    }
+
+    #[test]
+    fn registry_host_port_like_library_go() {
+        let cases = [
+            ("", false, ("docker.io", "443")),
+            ("docker.io", false, ("registry-1.docker.io", "443")),
+            ("index.docker.io", true, ("registry-1.docker.io", "80")),
+            ("quay.io:5000", false, ("quay.io", "5000")),
+            ("[::1]:5000", false, ("::1", "5000")),
+            ("[::1]", false, ("", "")),
+            ("localhost", true, ("localhost", "80")),
+        ];
+        for (registry, insecure, (host, port)) in cases {
+            assert_eq!(
+                registry_host_port(registry, insecure),
+                (host.to_owned(), port.to_owned()),
+                "{registry}"
+            );
+        }
     }
 }

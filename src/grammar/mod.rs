@@ -2,12 +2,17 @@
 //! field paths: they answer yes/no or return messages, and the rules attach paths
 //! (apimachinery's `IsDNS1123Label` habit).
 //!
-//! - [`scope`]: registry scopes of `registrySources` (R2) and scope coverage
-//!   (`ScopeIsNestedInsideScope`, used by W1-W6).
+//! - [`scope`]: registry scopes of `registrySources` (R2), scope coverage
+//!   (`ScopeIsNestedInsideScope`, used by W1-W5), the `policy.json` lookup order and the
+//!   `registries.conf` longest-prefix match (used by `explain`).
 //! - [`host`]: `hostname[:port]` (P1, P4, status hostnames), RFC 1123 subdomains (P5), and the
 //!   port and label limits behind W12.
-//! - [`import`]: `allowedRegistriesForImport` globs (P2, W14-W16).
+//! - [`import`]: `allowedRegistriesForImport` globs and the whitelister's verdict and error
+//!   text (P2, W14-W16, `explain`).
+//! - [`reference`]: image references as users write them, normalised as the container tools
+//!   do (`explain`).
 
 pub mod host;
 pub mod import;
+pub mod reference;
 pub mod scope;

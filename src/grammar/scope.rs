@@ -4,7 +4,12 @@
 //!   machine-config operator's `sourceRegex`: `host[:port][/path]` or `*.domain`.
 //! - [`is_nested_inside`]: MCO `ScopeIsNestedInsideScope(sub, super)`, the meaning of "covers".
 //! - [`ScopeIndex`]: the same question answered for a whole list in time linear in the target's
-//!   length, so that list-against-list warnings stay linear on 1024-entry lists.
+//!   length, so that list-against-list warnings stay linear on 1024-entry lists. Its lookup order
+//!   is the containers/image `policy.json` order ([`policy_scopes`]), so the warnings and
+//!   `explain` find the same entry.
+//! - [`is_valid_registries_conf_scope`]: MCO `IsValidRegistriesConfScope`.
+//! - [`RegistriesConf`] and [`ref_matching_prefix`]: the `[[registry]]` tables MCO writes for
+//!   blocked and insecure scopes, and the longest-prefix match containers/image uses on them.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -51,9 +56,13 @@ impl<'a> Scope<'a> {
     }
 }
 
-/// The host part of a scope as MCO reads it: everything before the first `:` or `/`.
-fn host_part(scope: &str) -> &str {
-    scope.find([':', '/']).map_or(scope, |i| &scope[..i])
+/// The host of `scope` as MCO `ScopeIsNestedInsideScope` reads it for a wildcard super-scope:
+/// the text before the first `:` (no `/` may come before it), else before the first `/`.
+fn wildcard_host(scope: &str) -> Option<&str> {
+    match scope.split_once(':') {
+        Some((before, _)) => (!before.contains('/')).then_some(before),
+        None => Some(scope.split_once('/').map_or(scope, |(host, _)| host)),
+    }
 }
 
 /// MCO `ScopeIsNestedInsideScope(sub, super)`: `sub` equals `super`, or lies below it as a
@@ -67,9 +76,48 @@ pub fn is_nested_inside(sub: &str, sup: &str) -> bool {
         return true;
     }
     match sup.strip_prefix('*') {
-        Some(suffix) if sup.starts_with("*.") => host_part(sub).ends_with(suffix),
+        Some(suffix) if sup.starts_with("*.") => {
+            wildcard_host(sub).is_some_and(|host| host.ends_with(suffix))
+        }
         _ => false,
     }
+}
+
+/// MCO `IsValidRegistriesConfScope`: any non-empty string without `*`, or `*.` followed by
+/// text without `/`, `@`, `:` or `*`. A failure stops MCO from rendering the node config.
+pub fn is_valid_registries_conf_scope(scope: &str) -> bool {
+    if !scope.contains('*') {
+        return !scope.is_empty();
+    }
+    scope
+        .strip_prefix("*.")
+        .is_some_and(|rest| !rest.contains(['/', '@', ':', '*']))
+}
+
+/// The scopes containers/image looks up in `policy.json` for a repository `name`, most
+/// specific first (`PolicyConfigurationIdentity` then `PolicyConfigurationNamespaces`,
+/// naming.go): the identity (`name:tag` or `name@digest`) when given, the repository, its parent
+/// namespaces, `host[:port]`, then `*.` and each parent domain of the host with the port
+/// stripped.
+///
+/// `docker.io/library/busybox:latest` is looked up as itself, `docker.io/library/busybox`,
+/// `docker.io/library`, `docker.io`, `*.io`; never as `busybox` or `library`.
+pub fn policy_scopes(name: &str, identity: Option<&str>) -> Vec<String> {
+    let mut scopes: Vec<String> = identity.map(str::to_owned).into_iter().collect();
+    let mut namespace = name;
+    loop {
+        scopes.push(namespace.to_owned());
+        match namespace.rfind('/') {
+            Some(slash) => namespace = &namespace[..slash],
+            None => break,
+        }
+    }
+    let mut host = namespace.split_once(':').map_or(namespace, |(h, _)| h);
+    while let Some(dot) = host.find('.') {
+        host = &host[dot + 1..];
+        scopes.push(format!("*.{host}"));
+    }
+    scopes
 }
 
 /// A list of scopes indexed for "which entry covers this target?" questions.
@@ -104,7 +152,7 @@ impl<'a> ScopeIndex<'a> {
 
     /// The index of the most specific entry that covers `target` in the sense of
     /// [`is_nested_inside`]: the target itself, then its parent repositories from the longest,
-    /// then the wildcard of the closest parent domain.
+    /// then the wildcard of the closest parent domain. This is [`policy_scopes`] order.
     pub fn covering(&self, target: &str) -> Option<usize> {
         if let Some(&i) = self.exact.get(target) {
             return Some(i);
@@ -116,14 +164,127 @@ impl<'a> ScopeIndex<'a> {
             }
             end = slash;
         }
-        let host = host_part(target);
+        let host = wildcard_host(target)?;
         host.match_indices('.')
             .find_map(|(dot, _)| self.wildcard.get(&host[dot..]).copied())
+    }
+
+    /// The entry `policy.json` applies to an image: the first of [`policy_scopes`] that is an
+    /// entry. `identity` is `name:tag` or `name@digest`; `name` is the repository.
+    pub fn policy_match(&self, name: &str, identity: &str) -> Option<usize> {
+        self.exact
+            .get(identity)
+            .copied()
+            .or_else(|| self.covering(name))
     }
 
     /// Whether any entry covers `target`.
     pub fn covers(&self, target: &str) -> bool {
         self.covering(target).is_some()
+    }
+}
+
+/// sysregistriesv2 `refMatchingPrefix`: the length of the match when `reference` (a registry,
+/// repository or image reference) lies in `prefix`, else `None`.
+///
+/// A plain prefix matches the reference itself or the reference followed by `:`, `/` or `@`, so
+/// `example.com` also matches `example.com:5000/x` (upstream: "DON'T RELY ON THE CURRENT
+/// BEHAVIOR"). A `*.example.com` prefix matches a host containing `.example.com` (the first
+/// occurrence, before any `/`) followed by the end, `:`, `/` or `@`: any depth and any port, never
+/// `example.com` itself.
+pub fn ref_matching_prefix(reference: &str, prefix: &str) -> Option<usize> {
+    if let Some(domain) = prefix
+        .strip_prefix('*')
+        .filter(|_| prefix.starts_with("*."))
+    {
+        let index = reference.find(domain)?;
+        if reference[..index].contains('/') {
+            return None;
+        }
+        let end = index + domain.len();
+        return match reference.as_bytes().get(end) {
+            None | Some(b':' | b'/' | b'@') => Some(end),
+            Some(_) => None,
+        };
+    }
+    if reference == prefix {
+        return Some(prefix.len());
+    }
+    match reference.strip_prefix(prefix)?.as_bytes().first() {
+        Some(b':' | b'/' | b'@') => Some(prefix.len()),
+        _ => None,
+    }
+}
+
+/// One `[[registry]]` table of `registries.conf` as MCO writes it for a blocked or insecure
+/// scope, with the list indices of the scopes that set its flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryTable<'a> {
+    /// `prefix` (for `*.` scopes) or `location`; containers/image matches on it either way.
+    pub prefix: &'a str,
+    /// The index in the blocked list of the scope that made the table `blocked = true`: the
+    /// table's own scope, else the first blocked scope it is nested inside.
+    pub blocked_by: Option<usize>,
+    /// The same for `insecure = true`, in the insecure list.
+    pub insecure_by: Option<usize>,
+}
+
+/// The `[[registry]]` tables of `/etc/containers/registries.conf` that MCO derives from
+/// `blockedRegistries` (after the release-payload exception) and `insecureRegistries`
+/// (runtime-utils `EditRegistriesConfig`): one table per distinct scope, blocked scopes first,
+/// and each flag propagated to every table nested inside the flagged scope.
+#[derive(Debug, Clone, Default)]
+pub struct RegistriesConf<'a> {
+    tables: Vec<RegistryTable<'a>>,
+}
+
+impl<'a> RegistriesConf<'a> {
+    /// Builds the tables from `(list index, scope)` pairs.
+    pub fn new(blocked: &[(usize, &'a str)], insecure: &[(usize, &'a str)]) -> Self {
+        let mut prefixes: Vec<&'a str> = Vec::new();
+        for (_, scope) in blocked.iter().chain(insecure) {
+            // containers/image trims trailing slashes of `prefix` and `location` when loading.
+            let prefix = scope.trim_end_matches('/');
+            if !prefixes.contains(&prefix) {
+                prefixes.push(prefix);
+            }
+        }
+        let flagged_by = |list: &[(usize, &str)], prefix: &str| {
+            list.iter()
+                .find(|(_, scope)| scope.trim_end_matches('/') == prefix)
+                .or_else(|| {
+                    list.iter()
+                        .find(|(_, scope)| is_nested_inside(prefix, scope))
+                })
+                .map(|(i, _)| *i)
+        };
+        let tables = prefixes
+            .into_iter()
+            .map(|prefix| RegistryTable {
+                prefix,
+                blocked_by: flagged_by(blocked, prefix),
+                insecure_by: flagged_by(insecure, prefix),
+            })
+            .collect();
+        RegistriesConf { tables }
+    }
+
+    /// sysregistriesv2 `FindRegistry`: the table with the longest prefix matching the
+    /// repository `name` (the first of equal length).
+    pub fn find(&self, name: &str) -> Option<&RegistryTable<'a>> {
+        let mut best: Option<&RegistryTable<'a>> = None;
+        for table in &self.tables {
+            let longer = best.is_none_or(|b| table.prefix.len() > b.prefix.len());
+            if longer && ref_matching_prefix(name, table.prefix).is_some() {
+                best = Some(table);
+            }
+        }
+        best
+    }
+
+    /// The tables, in the order MCO writes them.
+    pub fn tables(&self) -> &[RegistryTable<'a>] {
+        &self.tables
     }
 }
 
@@ -207,6 +368,9 @@ mod tests {
             ("quay.iox", "quay.io"),
             ("aexample.com", "*.example.com"),
             ("quay.io", "*"),
+            // MCO reads the host before the first `:`; a `/` before it is not a host.
+            ("quay/bar.foo:400", "*.foo"),
+            ("a.example.com/x:tag", "*.example.com"),
         ];
         for (sub, sup) in yes {
             assert!(is_nested_inside(sub, sup), "{sub} inside {sup}");
@@ -269,5 +433,169 @@ mod tests {
         assert_eq!(s.host_port.port, Some("5000"));
         assert_eq!(s.path, Some("ns/app"));
         assert!(Scope::parse("*.example.com").wildcard);
+    }
+
+    /// RULEBOOK section 6, sysregistriesv2 `refMatchingPrefix`.
+    #[test]
+    fn registries_conf_prefix_matching() {
+        let cases: &[(&str, &str, Option<usize>)] = &[
+            ("quay.io/a/b", "quay.io", Some(7)),
+            ("quay.io", "quay.io", Some(7)),
+            ("quay.io@sha256:x", "quay.io", Some(7)),
+            ("quay.io:5000/a", "quay.io", Some(7)), // "DON'T RELY"
+            ("quay.iox/a", "quay.io", None),
+            ("quay.i", "quay.io", None),
+            ("quay.io/ab", "quay.io/a", None),
+            ("quay.io/a/b", "quay.io/a", Some(9)),
+            ("a.example.com/x", "*.example.com", Some(13)),
+            ("a.b.example.com:5000/x", "*.example.com", Some(15)),
+            ("a.example.com", "*.example.com", Some(13)),
+            ("example.com/x", "*.example.com", None),
+            ("a.example.community/x", "*.example.com", None),
+            ("quay.io/a.example.com", "*.example.com", None),
+            ("a.example.com@sha256:x", "*.example.com", Some(13)),
+        ];
+        for (reference, prefix, want) in cases {
+            assert_eq!(
+                ref_matching_prefix(reference, prefix),
+                *want,
+                "{reference} in {prefix}"
+            );
+        }
+    }
+
+    #[test]
+    fn registries_conf_longest_prefix_and_flag_propagation() {
+        let blocked = [(0, "reg.io/ns"), (1, "*.example.com"), (2, "example.com")];
+        let insecure = [
+            (0, "reg.io"),
+            (1, "a.example.com/x"),
+            (2, "example.com:5000"),
+        ];
+        let conf = RegistriesConf::new(&blocked, &insecure);
+        let find = |name: &str| {
+            conf.find(name)
+                .map(|t| (t.prefix, t.blocked_by, t.insecure_by))
+        };
+        // The blocked table of a namespace is insecure too: reg.io covers it.
+        assert_eq!(find("reg.io/ns/app"), Some(("reg.io/ns", Some(0), Some(0))));
+        assert_eq!(find("reg.io/other"), Some(("reg.io", None, Some(0))));
+        // An insecure table inside a blocked wildcard is blocked too.
+        assert_eq!(
+            find("a.example.com/x/y"),
+            Some(("a.example.com/x", Some(1), Some(1)))
+        );
+        assert_eq!(
+            find("b.example.com/y"),
+            Some(("*.example.com", Some(1), None))
+        );
+        // `example.com` matches `example.com:5000/...`, but the longer table wins.
+        assert_eq!(
+            find("example.com:5000/y"),
+            Some(("example.com:5000", None, Some(2)))
+        );
+        assert_eq!(
+            find("example.com:6000/y"),
+            Some(("example.com", Some(2), None))
+        );
+        assert_eq!(find("quay.io/x"), None);
+        assert_eq!(conf.tables().len(), 6);
+        let trimmed = RegistriesConf::new(&[(0, "quay.io/")], &[(0, "quay.io")]);
+        assert_eq!(trimmed.tables().len(), 1, "trailing slashes are trimmed");
+        assert_eq!(
+            trimmed
+                .find("quay.io/a")
+                .map(|t| (t.blocked_by, t.insecure_by)),
+            Some((Some(0), Some(0)))
+        );
+    }
+
+    /// RULEBOOK section 6, containers/image naming.go.
+    #[test]
+    fn policy_lookup_order() {
+        assert_eq!(
+            policy_scopes(
+                "docker.io/library/busybox",
+                Some("docker.io/library/busybox:latest")
+            ),
+            [
+                "docker.io/library/busybox:latest",
+                "docker.io/library/busybox",
+                "docker.io/library",
+                "docker.io",
+                "*.io",
+            ]
+        );
+        assert_eq!(
+            policy_scopes("a.b.example.com:5000/ns/app", None),
+            [
+                "a.b.example.com:5000/ns/app",
+                "a.b.example.com:5000/ns",
+                "a.b.example.com:5000",
+                "*.b.example.com",
+                "*.example.com",
+                "*.com",
+            ]
+        );
+        assert_eq!(
+            policy_scopes("localhost/app", None),
+            ["localhost/app", "localhost"]
+        );
+        let entries = [
+            "quay.io",
+            "quay.io/ns/app:1",
+            "*.example.com",
+            "quay.io/ns",
+            "*.com",
+            "reg.io:5000",
+        ];
+        let index = ScopeIndex::new(entries);
+        let cases = [
+            ("quay.io/ns/app", "quay.io/ns/app:1", Some(1)),
+            ("quay.io/ns/app", "quay.io/ns/app:2", Some(3)),
+            ("quay.io/other", "quay.io/other:latest", Some(0)),
+            (
+                "a.b.example.com:5000/x",
+                "a.b.example.com:5000/x:latest",
+                Some(2),
+            ),
+            ("example.com/x", "example.com/x:latest", Some(4)),
+            ("reg.io:5000/x", "reg.io:5000/x:latest", Some(5)),
+            ("reg.io/x", "reg.io/x:latest", None),
+            ("quay.io:443/x", "quay.io:443/x:latest", None),
+        ];
+        for (name, identity, want) in cases {
+            assert_eq!(index.policy_match(name, identity), want, "{identity}");
+            // The index agrees with a plain walk of the lookup order.
+            let walked = policy_scopes(name, Some(identity))
+                .iter()
+                .find_map(|scope| entries.iter().position(|e| e == scope));
+            assert_eq!(walked, want, "walk {identity}");
+        }
+    }
+
+    #[test]
+    fn registries_conf_scope_validity() {
+        for ok in [
+            "quay.io",
+            "quay.io/ns",
+            "anything:goes/here@x",
+            "*.example.com",
+            "*.com",
+        ] {
+            assert!(is_valid_registries_conf_scope(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "*",
+            "*example.com",
+            "*.example.com:5000",
+            "*.a.com/x",
+            "*.a@b",
+            "**.a.com",
+            "a.*.com",
+        ] {
+            assert!(!is_valid_registries_conf_scope(bad), "{bad}");
+        }
     }
 }

@@ -6,8 +6,7 @@ use serde_json::Value;
 use super::registry_sources::quoted;
 use super::{Ctx, Out};
 use crate::field::{FieldError, Path, go_quote};
-use crate::grammar::host::HostPort;
-use crate::grammar::import::{EntryError, ImportAllowList, ImportEntry};
+use crate::grammar::import::{EntryError, ImportAllowList, ImportEntry, Transport};
 use crate::image::RegistryLocation;
 
 fn list_path() -> Path {
@@ -87,11 +86,9 @@ pub(super) fn release_registry_not_importable(ctx: &Ctx<'_>, out: &mut Out) {
     }
     let allow = ImportAllowList::new(entries);
     for registry in &ctx.policy.settings().release_registries {
-        let host_port = HostPort::split(registry.split('/').next().unwrap_or(registry));
-        if allow
-            .admitting(host_port.host, host_port.port.unwrap_or("443"))
-            .is_none()
-        {
+        // The same check `explain` makes for an import from this registry.
+        let host_port = registry.split('/').next().unwrap_or(registry);
+        if allow.admit(host_port, Transport::Secure).is_err() {
             out.warn(
                 list_path(),
                 format!(

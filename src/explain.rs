@@ -1,0 +1,1839 @@
+//! `explain`: what an Image config does to real image references, before it rolls out to every
+//! node. Built on the same grammars as the rules ([`crate::grammar`]), so a warning and an
+//! explanation cannot disagree.
+//!
+//! ```text
+//! Image (config, and optionally the old one) -> Cluster: what MCO and openshift-apiserver make of it
+//! IMAGE_REF...                               -> Reference (normalised)  -> Explanation per reference
+//!                                                                          (and Changes against the old)
+//! ```
+//!
+//! For each reference:
+//!
+//! 1. **Normalisation** (distribution/reference): `nginx` is `docker.io/library/nginx:latest`.
+//!    An invalid reference is an error for that reference only.
+//! 2. **Short names** (no registry in the first element): CRI-O tries each
+//!    `containerRuntimeSearchRegistries` entry in order (the node default
+//!    `registry.access.redhat.com`, `docker.io` when the list is absent) and pulls the first
+//!    candidate that is allowed and exists. Short-name aliases of `registries.conf.d` are not
+//!    modelled.
+//! 3. **Pull on a node** (CRI-O with the files the machine-config operator writes): blocked
+//!    entries that cover a release payload repository are dropped (the digest-mirror case, where
+//!    MCO keeps them, is not modelled); `registries.conf` gets one `[[registry]]` per blocked or
+//!    insecure scope and the longest matching prefix decides `blocked` and `insecure`;
+//!    `policy.json` rejects blocked scopes (default accept) or accepts allowed scopes (default
+//!    reject), looked up from the most specific scope (`repo:tag` or `repo@digest`, repository,
+//!    parent namespaces, `host[:port]`, then `*.domain` from the closest parent).
+//! 4. **Import into an ImageStream** (openshift-apiserver whitelister, secure import): an empty
+//!    `allowedRegistriesForImport` allows everything; otherwise a glob entry or the internal
+//!    registry (`status.internalRegistryHostname`, else the setting) must admit the registry's
+//!    host and port (443 when the reference names none), and a refusal carries the API server's
+//!    error text.
+//! 5. **Changes** (with an old config): every decision that differs, as
+//!    `<reference>: pull allowed -> BLOCKED by spec.registrySources.allowedRegistries (not listed)`.
+//!    The aspects are `pull` (allowed or not; for a short name also which candidate),
+//!    `transport` (TLS verified or insecure, for a pull allowed before and after), `import`, and
+//!    `short-name candidates`. The same decision reached through another entry is no change.
+//!
+//! A reference with both a tag and a digest is looked up in `policy.json` as `repo@digest`: the
+//! digest chooses the image.
+//!
+//! # JSON (`-o json`), stable
+//!
+//! ```text
+//! {
+//!   "config": {"source": "new.yaml" | null, "notes": ["..."]},       null source: empty spec
+//!   "old":    {"source": "current.yaml", "notes": [...]} | null,      null without an old config
+//!   "changed": true | false | null,                                   null without an old config
+//!   "results": [{
+//!     "input": "nginx",
+//!     "error": null | "invalid reference format",                     the rest is null on error
+//!     "reference": {"normalized": "docker.io/library/nginx:latest", "repository": "docker.io/library/nginx",
+//!                   "registry": "docker.io", "path": "library/nginx", "tag": "latest" | null,
+//!                   "digest": null | "sha256:...", "default_tag": true, "short_name": true},
+//!     "short_name": null | {"search_field": "spec.registrySources.containerRuntimeSearchRegistries" | null,
+//!                           "registries": ["quay.io", ...],
+//!                           "candidates": [{"registry": "quay.io", "name": "quay.io/nginx:latest" | null,
+//!                                           "error": null | "...", "pull": <pull> | null}]},
+//!     "pull":   <pull>,
+//!     "import": {"allowed": true, "checked": "docker.io:443", "decided_by": <decided_by> | null,
+//!                "how": "...", "error": null | "registry \"docker.io:443\" not allowed by whitelist: ...",
+//!                "notes": [...]},
+//!     "changes": null | [{"reference": "nginx", "aspect": "pull", "before": "allowed",   null: no old config or an error
+//!                         "after": "BLOCKED by ...", "summary": "nginx: pull allowed -> BLOCKED by ..."}]
+//!   }]
+//! }
+//! <pull> = {"allowed": false, "insecure": false, "candidate": null | "quay.io/nginx:latest",
+//!           "decided_by": <decided_by> | null, "insecure_by": <decided_by> | null, "how": "...",
+//!           "error": null | "what CRI-O reports", "notes": [...]}
+//! <decided_by> = {"field": "spec.registrySources.blockedRegistries[2]", "value": "*.example.com"}
+//!                (value null = "not listed": nothing in the list matches)
+//! ```
+//!
+//! `decided_by` is null when nothing restricts the decision (no list, or a blocked list that does
+//! not match). `candidate` is set for short names: the candidate the summary is about.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::envelope::parse_review;
+use crate::field::FieldError;
+use crate::field::go_quote;
+use crate::grammar::host::is_host_port;
+use crate::grammar::import::{
+    Admitter, EntryError, ImportAllowList, ImportEntry, Transport, registry_host_port,
+};
+use crate::grammar::reference::Reference;
+use crate::grammar::scope::{
+    RegistriesConf, ScopeIndex, is_nested_inside, is_valid_registries_conf_scope, is_valid_scope,
+    ref_matching_prefix,
+};
+use crate::image::{Image, RegistryLocation, RegistrySources, StrList, decode};
+use crate::policy::DEFAULT_INTERNAL_REGISTRY;
+use crate::replay::{Input, parse_documents};
+
+/// The release payload repositories of OpenShift: the release image and its component images.
+pub const DEFAULT_PAYLOAD_REPOSITORIES: [&str; 2] = [
+    "quay.io/openshift-release-dev/ocp-release",
+    "quay.io/openshift-release-dev/ocp-v4.0-art-dev",
+];
+
+/// `unqualified-search-registries` of the `registries.conf` MCO writes when
+/// `containerRuntimeSearchRegistries` is absent.
+pub const NODE_DEFAULT_SEARCH_REGISTRIES: [&str; 2] = ["registry.access.redhat.com", "docker.io"];
+
+const REGISTRY_SOURCES: &str = "spec.registrySources";
+const IMPORT_LIST: &str = "spec.allowedRegistriesForImport";
+const SEARCH_LIST: &str = "spec.registrySources.containerRuntimeSearchRegistries";
+
+/// What `explain` needs besides the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Repositories of the release payload: MCO drops blocked entries that cover one.
+    /// Default: [`DEFAULT_PAYLOAD_REPOSITORIES`].
+    pub payload_repositories: Vec<String>,
+    /// The internal registry, when `status.internalRegistryHostname` is empty.
+    /// Default: `image-registry.openshift-image-registry.svc:5000`.
+    pub internal_registry: String,
+}
+
+impl Settings {
+    /// Checks the settings: each payload repository a registry scope without wildcard, the
+    /// internal registry a `hostname[:port]`.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(bad) = self
+            .payload_repositories
+            .iter()
+            .find(|r| !is_valid_scope(r) || r.starts_with('*'))
+        {
+            return Err(format!(
+                "release payload repository {bad:?} is not host[:port]/path without wildcard, tag or digest"
+            ));
+        }
+        if !is_host_port(&self.internal_registry) {
+            return Err(format!(
+                "internal registry {:?} is not a hostname[:port]",
+                self.internal_registry
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            payload_repositories: DEFAULT_PAYLOAD_REPOSITORIES.map(String::from).to_vec(),
+            internal_registry: DEFAULT_INTERNAL_REGISTRY.to_owned(),
+        }
+    }
+}
+
+/// A config file as read: the Image, and the oldObject when the file is an AdmissionReview
+/// that carries one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigFile {
+    /// The Image object.
+    pub image: Value,
+    /// An AdmissionReview's `oldObject`.
+    pub old: Option<Value>,
+}
+
+/// Reads an Image, a one-item `ImageList`/`List`, or an AdmissionReview (its object, and its
+/// oldObject).
+pub fn read_config(input: &Input) -> Result<ConfigFile, String> {
+    let mut images = Vec::new();
+    let mut old = None;
+    for doc in parse_documents(input)? {
+        match doc.get("kind").and_then(Value::as_str) {
+            Some("List" | "ImageList") => images.extend(
+                doc.get("items")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            ),
+            Some("AdmissionReview") => {
+                let review = parse_review(doc).map_err(|e| e.to_string())?;
+                match review.request.object {
+                    Some(object) => images.push(object),
+                    None => return Err("the AdmissionReview carries no object".to_owned()),
+                }
+                old = review.request.old_object.or(old);
+            }
+            _ => images.push(doc),
+        }
+    }
+    let image = match images.len() {
+        1 => images.pop().ok_or_else(|| "holds no object".to_owned())?,
+        0 => return Err("holds no Image".to_owned()),
+        n => return Err(format!("holds {n} objects; one Image is needed")),
+    };
+    if !image.is_object() {
+        return Err("the Image is not a JSON object".to_owned());
+    }
+    match image.get("kind").and_then(Value::as_str) {
+        None | Some("Image") => Ok(ConfigFile { image, old }),
+        Some(kind) => Err(format!("holds a {kind}, not an Image")),
+    }
+}
+
+/// Which entry decided: a field path and its value; no value means "not listed".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecidedBy {
+    /// The field path, e.g. `spec.registrySources.blockedRegistries[2]`.
+    pub field: String,
+    /// The entry, e.g. `*.example.com`; `None` when nothing in the list matched.
+    pub value: Option<String>,
+}
+
+impl DecidedBy {
+    fn entry(field: String, value: &str) -> Self {
+        DecidedBy {
+            field,
+            value: Some(value.to_owned()),
+        }
+    }
+
+    fn not_listed(field: &str) -> Self {
+        DecidedBy {
+            field: field.to_owned(),
+            value: None,
+        }
+    }
+}
+
+impl fmt::Display for DecidedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(value) => write!(f, "{}: {value}", self.field),
+            None => write!(f, "{} (not listed)", self.field),
+        }
+    }
+}
+
+/// A pull on a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pull {
+    /// Whether CRI-O may pull it.
+    pub allowed: bool,
+    /// Whether TLS is skipped (`insecure = true`).
+    pub insecure: bool,
+    /// For a short name: the candidate this summary is about.
+    pub candidate: Option<String>,
+    /// The entry that decided.
+    pub decided_by: Option<DecidedBy>,
+    /// The insecure entry that applies.
+    pub insecure_by: Option<DecidedBy>,
+    /// How the node reaches the decision.
+    pub how: String,
+    /// What CRI-O reports for a refused pull.
+    pub error: Option<String>,
+    /// Anything else worth knowing (dropped entries, short-name order).
+    pub notes: Vec<String>,
+}
+
+impl Pull {
+    /// The decision in words: `allowed`, `allowed by ...`, `BLOCKED by ...`.
+    pub fn state(&self) -> String {
+        match (self.allowed, &self.candidate, &self.decided_by) {
+            (true, Some(candidate), _) => format!("allowed as {candidate}"),
+            (true, None, Some(by)) => format!("allowed by {by}"),
+            (true, None, None) => "allowed".to_owned(),
+            (false, _, Some(by)) => format!("BLOCKED by {by}"),
+            (false, _, None) => "BLOCKED".to_owned(),
+        }
+    }
+
+    fn transport(&self) -> String {
+        match &self.insecure_by {
+            Some(by) if self.insecure => format!("insecure by {by}"),
+            _ if self.insecure => "insecure".to_owned(),
+            _ => "TLS verified".to_owned(),
+        }
+    }
+}
+
+/// An import into an ImageStream (a secure import, the default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Import {
+    /// Whether openshift-apiserver admits it.
+    pub allowed: bool,
+    /// The `host:port` the whitelister checks.
+    pub checked: String,
+    /// The entry that decided.
+    pub decided_by: Option<DecidedBy>,
+    /// How the API server reaches the decision.
+    pub how: String,
+    /// The error the API server returns for a refused import.
+    pub error: Option<String>,
+    /// Anything else worth knowing.
+    pub notes: Vec<String>,
+}
+
+impl Import {
+    /// The decision in words.
+    pub fn state(&self) -> String {
+        match (self.allowed, &self.decided_by) {
+            (true, Some(by)) => format!("allowed by {by}"),
+            (true, None) => "allowed".to_owned(),
+            (false, Some(by)) => format!("REFUSED by {by}"),
+            (false, None) => "REFUSED".to_owned(),
+        }
+    }
+}
+
+/// One fully qualified name CRI-O tries for a short name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    /// The search registry.
+    pub registry: String,
+    /// The candidate, when the registry makes a valid reference.
+    pub name: Option<String>,
+    /// Why it does not.
+    pub error: Option<String>,
+    /// Its pull decision.
+    pub pull: Option<Pull>,
+}
+
+/// How a short name is resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShortName {
+    /// The search list's field, or `None` for the node default.
+    pub search_field: Option<String>,
+    /// The search registries, in order.
+    pub registries: Vec<String>,
+    /// The candidates, in the order CRI-O tries them.
+    pub candidates: Vec<Candidate>,
+}
+
+/// A reference after normalisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Normalized {
+    /// The fully qualified form, e.g. `docker.io/library/nginx:latest`.
+    pub normalized: String,
+    /// The repository, e.g. `docker.io/library/nginx`.
+    pub repository: String,
+    /// The registry.
+    pub registry: String,
+    /// The path inside the registry.
+    pub path: String,
+    /// The tag (default `latest` when neither tag nor digest was given).
+    pub tag: Option<String>,
+    /// The digest.
+    pub digest: Option<String>,
+    /// Whether the tag is the default.
+    pub default_tag: bool,
+    /// Whether the reference names no registry.
+    pub short_name: bool,
+}
+
+impl Normalized {
+    fn of(r: &Reference) -> Self {
+        Normalized {
+            normalized: r.to_string(),
+            repository: r.name(),
+            registry: r.domain().to_owned(),
+            path: r.path().to_owned(),
+            tag: r.tag().map(str::to_owned),
+            digest: r.digest().map(str::to_owned),
+            default_tag: r.has_default_tag(),
+            short_name: r.is_short_name(),
+        }
+    }
+}
+
+/// A decision that differs between the old and the new config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// The reference as given.
+    pub reference: String,
+    /// `pull`, `transport`, `import` or `short-name candidates`.
+    pub aspect: &'static str,
+    /// Under the old config.
+    pub before: String,
+    /// Under the new config.
+    pub after: String,
+    /// The one-line form.
+    pub summary: String,
+}
+
+impl Change {
+    fn new(reference: &str, aspect: &'static str, before: String, after: String) -> Self {
+        let summary = format!("{reference}: {aspect} {before} -> {after}");
+        Change {
+            reference: reference.to_owned(),
+            aspect,
+            before,
+            after,
+            summary,
+        }
+    }
+}
+
+/// Everything `explain` says about one reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    /// The reference as given.
+    pub input: String,
+    /// Why it cannot be parsed.
+    pub error: Option<String>,
+    /// The normalised reference.
+    pub reference: Option<Normalized>,
+    /// Short-name resolution.
+    pub short_name: Option<ShortName>,
+    /// The pull decision (for a short name, the summary over its candidates).
+    pub pull: Option<Pull>,
+    /// The import decision.
+    pub import: Option<Import>,
+    /// What changes against the old config; `None` without one.
+    pub changes: Option<Vec<Change>>,
+}
+
+/// Where a config came from and what to know about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigSummary {
+    /// The file, or `None` for the empty spec.
+    pub source: Option<String>,
+    /// Notes on the config as a whole.
+    pub notes: Vec<String>,
+}
+
+/// The whole answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The config explained.
+    pub config: ConfigSummary,
+    /// The old config, when comparing.
+    pub old: Option<ConfigSummary>,
+    /// Whether any decision changes; `None` without an old config.
+    pub changed: Option<bool>,
+    /// One result per reference, in the order given.
+    pub results: Vec<Explanation>,
+}
+
+/// A config to explain: where it came from (`None` for the empty spec) and the object.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigSource<'a> {
+    /// The file name.
+    pub source: Option<&'a str>,
+    /// The Image object.
+    pub object: &'a Value,
+}
+
+/// Explains `references` under `config`, and compares with `old` when given.
+pub fn explain(
+    config: ConfigSource<'_>,
+    old: Option<ConfigSource<'_>>,
+    references: &[String],
+    settings: &Settings,
+) -> Report {
+    let new_decoded = decode(config.object);
+    let new_cluster = Cluster::new(&new_decoded.image, settings);
+    let old_decoded = old.map(|o| decode(o.object));
+    let old_cluster = old_decoded
+        .as_ref()
+        .map(|d| Cluster::new(&d.image, settings));
+    let summary = |source: Option<&str>, cluster: &Cluster<'_>, errors: &[FieldError]| {
+        let mut notes: Vec<String> = errors.iter().map(|e| format!("ignored: {e}")).collect();
+        notes.extend(cluster.notes.iter().cloned());
+        ConfigSummary {
+            source: source.map(str::to_owned),
+            notes,
+        }
+    };
+    let mut results = Vec::with_capacity(references.len());
+    for input in references {
+        let mut explanation = new_cluster.explain(input);
+        if let Some(old_cluster) = old_cluster.as_ref().filter(|_| explanation.error.is_none()) {
+            let before = old_cluster.explain(input);
+            explanation.changes = Some(compare(input, &before, &explanation));
+        }
+        results.push(explanation);
+    }
+    let changed = old.map(|_| {
+        results
+            .iter()
+            .any(|r| r.changes.as_ref().is_some_and(|c| !c.is_empty()))
+    });
+    Report {
+        config: summary(config.source, &new_cluster, &new_decoded.errors),
+        old: old
+            .zip(old_cluster.as_ref())
+            .zip(old_decoded.as_ref())
+            .map(|((o, c), d)| summary(o.source, c, &d.errors)),
+        changed,
+        results,
+    }
+}
+
+/// The decisions that differ between two explanations of the same reference.
+fn compare(input: &str, before: &Explanation, after: &Explanation) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let candidates = |e: &Explanation| {
+        e.short_name.as_ref().map(|s| {
+            s.candidates
+                .iter()
+                .map(|c| {
+                    c.name
+                        .clone()
+                        .unwrap_or_else(|| format!("{} (invalid)", c.registry))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    };
+    if let (Some(b), Some(a)) = (candidates(before), candidates(after))
+        && b != a
+    {
+        changes.push(Change::new(input, "short-name candidates", b, a));
+    }
+    if let (Some(b), Some(a)) = (&before.pull, &after.pull) {
+        if b.allowed != a.allowed || (a.allowed && b.candidate != a.candidate) {
+            changes.push(Change::new(input, "pull", b.state(), a.state()));
+        }
+        if b.allowed && a.allowed && b.insecure != a.insecure {
+            changes.push(Change::new(
+                input,
+                "transport",
+                b.transport(),
+                a.transport(),
+            ));
+        }
+    }
+    if let (Some(b), Some(a)) = (&before.import, &after.import)
+        && b.allowed != a.allowed
+    {
+        changes.push(Change::new(input, "import", b.state(), a.state()));
+    }
+    changes
+}
+
+impl Report {
+    /// 2 when no reference could be parsed, 1 when a decision changes, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.results.iter().all(|r| r.error.is_some()) {
+            2
+        } else if self.changed == Some(true) {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// The JSON document of the module docs.
+    pub fn to_json(&self) -> String {
+        // Serialising plain structs of strings, booleans and options cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The text report.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        write_config(&mut out, "config", &self.config);
+        if let Some(old) = &self.old {
+            write_config(&mut out, "old", old);
+        }
+        for result in &self.results {
+            out.push('\n');
+            write_result(&mut out, result);
+        }
+        if let Some(changed) = self.changed {
+            out.push('\n');
+            let changes: Vec<&Change> = self
+                .results
+                .iter()
+                .flat_map(|r| r.changes.iter().flatten())
+                .collect();
+            if changed {
+                out.push_str(&format!("changes ({}):\n", changes.len()));
+                for change in changes {
+                    out.push_str(&format!("  {}\n", change.summary));
+                }
+            } else {
+                out.push_str("changes: none, every decision stays the same\n");
+            }
+        }
+        out
+    }
+}
+
+fn write_config(out: &mut String, label: &str, config: &ConfigSummary) {
+    match &config.source {
+        Some(source) => out.push_str(&format!("{label}: {source}\n")),
+        None => out.push_str(&format!(
+            "{label}: (none: an empty spec, everything allowed)\n"
+        )),
+    }
+    for note in &config.notes {
+        out.push_str(&format!("  note: {note}\n"));
+    }
+}
+
+const LABEL: usize = 12;
+
+fn line(out: &mut String, label: &str, text: &str) {
+    out.push_str(&format!("  {label:<LABEL$}{text}\n"));
+}
+
+fn more(out: &mut String, text: &str) {
+    out.push_str(&format!("  {:<LABEL$}{text}\n", ""));
+}
+
+fn write_result(out: &mut String, r: &Explanation) {
+    out.push_str(&r.input);
+    out.push('\n');
+    if let Some(error) = &r.error {
+        line(out, "error:", &format!("invalid reference: {error}"));
+        return;
+    }
+    if let Some(n) = &r.reference {
+        let mut what = Vec::new();
+        if n.short_name {
+            what.push("short name".to_owned());
+        }
+        if n.default_tag {
+            what.push("tag \"latest\" by default".to_owned());
+        }
+        let text = if what.is_empty() {
+            n.normalized.clone()
+        } else {
+            format!("{} ({})", n.normalized, what.join("; "))
+        };
+        line(out, "normalized:", &text);
+    }
+    if let Some(s) = &r.short_name {
+        let source = s
+            .search_field
+            .clone()
+            .unwrap_or_else(|| "the node default search list".to_owned());
+        line(
+            out,
+            "short name:",
+            &format!("CRI-O tries {source} in order:"),
+        );
+        for (i, c) in s.candidates.iter().enumerate() {
+            let text = match (&c.name, &c.pull, &c.error) {
+                (Some(name), Some(pull), _) => format!("{name}: pull {}", pull.state()),
+                (_, _, Some(error)) => format!("{}: not usable: {error}", c.registry),
+                _ => c.registry.clone(),
+            };
+            more(out, &format!("  {}. {text}", i + 1));
+        }
+        if s.candidates.is_empty() {
+            more(out, "  (no search registries)");
+        }
+    }
+    if let Some(p) = &r.pull {
+        line(out, "pull:", &p.state());
+        more(out, &p.how);
+        if p.allowed {
+            more(out, &format!("transport: {}", p.transport()));
+        }
+        if let Some(error) = &p.error {
+            more(out, &format!("CRI-O: {error}"));
+        }
+        for note in &p.notes {
+            more(out, &format!("note: {note}"));
+        }
+    }
+    if let Some(i) = &r.import {
+        line(out, "import:", &i.state());
+        more(out, &i.how);
+        if let Some(error) = &i.error {
+            more(out, &format!("API server: {error}"));
+        }
+        for note in &i.notes {
+            more(out, &format!("note: {note}"));
+        }
+    }
+}
+
+/// `(index, value)` of the string items of a list.
+fn items(list: &Option<StrList>) -> impl Iterator<Item = (usize, &str)> {
+    list.iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, item)| item.as_deref().map(|s| (i, s)))
+}
+
+fn list_field(list: &str, i: usize) -> String {
+    format!("{REGISTRY_SOURCES}.{list}[{i}]")
+}
+
+/// A blocked entry that MCO drops because it covers a release payload repository.
+#[derive(Debug)]
+struct Dropped<'a> {
+    index: usize,
+    scope: &'a str,
+    repository: &'a str,
+}
+
+/// Which list a policy.json scope came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Requirement {
+    /// A blocked entry: `reject`.
+    Reject,
+    /// An allowed entry: `insecureAcceptAnything`.
+    Accept,
+}
+
+/// The `docker` transport of the `policy.json` MCO writes.
+#[derive(Debug)]
+struct PolicyJson<'a> {
+    /// `(requirement, list index, scope)`: blocked scopes first, so that a scope in both lists
+    /// rejects, as in MCO where the blocked list is written last.
+    scopes: Vec<(Requirement, usize, &'a str)>,
+    index: ScopeIndex<'a>,
+    /// The default requirement: accept when anything is blocked or nothing is allowed.
+    default_accepts: bool,
+}
+
+/// `allowedRegistriesForImport` as openshift-apiserver builds it.
+#[derive(Debug)]
+enum ImportPolicy<'a> {
+    /// Empty or absent: every registry is allowed.
+    Unrestricted,
+    /// An entry with two or more colons: the whitelister cannot be built.
+    Broken { index: usize, domain_name: &'a str },
+    /// A whitelist.
+    Listed {
+        list: ImportAllowList<'a>,
+        /// `(index, domainName, insecure)`.
+        entries: Vec<(usize, &'a str, bool)>,
+        /// The internal registry and whether it comes from the status.
+        internal: (&'a str, bool),
+    },
+}
+
+/// What the machine-config operator and openshift-apiserver make of one Image config.
+#[derive(Debug)]
+struct Cluster<'a> {
+    /// Blocked entries MCO keeps.
+    blocked: Vec<(usize, &'a str)>,
+    /// `(index, scope)` of `insecureRegistries`.
+    insecure: Vec<(usize, &'a str)>,
+    dropped: Vec<Dropped<'a>>,
+    /// The search list, `None` when absent.
+    search: Option<Vec<&'a str>>,
+    registries_conf: RegistriesConf<'a>,
+    policy: PolicyJson<'a>,
+    import: ImportPolicy<'a>,
+    notes: Vec<String>,
+}
+
+impl<'a> Cluster<'a> {
+    fn new(image: &'a Image, settings: &'a Settings) -> Self {
+        let spec = image.spec.as_ref();
+        let rs = spec.and_then(|s| s.registry_sources.as_ref());
+        let list = |pick: fn(&'a RegistrySources) -> &'a Option<StrList>| {
+            rs.map(|rs| items(pick(rs)).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let allowed = list(|rs| &rs.allowed);
+        let insecure = list(|rs| &rs.insecure);
+        let mut notes = Vec::new();
+        let mut blocked = Vec::new();
+        let mut dropped = Vec::new();
+        for (index, scope) in list(|rs| &rs.blocked) {
+            let payload = settings
+                .payload_repositories
+                .iter()
+                .find(|repo| is_nested_inside(repo, scope));
+            match payload {
+                Some(repository) => {
+                    notes.push(format!(
+                        "{}: {} is dropped by the machine-config operator: it covers the release \
+                         payload repository {repository}, so neither registries.conf nor policy.json blocks it",
+                        list_field("blockedRegistries", index),
+                        go_quote(scope)
+                    ));
+                    dropped.push(Dropped {
+                        index,
+                        scope,
+                        repository,
+                    });
+                }
+                None => blocked.push((index, scope)),
+            }
+        }
+        for (name, entries) in [
+            ("insecure", &insecure),
+            ("blocked", &blocked),
+            ("allowed", &allowed),
+        ] {
+            for (index, scope) in entries
+                .iter()
+                .filter(|(_, s)| !is_valid_registries_conf_scope(s))
+            {
+                notes.push(format!(
+                    "{}: the machine-config operator refuses it (invalid entry for {name} registries {}): \
+                     nodes keep their current configuration until it is fixed",
+                    list_field(&format!("{name}Registries"), *index),
+                    go_quote(scope)
+                ));
+            }
+        }
+        for (name, entries) in [("insecure", &insecure), ("blocked", &blocked)] {
+            for (index, scope) in entries.iter().filter(|(_, s)| s.contains("://")) {
+                notes.push(format!(
+                    "{}: containers/image refuses the location {} (URI schemes are not supported): \
+                     every pull on the node fails",
+                    list_field(&format!("{name}Registries"), *index),
+                    go_quote(scope)
+                ));
+            }
+        }
+        if rs.is_some_and(|rs| rs.has_allowed && rs.has_blocked) {
+            let mco = if !allowed.is_empty() && !blocked.is_empty() {
+                " and the machine-config operator refuses it (only one of AllowedRegistries or \
+                 BlockedRegistries may be specified); the decisions below apply both lists"
+            } else {
+                ""
+            };
+            notes.push(format!(
+                "{REGISTRY_SOURCES}: both allowedRegistries and blockedRegistries are set: the API \
+                 server denies the object (rule R1){mco}"
+            ));
+        }
+        let search = rs
+            .and_then(|rs| rs.search.as_ref())
+            .map(|_| list(|rs| &rs.search));
+        for (index, registry) in search.iter().flatten() {
+            if !is_host_port(registry) {
+                notes.push(format!(
+                    "{SEARCH_LIST}[{index}]: {} is not a hostname[:port]: CRI-O cannot load its \
+                     registries configuration on any node",
+                    go_quote(registry)
+                ));
+            }
+        }
+        let mut scopes: Vec<(Requirement, usize, &'a str)> = blocked
+            .iter()
+            .map(|(i, s)| (Requirement::Reject, *i, *s))
+            .collect();
+        scopes.extend(allowed.iter().map(|(i, s)| (Requirement::Accept, *i, *s)));
+        let policy = PolicyJson {
+            index: ScopeIndex::new(scopes.iter().map(|(_, _, s)| *s)),
+            scopes,
+            default_accepts: !blocked.is_empty() || allowed.is_empty(),
+        };
+        let internal = image
+            .status
+            .as_ref()
+            .and_then(|s| s.internal_registry_hostname.as_deref())
+            .filter(|h| !h.is_empty())
+            .map_or((settings.internal_registry.as_str(), false), |h| (h, true));
+        let import = Self::import_policy(
+            spec.and_then(|s| s.allowed_registries_for_import.as_ref()),
+            internal,
+        );
+        if let ImportPolicy::Broken { index, domain_name } = import {
+            notes.push(format!(
+                "{IMPORT_LIST}[{index}].domainName: failed to parse allowed registry {}: too many colons: \
+                 openshift-apiserver cannot build its whitelist and does not start",
+                go_quote(domain_name)
+            ));
+        }
+        Cluster {
+            registries_conf: RegistriesConf::new(&blocked, &insecure),
+            blocked,
+            insecure,
+            dropped,
+            search: search.map(|list| list.into_iter().map(|(_, r)| r).collect()),
+            policy,
+            import,
+            notes,
+        }
+    }
+
+    fn import_policy(
+        list: Option<&'a Vec<Option<RegistryLocation>>>,
+        internal: (&'a str, bool),
+    ) -> ImportPolicy<'a> {
+        let Some(list) = list.filter(|l| !l.is_empty()) else {
+            return ImportPolicy::Unrestricted;
+        };
+        let entries: Vec<(usize, &'a str, bool)> = list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                l.as_ref()
+                    .map(|l| (i, l.domain_name.as_deref().unwrap_or(""), l.insecure))
+            })
+            .collect();
+        if let Some((index, domain_name, _)) = entries.iter().find(|(_, d, insecure)| {
+            ImportEntry::parse(d, *insecure) == Err(EntryError::TooManyColons)
+        }) {
+            return ImportPolicy::Broken {
+                index: *index,
+                domain_name,
+            };
+        }
+        ImportPolicy::Listed {
+            list: ImportAllowList::new(entries.iter().copied()).with_internal(internal.0),
+            entries,
+            internal,
+        }
+    }
+
+    fn explain(&self, input: &str) -> Explanation {
+        let reference = match Reference::parse(input) {
+            Ok(r) => r,
+            Err(e) => {
+                return Explanation {
+                    input: input.to_owned(),
+                    error: Some(e.to_string()),
+                    reference: None,
+                    short_name: None,
+                    pull: None,
+                    import: None,
+                    changes: None,
+                };
+            }
+        };
+        let (short_name, pull) = if reference.is_short_name() {
+            let short = self.short_name(&reference);
+            let pull = summarize(&short, &reference);
+            (Some(short), pull)
+        } else {
+            (None, self.pull(&reference))
+        };
+        Explanation {
+            input: input.to_owned(),
+            error: None,
+            reference: Some(Normalized::of(&reference)),
+            short_name,
+            pull: Some(pull),
+            import: Some(self.import(&reference)),
+            changes: None,
+        }
+    }
+
+    fn short_name(&self, reference: &Reference) -> ShortName {
+        let (search_field, registries): (Option<String>, Vec<&str>) = match &self.search {
+            Some(list) => (Some(SEARCH_LIST.to_owned()), list.clone()),
+            None => (None, NODE_DEFAULT_SEARCH_REGISTRIES.to_vec()),
+        };
+        let candidates = registries
+            .iter()
+            .map(|registry| match reference.in_registry(registry) {
+                Ok(candidate) => Candidate {
+                    registry: (*registry).to_owned(),
+                    name: Some(candidate.to_string()),
+                    error: None,
+                    pull: Some(self.pull(&candidate)),
+                },
+                Err(e) => Candidate {
+                    registry: (*registry).to_owned(),
+                    name: None,
+                    error: Some(e.to_string()),
+                    pull: None,
+                },
+            })
+            .collect();
+        ShortName {
+            search_field,
+            registries: registries.iter().map(|r| (*r).to_owned()).collect(),
+            candidates,
+        }
+    }
+
+    /// The pull of a fully qualified reference.
+    fn pull(&self, reference: &Reference) -> Pull {
+        let name = reference.name();
+        let identity = reference.policy_identity();
+        let table = self.registries_conf.find(&name);
+        let insecure_by = table
+            .and_then(|t| t.insecure_by)
+            .and_then(|i| self.insecure.iter().find(|(index, _)| *index == i))
+            .map(|(i, scope)| DecidedBy::entry(list_field("insecureRegistries", *i), scope));
+        let mut pull = Pull {
+            allowed: true,
+            insecure: insecure_by.is_some(),
+            candidate: None,
+            decided_by: None,
+            insecure_by,
+            how: String::new(),
+            error: None,
+            notes: Vec::new(),
+        };
+        if let Some(table) = table
+            && let Some(i) = table.blocked_by
+        {
+            pull.allowed = false;
+            pull.decided_by =
+                self.blocked
+                    .iter()
+                    .find(|(index, _)| *index == i)
+                    .map(|(index, scope)| {
+                        DecidedBy::entry(list_field("blockedRegistries", *index), scope)
+                    });
+            pull.how = format!(
+                "registries.conf: the longest [[registry]] prefix matching {name} is {}, blocked = true",
+                go_quote(table.prefix)
+            );
+            pull.error = Some(format!(
+                "registry {} is blocked in /etc/containers/registries.conf or /etc/containers/registries.conf.d",
+                table.prefix
+            ));
+        } else if self.policy.scopes.is_empty() {
+            pull.how = "no allowedRegistries or blockedRegistries: policy.json accepts every image"
+                .to_owned();
+        } else {
+            let matched = self
+                .policy
+                .index
+                .policy_match(&name, &identity)
+                .and_then(|k| self.policy.scopes.get(k));
+            match matched {
+                Some(&(requirement, index, scope)) => {
+                    let (list, verb) = match requirement {
+                        Requirement::Reject => ("blockedRegistries", "rejects"),
+                        Requirement::Accept => ("allowedRegistries", "accepts"),
+                    };
+                    pull.allowed = requirement == Requirement::Accept;
+                    pull.decided_by = Some(DecidedBy::entry(list_field(list, index), scope));
+                    pull.how = format!(
+                        "policy.json: the most specific scope for {identity} is {}, which {verb} it",
+                        go_quote(scope)
+                    );
+                }
+                None if self.policy.default_accepts => {
+                    pull.how = format!(
+                        "policy.json: no blocked scope matches {identity}; the default accepts it"
+                    );
+                }
+                None => {
+                    pull.allowed = false;
+                    pull.decided_by = Some(DecidedBy::not_listed(&format!(
+                        "{REGISTRY_SOURCES}.allowedRegistries"
+                    )));
+                    pull.how = format!(
+                        "policy.json: no allowed scope matches {identity}; the default rejects it"
+                    );
+                }
+            }
+            if !pull.allowed {
+                pull.error = Some(format!(
+                    "Source image rejected: Running image docker://{} is rejected by policy.",
+                    reference.familiar()
+                ));
+            }
+        }
+        if pull.allowed {
+            for d in &self.dropped {
+                let single = ScopeIndex::new([d.scope]);
+                if ref_matching_prefix(&name, d.scope).is_some()
+                    || single.policy_match(&name, &identity).is_some()
+                {
+                    pull.notes.push(format!(
+                        "{} ({}) would block it, but the machine-config operator drops that entry: \
+                         it covers the release payload repository {}",
+                        list_field("blockedRegistries", d.index),
+                        d.scope,
+                        d.repository
+                    ));
+                }
+            }
+        }
+        if reference.tag().is_some() && reference.digest().is_some() {
+            pull.notes.push(
+                "both a tag and a digest: the digest chooses the image, the tag is ignored"
+                    .to_owned(),
+            );
+        }
+        pull
+    }
+
+    /// The import of a reference into an ImageStream (a secure import).
+    fn import(&self, reference: &Reference) -> Import {
+        let registry = reference.written_domain().unwrap_or("");
+        let (host, port) = registry_host_port(registry, false);
+        let mut import = Import {
+            allowed: true,
+            checked: format!("{host}:{port}"),
+            decided_by: None,
+            how: String::new(),
+            error: None,
+            notes: Vec::new(),
+        };
+        match &self.import {
+            ImportPolicy::Unrestricted => {
+                import.how = format!(
+                    "whitelist: {IMPORT_LIST} is empty, openshift-apiserver allows every registry ({})",
+                    import.checked
+                );
+            }
+            ImportPolicy::Broken { index, domain_name } => {
+                import.allowed = false;
+                import.decided_by = Some(DecidedBy::entry(
+                    format!("{IMPORT_LIST}[{index}].domainName"),
+                    domain_name,
+                ));
+                import.how =
+                    "whitelist: two or more colons, openshift-apiserver cannot build it".to_owned();
+                import.error = Some(format!(
+                    "openshift-apiserver does not start: failed to parse allowed registry {}: too many colons",
+                    go_quote(domain_name)
+                ));
+            }
+            ImportPolicy::Listed {
+                list,
+                entries,
+                internal,
+            } => match list.admit(registry, Transport::Secure) {
+                Ok(admitter) => {
+                    import.decided_by = Some(import_admitter(admitter, entries, *internal));
+                    import.how = match admitter {
+                        Admitter::Internal => format!(
+                            "whitelist: the internal registry is always allowed ({})",
+                            import.checked
+                        ),
+                        Admitter::Entry(_) => format!(
+                            "whitelist: the entry's host and port globs match {}",
+                            import.checked
+                        ),
+                    };
+                }
+                Err(refusal) => {
+                    import.allowed = false;
+                    import.checked = refusal.checked.clone();
+                    import.decided_by = Some(DecidedBy::not_listed(IMPORT_LIST));
+                    import.how = format!(
+                        "whitelist: no entry's host and port globs match {}",
+                        refusal.checked
+                    );
+                    import.error = Some(refusal.message);
+                    if let Ok(admitter) = list.admit(registry, Transport::Any) {
+                        import.notes.push(format!(
+                            "an import with importPolicy.insecure: true would be allowed by {}",
+                            import_admitter(admitter, entries, *internal)
+                        ));
+                    }
+                }
+            },
+        }
+        import
+    }
+}
+
+fn import_admitter(
+    admitter: Admitter,
+    entries: &[(usize, &str, bool)],
+    internal: (&str, bool),
+) -> DecidedBy {
+    match admitter {
+        Admitter::Internal => DecidedBy::entry(
+            if internal.1 {
+                "status.internalRegistryHostname".to_owned()
+            } else {
+                "internal registry (--internal-registry)".to_owned()
+            },
+            internal.0,
+        ),
+        Admitter::Entry(i) => {
+            let (domain_name, insecure) = entries
+                .iter()
+                .find(|(index, _, _)| *index == i)
+                .map_or(("", false), |(_, d, s)| (*d, *s));
+            let value = if insecure {
+                format!("{domain_name} (insecure)")
+            } else {
+                domain_name.to_owned()
+            };
+            DecidedBy::entry(format!("{IMPORT_LIST}[{i}]"), &value)
+        }
+    }
+}
+
+/// The pull of a short name: the first allowed candidate, else the first candidate's refusal.
+fn summarize(short: &ShortName, reference: &Reference) -> Pull {
+    let usable: Vec<(&String, &Pull)> = short
+        .candidates
+        .iter()
+        .filter_map(|c| c.name.as_ref().zip(c.pull.as_ref()))
+        .collect();
+    let order =
+        "CRI-O tries the candidates in order and pulls the first that is allowed and exists";
+    if let Some((name, pull)) = usable.iter().find(|(_, p)| p.allowed) {
+        let mut pull = (*pull).clone();
+        pull.candidate = Some((*name).clone());
+        pull.notes.insert(0, order.to_owned());
+        return pull;
+    }
+    if let Some((name, pull)) = usable.first() {
+        let mut pull = (*pull).clone();
+        pull.candidate = Some((*name).clone());
+        pull.notes
+            .insert(0, format!("{order}; every candidate is refused"));
+        return pull;
+    }
+    Pull {
+        allowed: false,
+        insecure: false,
+        candidate: None,
+        decided_by: Some(DecidedBy::entry(
+            short
+                .search_field
+                .clone()
+                .unwrap_or_else(|| SEARCH_LIST.to_owned()),
+            &format!("[{}]", short.registries.join(", ")),
+        )),
+        insecure_by: None,
+        how: "no search registry makes a valid reference".to_owned(),
+        error: Some(format!(
+            "short-name {} did not resolve to an alias and no unqualified-search registries are defined",
+            go_quote(reference.written_path())
+        )),
+        notes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn image(spec: Value) -> Value {
+        json!({"apiVersion": "config.openshift.io/v1", "kind": "Image", "metadata": {"name": "cluster"}, "spec": spec})
+    }
+
+    fn report(spec: Value, old: Option<Value>, refs: &[&str]) -> Report {
+        let refs: Vec<String> = refs.iter().map(|r| (*r).to_owned()).collect();
+        let new = image(spec);
+        let old = old.map(image);
+        explain(
+            ConfigSource {
+                source: Some("new"),
+                object: &new,
+            },
+            old.as_ref().map(|o| ConfigSource {
+                source: Some("old"),
+                object: o,
+            }),
+            &refs,
+            &Settings::default(),
+        )
+    }
+
+    fn one(spec: Value, reference: &str) -> Explanation {
+        report(spec, None, &[reference]).results.remove(0)
+    }
+
+    fn pull(spec: &Value, reference: &str) -> Pull {
+        let e = one(spec.clone(), reference);
+        e.pull
+            .unwrap_or_else(|| panic!("{reference}: {:?}", e.error))
+    }
+
+    fn import(spec: &Value, reference: &str) -> Import {
+        let e = one(spec.clone(), reference);
+        e.import
+            .unwrap_or_else(|| panic!("{reference}: {:?}", e.error))
+    }
+
+    /// `spec; reference => allowed, deciding field, deciding value` (`-` for none).
+    macro_rules! pulls {
+        ($($spec:expr; $reference:expr => $allowed:expr, $field:expr, $value:expr);* $(;)?) => {
+            $(
+                let p = pull(&$spec, $reference);
+                let by = p.decided_by.clone().map(|d| (d.field, d.value.unwrap_or_else(|| "-".to_owned())));
+                let want = Some(($field, $value)).filter(|(f, _)| *f != "-").map(|(f, v): (&str, &str)| (f.to_owned(), v.to_owned()));
+                assert_eq!((p.allowed, by), ($allowed, want), "{} under {}\n{:#?}", $reference, $spec, p);
+            )*
+        };
+    }
+
+    /// `spec; reference => allowed, deciding field, deciding value, checked host:port`.
+    macro_rules! imports {
+        ($($spec:expr; $reference:expr => $allowed:expr, $field:expr, $value:expr, $checked:expr);* $(;)?) => {
+            $(
+                let i = import(&$spec, $reference);
+                let by = i.decided_by.clone().map(|d| (d.field, d.value.unwrap_or_else(|| "-".to_owned())));
+                let want = Some(($field, $value)).filter(|(f, _)| *f != "-").map(|(f, v): (&str, &str)| (f.to_owned(), v.to_owned()));
+                assert_eq!((i.allowed, by, i.checked.as_str()), ($allowed, want, $checked), "{} under {}\n{:#?}", $reference, $spec, i);
+            )*
+        };
+    }
+
+    const B: &str = "spec.registrySources.blockedRegistries";
+    const A: &str = "spec.registrySources.allowedRegistries";
+
+    fn blocked(list: &[&str]) -> Value {
+        json!({"registrySources": {"blockedRegistries": list}})
+    }
+
+    fn allowed(list: &[&str]) -> Value {
+        json!({"registrySources": {"allowedRegistries": list}})
+    }
+
+    /// RULEBOOK section 6: registries.conf prefixes and policy.json scopes as MCO writes them.
+    #[test]
+    fn pulls_follow_registries_conf_and_policy_json() {
+        let none = json!({});
+        let wildcard = blocked(&["*.example.com"]);
+        let plain = blocked(&["example.com"]);
+        let namespace = blocked(&["reg.io/ns"]);
+        let list = allowed(&["quay.io", "*.corp.example.com", "reg.io/ns/app"]);
+        pulls! {
+            none; "quay.io/a/b" => true, "-", "-";
+            none; "nginx" => true, "-", "-";
+            wildcard; "a.b.example.com/x" => false, "spec.registrySources.blockedRegistries[0]", "*.example.com";
+            wildcard; "a.example.com:5000/x:1" => false, "spec.registrySources.blockedRegistries[0]", "*.example.com";
+            wildcard; "example.com/x" => true, "-", "-";
+            wildcard; "a.example.community/x" => true, "-", "-";
+            // registries.conf: `example.com` also matches `example.com:5000` ("DON'T RELY").
+            plain; "example.com:5000/x" => false, "spec.registrySources.blockedRegistries[0]", "example.com";
+            plain; "example.com/x" => false, "spec.registrySources.blockedRegistries[0]", "example.com";
+            plain; "a.example.com/x" => true, "-", "-";
+            namespace; "reg.io/ns/app:1" => false, "spec.registrySources.blockedRegistries[0]", "reg.io/ns";
+            namespace; "reg.io/nsx/app" => true, "-", "-";
+            namespace; "reg.io/app" => true, "-", "-";
+            list; "quay.io/x/y:1" => true, "spec.registrySources.allowedRegistries[0]", "quay.io";
+            list; "a.corp.example.com:8443/y" => true, "spec.registrySources.allowedRegistries[1]", "*.corp.example.com";
+            list; "reg.io/ns/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" => true, "spec.registrySources.allowedRegistries[2]", "reg.io/ns/app";
+            list; "reg.io/ns/other" => false, A, "-";
+            list; "corp.example.com/y" => false, A, "-";
+            list; "nginx" => false, A, "-";
+            list; "registry.redhat.io/ubi9/ubi:latest" => false, A, "-";
+            // Scopes that never match a parsed reference.
+            blocked(&["index.docker.io"]); "index.docker.io/library/nginx" => true, "-", "-";
+            blocked(&["myregistry"]); "myregistry/app" => true, "-", "-";
+            blocked(&["docker.io"]); "index.docker.io/nginx" => false, "spec.registrySources.blockedRegistries[0]", "docker.io";
+        }
+        let p = pull(&plain, "example.com:5000/x");
+        assert!(p.how.starts_with("registries.conf:"), "{}", p.how);
+        assert_eq!(
+            p.error.as_deref(),
+            Some(
+                "registry example.com is blocked in /etc/containers/registries.conf or /etc/containers/registries.conf.d"
+            )
+        );
+        let p = pull(&list, "docker.io/nginx:1");
+        assert_eq!(
+            p.how,
+            "policy.json: no allowed scope matches docker.io/library/nginx:1; the default rejects it"
+        );
+        let p = pull(&list, "docker.io/library/nginx:1");
+        assert_eq!(
+            p.error.as_deref(),
+            Some("Source image rejected: Running image docker://nginx:1 is rejected by policy.")
+        );
+        assert_eq!(p.state(), format!("BLOCKED by {A} (not listed)"));
+    }
+
+    #[test]
+    fn insecure_registries() {
+        let spec = json!({"registrySources": {"insecureRegistries": ["reg.io:5000", "*.lab.example.com"], "blockedRegistries": ["reg.io:5000/private"]}});
+        let p = pull(&spec, "reg.io:5000/team/app");
+        assert!(p.allowed && p.insecure);
+        assert_eq!(
+            p.insecure_by,
+            Some(DecidedBy::entry(
+                "spec.registrySources.insecureRegistries[0]".to_owned(),
+                "reg.io:5000"
+            ))
+        );
+        assert_eq!(
+            p.transport(),
+            "insecure by spec.registrySources.insecureRegistries[0]: reg.io:5000"
+        );
+        let p = pull(&spec, "reg.io:5000/private/app");
+        assert!(
+            !p.allowed && p.insecure,
+            "the blocked table is insecure too"
+        );
+        let p = pull(&spec, "a.lab.example.com/x");
+        assert!(p.insecure);
+        let p = pull(&spec, "reg.io/team/app");
+        assert!(p.allowed && !p.insecure);
+        assert_eq!(p.transport(), "TLS verified");
+    }
+
+    /// MCO drops blocked entries that would block the release payload repository.
+    #[test]
+    fn the_release_payload_exception() {
+        let spec = blocked(&[
+            "quay.io",
+            "docker.io",
+            "*.io",
+            "quay.io/openshift-release-dev/ocp-v4.0-art-dev",
+            "quay.io/openshift-release-dev/ocp-release/sub",
+        ]);
+        let r = report(
+            spec.clone(),
+            None,
+            &["quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64"],
+        );
+        assert_eq!(
+            r.config.notes[0],
+            "spec.registrySources.blockedRegistries[0]: \"quay.io\" is dropped by the machine-config operator: it covers the release payload repository quay.io/openshift-release-dev/ocp-release, so neither registries.conf nor policy.json blocks it"
+        );
+        let dropped: Vec<_> = r
+            .config
+            .notes
+            .iter()
+            .filter(|n| n.contains("is dropped"))
+            .collect();
+        assert_eq!(dropped.len(), 3, "{:#?}", r.config.notes);
+        let p = pull(
+            &spec,
+            "quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64",
+        );
+        assert!(p.allowed);
+        assert_eq!(p.notes.len(), 2, "{:#?}", p.notes);
+        assert_eq!(
+            p.notes[0],
+            "spec.registrySources.blockedRegistries[0] (quay.io) would block it, but the machine-config operator drops that entry: it covers the release payload repository quay.io/openshift-release-dev/ocp-release"
+        );
+        // The whole entry is gone: everything else on quay.io is allowed too.
+        pulls! {
+            spec; "quay.io/org/app" => true, "-", "-";
+            spec; "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" => true, "-", "-";
+            spec; "quay.io/openshift-release-dev/ocp-release/sub/x" => false, "spec.registrySources.blockedRegistries[4]", "quay.io/openshift-release-dev/ocp-release/sub";
+            spec; "docker.io/nginx" => false, "spec.registrySources.blockedRegistries[1]", "docker.io";
+            // A short name falls through to the next search registry.
+            spec; "nginx" => true, "-", "-";
+        }
+        // With another payload repository, `quay.io` is blocked.
+        let refs = vec!["quay.io/org/app".to_owned()];
+        let object = image(blocked(&["quay.io"]));
+        let settings = Settings {
+            payload_repositories: vec!["mirror.corp.example.com/ocp/release".to_owned()],
+            ..Settings::default()
+        };
+        let r = explain(
+            ConfigSource {
+                source: None,
+                object: &object,
+            },
+            None,
+            &refs,
+            &settings,
+        );
+        let p = r.results[0]
+            .pull
+            .clone()
+            .unwrap_or_else(|| panic!("no pull"));
+        assert!(!p.allowed);
+        assert!(r.config.notes.is_empty());
+    }
+
+    #[test]
+    fn config_notes_for_what_mco_and_crio_refuse() {
+        let r = report(
+            json!({"registrySources": {
+                "allowedRegistries": ["quay.io", "*.a.com/x"],
+                "blockedRegistries": ["docker.io", "http://evil.io"],
+                "containerRuntimeSearchRegistries": ["quay.io", "https://x.io"],
+            }, "allowedRegistriesForImport": [{"domainName": "a:b:c"}]}),
+            None,
+            &["quay.io/x"],
+        );
+        let notes = r.config.notes.join("\n");
+        for want in [
+            "spec.registrySources.allowedRegistries[1]: the machine-config operator refuses it (invalid entry for allowed registries \"*.a.com/x\")",
+            "spec.registrySources.blockedRegistries[1]: containers/image refuses the location \"http://evil.io\"",
+            "spec.registrySources: both allowedRegistries and blockedRegistries are set",
+            "spec.registrySources.containerRuntimeSearchRegistries[1]: \"https://x.io\" is not a hostname[:port]",
+            "spec.allowedRegistriesForImport[0].domainName: failed to parse allowed registry \"a:b:c\": too many colons",
+        ] {
+            assert!(notes.contains(want), "missing {want:?} in\n{notes}");
+        }
+        let i = r.results[0]
+            .import
+            .clone()
+            .unwrap_or_else(|| panic!("no import"));
+        assert!(!i.allowed);
+        assert_eq!(
+            i.decided_by,
+            Some(DecidedBy::entry(
+                "spec.allowedRegistriesForImport[0].domainName".to_owned(),
+                "a:b:c"
+            ))
+        );
+        let typed = report(
+            json!({"registrySources": {"blockedRegistries": ["ok.io", 7]}}),
+            None,
+            &["ok.io/x"],
+        );
+        assert!(
+            typed.config.notes[0]
+                .starts_with("ignored: spec.registrySources.blockedRegistries[1]: Invalid value"),
+            "{:?}",
+            typed.config.notes
+        );
+        assert!(!typed.results[0].pull.as_ref().is_some_and(|p| p.allowed));
+    }
+
+    /// RULEBOOK section 7, through the references a user writes.
+    #[test]
+    fn imports_follow_the_whitelister() {
+        let list = |entries: Value| json!({"allowedRegistriesForImport": entries});
+        let none = json!({});
+        let wildcard = list(json!([{"domainName": "*.example.com"}]));
+        let hub = list(json!([{"domainName": "docker.io:*"}]));
+        let two = list(json!([{"domainName": "??.example.com"}]));
+        let star = list(json!([{"domainName": "*"}]));
+        let any = list(json!([{"domainName": "*:*"}]));
+        let insecure = list(json!([{"domainName": "quay.io", "insecure": true}]));
+        let upper = list(json!([{"domainName": "Quay.io"}]));
+        let path = list(json!([{"domainName": "quay.io/openshift-release-dev"}]));
+        let empty = list(json!([{"domainName": ""}]));
+        const I: &str = "spec.allowedRegistriesForImport";
+        imports! {
+            none; "quay.io/x" => true, "-", "-", "quay.io:443";
+            wildcard; "a.example.com/x" => true, "spec.allowedRegistriesForImport[0]", "*.example.com", "a.example.com:443";
+            wildcard; "a.b.example.com/x" => true, "spec.allowedRegistriesForImport[0]", "*.example.com", "a.b.example.com:443";
+            wildcard; "example.com/x" => false, I, "-", "example.com:443";
+            wildcard; "a.example.com:5000/x" => false, I, "-", "a.example.com:5000";
+            hub; "nginx" => true, "spec.allowedRegistriesForImport[0]", "docker.io:*", "docker.io:443";
+            hub; "docker.io:5000/x" => true, "spec.allowedRegistriesForImport[0]", "docker.io:*", "docker.io:5000";
+            hub; "index.docker.io/library/nginx" => true, "spec.allowedRegistriesForImport[0]", "docker.io:*", "registry-1.docker.io:443";
+            hub; "docker.io/nginx" => true, "spec.allowedRegistriesForImport[0]", "docker.io:*", "registry-1.docker.io:443";
+            two; "ab.example.com/x" => true, "spec.allowedRegistriesForImport[0]", "??.example.com", "ab.example.com:443";
+            two; "a.example.com/x" => false, I, "-", "a.example.com:443";
+            two; "abc.example.com/x" => false, I, "-", "abc.example.com:443";
+            two; "a.b.example.com/x" => false, I, "-", "a.b.example.com:443";
+            star; "any.io/x" => true, "spec.allowedRegistriesForImport[0]", "*", "any.io:443";
+            star; "any.io:80/x" => false, I, "-", "any.io:80";
+            any; "any.io:8080/x" => true, "spec.allowedRegistriesForImport[0]", "*:*", "any.io:8080";
+            insecure; "quay.io/x" => false, I, "-", "quay.io:443";
+            insecure; "quay.io:80/x" => true, "spec.allowedRegistriesForImport[0]", "quay.io (insecure)", "quay.io:80";
+            upper; "quay.io/x" => false, I, "-", "quay.io:443";
+            path; "quay.io/openshift-release-dev/ocp-release" => false, I, "-", "quay.io:443";
+            empty; "quay.io/x" => false, I, "-", "quay.io:443";
+            empty; "image-registry.openshift-image-registry.svc:5000/ns/is:1" => true, "internal registry (--internal-registry)", "image-registry.openshift-image-registry.svc:5000", "image-registry.openshift-image-registry.svc:5000";
+        }
+        let i = import(&path, "quay.io/openshift-release-dev/ocp-release:4.18");
+        assert_eq!(
+            i.error.as_deref(),
+            Some(
+                r#"registry "quay.io" not allowed by whitelist: "image-registry.openshift-image-registry.svc:5000", "quay.io/openshift-release-dev:443""#
+            )
+        );
+        let i = import(&insecure, "quay.io/x");
+        assert_eq!(
+            i.notes,
+            [
+                "an import with importPolicy.insecure: true would be allowed by spec.allowedRegistriesForImport[0]: quay.io (insecure)"
+            ]
+        );
+        let i = import(&wildcard, "nginx");
+        assert_eq!(
+            i.error.as_deref(),
+            Some(
+                r#"registry "docker.io:443" not allowed by whitelist: "image-registry.openshift-image-registry.svc:5000", "*.example.com:443""#
+            )
+        );
+        // The status names the internal registry.
+        let mut spec = wildcard.clone();
+        let object = json!({"kind": "Image", "spec": spec.take(), "status": {"internalRegistryHostname": "registry.internal:5000"}});
+        let refs = vec!["registry.internal:5000/ns/is".to_owned()];
+        let r = explain(
+            ConfigSource {
+                source: None,
+                object: &object,
+            },
+            None,
+            &refs,
+            &Settings::default(),
+        );
+        let i = r.results[0]
+            .import
+            .clone()
+            .unwrap_or_else(|| panic!("no import"));
+        assert_eq!(
+            i.decided_by,
+            Some(DecidedBy::entry(
+                "status.internalRegistryHostname".to_owned(),
+                "registry.internal:5000"
+            ))
+        );
+    }
+
+    #[test]
+    fn short_names_try_the_search_registries_in_order() {
+        let names = |e: &Explanation| -> Vec<Option<String>> {
+            e.short_name
+                .iter()
+                .flat_map(|s| s.candidates.iter().map(|c| c.name.clone()))
+                .collect()
+        };
+        let default = one(json!({}), "nginx");
+        assert_eq!(
+            default.short_name.as_ref().map(|s| s.search_field.clone()),
+            Some(None)
+        );
+        assert_eq!(
+            names(&default),
+            [
+                Some("registry.access.redhat.com/nginx:latest".to_owned()),
+                Some("docker.io/library/nginx:latest".to_owned())
+            ]
+        );
+        let spec = json!({"registrySources": {"containerRuntimeSearchRegistries": ["quay.io", "docker.io"], "blockedRegistries": ["docker.io"]}});
+        let e = one(spec.clone(), "library/nginx:1.25");
+        assert_eq!(
+            names(&e),
+            [
+                Some("quay.io/library/nginx:1.25".to_owned()),
+                Some("docker.io/library/nginx:1.25".to_owned())
+            ]
+        );
+        let p = e.pull.unwrap_or_else(|| panic!("no pull"));
+        assert_eq!(p.state(), "allowed as quay.io/library/nginx:1.25");
+        let candidates = e.short_name.map(|s| s.candidates).unwrap_or_default();
+        assert_eq!(
+            candidates[1].pull.as_ref().map(Pull::state),
+            Some(format!("BLOCKED by {B}[0]: docker.io"))
+        );
+        let all = json!({"registrySources": {"containerRuntimeSearchRegistries": ["docker.io"], "blockedRegistries": ["docker.io"]}});
+        let p = pull(&all, "nginx");
+        assert!(!p.allowed);
+        assert_eq!(
+            p.candidate.as_deref(),
+            Some("docker.io/library/nginx:latest")
+        );
+        assert!(
+            p.notes[0].ends_with("every candidate is refused"),
+            "{:?}",
+            p.notes
+        );
+        let bad = json!({"registrySources": {"containerRuntimeSearchRegistries": ["myregistry", "https://x.io"]}});
+        let e = one(bad, "nginx");
+        assert_eq!(names(&e), [None, None]);
+        let p = e.pull.unwrap_or_else(|| panic!("no pull"));
+        assert!(!p.allowed);
+        assert_eq!(
+            p.decided_by,
+            Some(DecidedBy::entry(
+                SEARCH_LIST.to_owned(),
+                "[myregistry, https://x.io]"
+            ))
+        );
+        // An explicit registry is never expanded.
+        for qualified in [
+            "quay.io/nginx",
+            "localhost/nginx",
+            "docker.io/nginx",
+            "reg:5000/nginx",
+        ] {
+            assert!(
+                one(json!({}), qualified).short_name.is_none(),
+                "{qualified}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_references_are_errors_for_themselves_only() {
+        let r = report(json!({}), None, &["Nginx", "quay.io/ok"]);
+        assert_eq!(
+            r.results[0].error.as_deref(),
+            Some("invalid reference format: repository name (library/Nginx) must be lowercase")
+        );
+        assert!(r.results[0].pull.is_none());
+        assert!(r.results[1].pull.as_ref().is_some_and(|p| p.allowed));
+        assert_eq!(r.exit_code(), 0);
+        assert_eq!(report(json!({}), None, &["", "a b"]).exit_code(), 2);
+    }
+
+    /// The `--old` comparison, reference by reference.
+    #[test]
+    fn changes_against_the_old_config() {
+        let payload = "quay.io/openshift-release-dev/ocp-release";
+        let r = report(
+            allowed(&["registry.example.com"]),
+            Some(json!({})),
+            &[payload, "registry.example.com/a"],
+        );
+        let summaries: Vec<&str> = r
+            .results
+            .iter()
+            .flat_map(|e| e.changes.iter().flatten())
+            .map(|c| c.summary.as_str())
+            .collect();
+        assert_eq!(
+            summaries,
+            [
+                "quay.io/openshift-release-dev/ocp-release: pull allowed -> BLOCKED by spec.registrySources.allowedRegistries (not listed)"
+            ]
+        );
+        assert_eq!((r.changed, r.exit_code()), (Some(true), 1));
+        let back = report(
+            json!({}),
+            Some(allowed(&["registry.example.com"])),
+            &[payload],
+        );
+        assert_eq!(
+            back.results[0]
+                .changes
+                .as_ref()
+                .map(|c| c[0].summary.clone())
+                .as_deref(),
+            Some(
+                "quay.io/openshift-release-dev/ocp-release: pull BLOCKED by spec.registrySources.allowedRegistries (not listed) -> allowed"
+            )
+        );
+        // The same decisions, reached by other entries, are no change.
+        let same = report(
+            allowed(&["quay.io"]),
+            Some(allowed(&["quay.io/openshift-release-dev"])),
+            &[payload],
+        );
+        assert_eq!((same.changed, same.exit_code()), (Some(false), 0));
+        assert_eq!(same.results[0].changes, Some(vec![]));
+        // Without an old config there is nothing to compare.
+        let alone = report(allowed(&["quay.io"]), None, &[payload]);
+        assert_eq!(
+            (
+                alone.changed,
+                alone.results[0].changes.clone(),
+                alone.exit_code()
+            ),
+            (None, None, 0)
+        );
+        // Short names, transport and imports.
+        let new = json!({
+            "registrySources": {"containerRuntimeSearchRegistries": ["quay.io"], "insecureRegistries": ["quay.io"]},
+            "allowedRegistriesForImport": [{"domainName": "quay.io"}],
+        });
+        let r = report(new, Some(json!({})), &["nginx"]);
+        let changes: Vec<(&str, String, String)> = r.results[0]
+            .changes
+            .iter()
+            .flatten()
+            .map(|c| (c.aspect, c.before.clone(), c.after.clone()))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (
+                    "short-name candidates",
+                    "registry.access.redhat.com/nginx:latest, docker.io/library/nginx:latest"
+                        .to_owned(),
+                    "quay.io/nginx:latest".to_owned()
+                ),
+                (
+                    "pull",
+                    "allowed as registry.access.redhat.com/nginx:latest".to_owned(),
+                    "allowed as quay.io/nginx:latest".to_owned()
+                ),
+                (
+                    "transport",
+                    "TLS verified".to_owned(),
+                    "insecure by spec.registrySources.insecureRegistries[0]: quay.io".to_owned()
+                ),
+                (
+                    "import",
+                    "allowed".to_owned(),
+                    "REFUSED by spec.allowedRegistriesForImport (not listed)".to_owned()
+                ),
+            ]
+        );
+        // A payload-covering block is dropped: blocking quay.io changes nothing for the payload.
+        let r = report(
+            blocked(&["quay.io"]),
+            Some(json!({})),
+            &[payload, "quay.io/org/app"],
+        );
+        assert_eq!(r.changed, Some(false));
+    }
+
+    #[test]
+    fn config_files_of_every_shape() {
+        let input = |text: &str| Input {
+            source: "t".to_owned(),
+            text: Ok(text.to_owned()),
+            json: false,
+        };
+        let image = r#"{"kind": "Image", "spec": {}}"#;
+        assert!(read_config(&input(image)).is_ok_and(|f| f.old.is_none()));
+        let list = r#"{"kind": "ImageList", "items": [{"kind": "Image", "spec": {}}]}"#;
+        assert!(read_config(&input(list)).is_ok());
+        let review = r#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "u", "operation": "UPDATE",
+            "object": {"kind": "Image", "spec": {"registrySources": {"blockedRegistries": ["a.io"]}}}, "oldObject": {"kind": "Image", "spec": {}}}}"#;
+        let file = read_config(&input(review)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(file.old, Some(json!({"kind": "Image", "spec": {}})));
+        let errors = [
+            (r#"{"kind": "List", "items": []}"#, "holds no Image"),
+            (
+                r#"{"kind": "List", "items": [{}, {}]}"#,
+                "holds 2 objects; one Image is needed",
+            ),
+            (r#"{"kind": "Pod"}"#, "holds a Pod, not an Image"),
+            ("[1, 2]", "the Image is not a JSON object"),
+            (
+                r#"{"kind": "AdmissionReview", "request": {"uid": "u", "operation": "DELETE", "oldObject": {}}}"#,
+                "the AdmissionReview carries no object",
+            ),
+        ];
+        for (text, want) in errors {
+            assert_eq!(read_config(&input(text)), Err(want.to_owned()), "{text}");
+        }
+        assert!(read_config(&input("{")).is_err_and(|e| e.starts_with("malformed YAML")));
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        assert_eq!(Settings::default().check(), Ok(()));
+        let bad = Settings {
+            payload_repositories: vec!["quay.io/x:tag".to_owned()],
+            ..Settings::default()
+        };
+        assert!(bad.check().is_err());
+        let bad = Settings {
+            internal_registry: "https://x".to_owned(),
+            ..Settings::default()
+        };
+        assert!(bad.check().is_err());
+    }
+
+    proptest::proptest! {
+        /// Any references under any lists: never a panic, always one JSON document.
+        #[test]
+        fn never_panics(
+            refs in proptest::collection::vec("[a-zA-Z0-9./:@_*?\\[\\]-]{0,40}", 1..4),
+            lists in proptest::collection::vec(proptest::collection::vec("[a-zA-Z0-9./:@_*?\\[\\]-]{0,20}", 0..4), 5),
+            insecure in proptest::bool::ANY,
+        ) {
+            let spec = json!({
+                "registrySources": {
+                    "allowedRegistries": lists[0], "blockedRegistries": lists[1],
+                    "insecureRegistries": lists[2], "containerRuntimeSearchRegistries": lists[3],
+                },
+                "allowedRegistriesForImport": lists[4].iter().map(|d| json!({"domainName": d, "insecure": insecure})).collect::<Vec<_>>(),
+            });
+            let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+            let r = report(spec, Some(json!({})), &refs);
+            let parsed: Result<Value, _> = serde_json::from_str(&r.to_json());
+            proptest::prop_assert!(parsed.is_ok());
+            proptest::prop_assert!(!r.to_text().is_empty());
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! End-to-end tests of `image-config-webhook explain` as a user runs it: exit codes, the text
+//! report, and the shape of `-o json`. Inputs live in `tests/explain/`.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const NEW: &str = "tests/explain/new.yaml";
+const CURRENT: &str = "tests/explain/current.yaml";
+const PAYLOAD: &str = "quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64";
+
+/// What one run of the binary produced.
+struct Run {
+    args: Vec<String>,
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code of {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.args, self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// The whole of stdout as exactly one JSON document.
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout of {:?} is not one JSON document ({e}):\n{}",
+                self.args, self.stdout
+            )
+        })
+    }
+
+    fn has_line(&self, line: &str) -> &Self {
+        assert!(
+            self.stdout.lines().any(|l| l.trim_end() == line),
+            "no line {line:?} in the output of {:?}:\n{}",
+            self.args,
+            self.stdout
+        );
+        self
+    }
+}
+
+fn run(args: &[&str]) -> Run {
+    run_with_stdin(args, None)
+}
+
+fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = Command::new(BIN)
+        .arg("explain")
+        .args(args)
+        .current_dir(ROOT)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())
+            .unwrap_or_else(|e| panic!("cannot write stdin: {e}"));
+    }
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("cannot wait for {BIN}: {e}"));
+    Run {
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+#[test]
+fn exit_0_without_an_old_config() {
+    run(&["--config", NEW, PAYLOAD, "nginx"])
+        .expect_code(0)
+        .has_line("config: tests/explain/new.yaml")
+        .has_line("  pull:       BLOCKED by spec.registrySources.allowedRegistries (not listed)")
+        .has_line("  short name: CRI-O tries spec.registrySources.containerRuntimeSearchRegistries in order:")
+        .has_line("                1. registry.corp.example.com/nginx:latest: pull allowed by spec.registrySources.allowedRegistries[0]: registry.corp.example.com")
+        .has_line(r#"              API server: registry "quay.io" not allowed by whitelist: "image-registry.openshift-image-registry.svc:5000", "registry.corp.example.com:443", "quay.io:80""#);
+    // Without --config: an empty spec, everything allowed.
+    run(&[PAYLOAD])
+        .expect_code(0)
+        .has_line("config: (none: an empty spec, everything allowed)")
+        .has_line("  pull:       allowed");
+}
+
+#[test]
+fn exit_1_when_a_decision_changes_against_old() {
+    let r = run(&[
+        "--config",
+        NEW,
+        "--old",
+        CURRENT,
+        PAYLOAD,
+        "registry.corp.example.com/team/app:1.2",
+    ]);
+    r.expect_code(1)
+        .has_line("changes (2):")
+        .has_line("  quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64: pull allowed -> BLOCKED by spec.registrySources.allowedRegistries (not listed)")
+        .has_line("  quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64: import allowed -> REFUSED by spec.allowedRegistriesForImport (not listed)");
+    // The old config's payload-covering block is reported as dropped.
+    assert!(
+        r.stdout
+            .contains("\"quay.io\" is dropped by the machine-config operator"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn exit_0_when_no_decision_changes() {
+    run(&["--config", NEW, "--old", NEW, PAYLOAD, "nginx"])
+        .expect_code(0)
+        .has_line("changes: none, every decision stays the same");
+    // Blocking quay.io changes nothing for the payload: MCO drops the entry.
+    run(&[
+        "--config",
+        CURRENT,
+        "--old",
+        "tests/explain/review-update.json",
+        PAYLOAD,
+    ])
+    .expect_code(0);
+}
+
+#[test]
+fn an_admission_review_brings_its_old_object() {
+    run(&["--config", "tests/explain/review-update.json", "docker.io/library/busybox"])
+        .expect_code(1)
+        .has_line("old: tests/explain/review-update.json (oldObject)")
+        .has_line("  docker.io/library/busybox: pull allowed -> BLOCKED by spec.registrySources.blockedRegistries[0]: docker.io");
+    // --old wins over the review's oldObject.
+    run(&[
+        "--config",
+        "tests/explain/review-update.json",
+        "--old",
+        "tests/explain/review-update.json",
+        "busybox",
+    ])
+    .expect_code(0);
+}
+
+#[test]
+fn invalid_references_are_reported_and_the_rest_explained() {
+    let r = run(&["-o", "json", "Nginx", "quay.io/ok"]);
+    r.expect_code(0);
+    let v = r.json();
+    assert_eq!(
+        v["results"][0]["error"],
+        "invalid reference format: repository name (library/Nginx) must be lowercase"
+    );
+    assert!(v["results"][0]["pull"].is_null());
+    assert_eq!(v["results"][1]["pull"]["allowed"], true);
+    run(&["Nginx"])
+        .expect_code(2)
+        .has_line("  error:      invalid reference: invalid reference format: repository name (library/Nginx) must be lowercase");
+}
+
+#[test]
+fn exit_2_for_bad_input() {
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--config", "tests/explain/missing.yaml", "nginx"],
+            "error: --config tests/explain/missing.yaml: cannot read file",
+        ),
+        (
+            &["--config", "tests/explain/list-two.yaml", "nginx"],
+            "error: --config tests/explain/list-two.yaml: holds 2 objects; one Image is needed",
+        ),
+        (
+            &["--config", "tests/explain/pod.yaml", "nginx"],
+            "error: --config tests/explain/pod.yaml: holds a Pod, not an Image",
+        ),
+        (
+            &["--old", "tests/cli_fixtures/malformed.yaml", "nginx"],
+            "error: --old tests/cli_fixtures/malformed.yaml: malformed YAML",
+        ),
+        (
+            &["--config", "tests/explain", "nginx"],
+            "error: --config tests/explain: one file is needed",
+        ),
+        (
+            &["--release-repo", "quay.io/x:tag", "nginx"],
+            "error: release payload repository \"quay.io/x:tag\" is not",
+        ),
+        (
+            &["--internal-registry", "https://x", "nginx"],
+            "error: internal registry \"https://x\" is not a hostname[:port]",
+        ),
+    ];
+    for (args, want) in cases {
+        let r = run(args);
+        r.expect_code(2);
+        assert!(
+            r.stderr.starts_with(want),
+            "{args:?}: stderr {:?}",
+            r.stderr
+        );
+        assert!(r.stdout.is_empty(), "{args:?}");
+    }
+    let r = run(&[]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("IMAGE_REF"), "{}", r.stderr);
+}
+
+#[test]
+fn config_from_standard_input() {
+    let yaml = "kind: Image\nspec:\n  registrySources:\n    blockedRegistries: ['*.example.com']\n";
+    run_with_stdin(&["--config", "-", "a.example.com/x"], Some(yaml))
+        .expect_code(0)
+        .has_line(
+            "  pull:       BLOCKED by spec.registrySources.blockedRegistries[0]: *.example.com",
+        );
+}
+
+#[test]
+fn release_repo_setting_decides_the_payload_exception() {
+    let old = "tests/explain/review-update.json";
+    // With a mirrored payload, blocking quay.io is kept and blocks quay.io images.
+    run(&["--config", CURRENT, "--old", old, "--release-repo", "mirror.corp.example.com/ocp/release", "quay.io/org/app"])
+        .expect_code(1)
+        .has_line("  quay.io/org/app: pull allowed -> BLOCKED by spec.registrySources.blockedRegistries[0]: quay.io");
+}
+
+/// The JSON document is stable: these keys, in every result.
+#[test]
+fn json_shape() {
+    let r = run(&[
+        "--config",
+        NEW,
+        "--old",
+        CURRENT,
+        "-o",
+        "json",
+        PAYLOAD,
+        "nginx",
+        "not a ref",
+    ]);
+    r.expect_code(1);
+    let v = r.json();
+    assert_eq!(keys(&v), ["changed", "config", "old", "results"]);
+    assert_eq!(v["changed"], true);
+    assert_eq!(keys(&v["config"]), ["notes", "source"]);
+    assert_eq!(v["config"]["source"], NEW);
+    assert_eq!(v["old"]["source"], CURRENT);
+    let results = v["results"].as_array().unwrap_or_else(|| panic!("results"));
+    assert_eq!(results.len(), 3);
+    for result in results {
+        assert_eq!(
+            keys(result),
+            [
+                "changes",
+                "error",
+                "import",
+                "input",
+                "pull",
+                "reference",
+                "short_name"
+            ]
+        );
+    }
+    let payload = &results[0];
+    assert_eq!(payload["input"], PAYLOAD);
+    assert_eq!(
+        keys(&payload["reference"]),
+        [
+            "default_tag",
+            "digest",
+            "normalized",
+            "path",
+            "registry",
+            "repository",
+            "short_name",
+            "tag"
+        ]
+    );
+    assert_eq!(payload["reference"]["normalized"], PAYLOAD);
+    assert_eq!(
+        keys(&payload["pull"]),
+        [
+            "allowed",
+            "candidate",
+            "decided_by",
+            "error",
+            "how",
+            "insecure",
+            "insecure_by",
+            "notes"
+        ]
+    );
+    assert_eq!(payload["pull"]["allowed"], false);
+    assert_eq!(
+        payload["pull"]["decided_by"],
+        serde_json::json!({"field": "spec.registrySources.allowedRegistries", "value": null})
+    );
+    assert_eq!(
+        keys(&payload["import"]),
+        ["allowed", "checked", "decided_by", "error", "how", "notes"]
+    );
+    assert_eq!(payload["import"]["checked"], "quay.io:443");
+    assert!(
+        payload["import"]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("registry \"quay.io\" not allowed by whitelist: "))
+    );
+    let change = &payload["changes"][0];
+    assert_eq!(
+        keys(change),
+        ["after", "aspect", "before", "reference", "summary"]
+    );
+    assert_eq!(change["aspect"], "pull");
+    assert_eq!(
+        change["summary"],
+        "quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64: pull allowed -> BLOCKED by spec.registrySources.allowedRegistries (not listed)"
+    );
+    let nginx = &results[1];
+    assert_eq!(
+        keys(&nginx["short_name"]),
+        ["candidates", "registries", "search_field"]
+    );
+    let candidate = &nginx["short_name"]["candidates"][0];
+    assert_eq!(keys(candidate), ["error", "name", "pull", "registry"]);
+    assert_eq!(candidate["name"], "registry.corp.example.com/nginx:latest");
+    assert_eq!(
+        nginx["pull"]["candidate"],
+        "registry.corp.example.com/nginx:latest"
+    );
+    let bad = &results[2];
+    assert_eq!(bad["error"], "invalid reference format");
+    for field in ["reference", "short_name", "pull", "import", "changes"] {
+        assert!(bad[field].is_null(), "{field}");
+    }
+    // Without --old: no comparison fields.
+    let alone = run(&["-o", "json", "nginx"]).json();
+    assert!(alone["old"].is_null() && alone["changed"].is_null());
+    assert!(alone["results"][0]["changes"].is_null());
+    assert!(alone["results"][0]["short_name"]["search_field"].is_null());
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let r = run(&["--help"]);
+    r.expect_code(0);
+    for want in [
+        "--config <FILE>",
+        "--old <FILE>",
+        "--release-repo <REPO>",
+        "Exit status: 0",
+        "An invalid reference is an error for that reference only",
+    ] {
+        assert!(
+            r.stdout.contains(want),
+            "{want:?} missing from:\n{}",
+            r.stdout
+        );
+    }
+}
