@@ -87,8 +87,8 @@ use crate::grammar::import::{
 };
 use crate::grammar::reference::Reference;
 use crate::grammar::scope::{
-    RegistriesConf, ScopeIndex, is_nested_inside, is_valid_registries_conf_scope, is_valid_scope,
-    ref_matching_prefix,
+    RegistriesConf, ScopeIndex, dropped_for_payload, is_valid_registries_conf_scope,
+    is_valid_scope, ref_matching_prefix,
 };
 use crate::image::{Image, RegistryLocation, RegistrySources, StrList, decode};
 use crate::policy::DEFAULT_INTERNAL_REGISTRY;
@@ -758,10 +758,7 @@ impl<'a> Cluster<'a> {
         let mut blocked = Vec::new();
         let mut dropped = Vec::new();
         for (index, scope) in list(|rs| &rs.blocked) {
-            let payload = settings
-                .payload_repositories
-                .iter()
-                .find(|repo| is_nested_inside(repo, scope));
+            let payload = dropped_for_payload(scope, &settings.payload_repositories);
             match payload {
                 Some(repository) => {
                     notes.push(format!(

@@ -120,6 +120,19 @@ pub fn policy_scopes(name: &str, identity: Option<&str>) -> Vec<String> {
     scopes
 }
 
+/// The release payload repository that a blocked entry covers, if any: the machine-config
+/// operator drops such an entry from registries.conf and policy.json (MCO
+/// `getValidBlockedAndAllowedRegistries`), so it blocks nothing.
+pub fn dropped_for_payload<'r, R: AsRef<str>>(
+    entry: &str,
+    payload_repositories: &'r [R],
+) -> Option<&'r str> {
+    payload_repositories
+        .iter()
+        .map(AsRef::as_ref)
+        .find(|repo| is_nested_inside(repo, entry))
+}
+
 /// A list of scopes indexed for "which entry covers this target?" questions.
 #[derive(Debug, Default)]
 pub struct ScopeIndex<'a> {

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use super::{Ctx, Out, items, registry_sources_path};
 use crate::field::{FieldError, Path, go_quote};
 use crate::grammar::host::{is_host_port, shorten};
-use crate::grammar::scope::{ScopeIndex, is_nested_inside, is_valid_scope};
+use crate::grammar::scope::{ScopeIndex, dropped_for_payload, is_nested_inside, is_valid_scope};
 use crate::image::{RegistrySources, StrList};
 
 /// Longest value quoted in a warning before it is shortened, to keep warnings near 120 chars.
@@ -266,7 +266,14 @@ pub(super) fn search_registry_blocked(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(rs) = ctx.registry_sources() else {
         return;
     };
-    let blocked = ScopeIndex::new(items(&rs.blocked).map(|(_, v)| v));
+    // Entries that cover the release payload are dropped by MCO and block nothing: W5 and
+    // `explain` must agree on that.
+    let payload = &ctx.policy.settings().release_repositories;
+    let blocked = ScopeIndex::new(
+        items(&rs.blocked)
+            .map(|(_, v)| v)
+            .filter(|v| dropped_for_payload(v, payload).is_none()),
+    );
     let allowed = allow_index(ctx);
     for (i, value) in items(&rs.search) {
         let verdict = if blocked.covers(value) {

@@ -888,6 +888,17 @@ fn rule_w5() {
         path,
         &format!("{path}: search registry \"reg1.io\" is not allowed"),
     );
+    // A blocked entry that covers the release payload is dropped by MCO and blocks nothing, so
+    // W5 stays silent, as `explain` says (W3 warns about the entry itself).
+    let rows = findings(
+        Phase::Create,
+        rs(
+            json!({"blockedRegistries": ["quay.io"], "containerRuntimeSearchRegistries": ["quay.io"]}),
+        ),
+        None,
+    );
+    absent(&rows, "W5");
+    assert!(rows.iter().any(|r| r.0 == "W3"));
 }
 
 #[test]
