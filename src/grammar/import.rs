@@ -228,14 +228,16 @@ const GLOB_CACHE_MAX: usize = 4096;
 fn compiled(host: &str, port: &str) -> Option<Arc<GlobPair>> {
     let key = (host.to_owned(), port.to_owned());
     // A poisoned lock only means another thread panicked mid-insert; the map is still sound.
-    let mut cache = GLOB_CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(hit) = cache.get(&key) {
+    let lock = || GLOB_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(hit) = lock().get(&key) {
         return Some(hit.clone());
     }
+    // Compiled without the lock held, so other requests are not kept waiting on a regex build.
     let pair = Arc::new((
         compile(host)?.compile_matcher(),
         compile(port)?.compile_matcher(),
     ));
+    let mut cache = lock();
     if cache.len() >= GLOB_CACHE_MAX {
         cache.clear();
     }
