@@ -78,7 +78,6 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::envelope::parse_review;
 use crate::field::FieldError;
 use crate::field::go_quote;
 use crate::grammar::host::is_host_port;
@@ -92,7 +91,6 @@ use crate::grammar::scope::{
 };
 use crate::image::{Image, RegistryLocation, RegistrySources, StrList, decode};
 use crate::policy::DEFAULT_INTERNAL_REGISTRY;
-use crate::replay::{Input, parse_documents};
 
 /// The release payload repositories of OpenShift: the release image and its component images.
 pub const DEFAULT_PAYLOAD_REPOSITORIES: [&str; 2] = [
@@ -151,54 +149,7 @@ impl Default for Settings {
     }
 }
 
-/// A config file as read: the Image, and the oldObject when the file is an AdmissionReview
-/// that carries one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigFile {
-    /// The Image object.
-    pub image: Value,
-    /// An AdmissionReview's `oldObject`.
-    pub old: Option<Value>,
-}
-
-/// Reads an Image, a one-item `ImageList`/`List`, or an AdmissionReview (its object, and its
-/// oldObject).
-pub fn read_config(input: &Input) -> Result<ConfigFile, String> {
-    let mut images = Vec::new();
-    let mut old = None;
-    for doc in parse_documents(input)? {
-        match doc.get("kind").and_then(Value::as_str) {
-            Some("List" | "ImageList") => images.extend(
-                doc.get("items")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .cloned(),
-            ),
-            Some("AdmissionReview") => {
-                let review = parse_review(doc).map_err(|e| e.to_string())?;
-                match review.request.object {
-                    Some(object) => images.push(object),
-                    None => return Err("the AdmissionReview carries no object".to_owned()),
-                }
-                old = review.request.old_object.or(old);
-            }
-            _ => images.push(doc),
-        }
-    }
-    let image = match images.len() {
-        1 => images.pop().ok_or_else(|| "holds no object".to_owned())?,
-        0 => return Err("holds no Image".to_owned()),
-        n => return Err(format!("holds {n} objects; one Image is needed")),
-    };
-    if !image.is_object() {
-        return Err("the Image is not a JSON object".to_owned());
-    }
-    match image.get("kind").and_then(Value::as_str) {
-        None | Some("Image") => Ok(ConfigFile { image, old }),
-        Some(kind) => Err(format!("holds a {kind}, not an Image")),
-    }
-}
+pub use crate::replay::{ConfigFile, read_image as read_config};
 
 /// Which entry decided: a field path and its value; no value means "not listed".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -1214,6 +1165,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::replay::Input;
 
     fn image(spec: Value) -> Value {
         json!({"apiVersion": "config.openshift.io/v1", "kind": "Image", "metadata": {"name": "cluster"}, "spec": spec})

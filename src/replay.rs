@@ -139,34 +139,58 @@ pub struct Options {
     pub expectations: Vec<Expectation>,
 }
 
-/// Reads the old object for `--old` from an Image, a one-item List, or an AdmissionReview
-/// (its object).
-pub fn old_object_from(input: &Input) -> Result<Value, String> {
-    let docs = parse_documents(input)?;
+/// A config file as read: the Image, and the oldObject when the file is an AdmissionReview
+/// that carries one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigFile {
+    /// The Image object.
+    pub image: Value,
+    /// An AdmissionReview's `oldObject`.
+    pub old: Option<Value>,
+}
+
+/// Reads an Image, a one-item `ImageList`/`List`, or an AdmissionReview (its object, and its
+/// oldObject).
+pub fn read_image(input: &Input) -> Result<ConfigFile, String> {
     let mut images = Vec::new();
-    for doc in &docs {
+    let mut old = None;
+    for doc in parse_documents(input)? {
         match doc.get("kind").and_then(Value::as_str) {
-            Some("List" | "ImageList") => {
-                images.extend(
-                    doc.get("items")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .cloned(),
-                );
-            }
+            Some("List" | "ImageList") => images.extend(
+                doc.get("items")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            ),
             Some("AdmissionReview") => {
-                let review = parse_review(doc.clone()).map_err(|e| e.to_string())?;
-                images.extend(review.request.object);
+                let review = parse_review(doc).map_err(|e| e.to_string())?;
+                match review.request.object {
+                    Some(object) => images.push(object),
+                    None => return Err("the AdmissionReview carries no object".to_owned()),
+                }
+                old = review.request.old_object.or(old);
             }
-            _ => images.push(doc.clone()),
+            _ => images.push(doc),
         }
     }
-    match images.len() {
-        1 => images.pop().ok_or_else(|| "no object".to_owned()),
-        0 => Err("holds no object".to_owned()),
-        n => Err(format!("holds {n} objects; --old needs exactly one")),
+    let image = match images.len() {
+        1 => images.pop().ok_or_else(|| "holds no object".to_owned())?,
+        0 => return Err("holds no Image".to_owned()),
+        n => return Err(format!("holds {n} objects; one Image is needed")),
+    };
+    if !image.is_object() {
+        return Err("the Image is not a JSON object".to_owned());
     }
+    match image.get("kind").and_then(Value::as_str) {
+        None | Some("Image") => Ok(ConfigFile { image, old }),
+        Some(kind) => Err(format!("holds a {kind}, not an Image")),
+    }
+}
+
+/// Reads the old object for `--old` (see [`read_image`]).
+pub fn old_object_from(input: &Input) -> Result<Value, String> {
+    read_image(input).map(|c| c.image)
 }
 
 /// What a fixture expects.
