@@ -331,57 +331,38 @@ impl Expectation {
                 .flat_map(|d| &d.causes)
                 .map(|c| (c.field.clone(), c.reason.clone()))
                 .collect();
-            let fmt = |set: Vec<&(String, String)>| {
-                set.iter()
-                    .map(|(f, r)| format!("{r} at {f:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            diff(
-                &mut out,
-                "causes",
-                fmt(want.difference(&got).collect()),
-                fmt(got.difference(want).collect()),
-            );
+            diff(&mut out, "causes", want, &got, |(f, r)| {
+                format!("{r} at {f:?}")
+            });
         }
         if let Some(want) = &self.warnings {
             let got: BTreeSet<String> = verdict.warnings.iter().cloned().collect();
-            let fmt = |set: Vec<&String>| {
-                set.iter()
-                    .map(|w| format!("{w:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            diff(
-                &mut out,
-                "warnings",
-                fmt(want.difference(&got).collect()),
-                fmt(got.difference(want).collect()),
-            );
+            diff(&mut out, "warnings", want, &got, |w| format!("{w:?}"));
         }
         if let Some(want) = self.rules.as_ref().filter(|_| rules_known) {
             let got: BTreeSet<String> = verdict.rules.iter().map(|r| (*r).to_owned()).collect();
-            let fmt = |set: Vec<&String>| {
-                set.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            diff(
-                &mut out,
-                "rules",
-                fmt(want.difference(&got).collect()),
-                fmt(got.difference(want).collect()),
-            );
+            diff(&mut out, "rules", want, &got, String::clone);
         }
         out
     }
 }
 
-fn diff(out: &mut Vec<String>, what: &str, missing: String, unexpected: String) {
+/// Reports what `want` has that `got` lacks ("missing") and the reverse ("unexpected").
+fn diff<T: Ord>(
+    out: &mut Vec<String>,
+    what: &str,
+    want: &BTreeSet<T>,
+    got: &BTreeSet<T>,
+    show: impl Fn(&T) -> String,
+) {
+    let list = |items: std::collections::btree_set::Difference<'_, T>| {
+        items.map(&show).collect::<Vec<_>>().join(", ")
+    };
+    let missing = list(want.difference(got));
     if !missing.is_empty() {
         out.push(format!("{what}: missing {missing}"));
     }
+    let unexpected = list(got.difference(want));
     if !unexpected.is_empty() {
         out.push(format!("{what}: unexpected {unexpected}"));
     }
