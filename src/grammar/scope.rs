@@ -11,7 +11,7 @@
 //! - [`RegistriesConf`] and [`ref_matching_prefix`]: the `[[registry]]` tables MCO writes for
 //!   blocked and insecure scopes, and the longest-prefix match containers/image uses on them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -139,6 +139,10 @@ pub struct ScopeIndex<'a> {
     exact: HashMap<&'a str, usize>,
     /// `.domain` suffixes of `*.domain` entries.
     wildcard: HashMap<&'a str, usize>,
+    /// The lengths of the keys of `exact` and `wildcard`: a prefix or suffix of another length
+    /// cannot be a key, so it is not hashed (a 256-character scope has some twenty prefixes).
+    exact_lengths: HashSet<usize>,
+    wildcard_lengths: HashSet<usize>,
 }
 
 impl<'a> ScopeIndex<'a> {
@@ -149,9 +153,11 @@ impl<'a> ScopeIndex<'a> {
             match entry.strip_prefix('*') {
                 Some(suffix) if entry.starts_with("*.") => {
                     index.wildcard.entry(suffix).or_insert(i);
+                    index.wildcard_lengths.insert(suffix.len());
                 }
                 _ => {
                     index.exact.entry(entry).or_insert(i);
+                    index.exact_lengths.insert(entry.len());
                 }
             }
         }
@@ -167,28 +173,38 @@ impl<'a> ScopeIndex<'a> {
     /// [`is_nested_inside`]: the target itself, then its parent repositories from the longest,
     /// then the wildcard of the closest parent domain. This is [`policy_scopes`] order.
     pub fn covering(&self, target: &str) -> Option<usize> {
-        if let Some(&i) = self.exact.get(target) {
+        if let Some(i) = self.exact_get(target) {
             return Some(i);
         }
         let mut end = target.len();
         while let Some(slash) = target[..end].rfind('/') {
-            if let Some(&i) = self.exact.get(&target[..slash]) {
+            if let Some(i) = self.exact_get(&target[..slash]) {
                 return Some(i);
             }
             end = slash;
         }
         let host = wildcard_host(target)?;
-        host.match_indices('.')
-            .find_map(|(dot, _)| self.wildcard.get(&host[dot..]).copied())
+        host.match_indices('.').find_map(|(dot, _)| {
+            let suffix = &host[dot..];
+            self.wildcard_lengths
+                .contains(&suffix.len())
+                .then(|| self.wildcard.get(suffix).copied())
+                .flatten()
+        })
+    }
+
+    fn exact_get(&self, key: &str) -> Option<usize> {
+        if self.exact_lengths.contains(&key.len()) {
+            self.exact.get(key).copied()
+        } else {
+            None
+        }
     }
 
     /// The entry `policy.json` applies to an image: the first of [`policy_scopes`] that is an
     /// entry. `identity` is `name:tag` or `name@digest`; `name` is the repository.
     pub fn policy_match(&self, name: &str, identity: &str) -> Option<usize> {
-        self.exact
-            .get(identity)
-            .copied()
-            .or_else(|| self.covering(name))
+        self.exact_get(identity).or_else(|| self.covering(name))
     }
 
     /// Whether any entry covers `target`.
