@@ -154,6 +154,10 @@ impl<'a> ScopeIndex<'a> {
                 Some(suffix) if entry.starts_with("*.") => {
                     index.wildcard.entry(suffix).or_insert(i);
                     index.wildcard_lengths.insert(suffix.len());
+                    // Also a plain entry: `*.d/x` lies below `*.d` as a repository path
+                    // (`is_nested_inside`; fuzz finding scope-index-wildcard-parent-path).
+                    index.exact.entry(entry).or_insert(i);
+                    index.exact_lengths.insert(entry.len());
                 }
                 _ => {
                     index.exact.entry(entry).or_insert(i);
