@@ -48,6 +48,7 @@ async fn main() {
         idle_timeout: Duration::from_secs(120),
         request_timeout: Duration::from_secs(10),
         shutdown_timeout: Duration::from_secs(5),
+        max_connections: image_config_webhook::server::limit::DEFAULT_MAX_CONNECTIONS,
         policy: Policy::default(),
     };
     match start_with(config, app).await {

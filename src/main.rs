@@ -238,6 +238,11 @@ struct ServeArgs {
     /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
     #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_SHUTDOWN_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = duration)]
     shutdown_timeout: Duration,
+    /// Most connections open at once on the HTTPS listener, counting those still in the TLS
+    /// handshake; a connection beyond it is closed as soon as it is accepted, before any TLS
+    /// work. Keep the file-descriptor limit (ulimit -n) above it.
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_MAX_CONNECTIONS", value_name = "N", default_value_t = server::limit::DEFAULT_MAX_CONNECTIONS, value_parser = max_connections)]
+    max_connections: usize,
     /// Log format.
     #[arg(
         long,
@@ -256,6 +261,15 @@ struct ServeArgs {
     log_level: String,
     #[command(flatten)]
     settings: SettingsArgs,
+}
+
+fn max_connections(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?} is not a number of connections from 1 to 1000000"
+        )),
+    }
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -506,6 +520,7 @@ fn run_serve(args: ServeArgs) -> u8 {
         idle_timeout: args.idle_timeout,
         request_timeout: args.request_timeout,
         shutdown_timeout: args.shutdown_timeout,
+        max_connections: args.max_connections,
         policy,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -252,6 +252,7 @@ fn serve_config(cert: &Path, key: &Path) -> ServeConfig {
         idle_timeout: Duration::from_secs(3),
         request_timeout: Duration::from_secs(5),
         shutdown_timeout: Duration::from_secs(5),
+        max_connections: server::limit::DEFAULT_MAX_CONNECTIONS,
         policy: Policy::default(),
     }
 }

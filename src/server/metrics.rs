@@ -26,6 +26,11 @@ struct FindingLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: String,
 }
@@ -40,6 +45,9 @@ pub struct Metrics {
     findings: Family<FindingLabels, Counter>,
     cert_expiry: Gauge<i64, AtomicI64>,
     cert_reloads: Family<ResultLabels, Counter>,
+    connections_open: Family<ListenerLabels, Gauge>,
+    connections_rejected: Family<ListenerLabels, Counter>,
+    connections_limit: Family<ListenerLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -86,6 +94,24 @@ impl Metrics {
             "Certificate reload attempts by result",
             cert_reloads.clone(),
         );
+        let connections_open = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "connections_open",
+            "Open connections by listener (webhook: HTTPS, probe: plain HTTP), handshaking ones included",
+            connections_open.clone(),
+        );
+        let connections_rejected = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "connections_rejected",
+            "Connections closed on accept because the listener's connection limit was reached",
+            connections_rejected.clone(),
+        );
+        let connections_limit = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "connections_max",
+            "The listener's limit on open connections",
+            connections_limit.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -94,6 +120,9 @@ impl Metrics {
             findings,
             cert_expiry,
             cert_reloads,
+            connections_open,
+            connections_rejected,
+            connections_limit,
         }
     }
 
@@ -135,6 +164,43 @@ impl Metrics {
             .get_or_create(&ResultLabels {
                 result: result.to_owned(),
             })
+            .inc();
+    }
+
+    fn listener(listener: &str) -> ListenerLabels {
+        ListenerLabels {
+            listener: listener.to_owned(),
+        }
+    }
+
+    /// Records a listener's connection limit, and exports its other connection series at 0.
+    pub fn connection_limit(&self, listener: &str, max: usize) {
+        let labels = Self::listener(listener);
+        self.connections_limit
+            .get_or_create(&labels)
+            .set(i64::try_from(max).unwrap_or(i64::MAX));
+        self.connections_open.get_or_create(&labels).set(0);
+        self.connections_rejected.get_or_create(&labels).inc_by(0);
+    }
+
+    /// A connection took a slot.
+    pub fn connection_opened(&self, listener: &str) {
+        self.connections_open
+            .get_or_create(&Self::listener(listener))
+            .inc();
+    }
+
+    /// A connection gave its slot back.
+    pub fn connection_closed(&self, listener: &str) {
+        self.connections_open
+            .get_or_create(&Self::listener(listener))
+            .dec();
+    }
+
+    /// A connection was closed at accept because the limit was reached.
+    pub fn connection_rejected(&self, listener: &str) {
+        self.connections_rejected
+            .get_or_create(&Self::listener(listener))
             .inc();
     }
 

@@ -14,8 +14,12 @@
 //! Hygiene, each with its flag: TLS handshake timeout, first-request (header) timeout so a slow
 //! client cannot hold a connection, a per-request deadline honouring the API server's
 //! `?timeout=10s`, a 7 MiB body limit decided from `Content-Length` before the body is read,
-//! `TCP_NODELAY`, certificate hot reload (see [`tls`]), graceful drain on SIGTERM/SIGINT.
+//! `TCP_NODELAY`, certificate hot reload (see [`tls`]), graceful drain on SIGTERM/SIGINT, and a
+//! limit on concurrent connections (`--max-connections`, default
+//! [`limit::DEFAULT_MAX_CONNECTIONS`]) enforced before the TLS handshake: a connection over the
+//! limit is closed at once (see [`limit`]).
 
+pub mod limit;
 pub mod metrics;
 pub mod tls;
 
@@ -33,13 +37,14 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum_server::accept::{TcpConfigAcceptor, TcpSocketConfig};
+use axum_server::accept::{DefaultAcceptor, TcpConfigAcceptor, TcpSocketConfig};
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 
 use crate::policy::Policy;
 use crate::review::{ReviewError, review};
+use limit::LimitAcceptor;
 use metrics::Metrics;
 use tls::{CertError, TlsSettings};
 
@@ -71,6 +76,9 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_timeout: Duration,
+    /// Most connections open at once on the HTTPS listener, handshaking ones included; one more
+    /// is closed as soon as it is accepted (see [`limit`]).
+    pub max_connections: usize,
     /// The rule settings.
     pub policy: Policy,
 }
@@ -447,9 +455,14 @@ pub async fn start_with(
     };
 
     let rustls = RustlsConfig::from_config(loaded.config.clone());
-    let acceptor = RustlsAcceptor::new(rustls.clone())
-        .handshake_timeout(config.handshake_timeout)
-        .acceptor(TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true)));
+    let acceptor = LimitAcceptor::new(
+        RustlsAcceptor::new(rustls.clone())
+            .handshake_timeout(config.handshake_timeout)
+            .acceptor(TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true))),
+        config.max_connections,
+        "webhook",
+        state.metrics.clone(),
+    );
     let handle = axum_server::Handle::new();
     let mut server = axum_server::from_tcp(listener)
         .map_err(|error| ServerError::Bind { addr, error })?
@@ -473,6 +486,12 @@ pub async fn start_with(
             let h = axum_server::Handle::new();
             let probe_server = axum_server::from_tcp(listener)
                 .map_err(|error| ServerError::Bind { addr, error })?
+                .acceptor(LimitAcceptor::new(
+                    DefaultAcceptor::new(),
+                    limit::PROBE_MAX_CONNECTIONS,
+                    "probe",
+                    state.metrics.clone(),
+                ))
                 .handle(h.clone())
                 .first_request_timeout(config.header_read_timeout)
                 .http1_only();

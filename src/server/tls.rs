@@ -5,7 +5,9 @@
 //! the directory (inotify through `notify`) and also polls; whenever the bytes of the certificate,
 //! key or client CA change, it builds a new config. A new pair is used only when it parses and the
 //! key matches the certificate; otherwise the last good one stays in service, and the failure is
-//! logged and counted. New connections get the new certificate; open connections keep theirs.
+//! logged and counted. A change is used only once two reads 100 ms apart agree, so that a read
+//! in the middle of a swap (the certificate from the old directory, the key from the new) is
+//! not counted as a failed rotation. New connections get the new certificate; open connections keep theirs.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -200,6 +202,9 @@ fn not_after(leaf: &CertificateDer<'_>) -> Result<i64, String> {
     Ok(cert.validity().not_after.timestamp())
 }
 
+/// How long the certificate files must stay unchanged before a change is used.
+const SETTLE: Duration = Duration::from_millis(100);
+
 /// Keeps `target` serving the newest good certificate until the task is dropped.
 pub async fn reload_loop(
     settings: TlsSettings,
@@ -235,6 +240,17 @@ pub async fn reload_loop(
         unreadable = false;
         if snapshot == last_seen {
             continue;
+        }
+        // A swap may be in progress: the certificate read before kubelet renames `..data` and
+        // the key after would be a torn pair that does not match. Use the files only once two
+        // reads SETTLE apart agree; otherwise look again at once.
+        tokio::time::sleep(SETTLE).await;
+        match settings.snapshot() {
+            Ok(again) if again == snapshot => {}
+            _ => {
+                wake.notify_one();
+                continue;
+            }
         }
         last_seen = snapshot.clone();
         match settings.build(snapshot) {

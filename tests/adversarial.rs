@@ -1,0 +1,1511 @@
+//! Adversarial inputs at the server, over real TLS on loopback, with the server in this process:
+//! JSON nested beyond the parser's limit, numbers out of range, duplicate keys, invalid UTF-8,
+//! 7 MiB bodies on either side of the limit, 100 000 list entries, conflicting `Content-Length`
+//! and `Transfer-Encoding`, connection floods that never send a byte, and TLS handshakes that
+//! never finish. Each must get a bounded, clear answer or a closed connection, memory must stay
+//! bounded (VmRSS of this process, before and after), and a well-behaved client running during
+//! each attack must see no failure.
+//!
+//! Then the start-up failures of the real binary that `tests/server_tls.rs` does not cover: an
+//! unreadable key (a directory, or garbage: the tests run as root, so mode 000 would not stop a
+//! read) and an expired certificate (it starts, warns, and exposes the past notAfter).
+//!
+//! The tests of this file run one at a time (a shared lock) so that the RSS figures of one are
+//! not another's. Certificates are generated here with rcgen; every wait is bounded.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+};
+use rustls::ClientConfig;
+use rustls_pki_types::{CertificateDer, ServerName};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use image_config_webhook::policy::Policy;
+use image_config_webhook::server::tls::{TlsSettings, TlsVersion};
+use image_config_webhook::server::{self, MAX_BODY_BYTES, Running, ServeConfig};
+
+const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
+/// Bound on any single network exchange.
+const IO: Duration = Duration::from_secs(20);
+/// Bound on a whole attack.
+const ATTACK: Duration = Duration::from_secs(60);
+/// Allowed growth of this process's resident memory across one attack (server and clients).
+const RSS_GROWTH_KIB: u64 = 64 * 1024;
+/// The connection limit of the test servers.
+const LIMIT: usize = 32;
+const V1: &str = "admission.k8s.io/v1";
+const OPEN: &str = "image_config_webhook_connections_open{listener=\"webhook\"}";
+const REJECTED: &str = "image_config_webhook_connections_rejected_total{listener=\"webhook\"}";
+const IN_FLIGHT: &str = "image_config_webhook_requests_in_flight";
+const EXPIRY: &str = "image_config_webhook_certificate_expiry_timestamp_seconds";
+
+/// One attack at a time, so that RSS growth is attributable.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+// ---------------------------------------------------------------------------------------------
+// Temporary directories and certificates (as in tests/server_tls.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// A unique directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "image-config-webhook-adversarial-{}-{tag}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", parent.display()));
+        }
+        std::fs::write(&path, contents)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    der: CertificateDer<'static>,
+}
+
+struct Leaf {
+    cert_pem: String,
+    key_pem: String,
+    not_after: i64,
+}
+
+impl Ca {
+    fn new() -> Ca {
+        let key = KeyPair::generate().expect("CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "image-config-webhook adversarial CA");
+        params.distinguished_name = dn;
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).expect("CA certificate");
+        Ca {
+            der: cert.der().clone(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A serving certificate for localhost and 127.0.0.1, valid from `from` to `until`
+    /// (years, 1 January).
+    fn server_leaf(&self, from: i32, until: i32) -> Leaf {
+        let key = KeyPair::generate().expect("leaf key");
+        let mut params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+            .expect("leaf params");
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "image-config-webhook adversarial");
+        params.distinguished_name = dn;
+        params.serial_number = Some(SerialNumber::from(7u64));
+        params.not_before = rcgen::date_time_ymd(from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(until, 1, 1);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf");
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert.der()).expect("leaf parses");
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            not_after: parsed.validity().not_after.timestamp(),
+        }
+    }
+}
+
+/// A temp dir with `tls.crt` and `tls.key` from a fresh CA.
+struct Fixture {
+    dir: TempDir,
+    ca: Ca,
+    leaf: Leaf,
+}
+
+impl Fixture {
+    fn new(tag: &str) -> Fixture {
+        let dir = TempDir::new(tag);
+        let ca = Ca::new();
+        let leaf = ca.server_leaf(2024, 2040);
+        dir.write("tls.crt", &leaf.cert_pem);
+        dir.write("tls.key", &leaf.key_pem);
+        Fixture { dir, ca, leaf }
+    }
+
+    /// Short timeouts and a connection limit of [`LIMIT`], on 127.0.0.1:0.
+    fn config(&self) -> ServeConfig {
+        ServeConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            probe_addr: None,
+            tls: TlsSettings {
+                cert: self.dir.path().join("tls.crt"),
+                key: self.dir.path().join("tls.key"),
+                client_ca: None,
+                min_version: TlsVersion::Tls12,
+                http2: false,
+            },
+            cert_poll_interval: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(1),
+            header_read_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(5),
+            max_connections: LIMIT,
+            policy: Policy::default(),
+        }
+    }
+
+    fn client(&self) -> Arc<ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.ca.der.clone())
+            .expect("CA in the root store");
+        let mut config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("client TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+}
+
+async fn start(config: ServeConfig) -> Running {
+    within("server start", IO, server::start(config))
+        .await
+        .unwrap_or_else(|e| panic!("the server does not start: {e}"))
+}
+
+async fn stop(running: Running) {
+    running.begin_shutdown();
+    within("server stop", IO, running.wait())
+        .await
+        .unwrap_or_else(|e| panic!("the server did not stop cleanly: {e}"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+// ---------------------------------------------------------------------------------------------
+
+async fn tls_connect(
+    addr: SocketAddr,
+    config: &Arc<ClientConfig>,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let connect = async {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        TlsConnector::from(config.clone())
+            .connect(ServerName::from(addr.ip()), tcp)
+            .await
+    };
+    tokio::time::timeout(IO, connect)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("TLS connect timed out")))
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        match text.char_indices().nth(2000) {
+            Some((i, _)) => format!("{}... ({} bytes)", &text[..i], self.body.len()),
+            None => text.into_owned(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "HTTP {} body is not JSON ({e}): {}",
+                self.status,
+                self.text()
+            )
+        })
+    }
+}
+
+/// One HTTP/1.1 keep-alive connection through hyper's client.
+struct H1 {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl H1 {
+    async fn open(addr: SocketAddr, config: &Arc<ClientConfig>) -> Result<H1, String> {
+        let tls = tls_connect(addr, config)
+            .await
+            .map_err(|e| format!("TLS connect to {addr}: {e}"))?;
+        let (sender, conn) =
+            tokio::time::timeout(IO, hyper::client::conn::http1::handshake(TokioIo::new(tls)))
+                .await
+                .map_err(|_| "HTTP handshake timed out".to_owned())?
+                .map_err(|e| format!("HTTP handshake: {e}"))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(H1 { sender })
+    }
+
+    async fn send(&mut self, request: hyper::Request<Full<Bytes>>) -> Result<Reply, String> {
+        let exchange = async {
+            self.sender
+                .ready()
+                .await
+                .map_err(|e| format!("connection not ready: {e}"))?;
+            let response = self
+                .sender
+                .send_request(request)
+                .await
+                .map_err(|e| format!("request failed: {e}"))?;
+            let (parts, body) = response.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| format!("response body: {e}"))?
+                .to_bytes();
+            Ok(Reply {
+                status: parts.status.as_u16(),
+                headers: parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+                    .collect(),
+                body: body.to_vec(),
+            })
+        };
+        tokio::time::timeout(IO, exchange)
+            .await
+            .map_err(|_| "request timed out".to_owned())?
+    }
+}
+
+fn post(body: impl Into<Bytes>) -> hyper::Request<Full<Bytes>> {
+    hyper::Request::builder()
+        .method("POST")
+        .uri("/validate?timeout=10s")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(body.into()))
+        .expect("request")
+}
+
+async fn one_shot(
+    addr: SocketAddr,
+    config: &Arc<ClientConfig>,
+    body: impl Into<Bytes>,
+) -> Result<Reply, String> {
+    H1::open(addr, config).await?.send(post(body)).await
+}
+
+/// Reads one Content-Length-framed HTTP/1.1 response from a raw stream.
+async fn read_reply<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Reply> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("closed after {:?}", String::from_utf8_lossy(&buf)),
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut body = buf[head_end + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut reply = Reply {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    let length: usize = reply
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no Content-Length in {head:?}")))?;
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed inside the response body",
+            ));
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    // Whatever follows belongs to a later response; keep it to look for one.
+    let rest = body.split_off(length);
+    reply.body = body;
+    if !rest.is_empty() {
+        reply
+            .headers
+            .push(("x-test-trailing".into(), rest.len().to_string()));
+    }
+    Ok(reply)
+}
+
+/// Reads until the peer closes (EOF or error); returns what arrived.
+async fn read_until_closed<S: AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return got,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reviews, metrics, memory, the well-behaved client
+// ---------------------------------------------------------------------------------------------
+
+fn review(uid: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": V1,
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
+            "resource": {"group": "config.openshift.io", "version": "v1", "resource": "images"},
+            "name": "cluster",
+            "operation": "CREATE",
+            "userInfo": {"username": "system:admin"},
+            "object": {
+                "apiVersion": "config.openshift.io/v1",
+                "kind": "Image",
+                "metadata": {"name": "cluster"},
+                "spec": spec
+            },
+            "oldObject": null,
+            "dryRun": false
+        }
+    })
+}
+
+fn bytes_of(review: &Value) -> Vec<u8> {
+    serde_json::to_vec(review).expect("review JSON")
+}
+
+fn allowed_review(uid: &str) -> Vec<u8> {
+    bytes_of(&review(uid, json!({})))
+}
+
+fn denied_review(uid: &str) -> Vec<u8> {
+    bytes_of(&review(
+        uid,
+        json!({"registrySources": {"blockedRegistries": ["registry.io/myrepo:latest"]}}),
+    ))
+}
+
+/// A verdict for `uid`; returns the `response` object.
+fn verdict(reply: &Reply, uid: &str) -> Value {
+    assert_eq!(reply.status, 200, "a verdict for {uid}: {}", reply.text());
+    let doc = reply.json();
+    assert_eq!(doc["kind"], "AdmissionReview", "{}", reply.text());
+    assert_eq!(doc["response"]["uid"], uid, "{}", reply.text());
+    doc["response"].clone()
+}
+
+/// A clear refusal of a malformed review: with a readable uid, 200 with `allowed: false` and
+/// status 400 naming the problem (so the API server shows it); without, HTTP 400 with a JSON
+/// error. Returns the message.
+fn refusal(reply: &Reply, uid: Option<&str>) -> String {
+    match reply.status {
+        200 => {
+            let uid = uid.unwrap_or_else(|| panic!("a verdict without a uid: {}", reply.text()));
+            let response = verdict(reply, uid);
+            assert_eq!(response["allowed"], false, "{}", reply.text());
+            assert_eq!(response["status"]["code"], 400, "{}", reply.text());
+            response["status"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+        400 => {
+            let doc = reply.json();
+            let message = doc["error"].as_str().unwrap_or_default().to_owned();
+            assert!(!message.is_empty(), "an error message: {}", reply.text());
+            message
+        }
+        other => panic!(
+            "expected 200 (with uid) or 400, got {other}: {}",
+            reply.text()
+        ),
+    }
+}
+
+fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)
+            .filter(|rest| rest.starts_with(' '))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+fn metric(running: &Running, series: &str) -> f64 {
+    metric_value(&running.state.metrics().encode(), series).unwrap_or(0.0)
+}
+
+async fn within<F: Future>(what: &str, limit: Duration, future: F) -> F::Output {
+    match tokio::time::timeout(limit, future).await {
+        Ok(out) => out,
+        Err(_) => panic!("{what}: nothing within {limit:?}"),
+    }
+}
+
+async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        if check() {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// VmRSS of this process, KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A well-behaved client: a keep-alive connection opened before the attack (as the API server
+/// keeps one), alternating allowed and denied reviews; with `fresh`, every fifth review goes on a
+/// new connection. Every answer must be the right verdict.
+struct Steady {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<(usize, Vec<String>, Duration)>,
+}
+
+impl Steady {
+    async fn start(addr: SocketAddr, config: Arc<ClientConfig>, fresh: bool) -> Steady {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut conn = H1::open(addr, &config)
+            .await
+            .expect("steady client connects");
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut failures = Vec::new();
+            let mut slowest = Duration::ZERO;
+            let mut n = 0usize;
+            while !flag.load(Ordering::SeqCst) {
+                n += 1;
+                let uid = format!("steady-{n}");
+                let denied = n.is_multiple_of(2);
+                let body = if denied {
+                    denied_review(&uid)
+                } else {
+                    allowed_review(&uid)
+                };
+                let sent = Instant::now();
+                let result = if fresh && n.is_multiple_of(5) {
+                    one_shot(addr, &config, body).await
+                } else {
+                    conn.send(post(body)).await
+                };
+                slowest = slowest.max(sent.elapsed());
+                match result {
+                    Ok(reply) if reply.status == 200 => {
+                        let doc = reply.json();
+                        if doc["response"]["uid"] != uid.as_str()
+                            || doc["response"]["allowed"] != !denied
+                        {
+                            failures.push(format!("{uid}: wrong verdict {}", reply.text()));
+                        }
+                    }
+                    Ok(reply) => failures.push(format!("{uid}: HTTP {}", reply.status)),
+                    Err(e) => {
+                        failures.push(format!("{uid}: {e}"));
+                        if let Ok(c) = H1::open(addr, &config).await {
+                            conn = c;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (n, failures, slowest)
+        });
+        Steady { stop, task }
+    }
+
+    async fn finish(self, what: &str) {
+        self.stop.store(true, Ordering::SeqCst);
+        let (sent, failures, slowest) = within("steady client", IO, self.task)
+            .await
+            .expect("steady client task");
+        println!("{what}: the steady client sent {sent} reviews, slowest {slowest:?}");
+        assert!(sent > 0, "{what}: the steady client sent nothing");
+        assert!(
+            failures.is_empty(),
+            "{what}: the steady client saw {} failures of {sent}: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(5)]
+        );
+    }
+}
+
+/// Runs `attack` against a fresh server with a steady client alongside; checks the steady
+/// client, memory, the in-flight gauge and that a fresh client is still served afterwards.
+async fn under_attack<F, Fut>(tag: &str, fresh: bool, adjust: fn(&mut ServeConfig), attack: F)
+where
+    F: FnOnce(SocketAddr, Arc<ClientConfig>, Arc<Running>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let _serial = SERIAL.lock().await;
+    let fx = Fixture::new(tag);
+    let mut config = fx.config();
+    adjust(&mut config);
+    let running = Arc::new(start(config).await);
+    let addr = running.addr;
+    let client = fx.client();
+    // Warm up (TLS session setup, lazy statics) before the first RSS reading.
+    let warm = one_shot(addr, &client, allowed_review("warm"))
+        .await
+        .unwrap();
+    verdict(&warm, "warm");
+    let rss_before = rss_kib();
+    let steady = Steady::start(addr, client.clone(), fresh).await;
+    let begun = Instant::now();
+    within(tag, ATTACK, attack(addr, client.clone(), running.clone())).await;
+    let took = begun.elapsed();
+    steady.finish(tag).await;
+    let rss_after = rss_kib();
+    println!(
+        "{tag}: attack took {took:?}; VmRSS {rss_before} KiB -> {rss_after} KiB; rejected connections {}",
+        metric(&running, REJECTED)
+    );
+    assert!(
+        rss_after.saturating_sub(rss_before) < RSS_GROWTH_KIB,
+        "{tag}: VmRSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    let after = one_shot(addr, &client, denied_review("after")).await;
+    let after = after.unwrap_or_else(|e| panic!("{tag}: a fresh client after the attack: {e}"));
+    assert_eq!(verdict(&after, "after")["allowed"], false);
+    wait_until("in-flight gauge back to 0", IO, || {
+        metric(&running, IN_FLIGHT) == 0.0
+    })
+    .await;
+    let running = Arc::try_unwrap(running).expect("the attack keeps no reference to the server");
+    stop(running).await;
+}
+
+fn keep(_: &mut ServeConfig) {}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Malformed JSON
+// ---------------------------------------------------------------------------------------------
+
+/// A review whose `object` is replaced by `raw` (not necessarily JSON).
+fn review_with_object(uid: &str, raw: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        r#"{{"apiVersion":"{V1}","kind":"AdmissionReview","request":{{"uid":"{uid}","kind":{{"group":"config.openshift.io","version":"v1","kind":"Image"}},"resource":{{"group":"config.openshift.io","version":"v1","resource":"images"}},"name":"cluster","operation":"CREATE","userInfo":{{"username":"system:admin"}},"dryRun":false,"object":"#
+    )
+    .into_bytes();
+    body.extend_from_slice(raw);
+    body.extend_from_slice(b"}}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn json_nested_beyond_the_parser_limit_is_refused() {
+    under_attack("deep", true, keep, |addr, client, _| async move {
+        let cases: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
+            (
+                "10 000 [ in the object",
+                review_with_object(
+                    "deep-arrays",
+                    format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).as_bytes(),
+                ),
+                Some("deep-arrays"),
+            ),
+            (
+                "10 000 {\"a\": in the object",
+                review_with_object(
+                    "deep-objects",
+                    format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000)).as_bytes(),
+                ),
+                Some("deep-objects"),
+            ),
+            (
+                "1 000 000 [ and nothing else",
+                "[".repeat(1_000_000).into_bytes(),
+                None,
+            ),
+        ];
+        for (what, body, uid) in cases {
+            let sent = Instant::now();
+            let reply = one_shot(addr, &client, body)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let message = refusal(&reply, uid);
+            println!(
+                "{what}: HTTP {} in {:?}: {message}",
+                reply.status,
+                sent.elapsed()
+            );
+            assert!(
+                sent.elapsed() < Duration::from_secs(10),
+                "{what}: took {:?}",
+                sent.elapsed()
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn numbers_out_of_range_are_refused_or_judged() {
+    under_attack("numbers", true, keep, |addr, client, _| async move {
+        let object = |generation: &str, extra: &str| {
+            format!(
+                r#"{{"apiVersion":"config.openshift.io/v1","kind":"Image","metadata":{{"name":"cluster","generation":{generation}}},"spec":{{"registrySources":{{"blockedRegistries":["registry.io/myrepo:latest"]}}{extra}}}}}"#
+            )
+        };
+        let huge_int = "1".repeat(400);
+        let cases = [
+            ("1e400", object("1e400", "")),
+            ("-1e400", object("-1e400", "")),
+            ("a 400-digit integer", object(&huge_int, "")),
+            ("1e-400", object("1e-400", "")),
+            ("u64::MAX + 1", object("18446744073709551616", "")),
+            ("1e400 in an unknown spec field", object("1", r#","x":1e400"#)),
+            (
+                "a 400-digit integer in an unknown spec field",
+                object("1", &format!(r#","x":{huge_int}"#)),
+            ),
+        ];
+        for (i, (what, obj)) in cases.iter().enumerate() {
+            let uid = format!("number-{i}");
+            let reply = one_shot(addr, &client, review_with_object(&uid, obj.as_bytes()))
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            // Either refused clearly, or judged: the blocked release registry is denied all the
+            // same (a number elsewhere must not change the verdict).
+            if reply.status == 200 && verdict(&reply, &uid)["allowed"] == false {
+                let response = verdict(&reply, &uid);
+                let code = &response["status"]["code"];
+                assert!(code == 400 || code == 422, "{what}: {}", reply.text());
+                println!("{what}: {code}: {}", response["status"]["message"]);
+            } else {
+                let message = refusal(&reply, Some(&uid));
+                println!("{what}: refused: {message}");
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_keys_get_a_deterministic_answer() {
+    under_attack("duplicates", true, keep, |addr, client, _| async move {
+        let denied_spec = r#"{"registrySources":{"blockedRegistries":["registry.io/myrepo:latest"]}}"#;
+        let obj = |specs: &[&str]| {
+            let specs: Vec<String> = specs.iter().map(|s| format!(r#""spec":{s}"#)).collect();
+            format!(
+                r#"{{"apiVersion":"config.openshift.io/v1","kind":"Image","metadata":{{"name":"cluster"}},{}}}"#,
+                specs.join(",")
+            )
+        };
+        // The same body twice must get the same answer: no randomness in which value wins.
+        let cases = [
+            ("spec allowed then denied", obj(&["{}", denied_spec])),
+            ("spec denied then allowed", obj(&[denied_spec, "{}"])),
+        ];
+        for (i, (what, o)) in cases.iter().enumerate() {
+            let uid = format!("dup-{i}");
+            let first = one_shot(addr, &client, review_with_object(&uid, o.as_bytes()))
+                .await
+                .unwrap();
+            let second = one_shot(addr, &client, review_with_object(&uid, o.as_bytes()))
+                .await
+                .unwrap();
+            assert_eq!(first.status, second.status, "{what}");
+            assert_eq!(first.body, second.body, "{what}: the same body, two answers");
+            if first.status == 200 {
+                let response = verdict(&first, &uid);
+                println!(
+                    "{what}: allowed {} code {}",
+                    response["allowed"], response["status"]["code"]
+                );
+            } else {
+                println!("{what}: refused: {}", refusal(&first, Some(&uid)));
+            }
+        }
+        // A duplicated uid: answered, with one of the two.
+        let body = allowed_review("dup-uid-b");
+        let text = String::from_utf8(body).unwrap().replacen(
+            r#""uid":"dup-uid-b""#,
+            r#""uid":"dup-uid-a","uid":"dup-uid-b""#,
+            1,
+        );
+        let reply = one_shot(addr, &client, text).await.unwrap();
+        if reply.status == 200 {
+            let doc = reply.json();
+            let uid = doc["response"]["uid"].as_str().unwrap_or_default().to_owned();
+            assert!(uid == "dup-uid-a" || uid == "dup-uid-b", "{}", reply.text());
+            println!("duplicated uid: answered for {uid}");
+        } else {
+            println!("duplicated uid: refused: {}", refusal(&reply, None));
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invalid_utf8_is_refused() {
+    under_attack("utf8", true, keep, |addr, client, _| async move {
+        let spec_with = |raw: &[u8]| {
+            let mut o = br#"{"apiVersion":"config.openshift.io/v1","kind":"Image","metadata":{"name":"cluster"},"spec":{"registrySources":{"blockedRegistries":[""#.to_vec();
+            o.extend_from_slice(raw);
+            o.extend_from_slice(br#""]}}}"#);
+            o
+        };
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("0xff in a string", spec_with(b"quay.io/\xff\xfe")),
+            ("a truncated 3-byte sequence", spec_with(b"quay.io/\xe2\x82")),
+            ("an overlong encoding of /", spec_with(b"quay.io\xc0\xafx")),
+            ("a UTF-8-encoded surrogate", spec_with(b"quay.io\xed\xa0\x80")),
+            ("a lone surrogate escape", spec_with(br"quay.io\ud800")),
+        ];
+        for (i, (what, obj)) in cases.iter().enumerate() {
+            let uid = format!("utf8-{i}");
+            let reply = one_shot(addr, &client, review_with_object(&uid, obj))
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            println!("{what}: {}", refusal(&reply, Some(&uid)));
+        }
+        // Invalid UTF-8 inside the uid itself: no uid can be echoed, so HTTP 400.
+        let mut body = allowed_review("UIDX");
+        let at = body.windows(4).position(|w| w == b"UIDX").unwrap();
+        body[at] = 0xff;
+        let reply = one_shot(addr, &client, body).await.unwrap();
+        assert_eq!(reply.status, 400, "{}", reply.text());
+        println!("invalid UTF-8 in the uid: {}", refusal(&reply, None));
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Size
+// ---------------------------------------------------------------------------------------------
+
+/// A review carrying one string in an annotation, padded to exactly `total` bytes.
+fn review_of_size(uid: &str, total: usize) -> Vec<u8> {
+    let mut doc = review(uid, json!({}));
+    doc["request"]["object"]["metadata"]["annotations"] = json!({"pad": ""});
+    let base = bytes_of(&doc).len();
+    doc["request"]["object"]["metadata"]["annotations"]["pad"] =
+        Value::String("a".repeat(total - base));
+    let body = bytes_of(&doc);
+    assert_eq!(body.len(), total);
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_7_mib_string_is_answered_and_one_byte_more_is_413() {
+    under_attack("7mib", true, keep, |addr, client, _| async move {
+        let sent = Instant::now();
+        let reply = one_shot(addr, &client, review_of_size("big", MAX_BODY_BYTES))
+            .await
+            .unwrap();
+        let took = sent.elapsed();
+        let response = verdict(&reply, "big");
+        println!(
+            "7 MiB review ({MAX_BODY_BYTES} bytes): allowed {} in {took:?}",
+            response["allowed"]
+        );
+        assert!(took < Duration::from_secs(15), "7 MiB review took {took:?}");
+
+        // One byte more, with Content-Length and chunked. The server answers 413 without
+        // reading the rest, so the body is written by a separate task whose errors (the server
+        // closing) are expected.
+        let bigger = review_of_size("bigger", MAX_BODY_BYTES + 1);
+        for chunked in [false, true] {
+            let framing = if chunked {
+                "Transfer-Encoding: chunked".to_owned()
+            } else {
+                format!("Content-Length: {}", bigger.len())
+            };
+            let head = format!(
+                "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{framing}\r\n\r\n"
+            );
+            let tls = tls_connect(addr, &client).await.expect("TLS connect");
+            let (mut reader, mut writer) = tokio::io::split(tls);
+            let body = bigger.clone();
+            let sender = tokio::spawn(async move {
+                writer.write_all(head.as_bytes()).await?;
+                for piece in body.chunks(64 * 1024) {
+                    if chunked {
+                        writer
+                            .write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                            .await?;
+                        writer.write_all(piece).await?;
+                        writer.write_all(b"\r\n").await?;
+                    } else {
+                        writer.write_all(piece).await?;
+                    }
+                }
+                if chunked {
+                    writer.write_all(b"0\r\n\r\n").await?;
+                }
+                writer.flush().await
+            });
+            let reply = within("413", IO, read_reply(&mut reader))
+                .await
+                .unwrap_or_else(|e| panic!("7 MiB + 1 (chunked: {chunked}): {e}"));
+            assert_eq!(reply.status, 413, "{}", reply.text());
+            println!(
+                "7 MiB + 1 byte, {}: HTTP 413 {}; the rest of the upload: {:?}",
+                if chunked { "chunked" } else { "Content-Length" },
+                reply.text(),
+                within("upload", IO, sender).await.expect("sender task").err()
+            );
+        }
+
+        // A body that is one 7 MiB JSON string and nothing else.
+        let mut body = vec![b'a'; MAX_BODY_BYTES];
+        body[0] = b'"';
+        body[MAX_BODY_BYTES - 1] = b'"';
+        let reply = one_shot(addr, &client, body).await.unwrap();
+        println!("a bare 7 MiB string: {}", refusal(&reply, None));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_list_of_100_000_entries_is_denied_by_r5_in_bounded_time() {
+    under_attack("100k", true, keep, |addr, client, _| async move {
+        let entries: Vec<String> = (0..100_000).map(|i| format!("r{i}.example.com")).collect();
+        let body = bytes_of(&review(
+            "many",
+            json!({"registrySources": {"blockedRegistries": entries}}),
+        ));
+        assert!(body.len() < MAX_BODY_BYTES, "{} bytes", body.len());
+        let sent = Instant::now();
+        let reply = one_shot(addr, &client, body.clone()).await.unwrap();
+        let took = sent.elapsed();
+        let response = verdict(&reply, "many");
+        assert_eq!(response["allowed"], false, "{}", reply.text());
+        assert_eq!(response["status"]["code"], 422, "{}", reply.text());
+        let causes = response["status"]["details"]["causes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let too_many = causes.iter().find(|c| {
+            c["reason"] == "FieldValueTooMany"
+                && c["field"] == "spec.registrySources.blockedRegistries"
+        });
+        assert!(
+            too_many.is_some(),
+            "no FieldValueTooMany cause on blockedRegistries: {}",
+            reply.text()
+        );
+        println!(
+            "100 000 entries ({} bytes): {} causes, {} response bytes, in {took:?}: {}",
+            body.len(),
+            causes.len(),
+            reply.body.len(),
+            too_many
+                .map(|c| c["message"].to_string())
+                .unwrap_or_default()
+        );
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. HTTP framing
+// ---------------------------------------------------------------------------------------------
+
+/// Sends `raw` on a fresh TLS connection; returns the first response (if any) and everything
+/// that arrived after it until the server closed the connection.
+async fn raw_exchange(
+    addr: SocketAddr,
+    client: &Arc<ClientConfig>,
+    raw: &[u8],
+) -> (Option<Reply>, Vec<u8>) {
+    let mut tls = tls_connect(addr, client).await.expect("TLS connect");
+    tls.write_all(raw).await.expect("write");
+    tls.flush().await.expect("flush");
+    within("a raw exchange", IO, async {
+        match read_reply(&mut tls).await {
+            Ok(reply) => {
+                let rest = read_until_closed(&mut tls).await;
+                (Some(reply), rest)
+            }
+            Err(_) => (None, Vec::new()),
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conflicting_content_length_and_transfer_encoding_cannot_smuggle() {
+    under_attack("smuggle", true, keep, |addr, client, _| async move {
+        let first = allowed_review("first");
+        // The second request, hidden where a Content-Length reader would see a body and a
+        // chunked reader would see a new request, and the other way round.
+        let smuggled = denied_review("smuggled");
+        let smuggled_request = format!(
+            "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            smuggled.len()
+        )
+        .into_bytes()
+        .into_iter()
+        .chain(smuggled.iter().copied())
+        .collect::<Vec<u8>>();
+        // TE.CL: chunked says the body is `first`; Content-Length says it is shorter.
+        let mut te_cl = format!(
+            "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            first.len()
+        )
+        .into_bytes();
+        te_cl.extend_from_slice(&first);
+        te_cl.extend_from_slice(b"\r\n0\r\n\r\n");
+        te_cl.extend_from_slice(&smuggled_request);
+
+        // CL.TE: Content-Length covers a chunked terminator and the smuggled request;
+        // chunked ends at once.
+        let mut cl_te_body = b"0\r\n\r\n".to_vec();
+        cl_te_body.extend_from_slice(&smuggled_request);
+        let mut cl_te = format!(
+            "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nContent-Length: {}\r\n\r\n",
+            cl_te_body.len()
+        )
+        .into_bytes();
+        cl_te.extend_from_slice(&cl_te_body);
+
+        // Transfer-Encoding that does not end in chunked, with a Content-Length.
+        let mut te_gzip = format!(
+            "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            first.len()
+        )
+        .into_bytes();
+        te_gzip.extend_from_slice(&first);
+        te_gzip.extend_from_slice(&smuggled_request);
+
+        // Two different Content-Lengths.
+        let mut two_cl = format!(
+            "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nContent-Length: 4\r\n\r\n",
+            first.len()
+        )
+        .into_bytes();
+        two_cl.extend_from_slice(&first);
+        two_cl.extend_from_slice(&smuggled_request);
+
+        // An obfuscated Transfer-Encoding.
+        let mut te_obfuscated = format!(
+            "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nTransfer-Encoding: xchunked\r\n\r\n",
+            first.len()
+        )
+        .into_bytes();
+        te_obfuscated.extend_from_slice(&first);
+        te_obfuscated.extend_from_slice(&smuggled_request);
+
+        for (what, raw) in [
+            ("TE.CL", te_cl),
+            ("CL.TE", cl_te),
+            ("TE gzip + CL", te_gzip),
+            ("two Content-Lengths", two_cl),
+            ("TE xchunked + CL", te_obfuscated),
+        ] {
+            let (reply, rest) = raw_exchange(addr, &client, &raw).await;
+            let rest_text = String::from_utf8_lossy(&rest);
+            assert!(
+                !rest_text.contains("smuggled"),
+                "{what}: the pipelined request was answered after the first: {rest_text}"
+            );
+            match reply {
+                Some(reply) => {
+                    let body = reply.text();
+                    assert!(!body.contains("smuggled"), "{what}: answered the smuggled request: {body}");
+                    // Either refused, or the chunked body (the one the RFC says wins) was
+                    // judged, and the connection then closed.
+                    match reply.status {
+                        200 => {
+                            let response = verdict(&reply, "first");
+                            assert_eq!(response["allowed"], true, "{what}: {body}");
+                            assert_eq!(
+                                reply.header("connection"),
+                                Some("close"),
+                                "{what}: the server must close after a request with both headers"
+                            );
+                        }
+                        400 => {}
+                        other => panic!("{what}: HTTP {other}: {body}"),
+                    }
+                    println!(
+                        "{what}: HTTP {} (Connection: {}), then closed",
+                        reply.status,
+                        reply.header("connection").unwrap_or("-"),
+                    );
+                }
+                None => println!("{what}: closed without a response"),
+            }
+        }
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Connections
+// ---------------------------------------------------------------------------------------------
+
+/// Opens `n` TCP connections at once, sends `first` on each (maybe nothing), and waits until the
+/// server has closed every one; returns how long each took to be closed.
+async fn flood(addr: SocketAddr, n: usize, first: Vec<u8>) -> Vec<Duration> {
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        let mut tcp = TcpStream::connect(addr).await.expect("TCP connect");
+        if !first.is_empty() {
+            // A write to a connection already closed for the limit may fail: that is fine.
+            let _ = tcp.write_all(&first).await;
+        }
+        streams.push((Instant::now(), tcp));
+    }
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .map(|(opened, mut tcp)| {
+            tokio::spawn(async move {
+                let got = read_until_closed(&mut tcp).await;
+                assert!(
+                    got.is_empty() || got[0] == 0x15 || got[0] == 0x16,
+                    "expected nothing, an alert or the server's handshake, got {:?}",
+                    &got[..got.len().min(16)]
+                );
+                opened.elapsed()
+            })
+        })
+        .collect();
+    let mut closed = Vec::new();
+    for task in tasks {
+        closed.push(
+            within("flooding connection closed", IO, task)
+                .await
+                .expect("flood task"),
+        );
+    }
+    closed
+}
+
+/// The first bytes a real client sends: a full ClientHello record.
+fn client_hello(client: &Arc<ClientConfig>) -> Vec<u8> {
+    let mut conn = rustls::ClientConnection::new(
+        client.clone(),
+        ServerName::from(std::net::IpAddr::from(Ipv4Addr::LOCALHOST)),
+    )
+    .expect("client connection");
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out).expect("ClientHello");
+    }
+    out
+}
+
+async fn check_flood(tag: &str, running: &Running, first: Vec<u8>) {
+    let rejected_before = metric(running, REJECTED);
+    let closed = flood(running.addr, 2 * LIMIT, first).await;
+    let rejected = metric(running, REJECTED) - rejected_before;
+    let mut sorted = closed.clone();
+    sorted.sort();
+    let (fastest, slowest) = (sorted[0], sorted[sorted.len() - 1]);
+    println!(
+        "{tag}: {} connections closed, {rejected} at accept for the limit of {LIMIT}; fastest {fastest:?}, slowest {slowest:?}",
+        closed.len()
+    );
+    // The steady client holds one slot, so at least LIMIT of the 2 * LIMIT were over it.
+    assert!(
+        rejected >= LIMIT as f64,
+        "{tag}: only {rejected} rejected at accept"
+    );
+    // Those over the limit are closed at once; the others by the 1 s handshake timeout.
+    assert!(
+        fastest < Duration::from_millis(900),
+        "{tag}: fastest {fastest:?}"
+    );
+    assert!(
+        slowest < Duration::from_secs(6),
+        "{tag}: slowest {slowest:?}"
+    );
+    wait_until("open connections back to the steady client's", IO, || {
+        metric(running, OPEN) <= 2.0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_that_never_send_a_byte_are_bounded_by_the_limit_and_the_timeout() {
+    // New connections are refused while the flood holds every slot: the steady client keeps
+    // its one keep-alive connection, as the API server does.
+    under_attack("silent-flood", false, keep, |_, _, running| async move {
+        let peak = Arc::new(AtomicUsize::new(0));
+        let watcher = {
+            let (running, peak) = (running.clone(), peak.clone());
+            tokio::spawn(async move {
+                loop {
+                    let open = metric(&running, OPEN) as usize;
+                    peak.fetch_max(open, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        };
+        for round in 0..3 {
+            check_flood(
+                &format!("silent flood, round {round}"),
+                &running,
+                Vec::new(),
+            )
+            .await;
+        }
+        watcher.abort();
+        let peak = peak.load(Ordering::SeqCst);
+        println!("silent flood: peak open connections {peak} (limit {LIMIT})");
+        assert!(peak <= LIMIT, "peak {peak} over the limit {LIMIT}");
+        assert!(
+            peak >= LIMIT / 2,
+            "the flood never filled the slots: peak {peak}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_handshakes_that_never_finish_are_cut_off() {
+    under_attack("handshakes", false, keep, |_, client, running| async move {
+        let hello = client_hello(&client);
+        // Half a ClientHello, then silence.
+        check_flood(
+            "half a ClientHello",
+            &running,
+            hello[..hello.len() / 2].to_vec(),
+        )
+        .await;
+        // A whole ClientHello, then never the client's Finished.
+        check_flood("a ClientHello and no Finished", &running, hello).await;
+        // A TLS record header announcing 16 KiB that never comes.
+        check_flood(
+            "a record header only",
+            &running,
+            vec![0x16, 0x03, 0x01, 0x40, 0x00],
+        )
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_beyond_the_limit_are_refused_then_served_again() {
+    // Handshaken, idle keep-alive connections hold their slots (up to the idle timeout): a
+    // client over the limit is closed at once, and served as soon as a slot is free.
+    under_attack(
+        "keep-alive-flood",
+        false,
+        keep,
+        |addr, client, running| async move {
+            let mut held = Vec::new();
+            while held.len() < LIMIT {
+                match H1::open(addr, &client).await {
+                    Ok(conn) => held.push(conn),
+                    Err(_) => break,
+                }
+                if metric(&running, OPEN) as usize >= LIMIT {
+                    break;
+                }
+            }
+            let open = metric(&running, OPEN) as usize;
+            assert_eq!(open, LIMIT, "every slot taken ({} held)", held.len());
+            let refused = one_shot(addr, &client, allowed_review("over")).await;
+            assert!(
+                refused.is_err(),
+                "a connection over the limit was served: {refused:?}"
+            );
+            println!("over the limit: {}", refused.err().unwrap_or_default());
+            drop(held.pop());
+            wait_until("a slot freed", IO, || {
+                (metric(&running, OPEN) as usize) < LIMIT
+            })
+            .await;
+            let reply = one_shot(addr, &client, allowed_review("freed"))
+                .await
+                .unwrap();
+            assert_eq!(verdict(&reply, "freed")["allowed"], true);
+            drop(held);
+        },
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Start-up failures of the binary (those tests/server_tls.rs does not cover)
+// ---------------------------------------------------------------------------------------------
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_binary(args: &[&str], stderr: &Path) -> ChildGuard {
+    let log = std::fs::File::create(stderr).expect("stderr file");
+    let child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("the binary starts");
+    ChildGuard(child)
+}
+
+fn wait_exit_blocking(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Runs `serve` on `cert_dir`; returns the exit code, the `error:` lines and all of stderr.
+fn failed_start(dir: &TempDir, cert_dir: &Path) -> (Option<i32>, Vec<String>, String) {
+    let stderr = dir.path().join("stderr.log");
+    let mut child = spawn_binary(
+        &[
+            "serve",
+            "--cert-dir",
+            cert_dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &stderr,
+    );
+    let begun = Instant::now();
+    let status = wait_exit_blocking(&mut child.0, Duration::from_secs(10));
+    println!("exited after {:?}", begun.elapsed());
+    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+    let errors = log
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .map(str::to_owned)
+        .collect();
+    (status.and_then(|s| s.code()), errors, log)
+}
+
+#[test]
+fn binary_exits_2_naming_an_unreadable_key() {
+    let fx = Fixture::new("unreadable-key");
+    // A directory where the key should be: unreadable even for root.
+    let as_dir = fx.dir.path().join("key-is-a-dir");
+    fx.dir.write("key-is-a-dir/tls.crt", &fx.leaf.cert_pem);
+    std::fs::create_dir_all(as_dir.join("tls.key")).unwrap();
+    // Garbage where the key should be.
+    let garbage = fx.dir.path().join("key-is-garbage");
+    fx.dir.write("key-is-garbage/tls.crt", &fx.leaf.cert_pem);
+    fx.dir.write(
+        "key-is-garbage/tls.key",
+        "this is not a key\n\u{0}\u{1}\u{2}",
+    );
+    // A certificate where the key should be.
+    let swapped = fx.dir.path().join("key-is-a-cert");
+    fx.dir.write("key-is-a-cert/tls.crt", &fx.leaf.cert_pem);
+    fx.dir.write("key-is-a-cert/tls.key", &fx.leaf.cert_pem);
+    for (cert_dir, problem) in [
+        (&as_dir, "cannot read"),
+        (&garbage, "not a PEM private key"),
+        (&swapped, "not a PEM private key"),
+    ] {
+        let (code, errors, log) = failed_start(&fx.dir, cert_dir);
+        assert_eq!(code, Some(2), "stderr:\n{log}");
+        assert_eq!(errors.len(), 1, "one error line expected; stderr:\n{log}");
+        let file = cert_dir.join("tls.key").display().to_string();
+        assert!(
+            errors[0].contains(&file) && errors[0].contains(problem),
+            "{:?} does not name {file} and {problem:?}",
+            errors[0]
+        );
+        println!("{}", errors[0]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_starts_with_an_expired_certificate_warns_and_exposes_its_expiry() {
+    let fx = Fixture::new("expired");
+    let expired = fx.ca.server_leaf(2020, 2021);
+    let cert_dir = fx.dir.path().join("expired");
+    fx.dir.write("expired/tls.crt", &expired.cert_pem);
+    fx.dir.write("expired/tls.key", &expired.key_pem);
+    let stderr = fx.dir.path().join("stderr.log");
+    let mut started = None;
+    for _ in 0..3 {
+        let probe = {
+            let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            l.local_addr().unwrap()
+        };
+        let probe_arg = probe.to_string();
+        let mut child = spawn_binary(
+            &[
+                "serve",
+                "--cert-dir",
+                cert_dir.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--probe-addr",
+                &probe_arg,
+                "--log-level",
+                "warn",
+            ],
+            &stderr,
+        );
+        let begun = Instant::now();
+        let ready = loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                break Err(status);
+            }
+            if let Ok(reply) = plain_get(probe, "/readyz").await
+                && reply.status == 200
+            {
+                break Ok(());
+            }
+            assert!(
+                begun.elapsed() < Duration::from_secs(10),
+                "not ready within 10 s; stderr:\n{}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+        match ready {
+            Ok(()) => {
+                started = Some((child, probe));
+                break;
+            }
+            Err(status) if log.contains("cannot listen") => {
+                println!("note: probe port taken ({status}): {log}");
+            }
+            Err(status) => panic!("exited with {status} on an expired certificate:\n{log}"),
+        }
+    }
+    let (child, probe) = started.expect("started on a free port");
+    let metrics = plain_get(probe, "/metrics").await.unwrap();
+    assert_eq!(metrics.status, 200);
+    let value = metric_value(&metrics.text(), EXPIRY);
+    assert_eq!(
+        value,
+        Some(expired.not_after as f64),
+        "expiry metric; /metrics:\n{}",
+        metrics.text()
+    );
+    assert!(expired.not_after < 1_700_000_000, "{}", expired.not_after);
+    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("expired"))
+        .unwrap_or_else(|| panic!("no warning about the expired certificate:\n{log}"));
+    assert!(
+        warning.contains(&cert_dir.join("tls.crt").display().to_string()),
+        "the warning names the file: {warning}"
+    );
+    println!("{warning}");
+    drop(child);
+}
+
+/// `GET path` over plain HTTP (the probe listener), bounded.
+async fn plain_get(addr: SocketAddr, path: &str) -> std::io::Result<Reply> {
+    let exchange = async {
+        let mut tcp = TcpStream::connect(addr).await?;
+        tcp.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+        read_reply(&mut tcp).await
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("plain HTTP request timed out")))
+}
