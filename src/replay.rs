@@ -646,9 +646,10 @@ fn judge_one(
         Unit::Unknown(why) => return Outcome::error(source, why),
         Unit::Review(doc) => match parse_review(doc.clone()) {
             Ok(review) => {
-                notes.extend(review.notes);
-                if let Some(note) = strictness_note(&doc).filter(|_| !notes.is_empty()) {
-                    notes.push(note);
+                // kube-core's strict decoder is consulted only to explain a leniency.
+                if !review.notes.is_empty() {
+                    notes.extend(review.notes);
+                    notes.extend(strictness_note(&doc));
                 }
                 recorded = review.recorded_response;
                 review.request
