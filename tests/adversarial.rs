@@ -36,6 +36,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+mod common;
+use common::{metric_value, read_until_closed, wait_until, within};
+
 use image_config_webhook::policy::Policy;
 use image_config_webhook::server::tls::{TlsSettings, TlsVersion};
 use image_config_webhook::server::{self, MAX_BODY_BYTES, Running, ServeConfig};
@@ -411,18 +414,6 @@ async fn read_reply<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Rep
     Ok(reply)
 }
 
-/// Reads until the peer closes (EOF or error); returns what arrived.
-async fn read_until_closed<S: AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return got,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Reviews, metrics, memory, the well-behaved client
 // ---------------------------------------------------------------------------------------------
@@ -502,35 +493,8 @@ fn refusal(reply: &Reply, uid: Option<&str>) -> String {
     }
 }
 
-fn metric_value(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        line.strip_prefix(series)
-            .filter(|rest| rest.starts_with(' '))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-    })
-}
-
 fn metric(running: &Running, series: &str) -> f64 {
     metric_value(&running.state.metrics().encode(), series).unwrap_or(0.0)
-}
-
-async fn within<F: Future>(what: &str, limit: Duration, future: F) -> F::Output {
-    match tokio::time::timeout(limit, future).await {
-        Ok(out) => out,
-        Err(_) => panic!("{what}: nothing within {limit:?}"),
-    }
-}
-
-async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    loop {
-        if check() {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// VmRSS of this process, KiB.

@@ -7,7 +7,6 @@
 //! ::1) and written to a unique directory under the system temp dir, removed at the end. Every
 //! server listens on an ephemeral port; every network wait is bounded.
 
-use std::future::Future;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -33,6 +32,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+
+mod common;
+use common::{metric_value, read_until_closed, wait_until, within};
 
 use image_config_webhook::policy::Policy;
 use image_config_webhook::server::tls::{TlsSettings, TlsVersion};
@@ -546,18 +548,6 @@ fn post_head(path: &str, framing: &str) -> String {
     )
 }
 
-/// Reads until the peer closes (EOF or error); returns what arrived.
-async fn read_until_closed<S: AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return got,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
 /// A request body fed through a channel, to send a body in pieces through hyper.
 struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
 
@@ -637,37 +627,8 @@ fn assert_denied(reply: &Reply, uid: &str, api_version: &str) {
     );
 }
 
-/// The value of one series (`name` or `name{labels}`) in a text exposition.
-fn metric_value(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        line.strip_prefix(series)
-            .filter(|rest| rest.starts_with(' '))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-    })
-}
-
 fn metric(running: &Running, series: &str) -> Option<f64> {
     metric_value(&running.state.metrics().encode(), series)
-}
-
-async fn within<F: Future>(what: &str, limit: Duration, future: F) -> F::Output {
-    match tokio::time::timeout(limit, future).await {
-        Ok(out) => out,
-        Err(_) => panic!("{what}: nothing within {limit:?}"),
-    }
-}
-
-/// Polls `check` until it holds; returns how long that took.
-async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    loop {
-        if check() {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 fn ipv6_loopback() -> bool {
