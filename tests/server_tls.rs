@@ -1545,6 +1545,94 @@ async fn certificates_rotate_by_symlink_swap_without_failed_requests() {
     stop(running).await;
 }
 
+const ATTEMPTS_POLL: &str =
+    "image_config_webhook_certificate_reload_attempts_total{trigger=\"poll\"}";
+const ATTEMPTS_WATCH: &str =
+    "image_config_webhook_certificate_reload_attempts_total{trigger=\"watch\"}";
+
+/// A directory laid out the way kubelet mounts a Secret: `tls.crt -> ..data/tls.crt`,
+/// `..data -> ..2026_a`.
+fn kubelet_dir(tag: &str, leaf: &Leaf) -> TempDir {
+    let dir = TempDir::new(tag);
+    write_generation(&dir, "..2026_a", &leaf.cert_pem, &leaf.key_pem);
+    std::os::unix::fs::symlink("..2026_a", dir.path().join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/tls.crt", dir.path().join("tls.crt")).unwrap();
+    std::os::unix::fs::symlink("..data/tls.key", dir.path().join("tls.key")).unwrap();
+    dir
+}
+
+/// Reading the certificate files makes inotify events of their own (open, access,
+/// close-without-write) when they sit in the watched directory itself, as with `--cert-dir` on
+/// plain files; the reloader once woke on them and so re-read the files in a loop, using more than
+/// a core while idle. Idle, it must look only once per poll interval, in either layout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_server_reads_its_certificates_once_per_poll_interval() {
+    let ca = Ca::new("idle CA");
+    let a = ca.server_leaf(0xA1, 2040);
+    let plain = TempDir::new("idle-reload-plain");
+    plain.write("tls.crt", &a.cert_pem);
+    plain.write("tls.key", &a.key_pem);
+    let kubelet = kubelet_dir("idle-reload-kubelet", &a);
+    for (layout, dir) in [("plain files", &plain), ("kubelet symlinks", &kubelet)] {
+        let mut config = serve_config(&dir.path().join("tls.crt"), &dir.path().join("tls.key"));
+        let poll = Duration::from_millis(500);
+        config.cert_poll_interval = poll;
+        let running = start(config).await;
+        let before = (
+            metric(&running, ATTEMPTS_POLL).expect("poll attempts exported"),
+            metric(&running, ATTEMPTS_WATCH).expect("watch attempts exported"),
+        );
+        let idle = Duration::from_secs(3);
+        tokio::time::sleep(idle).await;
+        let polls = metric(&running, ATTEMPTS_POLL).unwrap() - before.0;
+        let watches = metric(&running, ATTEMPTS_WATCH).unwrap() - before.1;
+        let most = (idle.as_secs_f64() / poll.as_secs_f64()).ceil() + 1.0;
+        assert!(
+            polls + watches <= most,
+            "{layout}: {polls} poll and {watches} watch reload attempts in {idle:?} of idleness with a {poll:?} poll interval (at most {most})"
+        );
+        assert!(
+            polls >= 2.0,
+            "{layout}: the poll still runs: {polls} attempts"
+        );
+        assert_eq!(
+            watches, 0.0,
+            "{layout}: nothing changed, yet the watch woke the reloader"
+        );
+        assert_eq!(
+            metric(&running, RELOAD_OK),
+            Some(1.0),
+            "{layout}: no reload beyond the first load"
+        );
+        stop(running).await;
+    }
+}
+
+/// A certificate rewritten in place (no symlink swap) is picked up through the watch, well before
+/// a long poll interval would notice it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_written_in_place_is_served_without_waiting_for_the_poll() {
+    let fx = Fixture::new("in-place");
+    let mut config = fx.config();
+    config.cert_poll_interval = Duration::from_secs(3600);
+    let running = start(config).await;
+    let tls = fx.client();
+    assert_served_with(running.addr, &tls, &fx.leaf).await;
+    let b = fx.ca.server_leaf(0xB2, 2041);
+    // The key first, then the certificate: the pair is torn in between.
+    std::fs::write(&fx.key, &b.key_pem).unwrap();
+    std::fs::write(&fx.cert, &b.cert_pem).unwrap();
+    let took = wait_for_peer(running.addr, &tls, &b, Duration::from_secs(5)).await;
+    println!("the rewritten certificate was served {took:?} after the write");
+    assert_served_with(running.addr, &tls, &b).await;
+    assert_eq!(metric(&running, EXPIRY), Some(b.not_after as f64));
+    assert!(
+        metric(&running, ATTEMPTS_WATCH).unwrap_or(0.0) >= 1.0,
+        "the change was seen by the watch"
+    );
+    stop(running).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. Graceful shutdown
 // ---------------------------------------------------------------------------------------------
@@ -1838,30 +1926,31 @@ fn wait_exit_blocking(child: &mut Child, limit: Duration) -> Option<ExitStatus> 
     None
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binary_serves_then_exits_zero_on_sigterm() {
-    let fx = Fixture::new("binary");
-    let stderr = fx.dir.path().join("stderr.log");
-    let cert_dir = fx.dir.path().to_str().unwrap().to_owned();
-    let mut started = None;
+/// Runs `serve` on free loopback ports with a probe listener until `/readyz` answers 200; returns
+/// the child, the HTTPS address and the probe address.
+async fn start_binary(
+    cert_dir: &Path,
+    stderr: &Path,
+    extra: &[&str],
+) -> (ChildGuard, SocketAddr, SocketAddr) {
+    let cert_dir = cert_dir.to_str().unwrap().to_owned();
     for _ in 0..3 {
         let (port, probe_port) = free_ports();
         let listen = format!("127.0.0.1:{port}");
         let probe = format!("127.0.0.1:{probe_port}");
-        let mut child = spawn_binary(
-            &[
-                "serve",
-                "--cert-dir",
-                &cert_dir,
-                "--listen",
-                &listen,
-                "--probe-addr",
-                &probe,
-                "--log-level",
-                "warn",
-            ],
-            &stderr,
-        );
+        let mut args = vec![
+            "serve",
+            "--cert-dir",
+            &cert_dir,
+            "--listen",
+            &listen,
+            "--probe-addr",
+            &probe,
+            "--log-level",
+            "warn",
+        ];
+        args.extend_from_slice(extra);
+        let mut child = spawn_binary(&args, stderr);
         let probe: SocketAddr = probe.parse().unwrap();
         let begun = Instant::now();
         let ready = loop {
@@ -1876,16 +1965,13 @@ async fn binary_serves_then_exits_zero_on_sigterm() {
             assert!(
                 begun.elapsed() < Duration::from_secs(10),
                 "the binary was not ready within 10 s; stderr:\n{}",
-                std::fs::read_to_string(&stderr).unwrap_or_default()
+                std::fs::read_to_string(stderr).unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+        let log = std::fs::read_to_string(stderr).unwrap_or_default();
         match ready {
-            Ok(()) => {
-                started = Some((child, listen.parse::<SocketAddr>().unwrap()));
-                break;
-            }
+            Ok(()) => return (child, listen.parse().unwrap(), probe),
             // Someone else took the port between our check and the bind: try other ports.
             Err(status) if log.contains("cannot listen") => {
                 println!("note: port taken ({status}): {log}");
@@ -1893,7 +1979,63 @@ async fn binary_serves_then_exits_zero_on_sigterm() {
             Err(status) => panic!("the binary exited early with {status}; stderr:\n{log}"),
         }
     }
-    let (mut child, addr) = started.expect("the binary started on a free port");
+    panic!("the binary did not start on a free port in three tries");
+}
+
+/// CPU time (user + system) of a process so far, from `/proc/PID/stat`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // The command name (field 2) may hold spaces; the fields after its closing ')' are plain.
+    let rest = &stat[stat.rfind(')').expect("stat has a command name") + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// A behaviour bound, not a benchmark: an idle webhook must cost next to nothing. The reload loop
+/// this guards against used about 1.4 cores; the bound is 1 % of a core over 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_binary_uses_almost_no_cpu() {
+    // Plain files in the watched directory: the layout in which reads made events.
+    let fx = Fixture::new("idle-cpu");
+    let stderr = fx.dir.path().join("stderr.log");
+    let (child, _, _) = start_binary(fx.dir.path(), &stderr, &["--cert-poll-interval", "1s"]).await;
+    let pid = child.0.id();
+    // Let start-up work settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let window = Duration::from_secs(5);
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(window).await;
+    let used = (cpu_ticks(pid) - before) as f64 / clock_ticks_per_second();
+    let share = used / window.as_secs_f64();
+    println!(
+        "idle CPU: {used:.3} s in {window:?} ({:.2} % of a core)",
+        share * 100.0
+    );
+    assert!(
+        share < 0.01,
+        "an idle webhook used {:.1} % of a core over {window:?}; stderr:\n{}",
+        share * 100.0,
+        std::fs::read_to_string(&stderr).unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_serves_then_exits_zero_on_sigterm() {
+    let fx = Fixture::new("binary");
+    let stderr = fx.dir.path().join("stderr.log");
+    let (mut child, addr, _) = start_binary(fx.dir.path(), &stderr, &[]).await;
 
     let reply = attempt_review_of(addr, &fx.client(), &denied_review("binary"))
         .await

@@ -31,6 +31,11 @@ struct ListenerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TriggerLabels {
+    trigger: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: String,
 }
@@ -45,6 +50,7 @@ pub struct Metrics {
     findings: Family<FindingLabels, Counter>,
     cert_expiry: Gauge<i64, AtomicI64>,
     cert_reloads: Family<ResultLabels, Counter>,
+    cert_reload_attempts: Family<TriggerLabels, Counter>,
     connections_open: Family<ListenerLabels, Gauge>,
     connections_rejected: Family<ListenerLabels, Counter>,
     connections_limit: Family<ListenerLabels, Gauge>,
@@ -94,6 +100,19 @@ impl Metrics {
             "Certificate reload attempts by result",
             cert_reloads.clone(),
         );
+        let cert_reload_attempts = Family::<TriggerLabels, Counter>::default();
+        registry.register(
+            "certificate_reload_attempts",
+            "Times the certificate files were read to look for a change, by trigger (poll: the poll interval; watch: a directory event that can change them)",
+            cert_reload_attempts.clone(),
+        );
+        for trigger in ["poll", "watch"] {
+            cert_reload_attempts
+                .get_or_create(&TriggerLabels {
+                    trigger: trigger.to_owned(),
+                })
+                .inc_by(0);
+        }
         let connections_open = Family::<ListenerLabels, Gauge>::default();
         registry.register(
             "connections_open",
@@ -120,6 +139,7 @@ impl Metrics {
             findings,
             cert_expiry,
             cert_reloads,
+            cert_reload_attempts,
             connections_open,
             connections_rejected,
             connections_limit,
@@ -163,6 +183,15 @@ impl Metrics {
         self.cert_reloads
             .get_or_create(&ResultLabels {
                 result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one look at the certificate files (`poll` or `watch`), changed or not.
+    pub fn cert_reload_attempt(&self, trigger: &str) {
+        self.cert_reload_attempts
+            .get_or_create(&TriggerLabels {
+                trigger: trigger.to_owned(),
             })
             .inc();
     }

@@ -202,8 +202,27 @@ fn not_after(leaf: &CertificateDer<'_>) -> Result<i64, String> {
     Ok(cert.validity().not_after.timestamp())
 }
 
-/// How long the certificate files must stay unchanged before a change is used.
+/// How long the certificate files must stay unchanged before a change is used, and how long a
+/// burst of directory events (kubelet's swap makes several) is gathered into one reload.
 const SETTLE: Duration = Duration::from_millis(100);
+
+/// Why the reloader looked at the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// The poll interval passed.
+    Poll,
+    /// The directory watch saw an event that can change the pair.
+    Watch,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Poll => "poll",
+            Trigger::Watch => "watch",
+        }
+    }
+}
 
 /// Keeps `target` serving the newest good certificate until the task is dropped.
 pub async fn reload_loop(
@@ -213,18 +232,35 @@ pub async fn reload_loop(
     poll: Duration,
     metrics: Arc<Metrics>,
 ) {
-    let wake = Arc::new(tokio::sync::Notify::new());
+    // One pending wake at most: the watcher drops events while one is queued (coalescing).
+    let (wake_tx, mut wake) = tokio::sync::mpsc::channel::<()>(1);
     // The watcher lives as long as this task; without it, polling alone still reloads.
-    let _watcher = watch(&settings.watched_dirs(), wake.clone());
+    let _watcher = watch(&settings.watched_dirs(), wake_tx);
     let mut ticker = tokio::time::interval(poll.max(Duration::from_millis(50)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick completes at once; the files were just read by `load`.
+    ticker.tick().await;
     let mut last_seen = current.snapshot.clone();
     let mut unreadable = false;
+    // Set when two reads disagreed (a swap in progress): look again after SETTLE.
+    let mut retry = false;
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = wake.notified() => {}
-        }
+        let trigger = if retry {
+            retry = false;
+            tokio::time::sleep(SETTLE).await;
+            Trigger::Watch
+        } else {
+            tokio::select! {
+                _ = ticker.tick() => Trigger::Poll,
+                Some(()) = wake.recv() => {
+                    // Gather the rest of the burst into this one look.
+                    tokio::time::sleep(SETTLE).await;
+                    while wake.try_recv().is_ok() {}
+                    Trigger::Watch
+                }
+            }
+        };
+        metrics.cert_reload_attempt(trigger.as_str());
         let snapshot = match settings.snapshot() {
             Ok(s) => s,
             Err(e) => {
@@ -243,12 +279,12 @@ pub async fn reload_loop(
         }
         // A swap may be in progress: the certificate read before kubelet renames `..data` and
         // the key after would be a torn pair that does not match. Use the files only once two
-        // reads SETTLE apart agree; otherwise look again at once.
+        // reads SETTLE apart agree; otherwise look again.
         tokio::time::sleep(SETTLE).await;
         match settings.snapshot() {
             Ok(again) if again == snapshot => {}
             _ => {
-                wake.notify_one();
+                retry = true;
                 continue;
             }
         }
@@ -269,9 +305,42 @@ pub async fn reload_loop(
     }
 }
 
-fn watch(dirs: &[PathBuf], wake: Arc<tokio::sync::Notify>) -> Option<notify::RecommendedWatcher> {
+/// Whether a directory event can change the certificate pair. Reading the files (ours included)
+/// produces open, access and close-without-write events; waking on those made every reload
+/// schedule the next one.
+fn can_change_pair(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+        // Create, write, rename (the `..data` swap), remove, chmod, and events the backend
+        // could not classify (a queue overflow among them).
+        EventKind::Create(_)
+        | EventKind::Modify(_)
+        | EventKind::Remove(_)
+        | EventKind::Any
+        | EventKind::Other => true,
+    }
+}
+
+fn watch(
+    dirs: &[PathBuf],
+    wake: tokio::sync::mpsc::Sender<()>,
+) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher as _;
-    let handler = move |_event: notify::Result<notify::Event>| wake.notify_one();
+    let handler = move |event: notify::Result<notify::Event>| {
+        let relevant = match &event {
+            Ok(event) => can_change_pair(&event.kind),
+            // The watch itself failed (e.g. the queue overflowed): look at the files.
+            Err(_) => true,
+        };
+        if relevant {
+            // Full means a wake is already pending: this event is coalesced into it.
+            let _ = wake.try_send(());
+        }
+    };
     let mut watcher = match notify::recommended_watcher(handler) {
         Ok(w) => w,
         Err(e) => {
@@ -285,4 +354,46 @@ fn watch(dirs: &[PathBuf], wake: Arc<tokio::sync::Notify>) -> Option<notify::Rec
         }
     }
     Some(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::EventKind;
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind,
+        RenameMode,
+    };
+
+    use super::can_change_pair;
+
+    #[test]
+    fn reads_do_not_wake_the_reloader() {
+        for kind in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Access(AccessKind::Close(AccessMode::Any)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+        ] {
+            assert!(!can_change_pair(&kind), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn changes_wake_the_reloader() {
+        for kind in [
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Create(CreateKind::File),
+            EventKind::Create(CreateKind::Folder),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Any,
+            EventKind::Other,
+        ] {
+            assert!(can_change_pair(&kind), "{kind:?}");
+        }
+    }
 }
