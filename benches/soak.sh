@@ -153,7 +153,7 @@ metric() { metrics | awk -v s="$1" '$1 == s {print $2; found=1} END {if (!found)
 RELOAD_OK='image_config_webhook_certificate_reloads_total{result="success"}'
 RELOAD_FAILED='image_config_webhook_certificate_reloads_total{result="failure"}'
 OPEN='image_config_webhook_connections_open{listener="webhook"}'
-REJECTED='image_config_webhook_connections_rejected_total{listener="webhook"}'
+REJECTED='image_config_webhook_connections_rejected_total{listener="webhook",reason="limit"}'
 served_serial() {
   openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -CAfile "$certs/ca.crt" \
     -verify_return_error </dev/null 2>/dev/null | openssl x509 -noout -serial 2>/dev/null | cut -d= -f2

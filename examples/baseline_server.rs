@@ -45,10 +45,13 @@ async fn main() {
         cert_poll_interval: Duration::from_secs(10),
         handshake_timeout: Duration::from_secs(5),
         header_read_timeout: Duration::from_secs(5),
-        idle_timeout: Duration::from_secs(120),
+        idle_timeout: image_config_webhook::server::DEFAULT_IDLE_TIMEOUT,
+        write_timeout: Duration::from_secs(10),
         request_timeout: Duration::from_secs(10),
         shutdown_timeout: Duration::from_secs(5),
         max_connections: image_config_webhook::server::limit::DEFAULT_MAX_CONNECTIONS,
+        max_connections_per_peer:
+            image_config_webhook::server::limit::DEFAULT_MAX_CONNECTIONS_PER_PEER,
         policy: Policy::default(),
     };
     match start_with(config, app).await {

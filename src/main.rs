@@ -228,11 +228,16 @@ struct ServeArgs {
     /// Longest wait for a new connection's first request headers (a slow client is cut off).
     #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_HEADER_READ_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = duration)]
     header_read_timeout: Duration,
-    /// How long a kept-alive connection may stay idle; longer than the API server's 90 s, so
-    /// the client closes idle connections first.
-    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_IDLE_TIMEOUT", value_name = "DURATION", default_value = "120s", value_parser = duration)]
+    /// How long a kept-alive connection may stay idle. Short, so that idle connections cannot
+    /// hoard the connection slots; the API server reconnects cheaply.
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_IDLE_TIMEOUT", value_name = "DURATION", default_value = "15s", value_parser = duration)]
     idle_timeout: Duration,
-    /// Deadline for a request that carries no ?timeout= parameter.
+    /// How long a write to a client may make no progress before the connection is closed (a
+    /// client that does not read its answer).
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_WRITE_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    write_timeout: Duration,
+    /// Deadline for a request that carries no ?timeout= parameter (a ?timeout= is honoured up to
+    /// 30 s, the API server's own maximum).
     #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_REQUEST_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = duration)]
     request_timeout: Duration,
     /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
@@ -243,6 +248,10 @@ struct ServeArgs {
     /// work. Keep the file-descriptor limit (ulimit -n) above it.
     #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_MAX_CONNECTIONS", value_name = "N", default_value_t = server::limit::DEFAULT_MAX_CONNECTIONS, value_parser = max_connections)]
     max_connections: usize,
+    /// Most connections open at once from one client address on the HTTPS listener, so that one
+    /// pod cannot take every slot.
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_MAX_CONNECTIONS_PER_PEER", value_name = "N", default_value_t = server::limit::DEFAULT_MAX_CONNECTIONS_PER_PEER, value_parser = max_connections)]
+    max_connections_per_peer: usize,
     /// Log format.
     #[arg(
         long,
@@ -518,9 +527,11 @@ fn run_serve(args: ServeArgs) -> u8 {
         handshake_timeout: args.handshake_timeout,
         header_read_timeout: args.header_read_timeout,
         idle_timeout: args.idle_timeout,
+        write_timeout: args.write_timeout,
         request_timeout: args.request_timeout,
         shutdown_timeout: args.shutdown_timeout,
         max_connections: args.max_connections,
+        max_connections_per_peer: args.max_connections_per_peer,
         policy,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -533,7 +544,11 @@ fn run_serve(args: ServeArgs) -> u8 {
             return 3;
         }
     };
-    match runtime.block_on(server::run(config, server::shutdown_signal())) {
+    let outcome = runtime.block_on(server::run(config, server::shutdown_signal()));
+    // A review still running on the blocking pool after the drain (its answer has already gone
+    // out as a timeout) must not keep the process alive past the grace period.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    match outcome {
         Ok(()) => 0,
         Err(e) => {
             // One line naming the file or address and the problem.

@@ -54,7 +54,7 @@ const RSS_GROWTH_KIB: u64 = 64 * 1024;
 const LIMIT: usize = 32;
 const V1: &str = "admission.k8s.io/v1";
 const OPEN: &str = "image_config_webhook_connections_open{listener=\"webhook\"}";
-const REJECTED: &str = "image_config_webhook_connections_rejected_total{listener=\"webhook\"}";
+const REJECTED: &str = "image_config_webhook_connections_rejected_total{listener=\"webhook\",reason=\"limit\"}";
 const IN_FLIGHT: &str = "image_config_webhook_requests_in_flight";
 const EXPIRY: &str = "image_config_webhook_certificate_expiry_timestamp_seconds";
 
@@ -193,9 +193,11 @@ impl Fixture {
             handshake_timeout: Duration::from_secs(1),
             header_read_timeout: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
             max_connections: LIMIT,
+            max_connections_per_peer: LIMIT,
             policy: Policy::default(),
         }
     }
@@ -1437,7 +1439,7 @@ async fn binary_starts_with_an_expired_certificate_warns_and_exposes_its_expiry(
     let (child, probe) = started.expect("started on a free port");
     let metrics = plain_get(probe, "/metrics").await.unwrap();
     assert_eq!(metrics.status, 200);
-    let value = metric_value(&metrics.text(), EXPIRY);
+    let value = metric_value(&String::from_utf8_lossy(&metrics.body), EXPIRY);
     assert_eq!(
         value,
         Some(expired.not_after as f64),

@@ -252,9 +252,11 @@ fn serve_config(cert: &Path, key: &Path) -> ServeConfig {
         handshake_timeout: Duration::from_secs(3),
         header_read_timeout: Duration::from_secs(3),
         idle_timeout: Duration::from_secs(3),
+        write_timeout: Duration::from_secs(10),
         request_timeout: Duration::from_secs(5),
         shutdown_timeout: Duration::from_secs(5),
         max_connections: server::limit::DEFAULT_MAX_CONNECTIONS,
+        max_connections_per_peer: server::limit::DEFAULT_MAX_CONNECTIONS_PER_PEER,
         policy: Policy::default(),
     }
 }

@@ -9,54 +9,141 @@
 //! what the limit is there to bound. A slot is freed when the connection closes, including when
 //! a client that never finishes its handshake is cut off by the handshake timeout, or one that
 //! never sends a request by the first-request timeout.
+//!
+//! Three more bounds live here, because they belong to the connection:
+//! - **Per peer.** One client address may hold at most `max_per_peer` of the slots (the API
+//!   server needs a handful), so one pod cannot take them all; over it, the connection is closed
+//!   the same way and counted with `reason="per_peer"`.
+//! - **Write timeout.** A write that makes no progress for the write timeout fails, closing the
+//!   connection: a client that does not read its answer cannot hold the answer's memory.
+//! - **The connection's body budget.** Each request carries an [`Arc<Connection>`] extension
+//!   with the peer's address and a budget for the bytes of request bodies the connection holds
+//!   at once (which only HTTP/2, with several streams, can reach).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum_server::accept::Accept;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
 
 use super::metrics::Metrics;
 
 /// Default for `--max-connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
+/// Default for `--max-connections-per-peer`: an eighth of the default limit. kube-apiserver
+/// opens a few connections per webhook (Go keeps up to 25 idle ones per host).
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 128;
+
 /// Connections allowed on the plain-HTTP probe listener (kubelet and Prometheus need a few).
 pub const PROBE_MAX_CONNECTIONS: usize = 64;
+
+/// Connections one peer may hold on the probe listener.
+pub const PROBE_MAX_CONNECTIONS_PER_PEER: usize = 8;
+
+/// Default for `--write-timeout`.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a request knows about its connection.
+#[derive(Debug)]
+pub struct Connection {
+    peer: SocketAddr,
+    body_budget: Arc<Semaphore>,
+}
+
+impl Connection {
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Bytes of request bodies the connection may hold at once.
+    pub fn body_budget(&self) -> &Arc<Semaphore> {
+        &self.body_budget
+    }
+}
+
+/// The per-connection settings of a listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most open connections.
+    pub max: usize,
+    /// Most open connections from one IP address.
+    pub max_per_peer: usize,
+    /// Longest a write may make no progress.
+    pub write_timeout: Duration,
+    /// Bytes of request bodies one connection may hold at once.
+    pub body_budget: usize,
+}
 
 /// Wraps an acceptor chain so that at most `max` connections are open at once.
 #[derive(Debug, Clone)]
 pub struct LimitAcceptor<A> {
     inner: A,
     permits: Arc<Semaphore>,
+    peers: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    limits: Limits,
     listener: &'static str,
     metrics: Arc<Metrics>,
     last_warned: Arc<AtomicU64>,
 }
 
 impl<A> LimitAcceptor<A> {
-    /// At most `max` (at least 1) open connections through `inner`; `listener` labels the
-    /// metrics (`webhook` or `probe`).
-    pub fn new(inner: A, max: usize, listener: &'static str, metrics: Arc<Metrics>) -> Self {
-        let max = max.clamp(1, Semaphore::MAX_PERMITS);
+    /// At most `limits.max` (at least 1) open connections through `inner`; `listener` labels
+    /// the metrics (`webhook` or `probe`).
+    pub fn new(inner: A, limits: Limits, listener: &'static str, metrics: Arc<Metrics>) -> Self {
+        let max = limits.max.clamp(1, Semaphore::MAX_PERMITS);
         metrics.connection_limit(listener, max);
         LimitAcceptor {
             inner,
             permits: Arc::new(Semaphore::new(max)),
+            peers: Arc::default(),
+            limits: Limits {
+                max,
+                max_per_peer: limits.max_per_peer.max(1),
+                ..limits
+            },
             listener,
             metrics,
             last_warned: Arc::new(AtomicU64::new(0)),
         }
     }
 
+    /// Takes one of the peer's slots, or `None` when it holds all it may.
+    fn take_peer_slot(&self, ip: IpAddr) -> Option<PeerSlot> {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let count = peers.entry(ip).or_insert(0);
+        if *count >= self.limits.max_per_peer {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot {
+            ip,
+            peers: self.peers.clone(),
+        })
+    }
+
+    fn reject<T: Send + 'static>(&self, reason: &'static str) -> BoxFuture<T> {
+        self.metrics.connection_rejected(self.listener, reason);
+        self.warn_rejected(reason);
+        Box::pin(std::future::ready(Err(io::Error::other(match reason {
+            "per_peer" => "per-peer connection limit reached",
+            _ => "connection limit reached",
+        }))))
+    }
+
     /// Logs a rejection at most every 10 seconds, so that a flood cannot flood the log.
-    fn warn_rejected(&self) {
+    fn warn_rejected(&self, reason: &'static str) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -69,9 +156,29 @@ impl<A> LimitAcceptor<A> {
         {
             tracing::warn!(
                 listener = self.listener,
+                reason,
                 "connection limit reached: closing new connections until some close \
                  (see image_config_webhook_connections_rejected_total)"
             );
+        }
+    }
+}
+
+/// One of a peer's slots, given back on drop.
+#[derive(Debug)]
+struct PeerSlot {
+    ip: IpAddr,
+    peers: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = peers.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                peers.remove(&self.ip);
+            }
         }
     }
 }
@@ -80,15 +187,22 @@ impl<A> LimitAcceptor<A> {
 #[derive(Debug)]
 struct Slot {
     _permit: OwnedSemaphorePermit,
+    _peer: Option<PeerSlot>,
     listener: &'static str,
     metrics: Arc<Metrics>,
 }
 
 impl Slot {
-    fn new(permit: OwnedSemaphorePermit, listener: &'static str, metrics: Arc<Metrics>) -> Self {
+    fn new(
+        permit: OwnedSemaphorePermit,
+        peer: Option<PeerSlot>,
+        listener: &'static str,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         metrics.connection_opened(listener);
         Slot {
             _permit: permit,
+            _peer: peer,
             listener,
             metrics,
         }
@@ -103,32 +217,44 @@ impl Drop for Slot {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;
 
-impl<A, I, S> Accept<I, S> for LimitAcceptor<A>
+impl<A, S> Accept<TcpStream, S> for LimitAcceptor<A>
 where
-    A: Accept<I, S>,
+    A: Accept<TcpStream, WithConnection<S>>,
     A::Future: Send + 'static,
     A::Stream: Send + 'static,
     A::Service: Send + 'static,
-    I: Send + 'static,
 {
     type Stream = Counted<A::Stream>;
     type Service = A::Service;
     type Future = BoxFuture<(Self::Stream, Self::Service)>;
 
-    fn accept(&self, stream: I, service: S) -> Self::Future {
-        let permit = match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                // Closed before any TLS work: no handshake, no task beyond this one.
-                drop(stream);
-                self.metrics.connection_rejected(self.listener);
-                self.warn_rejected();
-                return Box::pin(std::future::ready(Err(io::Error::other(
-                    "connection limit reached",
-                ))));
-            }
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            // Closed before any TLS work: no handshake, no task beyond this one.
+            drop(stream);
+            return self.reject("limit");
         };
-        let slot = Slot::new(permit, self.listener, self.metrics.clone());
+        let peer = stream.peer_addr().ok();
+        let peer_slot = match peer {
+            Some(addr) => match self.take_peer_slot(addr.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    drop(stream);
+                    return self.reject("per_peer");
+                }
+            },
+            None => None,
+        };
+        let slot = Slot::new(permit, peer_slot, self.listener, self.metrics.clone());
+        let connection = Arc::new(Connection {
+            peer: peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            body_budget: Arc::new(Semaphore::new(self.limits.body_budget)),
+        });
+        let service = WithConnection {
+            inner: service,
+            connection,
+        };
+        let write_timeout = self.limits.write_timeout;
         // The slot moves into the future: a handshake that fails or times out frees it.
         let inner = self.inner.accept(stream, service);
         Box::pin(async move {
@@ -137,6 +263,8 @@ where
                 Counted {
                     inner: stream,
                     _slot: slot,
+                    write_timeout,
+                    stalled: None,
                 },
                 service,
             ))
@@ -144,11 +272,64 @@ where
     }
 }
 
-/// A connection holding one slot of the limit until it is dropped.
+/// A connection's service, adding the [`Connection`] to each request's extensions.
+#[derive(Debug, Clone)]
+pub struct WithConnection<S> {
+    inner: S,
+    connection: Arc<Connection>,
+}
+
+impl<S, B> tower::Service<axum::http::Request<B>> for WithConnection<S>
+where
+    S: tower::Service<axum::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: axum::http::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.connection.clone());
+        self.inner.call(request)
+    }
+}
+
+/// A connection holding one slot of the limit until it is dropped, whose writes time out.
 #[derive(Debug)]
 pub struct Counted<S> {
     inner: S,
     _slot: Slot,
+    write_timeout: Duration,
+    /// Running while a write is pending; reset by any progress.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> Counted<S> {
+    /// Passes a write's result through, failing it once writes have made no progress for the
+    /// write timeout.
+    fn timed<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let timeout = self.write_timeout;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.stalled = None;
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client did not read the answer within the write timeout",
+                )))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
@@ -167,7 +348,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.timed(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -175,7 +357,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.timed(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -183,10 +366,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.timed(cx, polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let polled = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.timed(cx, polled)
     }
 }

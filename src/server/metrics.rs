@@ -31,6 +31,17 @@ struct ListenerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectedConnectionLabels {
+    listener: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TriggerLabels {
     trigger: String,
 }
@@ -47,12 +58,13 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     duration: Histogram,
     in_flight: Gauge,
+    rejected: Family<ReasonLabels, Counter>,
     findings: Family<FindingLabels, Counter>,
     cert_expiry: Gauge<i64, AtomicI64>,
     cert_reloads: Family<ResultLabels, Counter>,
     cert_reload_attempts: Family<TriggerLabels, Counter>,
     connections_open: Family<ListenerLabels, Gauge>,
-    connections_rejected: Family<ListenerLabels, Counter>,
+    connections_rejected: Family<RejectedConnectionLabels, Counter>,
     connections_limit: Family<ListenerLabels, Gauge>,
 }
 
@@ -82,6 +94,19 @@ impl Metrics {
             "Admission requests being answered",
             in_flight.clone(),
         );
+        let rejected = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "requests_rejected",
+            "Requests to /validate answered without a verdict, by reason (body_budget and review_timeout mean overload)",
+            rejected.clone(),
+        );
+        for reason in ["body_budget", "review_timeout", "too_large", "body_timeout", "panic"] {
+            rejected
+                .get_or_create(&ReasonLabels {
+                    reason: reason.to_owned(),
+                })
+                .inc_by(0);
+        }
         let findings = Family::<FindingLabels, Counter>::default();
         registry.register(
             "rule_findings",
@@ -119,10 +144,10 @@ impl Metrics {
             "Open connections by listener (webhook: HTTPS, probe: plain HTTP), handshaking ones included",
             connections_open.clone(),
         );
-        let connections_rejected = Family::<ListenerLabels, Counter>::default();
+        let connections_rejected = Family::<RejectedConnectionLabels, Counter>::default();
         registry.register(
             "connections_rejected",
-            "Connections closed on accept because the listener's connection limit was reached",
+            "Connections closed on accept because a connection limit was reached (reason: limit, the listener's; per_peer, one client address's)",
             connections_rejected.clone(),
         );
         let connections_limit = Family::<ListenerLabels, Gauge>::default();
@@ -136,6 +161,7 @@ impl Metrics {
             requests,
             duration,
             in_flight,
+            rejected,
             findings,
             cert_expiry,
             cert_reloads,
@@ -209,7 +235,14 @@ impl Metrics {
             .get_or_create(&labels)
             .set(i64::try_from(max).unwrap_or(i64::MAX));
         self.connections_open.get_or_create(&labels).set(0);
-        self.connections_rejected.get_or_create(&labels).inc_by(0);
+        for reason in ["limit", "per_peer"] {
+            self.connections_rejected
+                .get_or_create(&RejectedConnectionLabels {
+                    listener: listener.to_owned(),
+                    reason: reason.to_owned(),
+                })
+                .inc_by(0);
+        }
     }
 
     /// A connection took a slot.
@@ -226,10 +259,22 @@ impl Metrics {
             .dec();
     }
 
-    /// A connection was closed at accept because the limit was reached.
-    pub fn connection_rejected(&self, listener: &str) {
+    /// A connection was closed at accept because a limit (`limit` or `per_peer`) was reached.
+    pub fn connection_rejected(&self, listener: &str, reason: &str) {
         self.connections_rejected
-            .get_or_create(&Self::listener(listener))
+            .get_or_create(&RejectedConnectionLabels {
+                listener: listener.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a request to /validate answered without a verdict.
+    pub fn rejected(&self, reason: &str) {
+        self.rejected
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
             .inc();
     }
 

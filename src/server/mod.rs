@@ -9,48 +9,50 @@
 //! - `GET /metrics`: Prometheus text format.
 //! - anything else: 404.
 //!
-//! `--probe-addr` also serves the last three over plain HTTP, for clusters that probe over HTTP.
+//! `--probe-addr` also serves the last three over plain HTTP, with the same timeouts and its
+//! own connection limits, so that kubelet and Prometheus are never locked out by clients of the
+//! webhook port.
 //!
 //! Hygiene, each with its flag: TLS handshake timeout, first-request (header) timeout so a slow
-//! client cannot hold a connection, a per-request deadline honouring the API server's
-//! `?timeout=10s`, a 7 MiB body limit decided from `Content-Length` before the body is read,
-//! `TCP_NODELAY`, certificate hot reload (see [`tls`]), graceful drain on SIGTERM/SIGINT, and a
-//! limit on concurrent connections (`--max-connections`, default
-//! [`limit::DEFAULT_MAX_CONNECTIONS`]) enforced before the TLS handshake: a connection over the
-//! limit is closed at once (see [`limit`]).
+//! client cannot hold a connection, a short keep-alive idle timeout, a write timeout, a limit on
+//! concurrent connections in all and per client address enforced before the TLS handshake (see
+//! [`limit`]), `TCP_NODELAY`, certificate hot reload (see [`tls`]) and graceful drain on
+//! SIGTERM/SIGINT. What bounds a request's memory, time and output is in [`validate`].
 
 pub mod limit;
 pub mod metrics;
 pub mod tls;
+pub mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_server::accept::{DefaultAcceptor, TcpConfigAcceptor, TcpSocketConfig};
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use http_body_util::{BodyExt, Limited};
-use serde::Deserialize;
 
 use crate::policy::Policy;
-use crate::review::{ReviewError, review};
-use limit::LimitAcceptor;
+use limit::{LimitAcceptor, Limits};
 use metrics::Metrics;
 use tls::{CertError, TlsSettings};
+pub use validate::MAX_BODY_BYTES;
+use validate::{Budgets, LogBudget};
 
-/// Largest AdmissionReview body accepted (the API server's own limit for objects is 3 MiB of
-/// etcd data; an UPDATE carries two objects).
-pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
+/// Default for `--idle-timeout`. The API server reconnects cheaply (one TLS handshake, well
+/// under a millisecond of CPU here) and writes of the Image object are rare, so keep-alive buys
+/// little, while a long idle timeout lets idle connections hoard the connection slots.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// HTTP/2 streams one connection may have open at once (only with `--http2`).
+pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 8;
 
 /// Everything `serve` needs, checked.
 #[derive(Debug, Clone)]
@@ -68,10 +70,10 @@ pub struct ServeConfig {
     /// How long a new connection may take to send its first request's headers.
     pub header_read_timeout: Duration,
     /// How long a kept-alive connection may sit idle or take to send the next request's
-    /// headers. Longer than the API server's own idle timeout (90 s), so that the client, not the
-    /// server, closes idle connections: a POST on a connection the server is just closing fails
-    /// and is not retried.
+    /// headers (default [`DEFAULT_IDLE_TIMEOUT`]).
     pub idle_timeout: Duration,
+    /// How long a write to a client may make no progress.
+    pub write_timeout: Duration,
     /// Deadline for a request without `?timeout=`.
     pub request_timeout: Duration,
     /// How long in-flight requests may take to finish at shutdown.
@@ -79,6 +81,8 @@ pub struct ServeConfig {
     /// Most connections open at once on the HTTPS listener, handshaking ones included; one more
     /// is closed as soon as it is accepted (see [`limit`]).
     pub max_connections: usize,
+    /// Most connections open at once from one client address.
+    pub max_connections_per_peer: usize,
     /// The rule settings.
     pub policy: Policy,
 }
@@ -119,6 +123,8 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
     default_timeout: Duration,
+    budgets: Arc<Budgets>,
+    log_budget: Arc<LogBudget>,
 }
 
 impl AppState {
@@ -129,6 +135,8 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             ready: Arc::new(AtomicBool::new(false)),
             default_timeout,
+            budgets: Arc::default(),
+            log_budget: Arc::default(),
         }
     }
 
@@ -147,7 +155,7 @@ impl AppState {
 /// handling are done in [`validate`] itself so that every failure can still echo the uid.
 pub fn router(state: AppState) -> Router {
     probes()
-        .route("/validate", post(validate))
+        .route("/validate", post(validate::validate))
         .with_state(state)
 }
 
@@ -157,7 +165,7 @@ fn probes() -> Router<AppState> {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .fallback(|| async {
-            error(
+            validate::error(
                 StatusCode::NOT_FOUND,
                 "not found; the webhook path is /validate",
             )
@@ -183,161 +191,6 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// A JSON error for requests that are not admission reviews at all.
-fn error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
-}
-
-#[derive(Debug, Deserialize)]
-struct ValidateQuery {
-    timeout: Option<String>,
-}
-
-/// `POST /validate`.
-async fn validate(
-    State(state): State<AppState>,
-    Query(query): Query<ValidateQuery>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let started = Instant::now();
-    state.metrics.in_flight().inc();
-    let response = validate_inner(&state, query, &headers, body, started).await;
-    state.metrics.in_flight().dec();
-    response
-}
-
-async fn validate_inner(
-    state: &AppState,
-    query: ValidateQuery,
-    headers: &HeaderMap,
-    body: Body,
-    started: Instant,
-) -> Response {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        state.metrics.request("", false, 415, started.elapsed());
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/json",
-        );
-    }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        state.metrics.request("", false, 413, started.elapsed());
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the AdmissionReview is larger than 7 MiB",
-        );
-    }
-    let deadline = query
-        .timeout
-        .as_deref()
-        .and_then(parse_duration)
-        .unwrap_or(state.default_timeout);
-    let collected =
-        tokio::time::timeout(deadline, Limited::new(body, MAX_BODY_BYTES).collect()).await;
-    let bytes = match collected {
-        Err(_) => {
-            state.metrics.request("", false, 408, started.elapsed());
-            return error(
-                StatusCode::REQUEST_TIMEOUT,
-                "the request body did not arrive before the deadline",
-            );
-        }
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            state.metrics.request("", false, 413, started.elapsed());
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the AdmissionReview is larger than 7 MiB",
-            );
-        }
-        Ok(Err(e)) => {
-            state.metrics.request("", false, 400, started.elapsed());
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("cannot read the request body: {e}"),
-            );
-        }
-        Ok(Ok(collected)) => collected.to_bytes(),
-    };
-    let outcome = catch_unwind(AssertUnwindSafe(|| review(&bytes, &state.policy)));
-    let elapsed = started.elapsed();
-    match outcome {
-        Ok(Ok(reviewed)) => {
-            let verdict = &reviewed.verdict;
-            let request = &reviewed.review.request;
-            let code = verdict.status.code;
-            state
-                .metrics
-                .request(request.operation.as_str(), verdict.allowed, code, elapsed);
-            state.metrics.findings(&verdict.findings);
-            tracing::info!(
-                uid = %request.uid,
-                operation = request.operation.as_str(),
-                name = %request.name,
-                dry_run = request.dry_run,
-                allowed = verdict.allowed,
-                code,
-                rules = ?verdict.rules,
-                skipped = verdict.skipped,
-                latency_us = elapsed.as_micros() as u64,
-                "admission review"
-            );
-            json_response(StatusCode::OK, reviewed.body)
-        }
-        Ok(Err(e)) => bad_review(state, &e, elapsed),
-        Err(_) => {
-            let uid = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .as_ref()
-                .and_then(crate::envelope::salvage_uid);
-            state.metrics.request("", false, 500, elapsed);
-            tracing::error!(
-                uid = uid.as_deref().unwrap_or(""),
-                "internal error: the engine panicked"
-            );
-            let message = "internal error in image-config-webhook; please report it";
-            match uid {
-                Some(uid) => {
-                    let status = kube_core::response::Status::failure(message, "InternalError")
-                        .with_code(500);
-                    let body = crate::review::response_bytes(
-                        crate::envelope::ADMISSION_V1,
-                        &uid,
-                        false,
-                        &status,
-                        &[],
-                    );
-                    json_response(StatusCode::INTERNAL_SERVER_ERROR, body)
-                }
-                None => error(StatusCode::INTERNAL_SERVER_ERROR, message),
-            }
-        }
-    }
-}
-
-fn bad_review(state: &AppState, e: &ReviewError, elapsed: Duration) -> Response {
-    state.metrics.request("", false, 400, elapsed);
-    tracing::warn!(uid = e.uid.as_deref().unwrap_or(""), error = %e, "malformed admission review");
-    match e.to_response() {
-        // With a uid the API server shows our message to the user instead of a generic failure.
-        Some(body) => json_response(StatusCode::OK, body),
-        None => error(StatusCode::BAD_REQUEST, &e.message),
-    }
-}
-
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
 /// Parses `10s`, `500ms`, `2m`, `1h` or a plain number of seconds.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
@@ -353,7 +206,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "h" => n * 3600.0,
         _ => return None,
     };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    // A number too large for a Duration is no duration: never a panic.
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 /// A started server.
@@ -397,7 +251,8 @@ impl Running {
 }
 
 /// Binds a TCP listener; an IPv6 wildcard also accepts IPv4, whatever `bindv6only` says.
-fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
+/// Returns it with the address actually bound (useful with port 0).
+fn bind(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), ServerError> {
     use socket2::{Domain, Protocol, Socket, Type};
     let fail = |error| ServerError::Bind { addr, error };
     let socket =
@@ -409,7 +264,9 @@ fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
     socket.set_nonblocking(true).map_err(fail)?;
     socket.bind(&addr.into()).map_err(fail)?;
     socket.listen(1024).map_err(fail)?;
-    Ok(socket.into())
+    let listener: std::net::TcpListener = socket.into();
+    let bound = listener.local_addr().map_err(fail)?;
+    Ok((listener, bound))
 }
 
 /// Loads the certificate, binds the listeners and starts serving. Returns once both listeners
@@ -426,83 +283,29 @@ pub async fn start_with(
     app: fn(AppState) -> Router,
 ) -> Result<Running, ServerError> {
     let loaded = config.tls.load().map_err(ServerError::Cert)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    if loaded.not_after < now {
-        tracing::warn!(
-            cert = %config.tls.cert.display(),
-            not_after = loaded.not_after,
-            "the serving certificate has expired; the API server will refuse it until it is rotated"
-        );
-    }
+    warn_if_expired(&config.tls, loaded.not_after);
     let state = AppState::new(config.policy.clone(), config.request_timeout);
     state.metrics.cert_loaded(loaded.not_after);
     state.metrics.cert_reload("success");
 
-    let listener = bind(config.listen)?;
-    let addr = listener.local_addr().map_err(|error| ServerError::Bind {
-        addr: config.listen,
-        error,
-    })?;
-    let probe_listener = config.probe_addr.map(bind).transpose()?;
-    let probe_addr = match &probe_listener {
-        Some(l) => Some(
-            l.local_addr()
-                .map_err(|error| ServerError::Bind { addr, error })?,
-        ),
-        None => None,
-    };
+    let (listener, addr) = bind(config.listen)?;
+    let probe = config.probe_addr.map(bind).transpose()?;
+    let probe_addr = probe.as_ref().map(|(_, a)| *a);
 
     let rustls = RustlsConfig::from_config(loaded.config.clone());
-    let acceptor = LimitAcceptor::new(
-        RustlsAcceptor::new(rustls.clone())
-            .handshake_timeout(config.handshake_timeout)
-            .acceptor(TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true))),
-        config.max_connections,
-        "webhook",
-        state.metrics.clone(),
-    );
     let handle = axum_server::Handle::new();
-    let mut server = axum_server::from_tcp(listener)
-        .map_err(|error| ServerError::Bind { addr, error })?
-        .acceptor(acceptor)
-        .handle(handle.clone())
-        .first_request_timeout(config.header_read_timeout);
-    if !config.tls.http2 {
-        server = server.http1_only();
-    }
-    server
-        .http_builder()
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(config.idle_timeout)
-        .keep_alive(true);
-    let app = app(state.clone());
-    let server = tokio::spawn(server.serve(app.into_make_service()));
-
-    let probe_handle = match probe_listener {
-        Some(listener) => {
-            let h = axum_server::Handle::new();
-            let probe_server = axum_server::from_tcp(listener)
-                .map_err(|error| ServerError::Bind { addr, error })?
-                .acceptor(LimitAcceptor::new(
-                    DefaultAcceptor::new(),
-                    limit::PROBE_MAX_CONNECTIONS,
-                    "probe",
-                    state.metrics.clone(),
-                ))
-                .handle(h.clone())
-                .first_request_timeout(config.header_read_timeout)
-                .http1_only();
-            tokio::spawn(
-                probe_server.serve(probes().with_state(state.clone()).into_make_service()),
-            );
-            Some(h)
-        }
+    let server = tokio::spawn(serve_webhook(
+        &config,
+        listener,
+        rustls.clone(),
+        handle.clone(),
+        app(state.clone()),
+        state.metrics.clone(),
+    )?);
+    let probe_handle = match probe {
+        Some((listener, _)) => Some(serve_probes(&config, listener, state.clone())?),
         None => None,
     };
-
     let reloader = tokio::spawn(tls::reload_loop(
         config.tls.clone(),
         loaded,
@@ -529,6 +332,99 @@ pub async fn start_with(
         reloader,
         shutdown_timeout: config.shutdown_timeout,
     })
+}
+
+fn warn_if_expired(tls: &TlsSettings, not_after: i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    if not_after < now {
+        tracing::warn!(
+            cert = %tls.cert.display(),
+            not_after,
+            "the serving certificate has expired; the API server will refuse it until it is rotated"
+        );
+    }
+}
+
+/// The HTTPS listener: connection limits, then TLS, then HTTP with its timeouts.
+fn serve_webhook(
+    config: &ServeConfig,
+    listener: std::net::TcpListener,
+    rustls: RustlsConfig,
+    handle: axum_server::Handle<SocketAddr>,
+    app: Router,
+    metrics: Arc<Metrics>,
+) -> Result<impl Future<Output = std::io::Result<()>> + use<>, ServerError> {
+    let addr = config.listen;
+    let acceptor = LimitAcceptor::new(
+        RustlsAcceptor::new(rustls)
+            .handshake_timeout(config.handshake_timeout)
+            .acceptor(TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true))),
+        Limits {
+            max: config.max_connections,
+            max_per_peer: config.max_connections_per_peer,
+            write_timeout: config.write_timeout,
+            body_budget: validate::CONNECTION_BODY_BUDGET,
+        },
+        "webhook",
+        metrics,
+    );
+    let mut server = axum_server::from_tcp(listener)
+        .map_err(|error| ServerError::Bind { addr, error })?
+        .acceptor(acceptor)
+        .handle(handle)
+        .first_request_timeout(config.header_read_timeout);
+    if !config.tls.http2 {
+        server = server.http1_only();
+    }
+    let builder = server.http_builder();
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(config.idle_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS)
+        .keep_alive_interval(Some(config.idle_timeout))
+        .keep_alive_timeout(config.handshake_timeout);
+    Ok(server.serve(app.into_make_service()))
+}
+
+/// The plain-HTTP probe listener: the same timeouts as the webhook's, its own limits.
+fn serve_probes(
+    config: &ServeConfig,
+    listener: std::net::TcpListener,
+    state: AppState,
+) -> Result<axum_server::Handle<SocketAddr>, ServerError> {
+    let addr = config.probe_addr.unwrap_or(config.listen);
+    let handle = axum_server::Handle::new();
+    let mut server = axum_server::from_tcp(listener)
+        .map_err(|error| ServerError::Bind { addr, error })?
+        .acceptor(LimitAcceptor::new(
+            DefaultAcceptor::new(),
+            Limits {
+                max: limit::PROBE_MAX_CONNECTIONS,
+                max_per_peer: limit::PROBE_MAX_CONNECTIONS_PER_PEER,
+                write_timeout: config.write_timeout,
+                body_budget: 0,
+            },
+            "probe",
+            state.metrics.clone(),
+        ))
+        .handle(handle.clone())
+        .first_request_timeout(config.header_read_timeout)
+        .http1_only();
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(config.idle_timeout)
+        .keep_alive(true);
+    tokio::spawn(server.serve(probes().with_state(state).into_make_service()));
+    Ok(handle)
 }
 
 /// Runs until `shutdown` completes, then drains.

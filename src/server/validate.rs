@@ -1,0 +1,754 @@
+//! `POST /validate`: one AdmissionReview in, one out, within budgets of memory, time and output.
+//!
+//! The path of a request, and what bounds each step:
+//!
+//! 1. **Headers.** Not JSON: 415. A `Content-Length` over [`MAX_BODY_BYTES`]: 413, before any byte
+//!    of the body is read.
+//! 2. **Deadline.** `?timeout=` (the API server sends the webhook's `timeoutSeconds`), capped at
+//!    [`MAX_REQUEST_TIMEOUT`], or `--request-timeout`. Everything below happens before it.
+//! 3. **Body.** Read frame by frame; each byte is counted against the connection's budget
+//!    ([`CONNECTION_BODY_BUDGET`], which only HTTP/2 can reach) and the process-wide budget of
+//!    bodies in flight ([`BODY_BYTES_IN_FLIGHT`]). Over either: 503 with `Retry-After`, counted
+//!    in `image_config_webhook_requests_rejected_total{reason="body_budget"}`. Not there by the
+//!    deadline: 408.
+//! 4. **Review.** Off the async workers, on a small pool of review threads, behind a lane: bodies up to
+//!    [`SMALL_BODY_BYTES`] (every real Image review) share [`small_lane_permits`] slots, larger
+//!    ones go one at a time, so that the memory of reviews in progress is bounded and a large
+//!    review never delays a small one or `/healthz`. A review still queued or running at the
+//!    deadline is answered with a failure (`code` 504) and counted (`reason="review_timeout"`);
+//!    the work itself keeps its slot until it ends, so abandoned work cannot pile up.
+//! 5. **Answer.** The engine bounds the warnings and causes it sends (see
+//!    [`crate::review`]); the connection's writes have a timeout (see [`super::limit`]).
+//!
+//! Every path records one `requests_total` sample and logs at most one line, through a rate
+//! budget; the in-flight gauge is held by a guard, and a panic anywhere in the handler is caught
+//! and answered 500 in the review's own apiVersion.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use kube_core::response::Status;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::AppState;
+use super::limit::Connection;
+use super::metrics::Metrics;
+use crate::envelope::{ADMISSION_V1, ADMISSION_V1BETA1, salvage_uid_from_bytes};
+use crate::review::{ReviewError, response_bytes, review};
+
+/// Largest AdmissionReview body accepted (the API server's own limit for objects is 3 MiB of
+/// etcd data; an UPDATE carries two objects).
+pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
+
+/// Bytes of request bodies held at once across all connections: two bodies of the largest size
+/// and change. A body that would pass it is refused with 503 and `Retry-After`.
+pub const BODY_BYTES_IN_FLIGHT: usize = 16 * 1024 * 1024;
+
+/// Bytes of request bodies one connection may hold at once (several HTTP/2 streams): one body of
+/// the largest size.
+pub const CONNECTION_BODY_BUDGET: usize = MAX_BODY_BYTES;
+
+/// Bodies up to this size are reviewed in the small lane. A real Image review is a few KiB; the
+/// largest legal Image (3 × 1,024 entries of 256 characters) is about 800 KiB per object, so
+/// large bodies are rare and only hostile ones are near the limit.
+pub const SMALL_BODY_BYTES: usize = 256 * 1024;
+
+/// The API server's own maximum for a webhook's `timeoutSeconds`; a longer `?timeout=` is cut
+/// to it.
+pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a client is told to wait before retrying a request refused for lack of budget.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// Reviews of small bodies run at most this many at once: one per core, at least two.
+pub fn small_lane_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}
+
+/// The budgets shared by every request.
+#[derive(Debug)]
+pub struct Budgets {
+    /// Bytes of bodies in flight, process-wide.
+    bodies: Arc<Semaphore>,
+    /// Slots for reviews of small bodies.
+    small_lane: Arc<Semaphore>,
+    /// The one slot for a review of a large body.
+    large_lane: Arc<Semaphore>,
+    /// The threads reviews run on: one per slot of the two lanes.
+    pool: ReviewPool,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        let small = small_lane_permits();
+        Budgets {
+            bodies: Arc::new(Semaphore::new(BODY_BYTES_IN_FLIGHT)),
+            small_lane: Arc::new(Semaphore::new(small)),
+            large_lane: Arc::new(Semaphore::new(1)),
+            pool: ReviewPool::new(small + 1),
+        }
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads for reviews. Not tokio's blocking pool: that one starts a new thread
+/// when all are busy, and each new thread gets its own malloc arena, which keeps the memory of
+/// a large review long after it ended. A few long-lived threads reuse theirs.
+#[derive(Debug)]
+struct ReviewPool {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl ReviewPool {
+    fn new(threads: usize) -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..threads {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("review-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only to take a job, not to run it.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            // A job catches its own panics.
+                            Ok(job) => job(),
+                            // The server is gone.
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a review thread");
+            }
+        }
+        ReviewPool { jobs }
+    }
+
+    /// Runs `work` on a pool thread; its result, or `None` when it panicked or the pool is gone.
+    fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> tokio::sync::oneshot::Receiver<Option<T>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let out = catch_unwind(AssertUnwindSafe(work)).ok();
+            let _ = tx.send(out);
+        });
+        // A send error drops the job, and with it `tx`: the receiver then reports `None`.
+        let _ = self.jobs.send(job);
+        rx
+    }
+}
+
+/// Why `/validate` answers without a verdict from the engine.
+#[derive(Debug)]
+pub enum Rejection {
+    /// The body is not declared as JSON: 415.
+    UnsupportedMediaType,
+    /// The body is larger than [`MAX_BODY_BYTES`]: 413.
+    TooLarge,
+    /// The body would pass the connection's or the process's body budget: 503 with
+    /// `Retry-After`.
+    BodyBudget,
+    /// The body did not arrive before the deadline: 408.
+    BodyTimeout,
+    /// The body could not be read: 400.
+    Body(String),
+    /// The body is not an AdmissionReview the engine can judge: 400, or 200 with the message
+    /// when a uid could be read.
+    Review(ReviewError),
+    /// The review did not finish before the deadline: 504, or 200 with the failure when a uid
+    /// could be read.
+    ReviewTimeout {
+        /// The deadline that passed.
+        deadline: Duration,
+        /// The uid and apiVersion, when they could be read from the body.
+        echo: Option<(String, &'static str)>,
+    },
+    /// The handler panicked: 500, in the review's own apiVersion when a uid could be read.
+    Panic {
+        /// The uid and apiVersion, when they could be read from the body.
+        echo: Option<(String, &'static str)>,
+    },
+}
+
+impl Rejection {
+    /// The HTTP status of the answer, for the metrics (a verdict-shaped answer is 200 on the
+    /// wire; the metric keeps the status code inside it).
+    fn code(&self) -> u16 {
+        match self {
+            Rejection::UnsupportedMediaType => 415,
+            Rejection::TooLarge => 413,
+            Rejection::BodyBudget => 503,
+            Rejection::BodyTimeout => 408,
+            Rejection::Body(_) | Rejection::Review(_) => 400,
+            Rejection::ReviewTimeout { .. } => 504,
+            Rejection::Panic { .. } => 500,
+        }
+    }
+
+    /// The `reason` label of `requests_rejected_total`.
+    fn reason(&self) -> &'static str {
+        match self {
+            Rejection::UnsupportedMediaType => "unsupported_media_type",
+            Rejection::TooLarge => "too_large",
+            Rejection::BodyBudget => "body_budget",
+            Rejection::BodyTimeout => "body_timeout",
+            Rejection::Body(_) => "body",
+            Rejection::Review(_) => "malformed_review",
+            Rejection::ReviewTimeout { .. } => "review_timeout",
+            Rejection::Panic { .. } => "panic",
+        }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        match self {
+            Rejection::UnsupportedMediaType => error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json",
+            ),
+            Rejection::TooLarge => error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the AdmissionReview is larger than 7 MiB",
+            ),
+            Rejection::BodyBudget => {
+                let mut response = error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many request bodies in flight; retry shortly",
+                );
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECONDS),
+                );
+                response
+            }
+            Rejection::BodyTimeout => error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive before the deadline",
+            ),
+            Rejection::Body(message) => error(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read the request body: {message}"),
+            ),
+            // With a uid the API server shows our message to the user instead of a generic failure.
+            Rejection::Review(e) => match e.to_response() {
+                Some(body) => json_response(StatusCode::OK, body),
+                None => error(StatusCode::BAD_REQUEST, &e.message),
+            },
+            Rejection::ReviewTimeout { deadline, echo } => {
+                let message = format!(
+                    "image-config-webhook could not finish the review within {deadline:?}; the webhook is overloaded or the object is unusually large"
+                );
+                failure(StatusCode::GATEWAY_TIMEOUT, echo, &message, "Timeout")
+            }
+            Rejection::Panic { echo } => failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                echo,
+                "internal error in image-config-webhook; please report it",
+                "InternalError",
+            ),
+        }
+    }
+}
+
+/// A failure answered as a denial when the uid is known (the API server shows the message), as
+/// a plain JSON error otherwise.
+fn failure(
+    status: StatusCode,
+    echo: Option<(String, &'static str)>,
+    message: &str,
+    reason: &str,
+) -> Response {
+    match echo {
+        Some((uid, api_version)) => {
+            let status_body = Status::failure(message, reason).with_code(status.as_u16());
+            json_response(
+                StatusCode::OK,
+                response_bytes(api_version, &uid, false, &status_body, &[]),
+            )
+        }
+        None => error(status, message),
+    }
+}
+
+/// A JSON error for requests that are not admission reviews at all.
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The uid and apiVersion of a body that could not be judged, read without decoding it whole.
+fn echo_of(bytes: &[u8]) -> Option<(String, &'static str)> {
+    let uid = salvage_uid_from_bytes(bytes)?;
+    // The apiVersion leads a review the API server sends; only the head is searched.
+    let head = bytes.get(..4096).unwrap_or(bytes);
+    let needle = b"\"admission.k8s.io/v1beta1\"";
+    let v1beta1 = head.windows(needle.len()).any(|w| w == needle);
+    Some((uid, if v1beta1 { ADMISSION_V1BETA1 } else { ADMISSION_V1 }))
+}
+
+/// Keeps the in-flight gauge up while it lives, whichever way the request ends.
+struct InFlight(Arc<Metrics>);
+
+impl InFlight {
+    fn new(metrics: &Arc<Metrics>) -> Self {
+        metrics.in_flight().inc();
+        InFlight(metrics.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight().dec();
+    }
+}
+
+/// What a review produced, kept small: the decoded objects are dropped on the blocking thread.
+struct Judged {
+    body: Vec<u8>,
+    uid: String,
+    operation: &'static str,
+    name: String,
+    dry_run: bool,
+    allowed: bool,
+    code: u16,
+    rules: Vec<&'static str>,
+    skipped: bool,
+    findings: Vec<(&'static str, crate::engine::FindingClass)>,
+}
+
+/// `POST /validate`.
+pub(super) async fn validate(State(state): State<AppState>, request: Request) -> Response {
+    let started = Instant::now();
+    let _in_flight = InFlight::new(&state.metrics);
+    let peer = request
+        .extensions()
+        .get::<Arc<Connection>>()
+        .map(|c| c.peer().to_string());
+    // A panic anywhere below, the engine included, is answered; the body is kept aside so that
+    // the answer can still echo the uid.
+    let salvage: Arc<std::sync::Mutex<Option<axum::body::Bytes>>> = Arc::default();
+    let outcome = CatchUnwind::new(judge(&state, request, salvage.clone())).await;
+    let result = match outcome {
+        Ok(result) => result,
+        Err(()) => {
+            let bytes = salvage.lock().ok().and_then(|mut b| b.take());
+            Err(Rejection::Panic {
+                echo: bytes.as_deref().and_then(echo_of),
+            })
+        }
+    };
+    let elapsed = started.elapsed();
+    match result {
+        Ok(judged) => {
+            state
+                .metrics
+                .request(judged.operation, judged.allowed, judged.code, elapsed);
+            state.metrics.findings(&judged.findings);
+            if state.log_budget.allow() {
+                tracing::info!(
+                    uid = %sanitize(&judged.uid, MAX_LOGGED_UID),
+                    operation = judged.operation,
+                    name = %sanitize(&judged.name, MAX_LOGGED_NAME),
+                    dry_run = judged.dry_run,
+                    allowed = judged.allowed,
+                    code = judged.code,
+                    rules = ?judged.rules,
+                    skipped = judged.skipped,
+                    latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                    "admission review"
+                );
+            }
+            json_response(StatusCode::OK, judged.body)
+        }
+        Err(rejection) => {
+            state
+                .metrics
+                .request("", false, rejection.code(), elapsed);
+            state.metrics.rejected(rejection.reason());
+            log_rejection(&state, &rejection, peer.as_deref());
+            rejection.into_response()
+        }
+    }
+}
+
+fn log_rejection(state: &AppState, rejection: &Rejection, peer: Option<&str>) {
+    let peer = peer.unwrap_or("");
+    match rejection {
+        Rejection::Panic { echo } => {
+            // Always logged: a panic is a bug to report, and it cannot be caused at a high rate
+            // without the rate showing in the metrics too.
+            let uid = echo.as_ref().map(|(u, _)| sanitize(u, MAX_LOGGED_UID));
+            tracing::error!(
+                uid = uid.as_deref().unwrap_or(""),
+                peer,
+                "internal error: the engine panicked"
+            );
+        }
+        _ if !state.log_budget.allow() => {}
+        Rejection::Review(e) => {
+            let uid = e.uid.as_deref().map(|u| sanitize(u, MAX_LOGGED_UID));
+            tracing::warn!(
+                uid = uid.as_deref().unwrap_or(""),
+                peer,
+                error = %sanitize(&e.message, MAX_LOGGED_MESSAGE),
+                "malformed admission review"
+            );
+        }
+        Rejection::ReviewTimeout { deadline, echo } => {
+            let uid = echo.as_ref().map(|(u, _)| sanitize(u, MAX_LOGGED_UID));
+            tracing::warn!(
+                uid = uid.as_deref().unwrap_or(""),
+                peer,
+                deadline_ms = u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+                "review not finished before the deadline; answered with a failure"
+            );
+        }
+        other => tracing::info!(
+            peer,
+            reason = other.reason(),
+            code = other.code(),
+            "request refused"
+        ),
+    }
+}
+
+/// Steps 1 to 4 of the module's description.
+async fn judge(
+    state: &AppState,
+    request: Request,
+    salvage: Arc<std::sync::Mutex<Option<axum::body::Bytes>>>,
+) -> Result<Judged, Rejection> {
+    let (parts, body) = request.into_parts();
+    if !is_json(&parts.headers) {
+        return Err(Rejection::UnsupportedMediaType);
+    }
+    let declared = declared_length(&parts.headers);
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(Rejection::TooLarge);
+    }
+    let timeout = parts
+        .uri
+        .query()
+        .and_then(timeout_parameter)
+        .unwrap_or(state.default_timeout)
+        .min(MAX_REQUEST_TIMEOUT);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let connection = parts.extensions.get::<Arc<Connection>>().cloned();
+    let (bytes, held) = tokio::time::timeout_at(
+        deadline,
+        collect(body, &state.budgets, connection.as_deref()),
+    )
+    .await
+    .map_err(|_| Rejection::BodyTimeout)??;
+    if let Ok(mut slot) = salvage.lock() {
+        *slot = Some(bytes.clone());
+    }
+
+    let lane = if bytes.len() <= SMALL_BODY_BYTES {
+        &state.budgets.small_lane
+    } else {
+        &state.budgets.large_lane
+    };
+    let timed_out = |bytes: &[u8]| Rejection::ReviewTimeout {
+        deadline: timeout,
+        echo: echo_of(bytes),
+    };
+    let Ok(Ok(slot)) = tokio::time::timeout_at(deadline, lane.clone().acquire_owned()).await else {
+        return Err(timed_out(&bytes));
+    };
+    let policy = state.policy.clone();
+    let work_bytes = bytes.clone();
+    let work = state.budgets.pool.run(move || {
+        // The lane's slot and the body's budget are held until the work ends, even when the
+        // answer has already gone out as a timeout.
+        let _held = (slot, held);
+        judge_bytes(&work_bytes, &policy)
+    });
+    match tokio::time::timeout_at(deadline, work).await {
+        Err(_) => Err(timed_out(&bytes)),
+        Ok(Err(_)) | Ok(Ok(None)) => Err(Rejection::Panic {
+            echo: echo_of(&bytes),
+        }),
+        Ok(Ok(Some(judged))) => judged.map_err(Rejection::Review),
+    }
+}
+
+fn judge_bytes(bytes: &[u8], policy: &crate::policy::Policy) -> Result<Judged, ReviewError> {
+    let reviewed = review(bytes, policy)?;
+    let request = reviewed.review.request;
+    let verdict = reviewed.verdict;
+    Ok(Judged {
+        body: reviewed.body,
+        uid: request.uid,
+        operation: request.operation.as_str(),
+        name: request.name,
+        dry_run: request.dry_run,
+        allowed: verdict.allowed,
+        code: verdict.status.code,
+        rules: verdict.rules,
+        skipped: verdict.skipped,
+        findings: verdict.findings,
+    })
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// The `timeout` parameter of a query string (`timeout=10s`), when it parses.
+fn timeout_parameter(query: &str) -> Option<Duration> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("timeout="))
+        .and_then(super::parse_duration)
+}
+
+/// Reads the body frame by frame, taking each frame's bytes from the connection's and the
+/// process's budgets before keeping it. Returns the bytes and the budget they hold.
+async fn collect(
+    mut body: Body,
+    budgets: &Budgets,
+    connection: Option<&Connection>,
+) -> Result<(axum::body::Bytes, Vec<OwnedSemaphorePermit>), Rejection> {
+    let mut held: Vec<OwnedSemaphorePermit> = Vec::with_capacity(2);
+    let mut process: Option<OwnedSemaphorePermit> = None;
+    let mut per_connection: Option<OwnedSemaphorePermit> = None;
+    let mut chunks: Vec<axum::body::Bytes> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Rejection::Body(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        total = total.saturating_add(data.len());
+        if total > MAX_BODY_BYTES {
+            return Err(Rejection::TooLarge);
+        }
+        let n = u32::try_from(data.len()).map_err(|_| Rejection::TooLarge)?;
+        take(&mut process, &budgets.bodies, n)?;
+        if let Some(c) = connection {
+            take(&mut per_connection, c.body_budget(), n)?;
+        }
+        chunks.push(data);
+    }
+    held.extend(process);
+    held.extend(per_connection);
+    let bytes = match chunks.len() {
+        0 => axum::body::Bytes::new(),
+        1 => chunks.swap_remove(0),
+        _ => {
+            let mut joined = Vec::with_capacity(total);
+            for chunk in &chunks {
+                joined.extend_from_slice(chunk);
+            }
+            axum::body::Bytes::from(joined)
+        }
+    };
+    Ok((bytes, held))
+}
+
+/// Adds `n` permits of `budget` to `permit`, or refuses.
+fn take(
+    permit: &mut Option<OwnedSemaphorePermit>,
+    budget: &Arc<Semaphore>,
+    n: u32,
+) -> Result<(), Rejection> {
+    let more = budget
+        .clone()
+        .try_acquire_many_owned(n)
+        .map_err(|_| Rejection::BodyBudget)?;
+    match permit {
+        Some(p) => p.merge(more),
+        None => *permit = Some(more),
+    }
+    Ok(())
+}
+
+/// Most characters of a uid written to the log (the answer still echoes it whole).
+pub const MAX_LOGGED_UID: usize = 128;
+/// Most characters of an object name written to the log (a DNS subdomain's maximum).
+pub const MAX_LOGGED_NAME: usize = 253;
+/// Most characters of an error message written to the log.
+const MAX_LOGGED_MESSAGE: usize = 1024;
+
+/// A request-derived string made safe for a log line: control characters (newlines, ESC) are
+/// escaped as `\n`, `\u{1b}`, and anything past `max` characters is cut, saying how much.
+pub fn sanitize(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max) + 16);
+    for (count, c) in s.chars().enumerate() {
+        if count == max {
+            let rest = s.chars().count() - max;
+            out.push_str(&format!("…({rest} more characters)"));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A token bucket for per-request log lines: a flood of requests cannot flood the log. Lines
+/// over the budget are dropped and counted; the next line that passes reports how many.
+#[derive(Debug)]
+pub struct LogBudget {
+    state: std::sync::Mutex<(f64, Instant)>,
+    suppressed: AtomicU64,
+}
+
+/// Per-request log lines per second, on average.
+pub const LOG_LINES_PER_SECOND: f64 = 50.0;
+/// Per-request log lines allowed in a burst.
+pub const LOG_BURST: f64 = 200.0;
+
+impl Default for LogBudget {
+    fn default() -> Self {
+        LogBudget {
+            state: std::sync::Mutex::new((LOG_BURST, Instant::now())),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LogBudget {
+    /// Whether one more line may be written now.
+    pub fn allow(&self) -> bool {
+        let allowed = match self.state.lock() {
+            Ok(mut state) => {
+                let now = Instant::now();
+                let refill = now.duration_since(state.1).as_secs_f64() * LOG_LINES_PER_SECOND;
+                state.0 = (state.0 + refill).min(LOG_BURST);
+                state.1 = now;
+                if state.0 >= 1.0 {
+                    state.0 -= 1.0;
+                    true
+                } else {
+                    false
+                }
+            }
+            Err(_) => true,
+        };
+        if !allowed {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let dropped = self.suppressed.swap(0, Ordering::Relaxed);
+            if dropped > 0 {
+                tracing::warn!(
+                    dropped,
+                    "per-request log lines dropped by the log rate budget"
+                );
+            }
+        }
+        allowed
+    }
+}
+
+/// A future whose panic is caught and returned as `Err(())`.
+struct CatchUnwind<F> {
+    inner: Pin<Box<F>>,
+}
+
+impl<F> CatchUnwind<F> {
+    fn new(inner: F) -> Self {
+        CatchUnwind {
+            inner: Box::pin(inner),
+        }
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.inner;
+        match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_escapes_control_characters_and_truncates() {
+        assert_eq!(sanitize("abc", 128), "abc");
+        assert_eq!(sanitize("a\nb\u{1b}[31mc", 128), "a\\nb\\u{1b}[31mc");
+        assert_eq!(sanitize("abcdef", 3), "abc…(3 more characters)");
+        assert_eq!(sanitize("ééé", 2), "éé…(1 more characters)");
+    }
+
+    #[test]
+    fn log_budget_allows_a_burst_then_drops() {
+        let budget = LogBudget::default();
+        let allowed = (0..1000).filter(|_| budget.allow()).count();
+        // The burst, plus what refilled while the loop ran.
+        assert!(
+            (LOG_BURST as usize..LOG_BURST as usize + 20).contains(&allowed),
+            "{allowed}"
+        );
+    }
+
+    #[test]
+    fn timeout_parameter_is_read_from_the_query() {
+        assert_eq!(
+            timeout_parameter("timeout=10s"),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            timeout_parameter("a=b&timeout=500ms"),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(timeout_parameter("timeout=99999999999999999999"), None);
+        assert_eq!(timeout_parameter("x=1"), None);
+    }
+
+    #[test]
+    fn echo_reads_uid_and_version() {
+        let body = br#"{"apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"u-1"}}"#;
+        assert_eq!(
+            echo_of(body),
+            Some(("u-1".to_owned(), ADMISSION_V1BETA1))
+        );
+        let body = br#"{"apiVersion":"admission.k8s.io/v1","request":{"uid":"u-2"}}"#;
+        assert_eq!(echo_of(body), Some(("u-2".to_owned(), ADMISSION_V1)));
+    }
+}
