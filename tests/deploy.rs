@@ -9,6 +9,11 @@
 //!   tests that need it fail if `CI` is set, and are skipped with a note otherwise.
 //! - The Service, the Deployment, the webhook configuration, the Containerfile and the server's
 //!   defaults agree with each other; the Deployment's args start the real server.
+//! - The probes use the plain-HTTP `--probe-addr` listener, not the webhook port; the grace
+//!   period covers the preStop sleep and the drain (`--shutdown-timeout`).
+//! - NetworkPolicy: the openshift overlay admits only host-network traffic (the API server) to
+//!   the webhook port; the opt-in component (manifests/components/network-policy) renders and
+//!   validates over the plain and cert-manager overlays, and its placeholders are never CIDRs.
 //! - The certificates from `certs` verify with rustls for the Service's DNS names.
 //! - No private key is tracked by git.
 
@@ -35,6 +40,16 @@ const WEBHOOK_NAME: &str = "image-config-webhook.openshift.io";
 const TLS_SECRET: &str = "image-config-webhook-tls";
 const CERT_DIR: &str = "/etc/image-config-webhook/tls";
 const OVERLAYS: [&str; 3] = ["openshift", "cert-manager", "plain"];
+/// The container ports, by name: the webhook (HTTPS) and the probe listener (plain HTTP).
+const HTTPS_PORT_NAME: &str = "https";
+const PROBE_PORT_NAME: &str = "probes";
+/// The opt-in NetworkPolicy component for clusters other than OpenShift.
+const NETWORK_POLICY_COMPONENT: &str = "components/network-policy";
+/// The NetworkPolicies, by name: one for the webhook port, one for the probe port.
+const API_SERVER_POLICY: &str = "image-config-webhook-api-server";
+const PROBES_POLICY: &str = "image-config-webhook-probes";
+/// The label OpenShift (OVN-Kubernetes) gives to host-network traffic in a namespaceSelector.
+const OPENSHIFT_HOST_NETWORK_LABEL: &str = "policy-group.network.openshift.io/host-network";
 /// The oldest and the newest Kubernetes the manifests are validated against. 1.29 is OpenShift
 /// 4.16, the first with the container `lifecycle.preStop.sleep` field.
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.29.0", "1.37.0"];
@@ -417,12 +432,89 @@ fn server_default_listen() -> (String, u16) {
     (addr.ip().to_string(), addr.port())
 }
 
-/// The value after `flag` in `args`.
+/// The value of `flag` in `args`: `--flag VALUE` or `--flag=VALUE` (the last one wins, as with
+/// clap).
 fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
+    let prefix = format!("{flag}=");
+    let mut found = None;
+    for (i, a) in args.iter().enumerate() {
+        if a == flag {
+            found = args.get(i + 1).map(String::as_str);
+        } else if let Some(v) = a.strip_prefix(&prefix) {
+            found = Some(v);
+        }
+    }
+    found
+}
+
+/// The `[default: ...]` of `flag` in `serve --help`, or `None` when the flag has none.
+fn serve_default(flag: &str) -> Option<String> {
+    let help = run_bin(&["serve", "--help"]);
+    let paragraph = help
+        .split(&format!("{flag} <"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("serve --help documents {flag}"))
+        .split("\n\n")
+        .next()
+        .unwrap_or_default();
+    paragraph
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("[default: "))
+        .and_then(|d| d.strip_suffix(']'))
+        .map(str::to_owned)
+}
+
+/// A setting of the server in the container: its flag in the args, else its environment
+/// variable in the container's env (clap reads both; the flag wins).
+fn server_setting(container: &Value, flag: &str, env: &str) -> Option<String> {
+    let args = args_of(container);
+    if let Some(v) = flag_value(&args, flag) {
+        return Some(v.to_owned());
+    }
+    container
+        .pointer("/env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|e| s(e, "/name") == Some(env))
+        .map(|e| {
+            s(e, "/value")
+                .unwrap_or_else(|| panic!("{env}: only a literal value can be checked: {e}"))
+                .to_owned()
+        })
+}
+
+/// The container port named `name`.
+fn container_port(container: &Value, name: &str) -> i64 {
+    container
+        .pointer("/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|p| s(p, "/name") == Some(name))
+        .and_then(|p| p.pointer("/containerPort").and_then(Value::as_i64))
+        .unwrap_or_else(|| panic!("a containerPort named {name:?}: {container}"))
+}
+
+/// A probe's or policy's port: a number, or the name of one of the container's ports.
+fn resolve_port(container: &Value, port: &Value) -> i64 {
+    match port {
+        Value::Number(n) => n.as_i64().expect("an integer port"),
+        Value::String(name) => match name.parse::<i64>() {
+            Ok(n) => n,
+            Err(_) => container_port(container, name),
+        },
+        other => panic!("a port is a number or a name: {other}"),
+    }
+}
+
+/// `(network, prefix)` when `cidr` is a CIDR the API server would accept.
+fn parse_cidr(cidr: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (ip, prefix) = cidr.split_once('/')?;
+    let ip: std::net::IpAddr = ip.parse().ok()?;
+    let prefix: u8 = prefix.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (prefix <= max).then_some((ip, prefix))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -465,6 +557,12 @@ fn every_overlay_renders_with_the_expected_objects() {
             "plain" => {
                 want.insert("v1/Secret image-config-webhook-tls".to_owned());
             }
+            // Only the openshift overlay ships NetworkPolicies; elsewhere they are the opt-in
+            // component, which needs the cluster's addresses.
+            "openshift" => want.extend([
+                format!("networking.k8s.io/v1/NetworkPolicy {API_SERVER_POLICY}"),
+                format!("networking.k8s.io/v1/NetworkPolicy {PROBES_POLICY}"),
+            ]),
             _ => {}
         }
         assert_eq!(got, want, "objects rendered by {name}");
@@ -492,8 +590,64 @@ fn every_overlay_renders_with_the_expected_objects() {
 fn in_kubernetes_schema(api_version: &str) -> bool {
     matches!(
         api_version,
-        "v1" | "apps/v1" | "policy/v1" | "admissionregistration.k8s.io/v1"
+        "v1" | "apps/v1" | "policy/v1" | "admissionregistration.k8s.io/v1" | "networking.k8s.io/v1"
     )
+}
+
+/// Writes `objects` (those with a Kubernetes schema) into `dir` as JSON files and returns
+/// their paths; the custom resources the overlays use are skipped by name.
+fn schema_files(dir: &Path, label: &str, objects: &[Value]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        let api_version = s(o, "/apiVersion").unwrap_or("?");
+        if !in_kubernetes_schema(api_version) {
+            // Custom resources have no schema in kubernetes-validate: skip them by name,
+            // and let nothing else slip through.
+            assert!(
+                api_version == "cert-manager.io/v1"
+                    && matches!(s(o, "/kind"), Some("Issuer" | "Certificate")),
+                "{label}: {} has no Kubernetes schema and is not a known custom resource",
+                id_of(o)
+            );
+            eprintln!(
+                "note: {label}: {} is a cert-manager custom resource; not schema-validated",
+                id_of(o)
+            );
+            continue;
+        }
+        let path = dir.join(format!("{label}-{i:02}.json"));
+        std::fs::write(&path, serde_json::to_vec_pretty(o).expect("JSON"))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        files.push(path);
+    }
+    files
+}
+
+/// `kubernetes-validate --strict` over `files`, against every version in
+/// [`KUBERNETES_VERSIONS`].
+fn validate_schemas(validator: &Path, files: &[PathBuf]) {
+    assert!(!files.is_empty(), "nothing to validate");
+    for version in KUBERNETES_VERSIONS {
+        let out = Command::new(validator)
+            .args(["--strict", "--quiet", "--kubernetes-version", version])
+            .args(files)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", validator.display()));
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "kubernetes-validate --strict against Kubernetes {version} failed ({}):\n{report}",
+            out.status
+        );
+        assert!(
+            !report.contains("ERROR") && !report.contains("Couldn't find schema"),
+            "kubernetes-validate against Kubernetes {version}:\n{report}"
+        );
+    }
 }
 
 #[test]
@@ -512,50 +666,9 @@ fn rendered_objects_validate_against_the_kubernetes_schemas() {
     let tmp = TempDir::new("validate");
     let mut files = Vec::new();
     for name in OVERLAYS {
-        for (i, o) in overlay(all, name).objects.iter().enumerate() {
-            let api_version = s(o, "/apiVersion").unwrap_or("?");
-            if !in_kubernetes_schema(api_version) {
-                // Custom resources have no schema in kubernetes-validate: skip them by name,
-                // and let nothing else slip through.
-                assert!(
-                    api_version == "cert-manager.io/v1"
-                        && matches!(s(o, "/kind"), Some("Issuer" | "Certificate")),
-                    "{name}: {} has no Kubernetes schema and is not a known custom resource",
-                    id_of(o)
-                );
-                eprintln!(
-                    "note: {name}: {} is a cert-manager custom resource; not schema-validated",
-                    id_of(o)
-                );
-                continue;
-            }
-            let path = tmp.0.join(format!("{name}-{i:02}.json"));
-            std::fs::write(&path, serde_json::to_vec_pretty(o).expect("JSON"))
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            files.push(path);
-        }
+        files.extend(schema_files(&tmp.0, name, &overlay(all, name).objects));
     }
-    for version in KUBERNETES_VERSIONS {
-        let out = Command::new(&validator)
-            .args(["--strict", "--quiet", "--kubernetes-version", version])
-            .args(&files)
-            .output()
-            .unwrap_or_else(|e| panic!("{}: {e}", validator.display()));
-        let report = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "kubernetes-validate --strict against Kubernetes {version} failed ({}):\n{report}",
-            out.status
-        );
-        assert!(
-            !report.contains("ERROR") && !report.contains("Couldn't find schema"),
-            "kubernetes-validate against Kubernetes {version}:\n{report}"
-        );
-    }
+    validate_schemas(&validator, &files);
     eprintln!(
         "validated {} objects against Kubernetes {KUBERNETES_VERSIONS:?}",
         files.len()
@@ -692,15 +805,21 @@ fn service_deployment_webhook_and_server_defaults_agree() {
             .pointer("/ports")
             .and_then(Value::as_array)
             .expect("containerPorts");
-        assert_eq!(container_ports.len(), 1, "{name}: one containerPort");
+        let names: BTreeSet<&str> = container_ports
+            .iter()
+            .filter_map(|p| s(p, "/name"))
+            .collect();
         assert_eq!(
-            container_ports[0]
-                .pointer("/containerPort")
-                .and_then(Value::as_i64),
-            Some(target),
-            "{name}: containerPort = targetPort"
+            names,
+            BTreeSet::from([HTTPS_PORT_NAME, PROBE_PORT_NAME]),
+            "{name}: the containerPorts are the webhook's and the probe listener's"
         );
-        assert_eq!(s(&container_ports[0], "/name"), Some("https"), "{name}");
+        assert_eq!(container_ports.len(), 2, "{name}: two containerPorts");
+        assert_eq!(
+            container_port(c, HTTPS_PORT_NAME),
+            target,
+            "{name}: containerPort {HTTPS_PORT_NAME} = targetPort"
+        );
         let selector = svc.pointer("/spec/selector").expect("Service selector");
         let pod_labels = deploy
             .pointer("/spec/template/metadata/labels")
@@ -725,19 +844,70 @@ fn service_deployment_webhook_and_server_defaults_agree() {
             "{name}: the server names itself as the webhook configuration does"
         );
 
-        // Probes on the server's HTTPS port.
+        // The probes: see probes_use_the_plain_http_probe_listener_in_every_overlay.
+    }
+}
+
+#[test]
+fn probes_use_the_plain_http_probe_listener_in_every_overlay() {
+    let Some(all) = rendered("probes_use_the_plain_http_probe_listener_in_every_overlay") else {
+        return;
+    };
+    let (_, webhook_port) = server_default_listen();
+    for name in OVERLAYS {
+        let c = container(deployment(&overlay(all, name).objects));
+        let probe_port = container_port(c, PROBE_PORT_NAME);
+        let https_port = container_port(c, HTTPS_PORT_NAME);
+        let listen_port = server_setting(c, "--listen", "IMAGE_CONFIG_WEBHOOK_LISTEN")
+            .map_or(i64::from(webhook_port), |l| {
+                i64::from(l.parse::<SocketAddr>().expect("--listen address").port())
+            });
+        assert_ne!(
+            probe_port, https_port,
+            "{name}: the probe listener is not the webhook port"
+        );
+        assert_ne!(probe_port, listen_port, "{name}: nor the server's --listen");
+
+        // The server serves the probes on that port, on every address (kubelet probes the
+        // pod IP).
+        let probe_addr = server_setting(c, "--probe-addr", "IMAGE_CONFIG_WEBHOOK_PROBE_ADDR")
+            .unwrap_or_else(|| panic!("{name}: the container sets --probe-addr"));
+        let probe_addr: SocketAddr = probe_addr
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}: --probe-addr {probe_addr:?}: {e}"));
+        assert_eq!(
+            i64::from(probe_addr.port()),
+            probe_port,
+            "{name}: --probe-addr port = containerPort {PROBE_PORT_NAME}"
+        );
+        assert!(
+            probe_addr.ip().is_unspecified(),
+            "{name}: --probe-addr {probe_addr} listens on every address, or kubelet cannot reach it"
+        );
+
+        // Liveness and readiness on the probe listener, in plain HTTP; never the webhook port,
+        // whose connection limit hostile clients can fill.
         for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
             let get = c
                 .pointer(&format!("/{probe}/httpGet"))
                 .unwrap_or_else(|| panic!("{name}: {probe}.httpGet"));
             assert_eq!(s(get, "/path"), Some(path), "{name}: {probe}");
-            assert_eq!(s(get, "/scheme"), Some("HTTPS"), "{name}: {probe}");
             assert_eq!(
-                get.pointer("/port").and_then(Value::as_i64),
-                Some(target),
-                "{name}: {probe} port"
+                s(get, "/scheme").unwrap_or("HTTP"),
+                "HTTP",
+                "{name}: {probe} (the probe listener is plain HTTP)"
             );
+            let port = resolve_port(c, get.pointer("/port").expect("probe port"));
+            assert_eq!(port, probe_port, "{name}: {probe} on the probe port");
+            assert_ne!(port, https_port, "{name}: {probe} not on the webhook port");
+            assert_ne!(port, listen_port, "{name}: {probe} not on --listen");
         }
+        assert!(
+            c.pointer("/startupProbe")
+                .and_then(|p| p.pointer("/httpGet/port"))
+                .is_none_or(|p| resolve_port(c, p) == probe_port),
+            "{name}: a startupProbe, if any, uses the probe port too"
+        );
     }
 }
 
@@ -752,7 +922,15 @@ fn the_certificate_secret_is_mounted_as_a_directory() {
         let args = args_of(c);
         assert_eq!(
             args,
-            ["serve", "--cert-dir", CERT_DIR, "--log-format", "json"],
+            [
+                "serve",
+                "--cert-dir",
+                CERT_DIR,
+                "--probe-addr",
+                "[::]:8080",
+                "--log-format",
+                "json"
+            ],
             "{name}: args"
         );
         assert!(
@@ -1022,7 +1200,8 @@ fn two_replicas_spread_over_nodes_with_a_budget_and_resources() {
             quantity_mib(q("requests/memory")),
             quantity_mib(q("limits/memory")),
         );
-        // The measured RSS is 10-14 MiB (see the comment in manifests/base/deployment.yaml).
+        // The measured RSS is 10-14 MiB; the limit is the worst-case budget of RELIABILITY.md
+        // (see memory_limit_is_the_reliability_budget).
         assert!(
             (24.0..=64.0).contains(&req_mem),
             "{name}: memory request {req_mem} MiB is about twice the measured RSS"
@@ -1035,18 +1214,101 @@ fn two_replicas_spread_over_nodes_with_a_budget_and_resources() {
             cpu_millis(q("requests/cpu")) <= cpu_millis(q("limits/cpu")),
             "{name}: cpu request <= limit"
         );
-        let grace = pod
-            .pointer("/terminationGracePeriodSeconds")
+        // The grace period: see termination_grace_period_covers_pre_stop_and_drain.
+    }
+}
+
+/// The memory request and limit, for now. The limit is the worst-case budget whose derivation
+/// is in RELIABILITY.md ("Memory budget"); change the two together.
+const MEMORY_REQUEST: &str = "32Mi";
+const MEMORY_LIMIT: &str = "256Mi";
+
+#[test]
+fn memory_limit_is_the_reliability_budget() {
+    let text = read(&repo().join("manifests/base/deployment.yaml"));
+    assert!(
+        text.contains("RELIABILITY.md") && text.contains("Memory budget"),
+        "manifests/base/deployment.yaml points at RELIABILITY.md's \"Memory budget\" for the limit"
+    );
+    let Some(all) = rendered("memory_limit_is_the_reliability_budget") else {
+        return;
+    };
+    for name in OVERLAYS {
+        let c = container(deployment(&overlay(all, name).objects));
+        assert_eq!(
+            s(c, "/resources/requests/memory"),
+            Some(MEMORY_REQUEST),
+            "{name}: memory request"
+        );
+        assert_eq!(
+            s(c, "/resources/limits/memory"),
+            Some(MEMORY_LIMIT),
+            "{name}: memory limit (RELIABILITY.md, \"Memory budget\")"
+        );
+    }
+}
+
+/// Seconds the container's preStop hook waits: `sleep.seconds`, or an exec of `sleep N`.
+fn pre_stop_seconds(container: &Value) -> f64 {
+    let Some(pre_stop) = container.pointer("/lifecycle/preStop") else {
+        return 0.0;
+    };
+    if let Some(n) = pre_stop.pointer("/sleep/seconds").and_then(Value::as_i64) {
+        return n as f64;
+    }
+    if let Some(command) = pre_stop.pointer("/exec/command") {
+        let words: Vec<&str> = strings(Some(command))
+            .iter()
+            .flat_map(|w| w.split_whitespace())
+            .collect();
+        let after_sleep = words
+            .iter()
+            .position(|w| *w == "sleep" || w.ends_with("/sleep"))
+            .and_then(|i| words.get(i + 1));
+        if let Some(n) = after_sleep.and_then(|n| n.parse::<f64>().ok()) {
+            return n;
+        }
+    }
+    panic!("a preStop hook whose duration this test cannot read: {pre_stop}");
+}
+
+#[test]
+fn termination_grace_period_covers_pre_stop_and_drain() {
+    let Some(all) = rendered("termination_grace_period_covers_pre_stop_and_drain") else {
+        return;
+    };
+    // The server's default, from the built binary's `serve --help` (src/main.rs: 30s).
+    let default = serve_default("--shutdown-timeout").expect("--shutdown-timeout has a default");
+    let default_secs = image_config_webhook::server::parse_duration(&default)
+        .unwrap_or_else(|| panic!("--shutdown-timeout default {default:?}"))
+        .as_secs_f64();
+    for name in OVERLAYS {
+        let deploy = deployment(&overlay(all, name).objects);
+        let c = container(deploy);
+        let (shutdown, source) = match server_setting(
+            c,
+            "--shutdown-timeout",
+            "IMAGE_CONFIG_WEBHOOK_SHUTDOWN_TIMEOUT",
+        ) {
+            Some(v) => (
+                image_config_webhook::server::parse_duration(&v)
+                    .unwrap_or_else(|| panic!("{name}: --shutdown-timeout {v:?}"))
+                    .as_secs_f64(),
+                format!("set to {v}"),
+            ),
+            None => (default_secs, format!("the default, {default}")),
+        };
+        let pre_stop = pre_stop_seconds(c);
+        // Kubernetes' default when unset.
+        let grace = deploy
+            .pointer("/spec/template/spec/terminationGracePeriodSeconds")
             .and_then(Value::as_i64)
-            .unwrap_or(30);
-        let pre_stop = c
-            .pointer("/lifecycle/preStop/sleep/seconds")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
+            .unwrap_or(30) as f64;
         assert!(
-            grace > pre_stop + 30,
-            "{name}: terminationGracePeriodSeconds ({grace}) covers preStop ({pre_stop}s) and \
-             the server's --shutdown-timeout (30s)"
+            grace > pre_stop + shutdown,
+            "{name}: terminationGracePeriodSeconds ({grace}s) must exceed the preStop sleep \
+             ({pre_stop}s) plus the server's drain, --shutdown-timeout ({shutdown}s, {source}); \
+             otherwise kubelet kills in-flight admissions"
         );
     }
 }
@@ -1248,6 +1510,371 @@ fn plain_overlay_never_commits_its_certificates() {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Network policies
+// ---------------------------------------------------------------------------------------------
+
+/// The NetworkPolicies among `objects` that apply to the webhook's pods.
+fn policies_for_the_pods<'a>(objects: &'a [Value], pod_labels: &Value) -> Vec<&'a Value> {
+    objects
+        .iter()
+        .filter(|o| s(o, "/kind") == Some("NetworkPolicy"))
+        .filter(|o| {
+            s(o, "/metadata/namespace") == Some(NAMESPACE)
+                && o.pointer("/spec/podSelector/matchExpressions").is_none()
+                && o.pointer("/spec/podSelector/matchLabels")
+                    .and_then(Value::as_object)
+                    .is_none_or(|m| m.iter().all(|(k, v)| pod_labels.get(k) == Some(v)))
+        })
+        .collect()
+}
+
+/// Every ingress rule of `policies` that admits TCP `port` of the container: `(policy name,
+/// rule)`. A rule without ports admits every port.
+fn ingress_rules_for<'a>(
+    policies: &[&'a Value],
+    c: &Value,
+    port: i64,
+) -> Vec<(&'a str, &'a Value)> {
+    let mut rules = Vec::new();
+    for p in policies {
+        let name = s(p, "/metadata/name").unwrap_or("?");
+        for rule in p
+            .pointer("/spec/ingress")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let admits = match rule.pointer("/ports").and_then(Value::as_array) {
+                None => true,
+                Some(ports) if ports.is_empty() => true,
+                Some(ports) => ports.iter().any(|pp| {
+                    s(pp, "/protocol").unwrap_or("TCP") == "TCP"
+                        && pp.pointer("/port").is_none_or(|v| {
+                            let from = resolve_port(c, v);
+                            let to = pp
+                                .pointer("/endPort")
+                                .and_then(Value::as_i64)
+                                .unwrap_or(from);
+                            (from..=to).contains(&port)
+                        })
+                }),
+            };
+            if admits {
+                rules.push((name, rule));
+            }
+        }
+    }
+    rules
+}
+
+/// The `from` peers of a rule; a rule without `from` admits everyone, which no rule here may do.
+fn peers<'a>(rule: &'a Value, what: &str) -> &'a [Value] {
+    let from = rule
+        .pointer("/from")
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("{what}: a rule without `from` admits every source: {rule}"));
+    assert!(
+        !from.is_empty(),
+        "{what}: an empty `from` admits every source"
+    );
+    from
+}
+
+/// Whether `peer` is exactly OpenShift's host-network selector (with an optional empty
+/// podSelector).
+fn is_host_network_peer(peer: &Value) -> bool {
+    let Some(map) = peer.as_object() else {
+        return false;
+    };
+    let ns = serde_json::json!({ "matchLabels": { OPENSHIFT_HOST_NETWORK_LABEL: "" } });
+    map.get("namespaceSelector") == Some(&ns)
+        && map
+            .get("podSelector")
+            .is_none_or(|p| p == &serde_json::json!({}))
+        && map
+            .keys()
+            .all(|k| k == "namespaceSelector" || k == "podSelector")
+}
+
+/// Checks what every NetworkPolicy setup must give: the policies select the webhook's pods, are
+/// ingress-only, and admit the webhook port only from `api_server` peers and the probe port from
+/// some peer. Returns the peers admitted to the probe port.
+fn check_network_policies<'a>(
+    label: &str,
+    objects: &'a [Value],
+    api_server: &dyn Fn(&Value) -> bool,
+) -> Vec<&'a Value> {
+    let deploy = deployment(objects);
+    let c = container(deploy);
+    let pod_labels = deploy
+        .pointer("/spec/template/metadata/labels")
+        .expect("pod labels");
+    for name in [API_SERVER_POLICY, PROBES_POLICY] {
+        let p = find(objects, "networking.k8s.io/v1", "NetworkPolicy", name);
+        assert_eq!(
+            s(p, "/metadata/namespace"),
+            Some(NAMESPACE),
+            "{label}: {name}"
+        );
+        assert_eq!(
+            p.pointer("/spec/podSelector/matchLabels"),
+            deploy.pointer("/spec/selector/matchLabels"),
+            "{label}: {name} selects the webhook's pods (the Deployment's selector)"
+        );
+        assert_eq!(
+            strings(p.pointer("/spec/policyTypes")),
+            ["Ingress"],
+            "{label}: {name} restricts ingress only"
+        );
+    }
+    let policies = policies_for_the_pods(objects, pod_labels);
+    assert!(
+        policies.len() >= 2,
+        "{label}: the NetworkPolicies select the pods"
+    );
+
+    let webhook_port = container_port(c, HTTPS_PORT_NAME);
+    let probe_port = container_port(c, PROBE_PORT_NAME);
+    let to_webhook = ingress_rules_for(&policies, c, webhook_port);
+    assert!(
+        !to_webhook.is_empty(),
+        "{label}: a rule admits the API server to port {webhook_port}, or every call fails"
+    );
+    for (policy, rule) in &to_webhook {
+        let what = format!("{label}: {policy}, a rule admitting port {webhook_port}");
+        for peer in peers(rule, &what) {
+            assert!(
+                api_server(peer),
+                "{what}: only the API server may connect; this peer is something else: {peer}"
+            );
+        }
+    }
+    let to_probes = ingress_rules_for(&policies, c, probe_port);
+    assert!(
+        !to_probes.is_empty(),
+        "{label}: a rule admits kubelet to the probe port {probe_port}"
+    );
+    let mut probe_peers = Vec::new();
+    for (policy, rule) in &to_probes {
+        probe_peers.extend(peers(
+            rule,
+            &format!("{label}: {policy}, port {probe_port}"),
+        ));
+    }
+    probe_peers
+}
+
+#[test]
+fn openshift_network_policy_admits_only_the_host_network_to_the_webhook_port() {
+    let Some(all) =
+        rendered("openshift_network_policy_admits_only_the_host_network_to_the_webhook_port")
+    else {
+        return;
+    };
+    let objects = &overlay(all, "openshift").objects;
+    let probe_peers = check_network_policies("openshift", objects, &is_host_network_peer);
+
+    // The API server's own policy says so in so many words.
+    let api = find(
+        objects,
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        API_SERVER_POLICY,
+    );
+    let rules = api
+        .pointer("/spec/ingress")
+        .and_then(Value::as_array)
+        .expect("ingress");
+    assert_eq!(rules.len(), 1, "one rule: {api}");
+    assert!(
+        peers(&rules[0], API_SERVER_POLICY)
+            .iter()
+            .all(is_host_network_peer)
+    );
+    assert_eq!(
+        rules[0].pointer("/ports"),
+        Some(&serde_json::json!([{ "protocol": "TCP", "port": 8443 }])),
+        "port 8443 only"
+    );
+
+    // The probe port: kubelet (host network) and OpenShift's monitoring.
+    assert!(
+        probe_peers.iter().any(|p| is_host_network_peer(p)),
+        "kubelet (host network) reaches the probe port: {probe_peers:?}"
+    );
+    assert!(
+        probe_peers.iter().any(|p| {
+            p.pointer("/namespaceSelector/matchLabels/kubernetes.io~1metadata.name")
+                .and_then(Value::as_str)
+                == Some("openshift-monitoring")
+        }),
+        "Prometheus (openshift-monitoring) reaches the probe port: {probe_peers:?}"
+    );
+    // And nobody else: no ipBlock, no pod of any namespace.
+    for p in &probe_peers {
+        assert!(
+            p.pointer("/ipBlock").is_none()
+                && p.pointer("/namespaceSelector/matchLabels")
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| !m.is_empty()),
+            "the probe port admits named namespaces only: {p}"
+        );
+    }
+}
+
+/// Every `ipBlock.cidr` in `objects`.
+fn cidrs(objects: &[Value]) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(c) = m.get("ipBlock").and_then(|b| b.get("cidr")) {
+                    out.push(c.as_str().expect("cidr is a string").to_owned());
+                }
+                m.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    objects.iter().for_each(|o| walk(o, &mut out));
+    out
+}
+
+/// The example kustomization in manifests/README.md that enables the component: the fenced
+/// block whose first line is `# site/kustomization.yaml`.
+fn readme_network_policy_example() -> String {
+    let readme = read(&repo().join("manifests/README.md"));
+    let start = readme
+        .find("```yaml\n# site/kustomization.yaml\n")
+        .expect("manifests/README.md shows site/kustomization.yaml in a ```yaml block");
+    let block = &readme[start + "```yaml\n".len()..];
+    block[..block.find("```").expect("the block ends")].to_owned()
+}
+
+#[test]
+fn network_policy_component_is_off_by_default_and_renders_when_enabled() {
+    const TEST: &str = "network_policy_component_is_off_by_default_and_renders_when_enabled";
+    let manifests = repo().join("manifests");
+
+    // As shipped: a Component whose addresses are placeholders that are not CIDRs, so that an
+    // unpatched policy is refused by the API server instead of silently blocking it.
+    let component_dir = manifests.join(NETWORK_POLICY_COMPONENT);
+    let kustomization = yaml_docs(
+        &read(&component_dir.join("kustomization.yaml")),
+        "component kustomization",
+    );
+    assert_eq!(
+        s(&kustomization[0], "/kind"),
+        Some("Component"),
+        "{NETWORK_POLICY_COMPONENT} is a kustomize Component"
+    );
+    let shipped = yaml_docs(
+        &read(&component_dir.join("networkpolicy.yaml")),
+        "component networkpolicy.yaml",
+    );
+    let placeholders = cidrs(&shipped);
+    assert!(
+        !placeholders.is_empty(),
+        "the component has ipBlocks to fill in"
+    );
+    for cidr in &placeholders {
+        assert!(
+            parse_cidr(cidr).is_none(),
+            "the shipped {cidr:?} must not be a usable CIDR: a wrong one applies silently and \
+             refuses every write of the Image object"
+        );
+    }
+    // Nothing enables it by default.
+    for overlay in ["plain", "cert-manager", "openshift"] {
+        let text = read(
+            &manifests
+                .join("overlays")
+                .join(overlay)
+                .join("kustomization.yaml"),
+        );
+        assert!(
+            !text.contains("components/network-policy"),
+            "overlays/{overlay} must not enable the component"
+        );
+    }
+
+    let Some(renderer) = require(renderer(), "kubectl (or kustomize)", TEST) else {
+        return;
+    };
+    // The README's example, rendered from a copy of manifests/ next to it (the plain overlay's
+    // certs/ filled by `certs`), over the plain overlay as written and over cert-manager.
+    let example = readme_network_policy_example();
+    assert!(
+        example.contains("../manifests/overlays/plain")
+            && example.contains(&format!("../manifests/{NETWORK_POLICY_COMPONENT}")),
+        "the README's example lists the plain overlay and the component:\n{example}"
+    );
+    let tmp = TempDir::new("netpol");
+    let copy = tmp.0.join("manifests");
+    let user_certs = manifests.join("overlays/plain/certs");
+    copy_dir(&manifests, &copy, &|p| p == user_certs);
+    let certs_dir = copy.join("overlays/plain/certs");
+    run_bin(&["certs", "--out", certs_dir.to_str().expect("UTF-8 path")]);
+    let validator = find_tool("KUBERNETES_VALIDATE", "kubernetes-validate");
+    let mut files = Vec::new();
+    for overlay in ["plain", "cert-manager"] {
+        let site = tmp.0.join(format!("site-{overlay}"));
+        std::fs::create_dir_all(&site).expect("site dir");
+        std::fs::write(
+            site.join("kustomization.yaml"),
+            example.replace(
+                "../manifests/overlays/plain",
+                &format!("../manifests/overlays/{overlay}"),
+            ),
+        )
+        .expect("write kustomization");
+        let text =
+            render(&renderer, &site).unwrap_or_else(|e| panic!("{overlay} + component: {e}"));
+        let objects = yaml_docs(&text, overlay);
+        let label = format!("{overlay} + component");
+
+        // The overlay's objects, plus the two policies.
+        let base = render(&renderer, &copy.join("overlays").join(overlay))
+            .map(|t| yaml_docs(&t, overlay))
+            .unwrap_or_else(|e| panic!("{overlay}: {e}"));
+        assert_eq!(
+            objects.len(),
+            base.len() + 2,
+            "{label}: two NetworkPolicies added"
+        );
+
+        // Every address is a CIDR now, and the webhook port admits only those ipBlocks.
+        let filled = cidrs(&objects);
+        assert!(!filled.is_empty(), "{label}: ipBlocks");
+        for cidr in &filled {
+            assert!(parse_cidr(cidr).is_some(), "{label}: {cidr:?} is a CIDR");
+        }
+        let is_ip_block = |p: &Value| {
+            p.as_object()
+                .is_some_and(|m| m.len() == 1 && m.contains_key("ipBlock"))
+                && s(p, "/ipBlock/cidr").is_some_and(|c| parse_cidr(c).is_some())
+        };
+        let probe_peers = check_network_policies(&label, &objects, &is_ip_block);
+        assert!(
+            probe_peers.iter().any(|p| p.pointer("/ipBlock").is_some()),
+            "{label}: an explicit rule admits kubelet (the nodes) to the probe port"
+        );
+        assert!(
+            probe_peers
+                .iter()
+                .any(|p| p.pointer("/namespaceSelector").is_some()),
+            "{label}: Prometheus' namespace reaches the probe port"
+        );
+        files.extend(schema_files(&tmp.0, &format!("{overlay}-netpol"), &objects));
+    }
+    let Some(validator) = require(validator, "kubernetes-validate", TEST) else {
+        return;
+    };
+    validate_schemas(&validator, &files);
+}
+
 /// The image placeholder that manifests/README.md's install commands replace with `sed`.
 const IMAGE_PLACEHOLDER: &str = "image: image-config-webhook:latest";
 
@@ -1381,27 +2008,57 @@ fn https(
     Ok((code, body.to_owned()))
 }
 
+/// One plain HTTP/1.1 GET to 127.0.0.1:`port`. Returns the status code and the body.
+fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let head = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    tcp.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP head")?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("bad status line: {head}"))?;
+    Ok((code, body.to_owned()))
+}
+
 #[test]
 fn deployment_args_start_the_real_server_on_the_webhook_path() {
     // The Deployment's args, with its certificate directory replaced by one that the `certs`
-    // command fills, and a loopback port instead of [::]:8443.
+    // command fills, and loopback ports instead of [::]:8443 and the probe listener's [::]:8080.
     let deploy = base_file("deployment.yaml");
     let args = args_of(container(&deploy));
     let tmp = TempDir::new("serve");
     let cert_dir = tmp.0.join("tls");
     let cert_dir_arg = cert_dir.to_str().expect("UTF-8 path").to_owned();
     run_bin(&["certs", "--out", &cert_dir_arg]);
+    let probe_addr = flag_value(&args, "--probe-addr")
+        .expect("the Deployment sets --probe-addr")
+        .to_owned();
+    let probe_port = free_port();
+    let probe_arg = format!("127.0.0.1:{probe_port}");
     let args: Vec<String> = args
         .into_iter()
         .map(|a| {
             if a == CERT_DIR {
                 cert_dir_arg.clone()
+            } else if a == probe_addr {
+                probe_arg.clone()
             } else {
                 a
             }
         })
         .collect();
     assert!(args.contains(&cert_dir_arg), "the args name {CERT_DIR}");
+    assert!(
+        args.contains(&probe_arg),
+        "the args name --probe-addr {probe_addr}"
+    );
     let port = free_port();
     let mut server = Server(
         Command::new(BIN)
@@ -1440,6 +2097,17 @@ fn deployment_args_start_the_real_server_on_the_webhook_path() {
     }
     let (code, _) = https(&config, port, &host, "GET", "/healthz", b"").expect("/healthz");
     assert_eq!(code, 200, "/healthz");
+    // The probe listener answers kubelet's probes in plain HTTP.
+    for path in ["/healthz", "/readyz"] {
+        let (code, body) = http_get(probe_port, path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(code, 200, "plain HTTP {path} on --probe-addr: {body}");
+    }
+    let (code, body) = http_get(probe_port, "/metrics").expect("/metrics");
+    assert_eq!(code, 200, "/metrics on --probe-addr");
+    assert!(
+        body.contains("image_config_webhook_"),
+        "Prometheus text: {body}"
+    );
     for name in service_dns_names() {
         let (code, _) = https(&config, port, &name, "GET", "/readyz", b"")
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -1663,7 +2331,8 @@ fn containerfile_matches_the_deployment() {
     );
     let args = args_of(c);
     if let Some(cmd) = runtime.last("CMD") {
-        assert_eq!(json_array("CMD", cmd), args, "CMD = the Deployment's args");
+        let cmd = json_array("CMD", cmd);
+        assert_eq!(cmd, args, "the image's CMD is the Deployment's args");
     }
 
     let exposed: Vec<u16> = runtime
@@ -1676,14 +2345,23 @@ fn containerfile_matches_the_deployment() {
                 .unwrap_or_else(|_| panic!("EXPOSE {p}"))
         })
         .collect();
-    let container_port = c
-        .pointer("/ports/0/containerPort")
-        .and_then(Value::as_i64)
-        .expect("containerPort");
-    assert_eq!(
-        exposed.iter().map(|p| i64::from(*p)).collect::<Vec<_>>(),
-        [container_port],
-        "EXPOSE = containerPort"
+    let container_port = container_port(c, HTTPS_PORT_NAME);
+    let container_ports: BTreeSet<i64> = c
+        .pointer("/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.pointer("/containerPort").and_then(Value::as_i64))
+        .collect();
+    assert!(
+        exposed.iter().any(|p| i64::from(*p) == container_port),
+        "EXPOSE {exposed:?} includes the webhook's containerPort {container_port}"
+    );
+    assert!(
+        exposed
+            .iter()
+            .all(|p| container_ports.contains(&i64::from(*p))),
+        "every EXPOSEd port {exposed:?} is a containerPort {container_ports:?}"
     );
     assert_eq!(
         i64::from(server_default_listen().1),
