@@ -52,6 +52,7 @@ async fn main() {
         max_connections: image_config_webhook::server::limit::DEFAULT_MAX_CONNECTIONS,
         max_connections_per_peer:
             image_config_webhook::server::limit::DEFAULT_MAX_CONNECTIONS_PER_PEER,
+        body_budgets: Default::default(),
         policy: Policy::default(),
     };
     match start_with(config, app).await {

@@ -532,6 +532,7 @@ fn run_serve(args: ServeArgs) -> u8 {
         shutdown_timeout: args.shutdown_timeout,
         max_connections: args.max_connections,
         max_connections_per_peer: args.max_connections_per_peer,
+        body_budgets: Default::default(),
         policy,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -198,6 +198,7 @@ impl Fixture {
             shutdown_timeout: Duration::from_secs(5),
             max_connections: LIMIT,
             max_connections_per_peer: LIMIT,
+            body_budgets: Default::default(),
             policy: Policy::default(),
         }
     }

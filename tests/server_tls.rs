@@ -257,6 +257,7 @@ fn serve_config(cert: &Path, key: &Path) -> ServeConfig {
         shutdown_timeout: Duration::from_secs(5),
         max_connections: server::limit::DEFAULT_MAX_CONNECTIONS,
         max_connections_per_peer: server::limit::DEFAULT_MAX_CONNECTIONS_PER_PEER,
+        body_budgets: Default::default(),
         policy: Policy::default(),
     }
 }

@@ -44,6 +44,7 @@ use limit::{LimitAcceptor, Limits};
 use metrics::Metrics;
 use tls::{CertError, TlsSettings};
 pub use validate::MAX_BODY_BYTES;
+pub use validate::BodyBudgets;
 use validate::{Budgets, LogBudget};
 
 /// Default for `--idle-timeout`. The API server reconnects cheaply (one TLS handshake, well
@@ -83,6 +84,8 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// Most connections open at once from one client address.
     pub max_connections_per_peer: usize,
+    /// Bytes of request bodies held at once, process-wide.
+    pub body_budgets: BodyBudgets,
     /// The rule settings.
     pub policy: Policy,
 }
@@ -128,14 +131,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for a router; `ready` starts false.
+    /// State for a router with the default body budgets; `ready` starts false.
     pub fn new(policy: Policy, default_timeout: Duration) -> Self {
+        Self::with_budgets(policy, default_timeout, BodyBudgets::default())
+    }
+
+    /// State for a router; `ready` starts false.
+    pub fn with_budgets(policy: Policy, default_timeout: Duration, bodies: BodyBudgets) -> Self {
         AppState {
             policy: Arc::new(policy),
             metrics: Arc::new(Metrics::new()),
             ready: Arc::new(AtomicBool::new(false)),
             default_timeout,
-            budgets: Arc::default(),
+            budgets: Arc::new(Budgets::new(bodies)),
             log_budget: Arc::default(),
         }
     }
@@ -284,7 +292,11 @@ pub async fn start_with(
 ) -> Result<Running, ServerError> {
     let loaded = config.tls.load().map_err(ServerError::Cert)?;
     warn_if_expired(&config.tls, loaded.not_after);
-    let state = AppState::new(config.policy.clone(), config.request_timeout);
+    let state = AppState::with_budgets(
+        config.policy.clone(),
+        config.request_timeout,
+        config.body_budgets,
+    );
     state.metrics.cert_loaded(loaded.not_after);
     state.metrics.cert_reload("success");
 
@@ -485,5 +497,9 @@ mod tests {
         assert_eq!(parse_duration("x"), None);
         assert_eq!(parse_duration("10d"), None);
         assert_eq!(parse_duration(""), None);
+        // Too large for a Duration: no duration, never a panic.
+        assert_eq!(parse_duration("99999999999999999999"), None);
+        assert_eq!(parse_duration("99999999999999999999h"), None);
+        assert_eq!(parse_duration(&"9".repeat(400)), None);
     }
 }

@@ -6,10 +6,14 @@
 //!    of the body is read.
 //! 2. **Deadline.** `?timeout=` (the API server sends the webhook's `timeoutSeconds`), capped at
 //!    [`MAX_REQUEST_TIMEOUT`], or `--request-timeout`. Everything below happens before it.
-//! 3. **Body.** Read frame by frame; each byte is counted against the connection's budget
-//!    ([`CONNECTION_BODY_BUDGET`], which only HTTP/2 can reach) and the process-wide budget of
-//!    bodies in flight ([`BODY_BYTES_IN_FLIGHT`]). Over either: 503 with `Retry-After`, counted
-//!    in `image_config_webhook_requests_rejected_total{reason="body_budget"}`. Not there by the
+//! 3. **Body.** Its bytes are taken from a process-wide budget of bodies in flight before they
+//!    are held: the declared `Content-Length` at once (so a refused client has sent nothing
+//!    yet), a chunked body frame by frame. Bodies up to [`SMALL_BODY_BYTES`] (every real Image
+//!    review) and larger ones have separate budgets ([`BodyBudgets`]), so that stalled large
+//!    bodies cannot starve the API server's small ones. Each connection also has a budget
+//!    ([`CONNECTION_BODY_BUDGET`], which only HTTP/2, with several streams, can reach). Over any:
+//!    503 with `Retry-After`, counted in
+//!    `image_config_webhook_requests_rejected_total{reason="body_budget"}`. Not there by the
 //!    deadline: 408.
 //! 4. **Review.** Off the async workers, on a small pool of review threads, behind a lane: bodies up to
 //!    [`SMALL_BODY_BYTES`] (every real Image review) share [`small_lane_permits`] slots, larger
@@ -50,17 +54,33 @@ use crate::review::{ReviewError, response_bytes, review};
 /// etcd data; an UPDATE carries two objects).
 pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 
-/// Bytes of request bodies held at once across all connections: two bodies of the largest size
-/// and change. A body that would pass it is refused with 503 and `Retry-After`.
-pub const BODY_BYTES_IN_FLIGHT: usize = 16 * 1024 * 1024;
+/// How many bytes of request bodies may be held at once across all connections; a body that
+/// would pass its budget is refused with 503 and `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyBudgets {
+    /// For bodies up to [`SMALL_BODY_BYTES`]. Default 16 MiB: 64 bodies of that size, thousands
+    /// of real reviews.
+    pub small: usize,
+    /// For larger bodies and chunked ones. Default 16 MiB: two bodies of the largest size.
+    pub large: usize,
+}
+
+impl Default for BodyBudgets {
+    fn default() -> Self {
+        BodyBudgets {
+            small: 16 * 1024 * 1024,
+            large: 16 * 1024 * 1024,
+        }
+    }
+}
 
 /// Bytes of request bodies one connection may hold at once (several HTTP/2 streams): one body of
 /// the largest size.
 pub const CONNECTION_BODY_BUDGET: usize = MAX_BODY_BYTES;
 
-/// Bodies up to this size are reviewed in the small lane. A real Image review is a few KiB; the
-/// largest legal Image (3 × 1,024 entries of 256 characters) is about 800 KiB per object, so
-/// large bodies are rare and only hostile ones are near the limit.
+/// Bodies up to this size take the small budget and the small review lane. A real Image review
+/// is a few KiB; the largest legal Image (3 × 1,024 entries of 256 characters) is about 800 KiB
+/// per object, so large bodies are rare and only hostile ones are near the limit.
 pub const SMALL_BODY_BYTES: usize = 256 * 1024;
 
 /// The API server's own maximum for a webhook's `timeoutSeconds`; a longer `?timeout=` is cut
@@ -78,8 +98,10 @@ pub fn small_lane_permits() -> usize {
 /// The budgets shared by every request.
 #[derive(Debug)]
 pub struct Budgets {
-    /// Bytes of bodies in flight, process-wide.
-    bodies: Arc<Semaphore>,
+    /// Bytes of small bodies in flight, process-wide.
+    small_bodies: Arc<Semaphore>,
+    /// Bytes of large and chunked bodies in flight, process-wide.
+    large_bodies: Arc<Semaphore>,
     /// Slots for reviews of small bodies.
     small_lane: Arc<Semaphore>,
     /// The one slot for a review of a large body.
@@ -88,11 +110,13 @@ pub struct Budgets {
     pool: ReviewPool,
 }
 
-impl Default for Budgets {
-    fn default() -> Self {
+impl Budgets {
+    /// Budgets with these body budgets.
+    pub fn new(bodies: BodyBudgets) -> Self {
         let small = small_lane_permits();
         Budgets {
-            bodies: Arc::new(Semaphore::new(BODY_BYTES_IN_FLIGHT)),
+            small_bodies: Arc::new(Semaphore::new(bodies.small)),
+            large_bodies: Arc::new(Semaphore::new(bodies.large)),
             small_lane: Arc::new(Semaphore::new(small)),
             large_lane: Arc::new(Semaphore::new(1)),
             pool: ReviewPool::new(small + 1),
@@ -448,17 +472,12 @@ async fn judge(
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(Rejection::TooLarge);
     }
-    let timeout = parts
-        .uri
-        .query()
-        .and_then(timeout_parameter)
-        .unwrap_or(state.default_timeout)
-        .min(MAX_REQUEST_TIMEOUT);
+    let timeout = request_timeout(parts.uri.query(), state.default_timeout);
     let deadline = tokio::time::Instant::now() + timeout;
     let connection = parts.extensions.get::<Arc<Connection>>().cloned();
     let (bytes, held) = tokio::time::timeout_at(
         deadline,
-        collect(body, &state.budgets, connection.as_deref()),
+        collect(body, declared, &state.budgets, connection.as_deref()),
     )
     .await
     .map_err(|_| Rejection::BodyTimeout)??;
@@ -528,6 +547,15 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
+/// The request's deadline: `?timeout=` when it parses, else `default`; never over
+/// [`MAX_REQUEST_TIMEOUT`].
+fn request_timeout(query: Option<&str>, default: Duration) -> Duration {
+    query
+        .and_then(timeout_parameter)
+        .unwrap_or(default)
+        .min(MAX_REQUEST_TIMEOUT)
+}
+
 /// The `timeout` parameter of a query string (`timeout=10s`), when it parses.
 fn timeout_parameter(query: &str) -> Option<Duration> {
     query
@@ -536,16 +564,33 @@ fn timeout_parameter(query: &str) -> Option<Duration> {
         .and_then(super::parse_duration)
 }
 
-/// Reads the body frame by frame, taking each frame's bytes from the connection's and the
-/// process's budgets before keeping it. Returns the bytes and the budget they hold.
+/// Reads the body, taking its bytes from the budgets before holding them: the declared length at
+/// once, a chunked body frame by frame. Returns the bytes and the budget they hold.
 async fn collect(
     mut body: Body,
+    declared: Option<u64>,
     budgets: &Budgets,
     connection: Option<&Connection>,
 ) -> Result<(axum::body::Bytes, Vec<OwnedSemaphorePermit>), Rejection> {
-    let mut held: Vec<OwnedSemaphorePermit> = Vec::with_capacity(2);
     let mut process: Option<OwnedSemaphorePermit> = None;
     let mut per_connection: Option<OwnedSemaphorePermit> = None;
+    let mut reserve = |n: usize| -> Result<(), Rejection> {
+        let n = u32::try_from(n).map_err(|_| Rejection::TooLarge)?;
+        let budget = match declared {
+            Some(len) if len <= SMALL_BODY_BYTES as u64 => &budgets.small_bodies,
+            _ => &budgets.large_bodies,
+        };
+        take(&mut process, budget, n)?;
+        if let Some(c) = connection {
+            take(&mut per_connection, c.body_budget(), n)?;
+        }
+        Ok(())
+    };
+    // hyper holds a body to its declared length; more or less is a body error.
+    let declared = declared.and_then(|n| usize::try_from(n).ok());
+    if let Some(n) = declared {
+        reserve(n)?;
+    }
     let mut chunks: Vec<axum::body::Bytes> = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
@@ -557,15 +602,11 @@ async fn collect(
         if total > MAX_BODY_BYTES {
             return Err(Rejection::TooLarge);
         }
-        let n = u32::try_from(data.len()).map_err(|_| Rejection::TooLarge)?;
-        take(&mut process, &budgets.bodies, n)?;
-        if let Some(c) = connection {
-            take(&mut per_connection, c.body_budget(), n)?;
+        if declared.is_none() {
+            reserve(data.len())?;
         }
         chunks.push(data);
     }
-    held.extend(process);
-    held.extend(per_connection);
     let bytes = match chunks.len() {
         0 => axum::body::Bytes::new(),
         1 => chunks.swap_remove(0),
@@ -577,7 +618,7 @@ async fn collect(
             axum::body::Bytes::from(joined)
         }
     };
-    Ok((bytes, held))
+    Ok((bytes, process.into_iter().chain(per_connection).collect()))
 }
 
 /// Adds `n` permits of `budget` to `permit`, or refuses.
@@ -739,6 +780,29 @@ mod tests {
         );
         assert_eq!(timeout_parameter("timeout=99999999999999999999"), None);
         assert_eq!(timeout_parameter("x=1"), None);
+    }
+
+    #[test]
+    fn request_timeout_is_capped_at_the_api_servers_maximum() {
+        let default = Duration::from_secs(10);
+        assert_eq!(request_timeout(None, default), default);
+        assert_eq!(
+            request_timeout(Some("timeout=5s"), default),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            request_timeout(Some("timeout=1h"), default),
+            MAX_REQUEST_TIMEOUT
+        );
+        assert_eq!(
+            request_timeout(Some("timeout=99999999999999999999"), default),
+            default
+        );
+        assert_eq!(
+            request_timeout(Some("timeout=1e400"), default),
+            default
+        );
+        assert_eq!(request_timeout(Some("timeout=-1s"), default), default);
     }
 
     #[test]
