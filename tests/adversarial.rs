@@ -16,7 +16,6 @@
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -37,13 +36,13 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 mod common;
+use common::binary::{spawn_binary, start_binary, wait_exit_blocking};
 use common::{metric_value, read_until_closed, wait_until, within};
 
 use image_config_webhook::policy::Policy;
 use image_config_webhook::server::tls::{TlsSettings, TlsVersion};
 use image_config_webhook::server::{self, MAX_BODY_BYTES, Running, ServeConfig};
 
-const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
 /// Bound on any single network exchange.
 const IO: Duration = Duration::from_secs(20);
 /// Bound on a whole attack.
@@ -54,8 +53,10 @@ const RSS_GROWTH_KIB: u64 = 64 * 1024;
 const LIMIT: usize = 32;
 const V1: &str = "admission.k8s.io/v1";
 const OPEN: &str = "image_config_webhook_connections_open{listener=\"webhook\"}";
-const REJECTED: &str = "image_config_webhook_connections_rejected_total{listener=\"webhook\",reason=\"limit\"}";
+const REJECTED: &str =
+    "image_config_webhook_connections_rejected_total{listener=\"webhook\",reason=\"limit\"}";
 const IN_FLIGHT: &str = "image_config_webhook_requests_in_flight";
+const REVIEWS_RUNNING: &str = "image_config_webhook_reviews_running";
 const EXPIRY: &str = "image_config_webhook_certificate_expiry_timestamp_seconds";
 
 /// One attack at a time, so that RSS growth is attributable.
@@ -613,6 +614,11 @@ where
     within(tag, ATTACK, attack(addr, client.clone(), running.clone())).await;
     let took = begun.elapsed();
     steady.finish(tag).await;
+    // Reviews answered with a timeout may still be running; their memory is theirs until then.
+    wait_until("abandoned reviews end", ATTACK, || {
+        metric(&running, REVIEWS_RUNNING) == 0.0
+    })
+    .await;
     let rss_after = rss_kib();
     println!(
         "{tag}: attack took {took:?}; VmRSS {rss_before} KiB -> {rss_after} KiB; rejected connections {}",
@@ -1284,40 +1290,6 @@ async fn connections_beyond_the_limit_are_refused_then_served_again() {
 // 5. Start-up failures of the binary (those tests/server_tls.rs does not cover)
 // ---------------------------------------------------------------------------------------------
 
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_binary(args: &[&str], stderr: &Path) -> ChildGuard {
-    let log = std::fs::File::create(stderr).expect("stderr file");
-    let child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("the binary starts");
-    ChildGuard(child)
-}
-
-fn wait_exit_blocking(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
 /// Runs `serve` on `cert_dir`; returns the exit code, the `error:` lines and all of stderr.
 fn failed_start(dir: &TempDir, cert_dir: &Path) -> (Option<i32>, Vec<String>, String) {
     let stderr = dir.path().join("stderr.log");
@@ -1387,57 +1359,7 @@ async fn binary_starts_with_an_expired_certificate_warns_and_exposes_its_expiry(
     fx.dir.write("expired/tls.crt", &expired.cert_pem);
     fx.dir.write("expired/tls.key", &expired.key_pem);
     let stderr = fx.dir.path().join("stderr.log");
-    let mut started = None;
-    for _ in 0..3 {
-        let probe = {
-            let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-            l.local_addr().unwrap()
-        };
-        let probe_arg = probe.to_string();
-        let mut child = spawn_binary(
-            &[
-                "serve",
-                "--cert-dir",
-                cert_dir.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--probe-addr",
-                &probe_arg,
-                "--log-level",
-                "warn",
-            ],
-            &stderr,
-        );
-        let begun = Instant::now();
-        let ready = loop {
-            if let Some(status) = child.0.try_wait().unwrap() {
-                break Err(status);
-            }
-            if let Ok(reply) = plain_get(probe, "/readyz").await
-                && reply.status == 200
-            {
-                break Ok(());
-            }
-            assert!(
-                begun.elapsed() < Duration::from_secs(10),
-                "not ready within 10 s; stderr:\n{}",
-                std::fs::read_to_string(&stderr).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        let log = std::fs::read_to_string(&stderr).unwrap_or_default();
-        match ready {
-            Ok(()) => {
-                started = Some((child, probe));
-                break;
-            }
-            Err(status) if log.contains("cannot listen") => {
-                println!("note: probe port taken ({status}): {log}");
-            }
-            Err(status) => panic!("exited with {status} on an expired certificate:\n{log}"),
-        }
-    }
-    let (child, probe) = started.expect("started on a free port");
+    let (child, _, probe) = start_binary(&cert_dir, &stderr, &[]).await;
     let metrics = plain_get(probe, "/metrics").await.unwrap();
     assert_eq!(metrics.status, 200);
     let value = metric_value(&String::from_utf8_lossy(&metrics.body), EXPIRY);
@@ -1475,4 +1397,462 @@ async fn plain_get(addr: SocketAddr, path: &str) -> std::io::Result<Reply> {
     tokio::time::timeout(Duration::from_secs(5), exchange)
         .await
         .unwrap_or_else(|_| Err(std::io::Error::other("plain HTTP request timed out")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Budgets: body bytes, review time, connection slots, writes, logs
+// ---------------------------------------------------------------------------------------------
+
+const BODY_BUDGET_REFUSED: &str =
+    "image_config_webhook_requests_rejected_total{reason=\"body_budget\"}";
+const REVIEW_TIMEOUTS: &str =
+    "image_config_webhook_requests_rejected_total{reason=\"review_timeout\"}";
+const PER_PEER_REFUSED: &str =
+    "image_config_webhook_connections_rejected_total{listener=\"webhook\",reason=\"per_peer\"}";
+
+/// Sends a request's head declaring `declared` body bytes, and `prefix` of the body; the rest
+/// never comes.
+async fn stalled_upload(
+    addr: SocketAddr,
+    client: &Arc<ClientConfig>,
+    declared: usize,
+    prefix: &[u8],
+) -> TlsStream<TcpStream> {
+    let mut tls = tls_connect(addr, client).await.expect("TLS connect");
+    let head = format!(
+        "POST /validate?timeout=30s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+    );
+    tls.write_all(head.as_bytes()).await.expect("head");
+    tls.write_all(prefix).await.expect("body prefix");
+    tls.flush().await.expect("flush");
+    tls
+}
+
+/// A review whose `blockedRegistries` holds `n` distinct hosts: linear but real work.
+fn review_with_hosts(uid: &str, n: usize) -> Vec<u8> {
+    let hosts: Vec<String> = (0..n).map(|i| format!("r{i}.example.com")).collect();
+    bytes_of(&review(
+        uid,
+        json!({"registrySources": {"blockedRegistries": hosts}}),
+    ))
+}
+
+fn small_body_budgets(config: &mut ServeConfig) {
+    config.body_budgets = server::BodyBudgets {
+        small: 64 * 1024,
+        large: 1024 * 1024,
+    };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bodies_past_the_in_flight_budget_are_refused_with_retry_after() {
+    // Budgets of 64 KiB for small bodies and 1 MiB for large ones: two stalled uploads of
+    // 600 KiB cannot both hold theirs, and the steady client's small reviews are not affected.
+    under_attack(
+        "body-budget",
+        false,
+        small_body_budgets,
+        |addr, client, running| async move {
+            let held = stalled_upload(addr, &client, 600 * 1024, b"{").await;
+            // The server takes the declared length when it reads the head.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut refused = stalled_upload(addr, &client, 600 * 1024, b"").await;
+            let reply = within("503", IO, read_reply(&mut refused))
+                .await
+                .expect("an answer before the body");
+            assert_eq!(reply.status, 503, "{}", reply.text());
+            assert_eq!(reply.header("retry-after"), Some("1"), "{:?}", reply.headers);
+            assert!(reply.text().contains("retry"), "{}", reply.text());
+            assert_eq!(metric(&running, BODY_BUDGET_REFUSED), 1.0);
+
+            // A chunked body is counted as it arrives: 1 MiB + 1 byte of it passes the budget.
+            let mut tls = tls_connect(addr, &client).await.expect("TLS connect");
+            tls.write_all(
+                b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            let (mut reader, mut writer) = tokio::io::split(tls);
+            let sender = tokio::spawn(async move {
+                let piece = vec![b' '; 64 * 1024];
+                for _ in 0..20 {
+                    writer
+                        .write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                        .await?;
+                    writer.write_all(&piece).await?;
+                    writer.write_all(b"\r\n").await?;
+                }
+                writer.flush().await
+            });
+            let reply = within("503 chunked", IO, read_reply(&mut reader))
+                .await
+                .expect("an answer to the chunked upload");
+            assert_eq!(reply.status, 503, "{}", reply.text());
+            let _ = within("upload", IO, sender).await;
+            assert_eq!(metric(&running, BODY_BUDGET_REFUSED), 2.0);
+
+            // Once the stalled upload goes away, a large review is served again.
+            drop(held);
+            let big = review_of_size("big-after", 600 * 1024);
+            let mut reply = None;
+            for _ in 0..50 {
+                let r = one_shot(addr, &client, big.clone()).await.unwrap();
+                if r.status != 503 {
+                    reply = Some(r);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let reply = reply.expect("the budget came back");
+            assert_eq!(verdict(&reply, "big-after")["allowed"], true);
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_review_past_its_deadline_is_answered_and_nothing_else_waits_for_it() {
+    // Large reviews go one at a time; a review still queued or running at its deadline is
+    // answered with a failure that echoes the uid, while small reviews (the steady client) and
+    // the probes go on.
+    under_attack(
+        "deadline",
+        false,
+        keep,
+        |addr, client, running| async move {
+            let body = review_with_hosts("slow", 100_000);
+            println!("{} bytes", body.len());
+            let request = |uid: &'static str| {
+                let body = body.clone();
+                let client = client.clone();
+                async move {
+                    let body = String::from_utf8(body)
+                        .unwrap()
+                        .replace("\"slow\"", &format!("\"{uid}\""));
+                    let request = hyper::Request::builder()
+                        .method("POST")
+                        .uri("/validate?timeout=250ms")
+                        .header("host", "localhost")
+                        .header("content-type", "application/json")
+                        .body(Full::new(Bytes::from(body)))
+                        .unwrap();
+                    let sent = Instant::now();
+                    let reply = H1::open(addr, &client).await?.send(request).await?;
+                    Ok::<_, String>((reply, sent.elapsed()))
+                }
+            };
+            let (a, b) = tokio::join!(request("slow-a"), request("slow-b"));
+            let mut timed_out = 0;
+            for (uid, result) in [("slow-a", a), ("slow-b", b)] {
+                let (reply, took) = result.unwrap();
+                let response = verdict(&reply, uid);
+                println!("{uid}: {took:?}: {}", response["status"]);
+                assert!(
+                    took < Duration::from_secs(3),
+                    "{uid} answered after {took:?}"
+                );
+                if response["status"]["code"] == 504 {
+                    timed_out += 1;
+                    assert_eq!(response["allowed"], false);
+                    assert_eq!(response["status"]["reason"], "Timeout");
+                    let message = response["status"]["message"].as_str().unwrap_or_default();
+                    assert!(message.contains("within 250ms"), "{message}");
+                }
+            }
+            assert!(
+                timed_out >= 1,
+                "the second large review waits for the first"
+            );
+            assert_eq!(metric(&running, REVIEW_TIMEOUTS), f64::from(timed_out));
+            // Health is never behind a review.
+            let mut conn = H1::open(addr, &client).await.unwrap();
+            let health = hyper::Request::builder()
+                .uri("/healthz")
+                .header("host", "localhost")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let sent = Instant::now();
+            assert_eq!(conn.send(health).await.unwrap().status, 200);
+            assert!(
+                sent.elapsed() < Duration::from_millis(500),
+                "{:?}",
+                sent.elapsed()
+            );
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_huge_timeout_parameter_is_capped_not_a_panic() {
+    under_attack(
+        "timeout-param",
+        false,
+        keep,
+        |addr, client, running| async move {
+            for timeout in ["99999999999999999999", "1e400", "1h", "-5s", "NaN"] {
+                let request = hyper::Request::builder()
+                    .method("POST")
+                    .uri(format!("/validate?timeout={timeout}"))
+                    .header("host", "localhost")
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(denied_review("t"))))
+                    .unwrap();
+                let reply = H1::open(addr, &client)
+                    .await
+                    .unwrap()
+                    .send(request)
+                    .await
+                    .unwrap_or_else(|e| panic!("?timeout={timeout}: {e}"));
+                assert_eq!(verdict(&reply, "t")["allowed"], false, "?timeout={timeout}");
+            }
+            assert_eq!(
+                metric(
+                    &running,
+                    "image_config_webhook_requests_rejected_total{reason=\"panic\"}"
+                ),
+                0.0
+            );
+        },
+    )
+    .await;
+}
+
+/// A TLS connection to `addr` from the loopback address `from`.
+async fn tls_connect_from(
+    from: Ipv4Addr,
+    addr: SocketAddr,
+    config: &Arc<ClientConfig>,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((from, 0)))?;
+    let tcp = socket.connect(addr).await?;
+    let tls = TlsConnector::from(config.clone()).connect(ServerName::from(addr.ip()), tcp);
+    tokio::time::timeout(IO, tls)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("TLS connect timed out")))
+}
+
+fn per_peer_of_4(config: &mut ServeConfig) {
+    config.max_connections_per_peer = 4;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_client_address_cannot_take_every_connection_slot() {
+    // The steady client (127.0.0.1) keeps its slot while 127.0.0.2 fills its four.
+    under_attack(
+        "per-peer",
+        false,
+        per_peer_of_4,
+        |addr, client, running| async move {
+            let hoarder = Ipv4Addr::new(127, 0, 0, 2);
+            let mut held = Vec::new();
+            for _ in 0..4 {
+                held.push(
+                    tls_connect_from(hoarder, addr, &client)
+                        .await
+                        .expect("within the cap"),
+                );
+            }
+            let over = tls_connect_from(hoarder, addr, &client).await;
+            assert!(
+                over.is_err(),
+                "a fifth connection from one address was served"
+            );
+            assert_eq!(metric(&running, PER_PEER_REFUSED), 1.0);
+            // Another address is still served, on a new connection.
+            let other = tls_connect_from(Ipv4Addr::new(127, 0, 0, 3), addr, &client).await;
+            assert!(other.is_ok(), "{other:?}");
+            drop(held);
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_never_reads_its_answers_is_cut_off_by_the_write_timeout() {
+    let fx = Fixture::new("write-timeout");
+    let mut config = fx.config();
+    config.write_timeout = Duration::from_secs(1);
+    let running = start(config).await;
+    let addr = running.addr;
+    let mut tls = tls_connect(addr, &fx.client()).await.unwrap();
+    // Pipelined requests for /metrics (several KiB each), never reading an answer: the answers
+    // fill the socket buffers and the server's writes stop making progress.
+    let one = b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(200);
+    let mut sent = 0;
+    let begun = Instant::now();
+    while begun.elapsed() < Duration::from_secs(10) {
+        match tokio::time::timeout(Duration::from_millis(500), tls.write_all(&one)).await {
+            Ok(Ok(())) => sent += 200,
+            // The server stopped reading (its writes are blocked) or closed the connection.
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    println!("{sent} pipelined requests before the server stopped reading");
+    wait_until(
+        "the stuck connection is closed",
+        Duration::from_secs(10),
+        || metric(&running, OPEN) == 0.0,
+    )
+    .await;
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_probe_listener_closes_idle_connections() {
+    let fx = Fixture::new("probe-idle");
+    let mut config = fx.config();
+    config.probe_addr = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    config.idle_timeout = Duration::from_secs(1);
+    config.header_read_timeout = Duration::from_secs(1);
+    let running = start(config).await;
+    let probe = running.probe_addr.unwrap();
+    let probe_open = "image_config_webhook_connections_open{listener=\"probe\"}";
+    // One that never sends a byte, and one that sent a request and stays kept-alive.
+    let silent = TcpStream::connect(probe).await.unwrap();
+    let mut kept = TcpStream::connect(probe).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let reply = read_reply(&mut kept).await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(metric(&running, probe_open), 2.0);
+    let took = wait_until(
+        "idle probe connections closed",
+        Duration::from_secs(5),
+        || metric(&running, probe_open) == 0.0,
+    )
+    .await;
+    println!("idle probe connections closed after {took:?}");
+    assert!(read_until_closed(&mut kept).await.is_empty());
+    drop(silent);
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_fields_in_logs_are_escaped_truncated_and_rate_limited() {
+    let fx = Fixture::new("log-injection");
+    let stderr = fx.dir.path().join("stderr.log");
+    let (child, addr, _) = start_binary(
+        fx.dir.path(),
+        &stderr,
+        &["--log-level", "info", "--log-format", "text"],
+    )
+    .await;
+    let client = fx.client();
+    // A forged line and a colour escape in the uid and the name.
+    let evil = "u\n2026-01-01T00:00:00Z  INFO forged: allowed=true\u{1b}[31m";
+    let mut doc = review(evil, json!({}));
+    doc["request"]["name"] = json!(evil);
+    let reply = one_shot(addr, &client, bytes_of(&doc)).await.unwrap();
+    assert_eq!(
+        reply.json()["response"]["uid"],
+        evil,
+        "the answer echoes the uid exactly"
+    );
+    // A 1 MiB uid: echoed whole, logged cut.
+    let long = "x".repeat(1024 * 1024);
+    let before = std::fs::metadata(&stderr).map(|m| m.len()).unwrap_or(0);
+    let reply = one_shot(addr, &client, allowed_review(&long))
+        .await
+        .unwrap();
+    assert_eq!(reply.json()["response"]["uid"], long.as_str());
+    let after = std::fs::metadata(&stderr).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        after - before < 4096,
+        "a 1 MiB uid wrote {} bytes of log",
+        after - before
+    );
+
+    // A burst of 600 reviews writes at most the burst plus the refill of per-request lines.
+    let mut conn = H1::open(addr, &client).await.unwrap();
+    let begun = Instant::now();
+    for i in 0..600 {
+        let reply = conn
+            .send(post(allowed_review(&format!("burst-{i}"))))
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200);
+    }
+    let elapsed = begun.elapsed().as_secs_f64();
+    let log = std::fs::read_to_string(&stderr).unwrap();
+    drop(child);
+    assert!(!log.contains('\u{1b}'), "a raw ESC reached the log");
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-01-01T00:00:00Z")),
+        "a forged line reached the log:\n{log}"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("forged"))
+        .expect("the review with the forged uid is logged");
+    assert!(line.contains(r"u\n2026"), "escaped: {line}");
+    assert!(line.contains(r"\u{1b}[31m"), "escaped: {line}");
+    let long_line = log
+        .lines()
+        .find(|l| l.contains("more characters"))
+        .expect("the long uid is logged cut");
+    assert!(long_line.len() < 1024, "{} bytes", long_line.len());
+    let burst_lines = log.lines().filter(|l| l.contains("burst-")).count();
+    let most = 200.0 + 50.0 * elapsed + 1.0;
+    println!("{burst_lines} of 600 burst reviews logged in {elapsed:.2} s (at most {most:.0})");
+    assert!((burst_lines as f64) <= most, "{burst_lines} lines");
+    assert!(
+        burst_lines >= 100,
+        "{burst_lines} lines: the budget still logs"
+    );
+    assert!(
+        log.contains("dropped by the log rate budget"),
+        "the drop is reported"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_long_review_ends_the_process_within_the_grace_period() {
+    let fx = Fixture::new("term-during-review");
+    let stderr = fx.dir.path().join("stderr.log");
+    let (mut child, addr, _) =
+        start_binary(fx.dir.path(), &stderr, &["--shutdown-timeout", "1s"]).await;
+    let client = fx.client();
+    let body = review_with_hosts("long", 300_000);
+    let review = tokio::spawn(async move {
+        let request = hyper::Request::builder()
+            .method("POST")
+            .uri("/validate?timeout=30s")
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let sent = Instant::now();
+        let outcome = H1::open(addr, &client).await?.send(request).await;
+        Ok::<_, String>((outcome, sent.elapsed()))
+    });
+    // Let the body arrive and the review start.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.0.id().to_string();
+    let term = Instant::now();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let status = wait_exit_blocking(&mut child.0, Duration::from_secs(10));
+        (status, child)
+    })
+    .await
+    .unwrap()
+    .0;
+    let exited = term.elapsed();
+    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+    println!(
+        "exited {exited:?} after SIGTERM: {status:?}; the review: {:?}",
+        review.await
+    );
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
+    // --shutdown-timeout 1s, plus the runtime's 0.5 s for the review threads, plus margin.
+    assert!(exited < Duration::from_secs(3), "took {exited:?}:\n{log}");
 }

@@ -10,7 +10,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
@@ -34,13 +34,13 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 mod common;
+use common::binary::{cpu_seconds, spawn_binary, start_binary, wait_exit_blocking};
 use common::{metric_value, read_until_closed, wait_until, within};
 
 use image_config_webhook::policy::Policy;
 use image_config_webhook::server::tls::{TlsSettings, TlsVersion};
 use image_config_webhook::server::{self, MAX_BODY_BYTES, Running, ServeConfig};
 
-const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
 /// Bound on any single network exchange.
 const IO: Duration = Duration::from_secs(10);
 const V1: &str = "admission.k8s.io/v1";
@@ -1885,127 +1885,6 @@ async fn attempt_review_of(
 // ---------------------------------------------------------------------------------------------
 
 /// Kills the child on drop (a failed assertion must not leave a server behind).
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_binary(args: &[&str], stderr: &Path) -> ChildGuard {
-    let log = std::fs::File::create(stderr).expect("stderr file");
-    let child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("the binary starts");
-    ChildGuard(child)
-}
-
-/// Two ports free right now (both bound at once so they differ).
-fn free_ports() -> (u16, u16) {
-    let a = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let b = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
-}
-
-fn wait_exit_blocking(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
-/// Runs `serve` on free loopback ports with a probe listener until `/readyz` answers 200; returns
-/// the child, the HTTPS address and the probe address.
-async fn start_binary(
-    cert_dir: &Path,
-    stderr: &Path,
-    extra: &[&str],
-) -> (ChildGuard, SocketAddr, SocketAddr) {
-    let cert_dir = cert_dir.to_str().unwrap().to_owned();
-    for _ in 0..3 {
-        let (port, probe_port) = free_ports();
-        let listen = format!("127.0.0.1:{port}");
-        let probe = format!("127.0.0.1:{probe_port}");
-        let mut args = vec![
-            "serve",
-            "--cert-dir",
-            &cert_dir,
-            "--listen",
-            &listen,
-            "--probe-addr",
-            &probe,
-            "--log-level",
-            "warn",
-        ];
-        args.extend_from_slice(extra);
-        let mut child = spawn_binary(&args, stderr);
-        let probe: SocketAddr = probe.parse().unwrap();
-        let begun = Instant::now();
-        let ready = loop {
-            if let Some(status) = child.0.try_wait().unwrap() {
-                break Err(status);
-            }
-            if let Ok(reply) = plain_get(probe, "/readyz").await
-                && reply.status == 200
-            {
-                break Ok(());
-            }
-            assert!(
-                begun.elapsed() < Duration::from_secs(10),
-                "the binary was not ready within 10 s; stderr:\n{}",
-                std::fs::read_to_string(stderr).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        let log = std::fs::read_to_string(stderr).unwrap_or_default();
-        match ready {
-            Ok(()) => return (child, listen.parse().unwrap(), probe),
-            // Someone else took the port between our check and the bind: try other ports.
-            Err(status) if log.contains("cannot listen") => {
-                println!("note: port taken ({status}): {log}");
-            }
-            Err(status) => panic!("the binary exited early with {status}; stderr:\n{log}"),
-        }
-    }
-    panic!("the binary did not start on a free port in three tries");
-}
-
-/// CPU time (user + system) of a process so far, from `/proc/PID/stat`, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-    // The command name (field 2) may hold spaces; the fields after its closing ')' are plain.
-    let rest = &stat[stat.rfind(')').expect("stat has a command name") + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 /// A behaviour bound, not a benchmark: an idle webhook must cost next to nothing. The reload loop
 /// this guards against used about 1.4 cores; the bound is 1 % of a core over 5 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2018,9 +1897,9 @@ async fn an_idle_binary_uses_almost_no_cpu() {
     // Let start-up work settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let window = Duration::from_secs(5);
-    let before = cpu_ticks(pid);
+    let before = cpu_seconds(pid);
     tokio::time::sleep(window).await;
-    let used = (cpu_ticks(pid) - before) as f64 / clock_ticks_per_second();
+    let used = cpu_seconds(pid) - before;
     let share = used / window.as_secs_f64();
     println!(
         "idle CPU: {used:.3} s in {window:?} ({:.2} % of a core)",

@@ -310,7 +310,11 @@ pub struct Counted<S> {
 impl<S> Counted<S> {
     /// Passes a write's result through, failing it once writes have made no progress for the
     /// write timeout.
-    fn timed<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    fn timed<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
         if polled.is_ready() {
             self.stalled = None;
             return polled;

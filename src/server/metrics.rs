@@ -58,6 +58,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     duration: Histogram,
     in_flight: Gauge,
+    reviews_running: Gauge,
     rejected: Family<ReasonLabels, Counter>,
     findings: Family<FindingLabels, Counter>,
     cert_expiry: Gauge<i64, AtomicI64>,
@@ -94,13 +95,25 @@ impl Metrics {
             "Admission requests being answered",
             in_flight.clone(),
         );
+        let reviews_running = Gauge::default();
+        registry.register(
+            "reviews_running",
+            "Reviews running on the review threads, including those whose request already got a timeout answer",
+            reviews_running.clone(),
+        );
         let rejected = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "requests_rejected",
             "Requests to /validate answered without a verdict, by reason (body_budget and review_timeout mean overload)",
             rejected.clone(),
         );
-        for reason in ["body_budget", "review_timeout", "too_large", "body_timeout", "panic"] {
+        for reason in [
+            "body_budget",
+            "review_timeout",
+            "too_large",
+            "body_timeout",
+            "panic",
+        ] {
             rejected
                 .get_or_create(&ReasonLabels {
                     reason: reason.to_owned(),
@@ -161,6 +174,7 @@ impl Metrics {
             requests,
             duration,
             in_flight,
+            reviews_running,
             rejected,
             findings,
             cert_expiry,
@@ -197,6 +211,11 @@ impl Metrics {
     /// The in-flight gauge.
     pub fn in_flight(&self) -> &Gauge {
         &self.in_flight
+    }
+
+    /// The gauge of reviews running on the review threads.
+    pub fn reviews_running(&self) -> &Gauge {
+        &self.reviews_running
     }
 
     /// Records the notAfter of the certificate now served.

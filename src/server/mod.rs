@@ -43,8 +43,8 @@ use crate::policy::Policy;
 use limit::{LimitAcceptor, Limits};
 use metrics::Metrics;
 use tls::{CertError, TlsSettings};
-pub use validate::MAX_BODY_BYTES;
 pub use validate::BodyBudgets;
+pub use validate::MAX_BODY_BYTES;
 use validate::{Budgets, LogBudget};
 
 /// Default for `--idle-timeout`. The API server reconnects cheaply (one TLS handshake, well

@@ -106,8 +106,11 @@ pub struct Budgets {
     small_lane: Arc<Semaphore>,
     /// The one slot for a review of a large body.
     large_lane: Arc<Semaphore>,
-    /// The threads reviews run on: one per slot of the two lanes.
-    pool: ReviewPool,
+    /// The threads reviews of small bodies run on, one per slot.
+    small_pool: ReviewPool,
+    /// The thread reviews of large bodies run on. Its own, so that only one thread's malloc
+    /// arena ever holds a large review's memory (an arena keeps what it had, for the next).
+    large_pool: ReviewPool,
 }
 
 impl Budgets {
@@ -119,7 +122,8 @@ impl Budgets {
             large_bodies: Arc::new(Semaphore::new(bodies.large)),
             small_lane: Arc::new(Semaphore::new(small)),
             large_lane: Arc::new(Semaphore::new(1)),
-            pool: ReviewPool::new(small + 1),
+            small_pool: ReviewPool::new("review", small),
+            large_pool: ReviewPool::new("review-large", 1),
         }
     }
 }
@@ -135,13 +139,13 @@ struct ReviewPool {
 }
 
 impl ReviewPool {
-    fn new(threads: usize) -> Self {
+    fn new(name: &str, threads: usize) -> Self {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(std::sync::Mutex::new(queue));
         for i in 0..threads {
             let queue = queue.clone();
             let spawned = std::thread::Builder::new()
-                .name(format!("review-{i}"))
+                .name(format!("{name}-{i}"))
                 .spawn(move || {
                     loop {
                         // The lock is held only to take a job, not to run it.
@@ -329,7 +333,14 @@ fn echo_of(bytes: &[u8]) -> Option<(String, &'static str)> {
     let head = bytes.get(..4096).unwrap_or(bytes);
     let needle = b"\"admission.k8s.io/v1beta1\"";
     let v1beta1 = head.windows(needle.len()).any(|w| w == needle);
-    Some((uid, if v1beta1 { ADMISSION_V1BETA1 } else { ADMISSION_V1 }))
+    Some((
+        uid,
+        if v1beta1 {
+            ADMISSION_V1BETA1
+        } else {
+            ADMISSION_V1
+        },
+    ))
 }
 
 /// Keeps the in-flight gauge up while it lives, whichever way the request ends.
@@ -345,6 +356,22 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight().dec();
+    }
+}
+
+/// Keeps the running-reviews gauge up while it lives, on the review thread.
+struct Running(Arc<Metrics>);
+
+impl Running {
+    fn new(metrics: &Arc<Metrics>) -> Self {
+        metrics.reviews_running().inc();
+        Running(metrics.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.reviews_running().dec();
     }
 }
 
@@ -407,9 +434,7 @@ pub(super) async fn validate(State(state): State<AppState>, request: Request) ->
             json_response(StatusCode::OK, judged.body)
         }
         Err(rejection) => {
-            state
-                .metrics
-                .request("", false, rejection.code(), elapsed);
+            state.metrics.request("", false, rejection.code(), elapsed);
             state.metrics.rejected(rejection.reason());
             log_rejection(&state, &rejection, peer.as_deref());
             rejection.into_response()
@@ -485,10 +510,10 @@ async fn judge(
         *slot = Some(bytes.clone());
     }
 
-    let lane = if bytes.len() <= SMALL_BODY_BYTES {
-        &state.budgets.small_lane
+    let (lane, pool) = if bytes.len() <= SMALL_BODY_BYTES {
+        (&state.budgets.small_lane, &state.budgets.small_pool)
     } else {
-        &state.budgets.large_lane
+        (&state.budgets.large_lane, &state.budgets.large_pool)
     };
     let timed_out = |bytes: &[u8]| Rejection::ReviewTimeout {
         deadline: timeout,
@@ -499,10 +524,11 @@ async fn judge(
     };
     let policy = state.policy.clone();
     let work_bytes = bytes.clone();
-    let work = state.budgets.pool.run(move || {
-        // The lane's slot and the body's budget are held until the work ends, even when the
-        // answer has already gone out as a timeout.
-        let _held = (slot, held);
+    let running = Running::new(&state.metrics);
+    let work = pool.run(move || {
+        // The lane's slot, the body's budget and the gauge are held until the work ends, even
+        // when the answer has already gone out as a timeout.
+        let _held = (slot, held, running);
         judge_bytes(&work_bytes, &policy)
     });
     match tokio::time::timeout_at(deadline, work).await {
@@ -798,20 +824,14 @@ mod tests {
             request_timeout(Some("timeout=99999999999999999999"), default),
             default
         );
-        assert_eq!(
-            request_timeout(Some("timeout=1e400"), default),
-            default
-        );
+        assert_eq!(request_timeout(Some("timeout=1e400"), default), default);
         assert_eq!(request_timeout(Some("timeout=-1s"), default), default);
     }
 
     #[test]
     fn echo_reads_uid_and_version() {
         let body = br#"{"apiVersion":"admission.k8s.io/v1beta1","request":{"uid":"u-1"}}"#;
-        assert_eq!(
-            echo_of(body),
-            Some(("u-1".to_owned(), ADMISSION_V1BETA1))
-        );
+        assert_eq!(echo_of(body), Some(("u-1".to_owned(), ADMISSION_V1BETA1)));
         let body = br#"{"apiVersion":"admission.k8s.io/v1","request":{"uid":"u-2"}}"#;
         assert_eq!(echo_of(body), Some(("u-2".to_owned(), ADMISSION_V1)));
     }

@@ -2,6 +2,8 @@
 //! uses a subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod binary;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
