@@ -9,10 +9,21 @@
 //!   allow-list entries all break R2 (`update_ratcheted`: every error is ratcheted into W18, so
 //!   every ratchet comparison runs).
 //! - `*_fresh_globs`: (a) and (b) CREATE with `allowedRegistriesForImport` globs never seen
-//!   before (a new salt per iteration, body built outside the timing), for the cost of a request
-//!   that no cache of compiled globs can answer.
+//!   before (a new salt per iteration, body built outside the timing). Globs are matched in
+//!   place, with nothing compiled or cached, so these should cost what `review` costs; they
+//!   stay to show it (they measured the cost of a miss in the former cache of compiled globs).
 //! - `c_curve`: the construction of `b_largest` at 1, 10, 100 and 1024 entries per list;
 //!   `c_curve_quiet`: the same with an allow-list that covers everything (no warnings).
+//!
+//! - `d_slope`: one list at a time, at 100, 1 000 and 10 000 entries (past `maxItems`, as a
+//!   hostile request may be), for every list of the object: `registrySources.allowedRegistries`,
+//!   `blockedRegistries`, `insecureRegistries` (each outside a one-entry allow-list: a warning
+//!   per entry), `containerRuntimeSearchRegistries`, `allowedRegistriesForImport` (globs,
+//!   ports and hosts, none admitting the release registries: W15 refuses), and
+//!   `externalRegistryHostnames` in spec and (on a status UPDATE) in status. Throughput is in
+//!   entries: the time per entry must stay flat from 1x to 100x. `scope_index` pits targets with
+//!   many dots and slashes against keys of every length (1x, 10x, 100x the bytes), the worst
+//!   case of the allow-list index, with throughput in bytes.
 //!
 //! Every case also times a no-op baseline on the same bytes (`serde_json::from_slice` into a
 //! `Value`, then `serde_json::to_vec` of a small response), so that results on a shared, noisy
@@ -118,7 +129,8 @@ const QUIET_ALLOWED: [&str; 4] = [
 /// - `externalRegistryHostnames` and `additionalTrustedCA`: one each, as in (a).
 ///
 /// Every insecure and search entry is outside the allow-list, so each draws a warning (W4, W5),
-/// plus W1 and W2: the answer carries `2n + 3` warnings, the most this shape can produce.
+/// plus W1 and W2: the verdict has `2n + 3` warnings, the most this shape can produce (the
+/// answer carries at most `MAX_WARNINGS` of them plus a summary, from 10 entries per list up).
 /// With `quiet`, the first (up to) four allow-list entries are [`QUIET_ALLOWED`] instead, which
 /// cover everything else: no warning at all from 4 entries per list up.
 fn large_image(n: usize, quiet: bool) -> Value {
@@ -387,5 +399,147 @@ fn bench_curve(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_typical, bench_largest, bench_curve);
+/// The sizes of the slope, in entries of one list.
+const SLOPE: [usize; 3] = [100, 1_000, 10_000];
+
+/// An Image whose `spec` is `spec`.
+fn image_with(spec: Value) -> Value {
+    json!({
+        "apiVersion": "config.openshift.io/v1",
+        "kind": "Image",
+        "metadata": {"name": "cluster", "uid": "5b2a9bd4-5d6c-4a6b-9a43-8a5f3e7a9c01",
+                     "creationTimestamp": "2025-01-01T00:00:00Z"},
+        "spec": spec,
+    })
+}
+
+/// The request of `d_slope` for `field` with `n` entries.
+fn slope_body(field: &str, n: usize) -> Vec<u8> {
+    let scopes = |prefix: &str| -> Vec<String> {
+        (0..n)
+            .map(|i| format!("{prefix}{i}.example.com/ns/app"))
+            .collect()
+    };
+    let hosts = |prefix: &str| -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}{i}.example.com")).collect()
+    };
+    let spec = match field {
+        "allowedRegistries" => json!({"registrySources": {"allowedRegistries": scopes("a")}}),
+        "blockedRegistries" => json!({"registrySources": {"blockedRegistries": scopes("b")}}),
+        "insecureRegistries" => json!({"registrySources": {
+            "allowedRegistries": ["quay.io"],
+            "insecureRegistries": scopes("i"),
+        }}),
+        "containerRuntimeSearchRegistries" => {
+            json!({"registrySources": {"containerRuntimeSearchRegistries": hosts("s")}})
+        }
+        "allowedRegistriesForImport" => {
+            let entries: Vec<Value> = (0..n)
+                .map(|i| match i % 3 {
+                    0 => json!({"domainName": format!("*.d{i}.example.com")}),
+                    1 => json!({"domainName": format!("h{i}.example.com:5000"), "insecure": true}),
+                    _ => json!({"domainName": format!("m{i}.example.?om:*")}),
+                })
+                .collect();
+            json!({"allowedRegistriesForImport": entries})
+        }
+        "externalRegistryHostnames" => json!({"externalRegistryHostnames": hosts("r")}),
+        "status.externalRegistryHostnames" => {
+            let old = image_with(json!({}));
+            let mut new = old.clone();
+            new["status"] = json!({"externalRegistryHostnames": hosts("r")});
+            let doc = json!({
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "request": {
+                    "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+                    "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
+                    "resource": {"group": "config.openshift.io", "version": "v1", "resource": "images"},
+                    "subResource": "status",
+                    "name": "cluster",
+                    "operation": "UPDATE",
+                    "userInfo": {"username": "system:serviceaccount:openshift-image-registry:cluster-image-registry-operator"},
+                    "object": new,
+                    "oldObject": old,
+                },
+            });
+            return serde_json::to_vec(&doc).expect("a JSON value serializes");
+        }
+        other => panic!("no slope case for {other}"),
+    };
+    create(&image_with(spec))
+}
+
+/// The worst case of the allow-list index at scale `k`: `k` wildcard and `k` plain allow-list
+/// entries of every length from 1 to `k`, none covering anything, and `k` insecure registries
+/// of about `2k` characters, all dots and slashes (each a W4 warning). A lookup per parent
+/// that hashed the whole parent cost targets times keys; now each target is read once.
+fn scope_index_body(k: usize) -> Vec<u8> {
+    let mut allowed: Vec<String> = (1..=k).map(|l| format!("*.{}", "b".repeat(l))).collect();
+    allowed.extend((1..=k).map(|l| "c".repeat(l)));
+    let insecure: Vec<String> = (0..k)
+        .map(|i| format!("{}{i}", "a.".repeat(k / 2) + &"a/".repeat(k / 2)))
+        .collect();
+    create(&image_with(json!({"registrySources": {
+        "allowedRegistries": allowed,
+        "insecureRegistries": insecure,
+    }})))
+}
+
+/// Outside the timed loop: the body is answered; prints its size and verdict.
+fn check_answered(label: &str, body: &[u8], policy: &Policy) {
+    let reviewed = review(body, policy).unwrap_or_else(|e| panic!("{label}: review failed: {e}"));
+    eprintln!(
+        "[sanity] {label}: request {} bytes, response {} bytes, allowed {}, {} warnings",
+        body.len(),
+        reviewed.body.len(),
+        reviewed.verdict.allowed,
+        reviewed.verdict.warnings.len(),
+    );
+}
+
+fn bench_slope(c: &mut Criterion) {
+    let policy = Policy::default();
+    let mut group = c.benchmark_group("d_slope");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(10);
+    for field in [
+        "allowedRegistries",
+        "blockedRegistries",
+        "insecureRegistries",
+        "containerRuntimeSearchRegistries",
+        "allowedRegistriesForImport",
+        "externalRegistryHostnames",
+        "status.externalRegistryHostnames",
+    ] {
+        for n in SLOPE {
+            let body = slope_body(field, n);
+            check_answered(&format!("d_slope/{field}/{n}"), &body, &policy);
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_with_input(BenchmarkId::new(field, n), &body, |b, body| {
+                b.iter(|| review(black_box(body), black_box(&policy)))
+            });
+        }
+    }
+    // 1x, 10x and 100x the bytes: k grows by sqrt(10).
+    for k in [100, 316, 1000] {
+        let body = scope_index_body(k);
+        check_answered(&format!("d_slope/scope_index/{k}"), &body, &policy);
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_with_input(BenchmarkId::new("scope_index", k), &body, |b, body| {
+            b.iter(|| review(black_box(body), black_box(&policy)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_typical,
+    bench_largest,
+    bench_curve,
+    bench_slope
+);
 criterion_main!(benches);

@@ -4,15 +4,45 @@
 //! AdmissionRequest -> which object? which phase? -> decode (type errors) -> rules -> ratchet
 //!                  -> Verdict { allowed, Status (422 Invalid / 403 Forbidden), warnings, rules }
 //! ```
+//!
+//! [`evaluate`] answers with everything (for `replay`); [`evaluate_bounded`] (the webhook's,
+//! through [`crate::review`]) answers within fixed budgets whatever the size of the request:
+//! at most [`MAX_WARNINGS`] warnings plus one summary, [`MAX_CAUSES`] causes, each text
+//! clipped, and at most [`MAX_FINDINGS_PER_RULE`] findings kept per rule while judging (the
+//! others are counted). Below the budgets both answer byte for byte the same.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
 
 use kube_core::response::{Status, StatusCause, StatusDetails};
 use serde_json::Value;
 
 use crate::envelope::{AdmissionRequest, Operation};
-use crate::field::{ErrorKind, go_quote};
-use crate::image::decode;
+use crate::field::{ErrorKind, FieldError, go_quote};
+use crate::image::{decode, decode_limited};
 use crate::policy::Policy;
-use crate::rules::{self, Ctx, Finding, Outcome, Phase};
+use crate::rules::{self, Ctx, Finding, Outcome, Phase, Unkept};
+
+/// The most warnings a bounded answer carries, besides one summary warning that counts the
+/// others (`… and 12 more warnings of rules W4, W7`).
+pub const MAX_WARNINGS: usize = 20;
+/// Every warning of a bounded answer is shorter than this, in characters (the API server cuts
+/// longer ones); a longer one is clipped and ends with `…`.
+pub const MAX_WARNING_CHARS: usize = 256;
+/// All the warnings of a bounded answer together, the summary included, are shorter than this,
+/// in characters (the API server drops the warnings past 4096 characters in total).
+pub const MAX_WARNINGS_TOTAL_CHARS: usize = 4096;
+/// The most causes (`status.details.causes`) a bounded denial carries, and the most errors its
+/// `status.message` lists; the message then ends with `and N more errors]`.
+pub const MAX_CAUSES: usize = 25;
+/// The longest, in bytes once JSON-encoded, that a cause's `message` or `field`, an error in
+/// `status.message`, or the object's name in a bounded denial may be; a longer one is clipped
+/// and ends with `…`.
+pub const MAX_CAUSE_BYTES: usize = 512;
+/// The most findings each rule keeps, with their text, in a bounded evaluation (the most type
+/// errors the decoder builds, too); the others are counted, so that the memory of a request
+/// does not grow with the number of errors in it.
+pub const MAX_FINDINGS_PER_RULE: usize = 1024;
 
 /// The API group of the Image resource.
 pub const GROUP: &str = "config.openshift.io";
@@ -57,12 +87,15 @@ pub struct Verdict {
     pub skip_reason: Option<String>,
     /// The Status sent to the API server.
     pub status: Status,
-    /// Warnings, each `path: message`, without duplicates.
+    /// Warnings, each `path: message`, without duplicates (from [`evaluate_bounded`]: within
+    /// the budget, the last one perhaps a summary of the others).
     pub warnings: Vec<String>,
     /// The ids of the rules whose findings are in the response, in rule-book order (a
     /// ratcheted error is a W18 warning; `findings` keeps its own rule).
     pub rules: Vec<&'static str>,
-    /// Every finding as `(rule id, class)`, for metrics.
+    /// Every finding as `(rule id, class)`, for metrics (from [`evaluate_bounded`]: the ones
+    /// kept, at most [`MAX_FINDINGS_PER_RULE`] per rule; [`Bounded::unlisted`] counts the
+    /// others).
     pub findings: Vec<(&'static str, FindingClass)>,
 }
 
@@ -113,22 +146,53 @@ impl std::fmt::Display for RequestError {
 
 impl std::error::Error for RequestError {}
 
-/// Judges one admission request.
+/// A verdict within the budgets of the webhook's answer ([`evaluate_bounded`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bounded {
+    /// The verdict: its status and warnings are the answer's, budgets applied; its `rules` are
+    /// every rule that fired; its `findings` list the findings kept (at most
+    /// [`MAX_FINDINGS_PER_RULE`] per rule).
+    pub verdict: Verdict,
+    /// `(rule id, class, how many)` of the findings that `verdict.findings` does not list.
+    pub unlisted: Vec<(&'static str, FindingClass, usize)>,
+}
+
+/// Judges one admission request, and answers with every error and warning (`replay`).
 pub fn evaluate(request: &AdmissionRequest, policy: &Policy) -> Result<Verdict, RequestError> {
+    evaluate_with(request, policy, false).map(|b| b.verdict)
+}
+
+/// Judges one admission request within fixed budgets of memory and answer size (the
+/// webhook's): see [`MAX_WARNINGS`], [`MAX_CAUSES`] and [`MAX_FINDINGS_PER_RULE`]. An answer
+/// within the budgets is the one [`evaluate`] gives.
+pub fn evaluate_bounded(
+    request: &AdmissionRequest,
+    policy: &Policy,
+) -> Result<Bounded, RequestError> {
+    evaluate_with(request, policy, true)
+}
+
+fn evaluate_with(
+    request: &AdmissionRequest,
+    policy: &Policy,
+    bounded: bool,
+) -> Result<Bounded, RequestError> {
+    let skip = |reason: String| {
+        Ok(Bounded {
+            verdict: Verdict::skip(reason),
+            unlisted: Vec::new(),
+        })
+    };
     if let Some(reason) = foreign(request) {
-        return Ok(Verdict::skip(reason));
+        return skip(reason);
     }
     let phase = match (request.operation, request.sub_resource.as_str()) {
-        (Operation::Connect, _) => return Ok(Verdict::skip("CONNECT is not validated".to_owned())),
+        (Operation::Connect, _) => return skip("CONNECT is not validated".to_owned()),
         (Operation::Create, "") => Phase::Create,
         (Operation::Update, "") => Phase::Update,
         (Operation::Update, "status") => Phase::Status,
         (Operation::Delete, "") => Phase::Delete,
-        (_, sub) => {
-            return Ok(Verdict::skip(format!(
-                "subresource {sub:?} is not validated"
-            )));
-        }
+        (_, sub) => return skip(format!("subresource {sub:?} is not validated")),
     };
     let empty = Value::Object(serde_json::Map::new());
     let (new_raw, old_raw) = match phase {
@@ -147,8 +211,18 @@ pub fn evaluate(request: &AdmissionRequest, policy: &Policy) -> Result<Verdict, 
             ),
         ),
     };
-    let new = decode(new_raw);
-    let old = old_raw.map(decode);
+    let limit = if bounded {
+        MAX_FINDINGS_PER_RULE
+    } else {
+        usize::MAX
+    };
+    let new = if bounded {
+        decode_limited(new_raw, limit)
+    } else {
+        decode(new_raw)
+    };
+    // The old object's type errors are never reported: count them, build none.
+    let old = old_raw.map(|o| decode_limited(o, 0));
     // RULEBOOK section 5: the object's name (on DELETE the old object's), else request.name.
     let name = new
         .image
@@ -164,11 +238,12 @@ pub fn evaluate(request: &AdmissionRequest, policy: &Policy) -> Result<Verdict, 
         old: old.as_ref().map(|o| &o.image),
         new_raw,
         type_errors: &new.errors,
+        omitted_type_errors: &new.omitted,
         policy,
         shared: Default::default(),
     };
-    let findings = rules::run(&ctx, old_raw);
-    Ok(verdict(&findings, ctx.name))
+    let (findings, unkept) = rules::run_limited(&ctx, old_raw, limit);
+    Ok(verdict(&findings, &unkept, ctx.name, bounded))
 }
 
 /// Why a request is not about the Image `config.openshift.io/v1` (never denied, RULEBOOK
@@ -215,13 +290,28 @@ fn foreign(request: &AdmissionRequest) -> Option<String> {
         .then(|| format!("object {api_version} {kind} is not {expected} {KIND}"))
 }
 
-/// Turns findings into the verdict the API server reads.
-fn verdict(findings: &[Finding], name: &str) -> Verdict {
+/// A distinct warning of a verdict.
+struct Warning {
+    text: String,
+    /// The position in the rule book of the rule that found it: the order of importance
+    /// (a ratcheted error, whose rule is a U or P rule, comes before every W rule).
+    priority: usize,
+    /// The position of the rule the answer names (W18 for a ratcheted error).
+    shown: usize,
+}
+
+/// Turns findings (and the count of those not kept) into the verdict the API server reads;
+/// `bounded` applies the budgets of the answer.
+fn verdict(findings: &[Finding], unkept: &Unkept, name: &str, bounded: bool) -> Bounded {
     let mut v = Verdict::allow();
-    let mut errors = Vec::new();
+    let mut errors: Vec<(&'static str, &FieldError)> = Vec::new();
     let mut fired = vec![false; rules::RULES.len()];
-    let mut seen = std::collections::HashSet::new();
-    let w18 = rules::RULES.iter().position(|r| r.id == "W18");
+    let mut warnings: Vec<Warning> = Vec::new();
+    let mut seen = HashSet::new();
+    let w18 = rules::RULES
+        .iter()
+        .position(|r| r.id == "W18")
+        .unwrap_or(usize::MAX);
     for finding in findings {
         let class = match &finding.outcome {
             Outcome::Error(e) => {
@@ -231,19 +321,53 @@ fn verdict(findings: &[Finding], name: &str) -> Verdict {
             Outcome::Warning { .. } => FindingClass::Warning,
             Outcome::Ratcheted(_) => FindingClass::Ratcheted,
         };
+        let position = rules::rule_position(finding.rule);
         let shown = if class == FindingClass::Ratcheted {
             w18
         } else {
-            Some(rules::rule_position(finding.rule))
+            position
         };
-        if let Some(slot) = shown.and_then(|p| fired.get_mut(p)) {
+        if let Some(slot) = fired.get_mut(shown) {
             *slot = true;
         }
         v.findings.push((finding.rule.id, class));
         if let Some(text) = finding.warning_text()
             && seen.insert(text.clone())
         {
-            v.warnings.push(text);
+            warnings.push(Warning {
+                text,
+                priority: position,
+                shown,
+            });
+        }
+    }
+    // The findings counted without being kept.
+    let mut unlisted = Vec::new();
+    let mut unkept_errors = 0usize;
+    let mut unkept_warnings = 0usize;
+    let mut unkept_warning_rules = vec![false; rules::RULES.len()];
+    for (rule, errors, warnings, ratcheted) in unkept.iter() {
+        let position = rules::rule_position(rule);
+        for (count, class, shown) in [
+            (errors, FindingClass::Error, position),
+            (warnings, FindingClass::Warning, position),
+            (ratcheted, FindingClass::Ratcheted, w18),
+        ] {
+            if count == 0 {
+                continue;
+            }
+            unlisted.push((rule.id, class, count));
+            if let Some(slot) = fired.get_mut(shown) {
+                *slot = true;
+            }
+            if class == FindingClass::Error {
+                unkept_errors = unkept_errors.saturating_add(count);
+            } else {
+                unkept_warnings = unkept_warnings.saturating_add(count);
+                if let Some(slot) = unkept_warning_rules.get_mut(shown) {
+                    *slot = true;
+                }
+            }
         }
     }
     v.rules = rules::RULES
@@ -252,56 +376,198 @@ fn verdict(findings: &[Finding], name: &str) -> Verdict {
         .filter(|(_, f)| **f)
         .map(|(r, _)| r.id)
         .collect();
-    if errors.is_empty() {
-        return v;
+    v.warnings = if bounded {
+        budget_warnings(warnings, unkept_warnings, unkept_warning_rules)
+    } else {
+        warnings.into_iter().map(|w| w.text).collect()
+    };
+    let done = |verdict| Bounded { verdict, unlisted };
+    if errors.is_empty() && unkept_errors == 0 {
+        return done(v);
     }
     v.allowed = false;
+    let name = if bounded {
+        clip_json(name, MAX_CAUSE_BYTES)
+    } else {
+        Cow::Borrowed(name)
+    };
     if let Some((_, e)) = errors.iter().find(|(id, _)| *id == "D1") {
         v.status = Status::failure(
             &format!(
                 "{RESOURCE}.{GROUP} {} is forbidden: {}",
-                go_quote(name),
+                go_quote(&name),
                 e.detail
             ),
             "Forbidden",
         )
         .with_code(403)
-        .with_details(details(name, RESOURCE, Vec::new()));
-        return v;
+        .with_details(details(&name, RESOURCE, Vec::new()));
+        return done(v);
     }
     // ToAggregate: exact duplicates removed, order kept.
     let mut texts: Vec<String> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     for (_, e) in &errors {
         let text = e.to_string();
         if seen.insert(text.clone()) {
             texts.push(text);
         }
     }
-    let message = match texts.as_slice() {
-        [one] => format!("{KIND}.{GROUP} {} is invalid: {one}", go_quote(name)),
-        many => format!(
+    let (shown, more, causes) = if bounded {
+        let shown = texts.len().min(MAX_CAUSES);
+        let more = (texts.len() - shown).saturating_add(unkept_errors);
+        let causes = errors.iter().take(MAX_CAUSES).map(|(_, e)| *e);
+        (shown, more, causes.collect::<Vec<_>>())
+    } else {
+        (texts.len(), 0, errors.iter().map(|(_, e)| *e).collect())
+    };
+    let mut items: Vec<Cow<'_, str>> = texts
+        .iter()
+        .take(shown)
+        .map(|t| {
+            if bounded {
+                clip_json(t, MAX_CAUSE_BYTES)
+            } else {
+                Cow::Borrowed(t.as_str())
+            }
+        })
+        .collect();
+    if more > 0 {
+        items.push(Cow::Owned(if items.is_empty() {
+            format!("{more} errors")
+        } else {
+            format!("and {more} more errors")
+        }));
+    }
+    let message = match (items.as_slice(), more) {
+        ([one], 0) => format!("{KIND}.{GROUP} {} is invalid: {one}", go_quote(&name)),
+        (many, _) => format!(
             "{KIND}.{GROUP} {} is invalid: [{}]",
-            go_quote(name),
+            go_quote(&name),
             many.join(", ")
         ),
     };
-    let causes = errors
-        .iter()
-        .map(|(_, e)| StatusCause {
-            reason: e.kind.cause_type().to_owned(),
-            message: e.body(),
-            field: if e.kind == ErrorKind::Forbidden && e.path.is_root() {
+    let causes = causes
+        .into_iter()
+        .map(|e| {
+            let message = e.body();
+            let field = if e.kind == ErrorKind::Forbidden && e.path.is_root() {
                 String::new()
             } else {
                 e.path.to_string()
-            },
+            };
+            let (message, field) = if bounded {
+                (
+                    clip_json(&message, MAX_CAUSE_BYTES).into_owned(),
+                    clip_json(&field, MAX_CAUSE_BYTES).into_owned(),
+                )
+            } else {
+                (message, field)
+            };
+            StatusCause {
+                reason: e.kind.cause_type().to_owned(),
+                message,
+                field,
+            }
         })
         .collect();
     v.status = Status::failure(&message, "Invalid")
         .with_code(422)
-        .with_details(details(name, KIND, causes));
-    v
+        .with_details(details(&name, KIND, causes));
+    done(v)
+}
+
+/// The warnings of a bounded answer: all of them when they fit the budgets; otherwise the most
+/// important first (rule-book order, then field order), each clipped to fewer than
+/// [`MAX_WARNING_CHARS`] characters, as many as fit [`MAX_WARNINGS`] and
+/// [`MAX_WARNINGS_TOTAL_CHARS`], then one summary: `… and N more warnings of rules W4, W7`.
+fn budget_warnings(
+    warnings: Vec<Warning>,
+    unkept: usize,
+    mut dropped_rules: Vec<bool>,
+) -> Vec<String> {
+    let chars = |s: &str| s.chars().count();
+    let fits = unkept == 0
+        && warnings.len() <= MAX_WARNINGS
+        && warnings.iter().all(|w| chars(&w.text) < MAX_WARNING_CHARS)
+        && warnings.iter().map(|w| chars(&w.text)).sum::<usize>() < MAX_WARNINGS_TOTAL_CHARS;
+    if fits {
+        return warnings.into_iter().map(|w| w.text).collect();
+    }
+    let mut order: Vec<usize> = (0..warnings.len()).collect();
+    order.sort_by_key(|&i| warnings.get(i).map(|w| w.priority));
+    // Room is left for the summary, whose length is not known yet.
+    let room = MAX_WARNINGS_TOTAL_CHARS - MAX_WARNING_CHARS;
+    let mut out = Vec::new();
+    let mut total = 0;
+    let mut dropped = unkept;
+    let mut full = false;
+    for w in order.into_iter().filter_map(|i| warnings.get(i)) {
+        if !full {
+            let text = clip_chars(&w.text, MAX_WARNING_CHARS - 1);
+            let n = chars(&text);
+            if out.len() < MAX_WARNINGS && total + n < room {
+                total += n;
+                out.push(text.into_owned());
+                continue;
+            }
+            full = true;
+        }
+        dropped += 1;
+        if let Some(slot) = dropped_rules.get_mut(w.shown) {
+            *slot = true;
+        }
+    }
+    if dropped > 0 {
+        let ids: Vec<&str> = rules::RULES
+            .iter()
+            .zip(&dropped_rules)
+            .filter(|(_, d)| **d)
+            .map(|(r, _)| r.id)
+            .collect();
+        let summary = match ids.as_slice() {
+            [one] if dropped == 1 => format!("… and 1 more warning of rule {one}"),
+            [one] => format!("… and {dropped} more warnings of rule {one}"),
+            many => format!("… and {dropped} more warnings of rules {}", many.join(", ")),
+        };
+        out.push(clip_chars(&summary, MAX_WARNING_CHARS - 1).into_owned());
+    }
+    out
+}
+
+/// `s` cut to at most `max` characters, the last one `…` when it was cut.
+fn clip_chars(s: &str, max: usize) -> Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => Cow::Borrowed(s),
+        Some(_) => {
+            let keep = max.saturating_sub(1);
+            let end = s.char_indices().nth(keep).map_or(s.len(), |(i, _)| i);
+            Cow::Owned(format!("{}…", s.get(..end).unwrap_or("")))
+        }
+    }
+}
+
+/// `s` cut so that its JSON encoding takes at most `max` bytes, ending with `…` when it was cut.
+pub(crate) fn clip_json(s: &str, max: usize) -> Cow<'_, str> {
+    const ELLIPSIS: &str = "…";
+    let encoded = |c: char| match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{08}' | '\u{0c}' => 2,
+        c if u32::from(c) < 0x20 => 6,
+        c => c.len_utf8(),
+    };
+    let mut total = 0usize;
+    let mut cut = None;
+    for (i, c) in s.char_indices() {
+        total += encoded(c);
+        if cut.is_none() && total + ELLIPSIS.len() > max {
+            cut = Some(i);
+        }
+        if total > max {
+            let end = cut.unwrap_or(i);
+            return Cow::Owned(format!("{}{ELLIPSIS}", s.get(..end).unwrap_or("")));
+        }
+    }
+    Cow::Borrowed(s)
 }
 
 fn details(name: &str, kind: &str, causes: Vec<StatusCause>) -> StatusDetails {

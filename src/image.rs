@@ -105,13 +105,29 @@ pub struct Status {
 pub struct Decoded {
     /// What could be decoded.
     pub image: Image,
-    /// One `FieldValueTypeInvalid` error per value of the wrong type.
+    /// One `FieldValueTypeInvalid` error per value of the wrong type (at most the limit given
+    /// to [`decode_limited`], the first ones in document order).
     pub errors: Vec<FieldError>,
+    /// The type errors past that limit, counted but not built: `(where, how many)`, where is
+    /// the path of the value cut before its first list index (the list, for an item of a list).
+    /// Empty from [`decode`].
+    pub omitted: Vec<(Path, usize)>,
 }
 
 /// Decodes an Image from its JSON form; never fails.
 pub fn decode(value: &Value) -> Decoded {
-    let mut d = Decoder { errors: Vec::new() };
+    decode_limited(value, usize::MAX)
+}
+
+/// [`decode`], keeping at most `max_errors` type errors and counting the others in
+/// [`Decoded::omitted`]: a list of a million numbers costs a million counts, not a million
+/// error texts.
+pub fn decode_limited(value: &Value, max_errors: usize) -> Decoded {
+    let mut d = Decoder {
+        errors: Vec::new(),
+        max_errors,
+        omitted: Vec::new(),
+    };
     let image = match d.object(Some(value), &At::ROOT) {
         Some(obj) => Image {
             metadata: d.meta(obj),
@@ -127,6 +143,7 @@ pub fn decode(value: &Value) -> Decoded {
     Decoded {
         image,
         errors: d.errors,
+        omitted: d.omitted,
     }
 }
 
@@ -145,15 +162,27 @@ pub fn type_name(value: &Value) -> &'static str {
 
 struct Decoder {
     errors: Vec<FieldError>,
+    max_errors: usize,
+    omitted: Vec<(Path, usize)>,
 }
 
 impl Decoder {
     fn mismatch(&mut self, path: &At<'_>, expected: &str, value: &Value) {
-        self.errors.push(FieldError::type_invalid(
-            path.to_path(),
-            expected,
-            type_name(value),
-        ));
+        if self.errors.len() < self.max_errors {
+            self.errors.push(FieldError::type_invalid(
+                path.to_path(),
+                expected,
+                type_name(value),
+            ));
+            return;
+        }
+        // The places are few (the fields of the schema), the errors maybe millions: count
+        // them by place, allocating a path only for a new place.
+        let unit = path.unit();
+        match self.omitted.iter_mut().rev().find(|(p, _)| unit.is(p)) {
+            Some((_, count)) => *count = count.saturating_add(1),
+            None => self.omitted.push((unit.to_path(), 1)),
+        }
     }
 
     fn object<'v>(
@@ -374,6 +403,34 @@ impl<'p> At<'p> {
         }
     }
 
+    /// This path cut before its first list index (itself when it has none).
+    fn unit(&self) -> &At<'p> {
+        let mut unit = self;
+        let mut at = self;
+        while let Some(parent) = at.parent {
+            if matches!(at.segment, Some(Segment::Index(_))) {
+                unit = parent;
+            }
+            at = parent;
+        }
+        unit
+    }
+
+    /// Whether this is the path `path`, compared without building it.
+    fn is(&self, path: &Path) -> bool {
+        let mut segments = path.segments().iter().rev();
+        let mut at = Some(self);
+        while let Some(a) = at {
+            if let Some(segment) = &a.segment
+                && segments.next() != Some(segment)
+            {
+                return false;
+            }
+            at = a.parent;
+        }
+        segments.next().is_none()
+    }
+
     fn to_path(&self) -> Path {
         let mut segments = Vec::new();
         let mut at = Some(self);
@@ -481,6 +538,43 @@ mod tests {
             Some(vec![Some("ok.io".into()), None, None, None])
         );
         assert_eq!(rs.search, None);
+    }
+
+    /// Past the limit, type errors are counted by the list (or field) they are in.
+    #[test]
+    fn limited_decoding_counts_the_rest() {
+        let v = json!({
+            "metadata": {"name": 5},
+            "spec": {
+                "allowedRegistriesForImport": [{"domainName": 1}, {"domainName": 2}, 3],
+                "registrySources": {"blockedRegistries": [0, 0, 0, 0], "allowedRegistries": [1]},
+            },
+            "status": {"externalRegistryHostnames": [true, "ok"]},
+        });
+        let full = decode(&v);
+        assert_eq!(full.errors.len(), 10);
+        assert!(full.omitted.is_empty());
+        let limited = decode_limited(&v, 2);
+        assert_eq!(limited.errors, full.errors[..2].to_vec());
+        let omitted: Vec<(String, usize)> = limited
+            .omitted
+            .iter()
+            .map(|(p, n)| (p.to_string(), *n))
+            .collect();
+        assert_eq!(
+            omitted,
+            [
+                ("spec.allowedRegistriesForImport".to_owned(), 2),
+                ("spec.registrySources.allowedRegistries".to_owned(), 1),
+                ("spec.registrySources.blockedRegistries".to_owned(), 4),
+                ("status.externalRegistryHostnames".to_owned(), 1),
+            ]
+        );
+        assert_eq!(limited.image.spec, full.image.spec);
+        let none = decode_limited(&v, 0);
+        assert!(none.errors.is_empty());
+        assert_eq!(none.omitted.iter().map(|(_, n)| n).sum::<usize>(), 10);
+        assert_eq!(none.omitted[0].0.to_string(), "metadata.name");
     }
 
     #[test]

@@ -1,11 +1,22 @@
 //! Bytes in, bytes out: the AdmissionReview the API server posts, and the one it gets back.
-//! The server and `replay` are thin adapters around [`review`].
+//! The server is a thin adapter around [`review`]; `replay` judges with
+//! [`crate::engine::evaluate`] and shows everything.
+//!
+//! The answer's size does not grow with the request's: [`review`] judges with
+//! [`evaluate_bounded`], so the response carries at most [`MAX_WARNINGS`] warnings plus a
+//! summary (all shorter than [`MAX_WARNINGS_TOTAL_CHARS`] characters together) and at most
+//! [`MAX_CAUSES`] causes, every text clipped to [`MAX_CAUSE_BYTES`]. Only the uid, echoed
+//! exactly as the API server requires, is as long as the request makes it.
 
 use kube_core::response::Status;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::{RequestError, Verdict, evaluate};
+use crate::engine::{FindingClass, RequestError, Verdict, evaluate_bounded};
+pub use crate::engine::{
+    MAX_CAUSE_BYTES, MAX_CAUSES, MAX_FINDINGS_PER_RULE, MAX_WARNING_CHARS, MAX_WARNINGS,
+    MAX_WARNINGS_TOTAL_CHARS,
+};
 use crate::envelope::{EnvelopeError, Review, parse_review, salvage_uid};
 use crate::policy::Policy;
 
@@ -16,8 +27,12 @@ pub struct Reviewed {
     pub body: Vec<u8>,
     /// The decoded review.
     pub review: Review,
-    /// The verdict in it.
+    /// The verdict in it: its status and warnings are the ones in `body`; its `findings` list
+    /// at most [`MAX_FINDINGS_PER_RULE`] findings per rule.
     pub verdict: Verdict,
+    /// `(rule id, class, how many)` of the findings that `verdict.findings` does not list, for
+    /// metrics: counted, never built.
+    pub unlisted_findings: Vec<(&'static str, FindingClass, usize)>,
 }
 
 /// Why a body could not be answered with a verdict.
@@ -44,7 +59,8 @@ impl ReviewError {
     /// the message, so the user sees it instead of a generic webhook failure.
     pub fn to_response(&self) -> Option<Vec<u8>> {
         let uid = self.uid.as_deref()?;
-        let status = Status::failure(&self.message, "BadRequest").with_code(400);
+        let message = clip(&self.message);
+        let status = Status::failure(&message, "BadRequest").with_code(400);
         Some(response_bytes(self.api_version, uid, false, &status, &[]))
     }
 }
@@ -54,17 +70,19 @@ pub fn review(body: &[u8], policy: &Policy) -> Result<Reviewed, ReviewError> {
     let doc: Value = serde_json::from_slice(body).map_err(|e| ReviewError {
         uid: crate::envelope::salvage_uid_from_bytes(body),
         api_version: crate::envelope::ADMISSION_V1,
-        message: EnvelopeError::Json(e.to_string()).to_string(),
+        message: clip(&EnvelopeError::Json(e.to_string()).to_string()).into_owned(),
     })?;
     let (uid, api_version) = (salvage_uid(&doc), api_version_of(&doc));
+    // A message may quote the request (an unknown operation, say): clipped, like causes.
     let fail = |message: String| ReviewError {
         uid: uid.clone(),
         api_version,
-        message,
+        message: clip(&message).into_owned(),
     };
     let review = parse_review(doc).map_err(|e| fail(e.to_string()))?;
-    let verdict =
-        evaluate(&review.request, policy).map_err(|e: RequestError| fail(e.to_string()))?;
+    let bounded =
+        evaluate_bounded(&review.request, policy).map_err(|e: RequestError| fail(e.to_string()))?;
+    let (verdict, unlisted_findings) = (bounded.verdict, bounded.unlisted);
     let body = response_bytes(
         review.api_version,
         &review.request.uid,
@@ -76,7 +94,13 @@ pub fn review(body: &[u8], policy: &Policy) -> Result<Reviewed, ReviewError> {
         body,
         review,
         verdict,
+        unlisted_findings,
     })
+}
+
+/// A message of a [`ReviewError`], clipped to [`MAX_CAUSE_BYTES`] as causes are.
+fn clip(message: &str) -> std::borrow::Cow<'_, str> {
+    crate::engine::clip_json(message, MAX_CAUSE_BYTES)
 }
 
 fn api_version_of(doc: &Value) -> &'static str {

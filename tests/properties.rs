@@ -199,3 +199,27 @@ proptest! {
         prop_assert_eq!(first, second);
     }
 }
+
+/// The import whitelister's matcher (a port of openshift-apiserver `IsWildcardMatch`) agrees
+/// with globset, the ecosystem's glob engine, on the patterns both read the same way: `*` and
+/// `?` over ASCII without `/` (where globset's separators would differ) or its other syntax.
+#[test]
+fn wildcard_match_agrees_with_globset() {
+    use image_config_webhook::grammar::import::is_wildcard_match;
+    proptest!(ProptestConfig::with_cases(2000), |(
+        pattern in "[ab.*?:-]{0,8}",
+        text in "[ab.:-]{0,8}",
+    )| {
+        let glob = globset::GlobBuilder::new(&pattern)
+            .literal_separator(false)
+            .backslash_escape(false)
+            .build()
+            .expect("the alphabet has no glob syntax beyond * and ?")
+            .compile_matcher();
+        prop_assert_eq!(
+            is_wildcard_match(&text, &pattern),
+            glob.is_match(&text),
+            "pattern {:?} text {:?}", pattern, text
+        );
+    });
+}

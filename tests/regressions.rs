@@ -148,3 +148,45 @@ fn scope_index_wildcard_parent_path() {
     assert_eq!(index.covering("example.com"), None);
     assert_eq!(index.covering("*.example.com"), Some(0));
 }
+
+/// W15 on a long `allowedRegistriesForImport` (the API sets no `maxItems`): the rule asked the
+/// whitelister for its refusal, whose text de-duplicated the entries with `Vec::contains` in a
+/// loop, quadratic, and then threw the text away; 40 000 entries took 8 s. W15 now asks
+/// `ImportAllowList::admitter` (no text) and the text is built in linear time. Unconcerned with
+/// time, the test only pins the verdict; in a debug build it runs well under a second.
+#[test]
+fn w15_on_40_000_import_entries() {
+    let entries: Vec<Value> = (0..40_000)
+        .map(|i| serde_json::json!({"domainName": format!("h{i:05}.example.com")}))
+        .collect();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "w15-40000",
+            "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
+            "name": "cluster",
+            "operation": "CREATE",
+            "userInfo": {},
+            "object": {
+                "apiVersion": "config.openshift.io/v1",
+                "kind": "Image",
+                "metadata": {"name": "cluster"},
+                "spec": {"allowedRegistriesForImport": entries},
+            },
+        },
+    }))
+    .unwrap();
+    let started = std::time::Instant::now();
+    let reviewed = review(&body, &Policy::default()).unwrap();
+    println!("W15 on 40 000 entries: {:?}", started.elapsed());
+    assert!(reviewed.verdict.allowed);
+    assert_eq!(reviewed.verdict.rules, ["W15"]);
+    assert_eq!(
+        reviewed.verdict.warnings,
+        [
+            "spec.allowedRegistriesForImport: \"quay.io\" not allowed; release/sample imagestream imports will fail",
+            "spec.allowedRegistriesForImport: \"registry.redhat.io\" not allowed; release/sample imagestream imports will fail",
+        ]
+    );
+}

@@ -2,19 +2,22 @@
 //!
 //! Each entry becomes a (host glob, port glob) pair: `host:port` is split on its single `:`,
 //! and an entry without a port gets `443`, or `80` when `insecure` is true. Matching is
-//! openshift-apiserver `IsWildcardMatch`: whole string, byte-exact, case-sensitive, `*` any run
-//! of characters (dots included, possibly empty), `?` exactly one character, nothing else
-//! special. An entry with two or more colons makes the whole whitelist fail to build (P2).
+//! openshift-apiserver `IsWildcardMatch` ([`is_wildcard_match`]): whole string, byte-exact,
+//! case-sensitive, `*` any run of bytes (dots included, possibly empty), `?` exactly one byte
+//! (Go indexes strings by byte: one ASCII character), nothing else special. An entry with two or
+//! more colons makes the whole whitelist fail to build (P2).
 //!
 //! [`ImportAllowList::admit`] is openshift-apiserver `AdmitDockerImageReference`: the host and
 //! port taken from a reference's registry as written (`docker.io` tried for Docker Hub aliases,
 //! the internal registry always admitted) and, on refusal, the exact error text the API server
-//! returns (`registry "x" not allowed by whitelist: "a:443", ...`).
+//! returns (`registry "x" not allowed by whitelist: "a:443", ...`). [`ImportAllowList::admitter`]
+//! answers the same question without building that text.
+//!
+//! Nothing is compiled or allocated per entry: an entry is two borrowed patterns, matched in
+//! place. The list is as long as the request makes it (the API sets no `maxItems`), so every
+//! operation here is linear in the number of entries.
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
-
-use globset::{GlobBuilder, GlobMatcher};
+use std::collections::HashSet;
 
 use crate::field::go_quote;
 
@@ -149,63 +152,80 @@ pub fn has_glob(s: &str) -> bool {
     s.contains(['*', '?'])
 }
 
-/// A compiled whitelist: which entry admits `host:port`?
+/// openshift-apiserver `IsWildcardMatch(text, pattern)`: whether `pattern` matches all of
+/// `text`, byte by byte, where `*` matches any run of bytes (possibly empty) and `?` exactly one
+/// byte. Upstream fills a dynamic-programming table over the bytes of both strings; this is the
+/// equivalent greedy match that backtracks to the last `*` only, in O(len(pattern) * len(text))
+/// time at worst, without allocating.
+pub fn is_wildcard_match(text: &str, pattern: &str) -> bool {
+    let (text, pattern) = (text.as_bytes(), pattern.as_bytes());
+    let (mut t, mut p) = (0, 0);
+    // The position after the last `*` seen, and the text position it is trying to match from.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                p += 1;
+                star = Some((p, t));
+            }
+            Some(&c) if c == b'?' || text.get(t) == Some(&c) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                // Let the last `*` swallow one more byte and retry from just after it.
+                Some((after_star, from)) => {
+                    p = after_star;
+                    t = from + 1;
+                    star = Some((after_star, from + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern
+        .get(p..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+}
+
+/// A whitelist ready to match: which entry admits `host:port`?
 ///
-/// Entries without `*` or `?` are compared as strings; the others are globs. The Image object is
-/// a singleton, so the same patterns arrive with every request: compiled globs are kept in a
-/// bounded process-wide cache, and a request pays for a hash lookup, not a regex compilation.
+/// Each entry is its two patterns, borrowed from the request: building the list allocates one
+/// vector, and matching allocates nothing.
 #[derive(Debug)]
 pub struct ImportAllowList<'a> {
-    entries: Vec<Compiled<'a>>,
+    entries: Vec<Entry<'a>>,
     /// The internal registry, always admitted (secure).
-    internal: Option<Compiled<'a>>,
+    internal: Option<Entry<'a>>,
 }
 
 /// One entry, ready to match.
-#[derive(Debug)]
-struct Compiled<'a> {
+#[derive(Debug, Clone, Copy)]
+struct Entry<'a> {
     /// The entry's index in the list.
     index: usize,
     /// The host pattern.
     host: &'a str,
     /// The port pattern.
     port: &'a str,
-    /// The compiled host and port globs, when either pattern has a glob character.
-    globs: Option<Arc<GlobPair>>,
 }
 
-impl<'a> Compiled<'a> {
-    /// Compiles a parsed entry; `None` only if a glob failed to compile.
-    fn new(index: usize, entry: &ImportEntry<'a>) -> Option<Self> {
-        let globs = if has_glob(entry.host) || has_glob(entry.port) {
-            // Built from escaped literals plus `*` and `?`, a glob always compiles; one that
-            // did not would admit nothing, the safe reading for a warning.
-            Some(compiled(entry.host, entry.port)?)
-        } else {
-            None
-        };
-        Some(Compiled {
+impl<'a> Entry<'a> {
+    fn new(index: usize, entry: &ImportEntry<'a>) -> Self {
+        Entry {
             index,
             host: entry.host,
             port: entry.port,
-            globs,
-        })
+        }
     }
 
     /// `IsWildcardMatch` of the host, and of the port when there is one; without a port
     /// (`Transport::Any`) the entry's port must be `80`, `443` or `*`.
     fn admits(&self, host: &str, port: Option<&str>) -> bool {
-        let host_matches = match &self.globs {
-            None => self.host == host,
-            Some(pair) => pair.0.is_match(host),
-        };
-        host_matches
+        is_wildcard_match(host, self.host)
             && match port {
                 None => matches!(self.port, "80" | "443" | "*"),
-                Some(port) => match &self.globs {
-                    None => self.port == port,
-                    Some(pair) => pair.1.is_match(port),
-                },
+                Some(port) => is_wildcard_match(port, self.port),
             }
     }
 
@@ -213,36 +233,6 @@ impl<'a> Compiled<'a> {
     fn pair(&self) -> (&'a str, &'a str) {
         (self.host, self.port)
     }
-}
-
-/// The compiled host glob and port glob of one entry.
-type GlobPair = (GlobMatcher, GlobMatcher);
-
-/// Compiled glob pairs by (host pattern, port pattern).
-type GlobCache = HashMap<(String, String), Arc<GlobPair>>;
-
-/// Compiled glob pairs; cleared when it reaches [`GLOB_CACHE_MAX`] entries.
-static GLOB_CACHE: LazyLock<Mutex<GlobCache>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-const GLOB_CACHE_MAX: usize = 4096;
-
-fn compiled(host: &str, port: &str) -> Option<Arc<GlobPair>> {
-    let key = (host.to_owned(), port.to_owned());
-    // A poisoned lock only means another thread panicked mid-insert; the map is still sound.
-    let lock = || GLOB_CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(hit) = lock().get(&key) {
-        return Some(hit.clone());
-    }
-    // Compiled without the lock held, so other requests are not kept waiting on a regex build.
-    let pair = Arc::new((
-        compile(host)?.compile_matcher(),
-        compile(port)?.compile_matcher(),
-    ));
-    let mut cache = lock();
-    if cache.len() >= GLOB_CACHE_MAX {
-        cache.clear();
-    }
-    cache.insert(key, pair.clone());
-    Some(pair)
 }
 
 impl<'a> ImportAllowList<'a> {
@@ -264,7 +254,7 @@ impl<'a> ImportAllowList<'a> {
                 },
                 Err(EntryError::TooManyColons) => continue,
             };
-            out.extend(Compiled::new(i, &entry));
+            out.push(Entry::new(i, &entry));
         }
         ImportAllowList {
             entries: out,
@@ -277,7 +267,7 @@ impl<'a> ImportAllowList<'a> {
     pub fn with_internal(mut self, hostname: &'a str) -> Self {
         self.internal = ImportEntry::parse(hostname, false)
             .ok()
-            .and_then(|entry| Compiled::new(usize::MAX, &entry));
+            .map(|entry| Entry::new(usize::MAX, &entry));
         self
     }
 
@@ -294,6 +284,106 @@ impl<'a> ImportAllowList<'a> {
     /// `registry` as written (empty for a name without registry): who admits it, or the
     /// refusal with the API server's message.
     pub fn admit(&self, registry: &str, transport: Transport) -> Result<Admitter, Refusal> {
+        let checked = Checked::new(registry, transport);
+        if let Some(admitter) = self.first_admitting(&checked) {
+            return Ok(admitter);
+        }
+        let shown = match &checked.port {
+            Some(p) => join_host_port(&checked.host, p),
+            None => checked.host.clone(),
+        };
+        let hostname = if registry.is_empty() {
+            shown.as_str()
+        } else {
+            registry
+        };
+        Err(Refusal {
+            message: self.refusal_message(hostname),
+            checked: shown,
+        })
+    }
+
+    /// [`admit`](Self::admit) without the refusal: who admits the registry, if anyone. Linear in
+    /// the number of entries, and builds no message (a rule that only needs yes or no must not
+    /// pay for the whitelister's error text).
+    pub fn admitter(&self, registry: &str, transport: Transport) -> Option<Admitter> {
+        self.first_admitting(&Checked::new(registry, transport))
+    }
+
+    fn first_admitting(&self, checked: &Checked) -> Option<Admitter> {
+        let port = checked.port.as_deref();
+        let first_admitting = |h: &str| {
+            if self.internal.as_ref().is_some_and(|i| i.admits(h, port)) {
+                return Some(Admitter::Internal);
+            }
+            self.entries
+                .iter()
+                .find(|e| e.admits(h, port))
+                .map(|e| Admitter::Entry(e.index))
+        };
+        // Try plain `docker.io` first for Docker Hub's aliases, to satisfy `docker.io:*`.
+        let docker_alias = checked.host == DOCKER_HUB_V1 || checked.host == DOCKER_HUB_V2;
+        docker_alias
+            .then(|| first_admitting(DOCKER_HUB))
+            .flatten()
+            .or_else(|| first_admitting(&checked.host))
+    }
+
+    /// The whitelister's error: its pairs in its own order (the internal registry first, then
+    /// each distinct pair at its last position in the list), at most five shown. Linear in the
+    /// number of entries.
+    fn refusal_message(&self, hostname: &str) -> String {
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for entry in self.entries.iter().rev() {
+            if seen.insert(entry.pair()) {
+                pairs.push(entry.pair());
+            }
+        }
+        if let Some(internal) = &self.internal
+            && !seen.contains(&internal.pair())
+        {
+            pairs.push(internal.pair());
+        }
+        pairs.reverse();
+        let hostname = go_quote(hostname);
+        if pairs.is_empty() {
+            return format!("registry {hostname} not allowed by empty whitelist");
+        }
+        let shown_count = if pairs.len() <= SHOW_MAX {
+            pairs.len()
+        } else {
+            SHOW_MAX - 1
+        };
+        let shown: Vec<String> = pairs
+            .iter()
+            .take(shown_count)
+            .map(|(h, p)| go_quote(&join_host_port(h, p)))
+            .collect();
+        if pairs.len() <= SHOW_MAX {
+            format!(
+                "registry {hostname} not allowed by whitelist: {}",
+                shown.join(", ")
+            )
+        } else {
+            format!(
+                "registry {hostname} not allowed by whitelist: {}, and {} more ...",
+                shown.join(", "),
+                pairs.len() - shown_count
+            )
+        }
+    }
+}
+
+/// The host and port that `AdmitDockerImageReference` checks for a registry as written.
+struct Checked {
+    host: String,
+    /// `None` for [`Transport::Any`] without a port.
+    port: Option<String>,
+}
+
+impl Checked {
+    fn new(registry: &str, transport: Transport) -> Self {
         let (host, port) = match transport {
             Transport::Any => {
                 let (mut host, port) = match split_host_port(registry) {
@@ -314,102 +404,11 @@ impl<'a> ImportAllowList<'a> {
                 (h, Some(p))
             }
         };
-        let port = port.filter(|p| !p.is_empty());
-        let first_admitting = |h: &str| {
-            if self
-                .internal
-                .as_ref()
-                .is_some_and(|i| i.admits(h, port.as_deref()))
-            {
-                return Some(Admitter::Internal);
-            }
-            self.entries
-                .iter()
-                .find(|e| e.admits(h, port.as_deref()))
-                .map(|e| Admitter::Entry(e.index))
-        };
-        // Try plain `docker.io` first for Docker Hub's aliases, to satisfy `docker.io:*`.
-        let docker_alias = host == DOCKER_HUB_V1 || host == DOCKER_HUB_V2;
-        let admitted = docker_alias
-            .then(|| first_admitting(DOCKER_HUB))
-            .flatten()
-            .or_else(|| first_admitting(&host));
-        if let Some(admitter) = admitted {
-            return Ok(admitter);
-        }
-        let checked = match &port {
-            Some(p) => join_host_port(&host, p),
-            None => host.clone(),
-        };
-        let hostname = if registry.is_empty() {
-            checked.clone()
-        } else {
-            registry.to_owned()
-        };
-        Err(Refusal {
-            message: self.refusal_message(&hostname),
-            checked,
-        })
-    }
-
-    /// The whitelister's error: its pairs in its own order (the internal registry first, then
-    /// each distinct pair at its last position in the list), at most five shown.
-    fn refusal_message(&self, hostname: &str) -> String {
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
-        for entry in self.entries.iter().rev() {
-            if !pairs.contains(&entry.pair()) {
-                pairs.push(entry.pair());
-            }
-        }
-        pairs.reverse();
-        if let Some(internal) = &self.internal
-            && !pairs.contains(&internal.pair())
-        {
-            pairs.insert(0, internal.pair());
-        }
-        let hostname = go_quote(hostname);
-        if pairs.is_empty() {
-            return format!("registry {hostname} not allowed by empty whitelist");
-        }
-        let shown: Vec<String> = pairs
-            .iter()
-            .map(|(h, p)| go_quote(&join_host_port(h, p)))
-            .collect();
-        if shown.len() <= SHOW_MAX {
-            format!(
-                "registry {hostname} not allowed by whitelist: {}",
-                shown.join(", ")
-            )
-        } else {
-            format!(
-                "registry {hostname} not allowed by whitelist: {}, and {} more ...",
-                shown[..SHOW_MAX - 1].join(", "),
-                shown.len() - SHOW_MAX + 1
-            )
+        Checked {
+            host,
+            port: port.filter(|p| !p.is_empty()),
         }
     }
-}
-
-/// A glob with only `*` and `?` special, everything else literal, case-sensitive.
-fn compile(pattern: &str) -> Option<globset::Glob> {
-    let mut escaped = String::with_capacity(pattern.len() + 8);
-    let mut literal = String::new();
-    for c in pattern.chars() {
-        if c == '*' || c == '?' {
-            escaped.push_str(&globset::escape(&literal));
-            literal.clear();
-            escaped.push(c);
-        } else {
-            literal.push(c);
-        }
-    }
-    escaped.push_str(&globset::escape(&literal));
-    GlobBuilder::new(&escaped)
-        .literal_separator(false)
-        .backslash_escape(false)
-        .case_insensitive(false)
-        .build()
-        .ok()
 }
 
 #[cfg(test)]
@@ -455,6 +454,105 @@ mod tests {
             &[("{a,b}.io", false)], "a.io", "443" => false;
             &[("reg.io:5000", false), ("quay.io", false)], "quay.io", "443" => true;
         }
+    }
+
+    /// `IsWildcardMatch` byte for byte: `?` is one byte, as Go indexes strings by byte (and as
+    /// the globset matcher this replaces did, with Unicode off).
+    #[test]
+    fn wildcard_match_like_upstream() {
+        let cases = [
+            ("", "", true),
+            ("", "*", true),
+            ("", "**", true),
+            ("", "?", false),
+            ("a", "", false),
+            ("abc", "abc", true),
+            ("abc", "ABC", false),
+            ("abc", "a*", true),
+            ("abc", "*c", true),
+            ("abc", "a*c", true),
+            ("ac", "a*c", true),
+            ("abc", "a?c", true),
+            ("abbc", "a?c", false),
+            ("a.b.c", "*.c", true),
+            ("a.b.c", "a*b*c", true),
+            ("adceb", "*a*b", true),
+            ("acdcb", "a*c?b", false),
+            ("aaab", "*a*a*b", true),
+            ("aab", "*a*a*a*b", false),
+            ("[a-z].io", "[a-z].io", true),
+            ("q.io", "[a-z].io", false),
+            ("a\\b", "a\\b", true),
+            ("é", "?", false),
+            ("é", "??", true),
+            ("é.io", "*.io", true),
+        ];
+        for (text, pattern, want) in cases {
+            assert_eq!(
+                is_wildcard_match(text, pattern),
+                want,
+                "IsWildcardMatch({text:?}, {pattern:?})"
+            );
+        }
+    }
+
+    /// A hostile pattern of 100 000 characters (`*a*a*a...`) against a 300-character host:
+    /// no backtracking blow-up, no allocation, and the right answer.
+    #[test]
+    fn a_huge_star_pattern_finishes() {
+        let pattern: String = "*a".repeat(50_000);
+        assert_eq!(pattern.len(), 100_000);
+        let host = "a".repeat(299) + "b";
+        let started = std::time::Instant::now();
+        assert!(!is_wildcard_match(&host, &pattern));
+        assert!(!is_wildcard_match(&"a".repeat(300), &pattern));
+        assert!(is_wildcard_match(&"a".repeat(300), &"*a".repeat(150)));
+        assert!(!is_wildcard_match(
+            &"ab".repeat(150),
+            &(pattern.clone() + "*c")
+        ));
+        let list = ImportAllowList::new([(0, pattern.as_str(), false)]);
+        assert_eq!(list.admitting(&host, "443"), None);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    fn list_of<'a>(entries: &'a [(&'a str, bool)]) -> ImportAllowList<'a> {
+        ImportAllowList::new(entries.iter().enumerate().map(|(i, (d, s))| (i, *d, *s)))
+    }
+
+    /// The refusal text stays linear to build: 40 000 distinct entries, five shown.
+    #[test]
+    fn refusal_of_a_long_list() {
+        let names: Vec<String> = (0..40_000).map(|i| format!("h{i}.example.com")).collect();
+        let list = ImportAllowList::new(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (i, d.as_str(), false)),
+        )
+        .with_internal("h0.example.com:443");
+        assert_eq!(list.admitter("quay.io", Transport::Secure), None);
+        assert_eq!(
+            list.admit("quay.io", Transport::Secure).map_err(|r| r.message),
+            Err(r#"registry "quay.io" not allowed by whitelist: "h0.example.com:443", "h1.example.com:443", "h2.example.com:443", "h3.example.com:443", and 39996 more ..."#.to_owned())
+        );
+        // An internal registry that is also an entry keeps the entry's place.
+        let entries = [("a.io", false), ("b.io", false)];
+        assert_eq!(
+            list_of(&entries)
+                .with_internal("b.io")
+                .admit("c.io", Transport::Secure)
+                .map_err(|r| r.message),
+            Err(r#"registry "c.io" not allowed by whitelist: "a.io:443", "b.io:443""#.to_owned())
+        );
+        assert_eq!(
+            list.admitter("h39999.example.com", Transport::Secure),
+            Some(Admitter::Entry(39_999))
+        );
     }
 
     #[test]
@@ -523,7 +621,7 @@ mod tests {
             ("a.b.example.com", Transport::Secure, Ok(Admitter::Entry(2))),
             ("a.example.com", Transport::Any, Ok(Admitter::Entry(2))),
         ];
-        for (registry, transport, want) in cases {
+        for (registry, transport, want) in cases.clone() {
             assert_eq!(
                 l.admit(registry, transport).map_err(|r| r.message),
                 want,
@@ -544,6 +642,18 @@ mod tests {
         for (registry, transport, checked) in refused {
             let got = l.admit(registry, transport).map_err(|r| r.checked);
             assert_eq!(got, Err(checked.to_owned()), "{registry} {transport:?}");
+        }
+        // `admitter` is `admit` without the refusal text.
+        for (registry, transport) in cases
+            .iter()
+            .map(|(r, t, _)| (*r, *t))
+            .chain(refused.iter().map(|(r, t, _)| (*r, *t)))
+        {
+            assert_eq!(
+                l.admitter(registry, transport),
+                l.admit(registry, transport).ok(),
+                "{registry} {transport:?}"
+            );
         }
     }
 

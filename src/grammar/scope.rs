@@ -133,16 +133,71 @@ pub fn dropped_for_payload<'r, R: AsRef<str>>(
         .find(|repo| is_nested_inside(repo, entry))
 }
 
+/// Polynomial hashes of byte strings modulo the Mersenne prime 2^61 - 1, with a base drawn once
+/// per process: `hash(s) = sum((s[j] + 1) * BASE^j)`. The hash of every prefix of a string, and
+/// of every suffix, follows from the previous one in constant time, so "is any parent of this
+/// target a key?" costs time linear in the target, however long the keys are and however many
+/// lengths they come in. (A `HashMap` lookup per candidate hashes the whole candidate: with keys
+/// of many lengths that is quadratic in the target, and a list of targets times a list of keys
+/// overall.) A hash is only a filter: a candidate whose hash is a key's is then looked up for
+/// real, so an unlucky collision costs time, never a wrong answer; with a random base an input
+/// cannot be built to collide on purpose.
+mod poly {
+    use std::hash::BuildHasher;
+    use std::sync::LazyLock;
+
+    const P: u64 = (1 << 61) - 1;
+
+    static BASE: LazyLock<u64> = LazyLock::new(|| {
+        // The standard library's per-process random keys, the seed of every `HashMap`.
+        let random = std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64);
+        random % (P - 512) + 257
+    });
+
+    pub(super) fn base() -> u64 {
+        *BASE
+    }
+
+    /// `a * b mod P`, for `a, b < P`.
+    pub(super) fn mul(a: u64, b: u64) -> u64 {
+        let product = u128::from(a) * u128::from(b);
+        // P = 2^61 - 1: the high part folds onto the low part. Both parts are below 2^61 + 2^3.
+        let low = (product as u64) & P;
+        let high = (product >> 61) as u64;
+        reduce(low + high)
+    }
+
+    /// `a + b mod P`, for `a, b < P`.
+    pub(super) fn add(a: u64, b: u64) -> u64 {
+        reduce(a + b)
+    }
+
+    fn reduce(x: u64) -> u64 {
+        if x >= P { x - P } else { x }
+    }
+
+    pub(super) fn digit(byte: u8) -> u64 {
+        u64::from(byte) + 1
+    }
+
+    /// The hash of `s`.
+    pub(super) fn hash(s: &[u8]) -> u64 {
+        let base = base();
+        // Horner's rule from the last byte: s[0] gets BASE^0.
+        s.iter().rev().fold(0, |h, &b| add(digit(b), mul(h, base)))
+    }
+}
+
 /// A list of scopes indexed for "which entry covers this target?" questions.
 #[derive(Debug, Default)]
 pub struct ScopeIndex<'a> {
     exact: HashMap<&'a str, usize>,
     /// `.domain` suffixes of `*.domain` entries.
     wildcard: HashMap<&'a str, usize>,
-    /// The lengths of the keys of `exact` and `wildcard`: a prefix or suffix of another length
-    /// cannot be a key, so it is not hashed (a 256-character scope has some twenty prefixes).
-    exact_lengths: HashSet<usize>,
-    wildcard_lengths: HashSet<usize>,
+    /// The [`poly`] hashes of the keys of `exact` and `wildcard`: a candidate whose hash is not
+    /// here is not a key, and is not hashed again by the map.
+    exact_hashes: HashSet<u64>,
+    wildcard_hashes: HashSet<u64>,
 }
 
 impl<'a> ScopeIndex<'a> {
@@ -150,19 +205,19 @@ impl<'a> ScopeIndex<'a> {
     pub fn new<I: IntoIterator<Item = &'a str>>(entries: I) -> Self {
         let mut index = ScopeIndex::default();
         for (i, entry) in entries.into_iter().enumerate() {
-            match entry.strip_prefix('*') {
-                Some(suffix) if entry.starts_with("*.") => {
-                    index.wildcard.entry(suffix).or_insert(i);
-                    index.wildcard_lengths.insert(suffix.len());
-                    // Also a plain entry: `*.d/x` lies below `*.d` as a repository path
-                    // (`is_nested_inside`; fuzz finding scope-index-wildcard-parent-path).
-                    index.exact.entry(entry).or_insert(i);
-                    index.exact_lengths.insert(entry.len());
-                }
-                _ => {
-                    index.exact.entry(entry).or_insert(i);
-                    index.exact_lengths.insert(entry.len());
-                }
+            // Every entry is a plain entry; `*.d` is one too, as `*.d/x` lies below it as a
+            // repository path (`is_nested_inside`; fuzz finding
+            // scope-index-wildcard-parent-path).
+            if let std::collections::hash_map::Entry::Vacant(slot) = index.exact.entry(entry) {
+                slot.insert(i);
+                index.exact_hashes.insert(poly::hash(entry.as_bytes()));
+            }
+            if let Some(suffix) = entry.strip_prefix('*').filter(|_| entry.starts_with("*."))
+                && let std::collections::hash_map::Entry::Vacant(slot) =
+                    index.wildcard.entry(suffix)
+            {
+                slot.insert(i);
+                index.wildcard_hashes.insert(poly::hash(suffix.as_bytes()));
             }
         }
         index
@@ -176,33 +231,74 @@ impl<'a> ScopeIndex<'a> {
     /// The index of the most specific entry that covers `target` in the sense of
     /// [`is_nested_inside`]: the target itself, then its parent repositories from the longest,
     /// then the wildcard of the closest parent domain. This is [`policy_scopes`] order.
+    /// Linear in the length of `target`.
     pub fn covering(&self, target: &str) -> Option<usize> {
-        if let Some(i) = self.exact_get(target) {
-            return Some(i);
+        self.candidates(target).next()
+    }
+
+    /// The first entry in list order (the smallest index) among all the entries that cover
+    /// `target`: MCO's "first scope it is nested inside". Each parent of the target is hashed
+    /// in constant time; each parent that is an entry is then compared once.
+    pub fn first_covering(&self, target: &str) -> Option<usize> {
+        self.candidates(target).min()
+    }
+
+    /// The index of every entry that covers `target`, most specific first.
+    fn candidates<'s>(&'s self, target: &'s str) -> impl Iterator<Item = usize> + 's {
+        let whole = self.exact_get(target);
+        let parents = self
+            .parent_hits(target)
+            .into_iter()
+            .filter_map(move |end| self.exact_get(target.get(..end)?));
+        let host = wildcard_host(target).unwrap_or("");
+        let domains = self
+            .domain_hits(host)
+            .into_iter()
+            .filter_map(move |start| self.wildcard.get(host.get(start..)?).copied());
+        whole.into_iter().chain(parents).chain(domains)
+    }
+
+    /// The ends of the parent repositories of `target` (`target[..end]`, before each `/`) whose
+    /// hash is a key's, longest first.
+    fn parent_hits(&self, target: &str) -> Vec<usize> {
+        if self.exact_hashes.is_empty() {
+            return Vec::new();
         }
-        let mut end = target.len();
-        while let Some(slash) = target[..end].rfind('/') {
-            if let Some(i) = self.exact_get(&target[..slash]) {
-                return Some(i);
+        let base = poly::base();
+        let (mut hash, mut power) = (0, 1);
+        let mut hits = Vec::new();
+        for (end, &byte) in target.as_bytes().iter().enumerate() {
+            if byte == b'/' && self.exact_hashes.contains(&hash) {
+                hits.push(end);
             }
-            end = slash;
+            hash = poly::add(hash, poly::mul(poly::digit(byte), power));
+            power = poly::mul(power, base);
         }
-        let host = wildcard_host(target)?;
-        host.match_indices('.').find_map(|(dot, _)| {
-            let suffix = &host[dot..];
-            self.wildcard_lengths
-                .contains(&suffix.len())
-                .then(|| self.wildcard.get(suffix).copied())
-                .flatten()
-        })
+        hits.reverse();
+        hits
+    }
+
+    /// The starts of the `.domain` suffixes of `host` (from each `.`) whose hash is a key's,
+    /// longest first.
+    fn domain_hits(&self, host: &str) -> Vec<usize> {
+        if self.wildcard_hashes.is_empty() {
+            return Vec::new();
+        }
+        let base = poly::base();
+        let mut hash = 0;
+        let mut hits = Vec::new();
+        for (start, &byte) in host.as_bytes().iter().enumerate().rev() {
+            hash = poly::add(poly::digit(byte), poly::mul(hash, base));
+            if byte == b'.' && self.wildcard_hashes.contains(&hash) {
+                hits.push(start);
+            }
+        }
+        hits.reverse();
+        hits
     }
 
     fn exact_get(&self, key: &str) -> Option<usize> {
-        if self.exact_lengths.contains(&key.len()) {
-            self.exact.get(key).copied()
-        } else {
-            None
-        }
+        self.exact.get(key).copied()
     }
 
     /// The entry `policy.json` applies to an image: the first of [`policy_scopes`] that is an
@@ -262,6 +358,42 @@ pub struct RegistryTable<'a> {
     pub insecure_by: Option<usize>,
 }
 
+/// Which scope of one list flags a table: its own scope (trailing slashes trimmed), else the
+/// first scope of the list it is nested inside.
+struct Flags<'l> {
+    list: &'l [(usize, &'l str)],
+    /// The position in `list` of the first scope with this trimmed text.
+    trimmed: HashMap<&'l str, usize>,
+    /// The scopes as written, for "nested inside".
+    index: ScopeIndex<'l>,
+}
+
+impl<'l> Flags<'l> {
+    fn new(list: &'l [(usize, &'l str)]) -> Self {
+        let mut trimmed = HashMap::new();
+        for (position, (_, scope)) in list.iter().enumerate() {
+            trimmed
+                .entry(scope.trim_end_matches('/'))
+                .or_insert(position);
+        }
+        Flags {
+            list,
+            trimmed,
+            index: ScopeIndex::new(list.iter().map(|(_, scope)| *scope)),
+        }
+    }
+
+    /// The list index of the scope that flags `prefix`.
+    fn flagged_by(&self, prefix: &str) -> Option<usize> {
+        let position = self
+            .trimmed
+            .get(prefix)
+            .copied()
+            .or_else(|| self.index.first_covering(prefix))?;
+        self.list.get(position).map(|(i, _)| *i)
+    }
+}
+
 /// The `[[registry]]` tables of `/etc/containers/registries.conf` that MCO derives from
 /// `blockedRegistries` (after the release-payload exception) and `insecureRegistries`
 /// (runtime-utils `EditRegistriesConfig`): one table per distinct scope, blocked scopes first,
@@ -272,31 +404,25 @@ pub struct RegistriesConf<'a> {
 }
 
 impl<'a> RegistriesConf<'a> {
-    /// Builds the tables from `(list index, scope)` pairs.
+    /// Builds the tables from `(list index, scope)` pairs, in time linear in the lists.
     pub fn new(blocked: &[(usize, &'a str)], insecure: &[(usize, &'a str)]) -> Self {
+        let mut seen: HashSet<&'a str> = HashSet::new();
         let mut prefixes: Vec<&'a str> = Vec::new();
         for (_, scope) in blocked.iter().chain(insecure) {
             // containers/image trims trailing slashes of `prefix` and `location` when loading.
             let prefix = scope.trim_end_matches('/');
-            if !prefixes.contains(&prefix) {
+            if seen.insert(prefix) {
                 prefixes.push(prefix);
             }
         }
-        let flagged_by = |list: &[(usize, &str)], prefix: &str| {
-            list.iter()
-                .find(|(_, scope)| scope.trim_end_matches('/') == prefix)
-                .or_else(|| {
-                    list.iter()
-                        .find(|(_, scope)| is_nested_inside(prefix, scope))
-                })
-                .map(|(i, _)| *i)
-        };
+        let blocked_flags = Flags::new(blocked);
+        let insecure_flags = Flags::new(insecure);
         let tables = prefixes
             .into_iter()
             .map(|prefix| RegistryTable {
                 prefix,
-                blocked_by: flagged_by(blocked, prefix),
-                insecure_by: flagged_by(insecure, prefix),
+                blocked_by: blocked_flags.flagged_by(prefix),
+                insecure_by: insecure_flags.flagged_by(prefix),
             })
             .collect();
         RegistriesConf { tables }
@@ -455,7 +581,42 @@ mod tests {
             Some(6),
             "closest wildcard wins"
         );
+        for target in targets {
+            let first = entries.iter().position(|e| is_nested_inside(target, e));
+            assert_eq!(index.first_covering(target), first, "{target}");
+        }
         assert!(ScopeIndex::new([]).is_empty());
+    }
+
+    /// Keys of every length and targets made of separators: each target is still looked at
+    /// once, not once per key length (this was quadratic: targets times the total length of the
+    /// keys).
+    #[test]
+    fn index_lookups_are_linear_in_the_target() {
+        let n = 2_000;
+        // Keys `b`, `bb/b`, ... and `*.b`, `*.bb`, ... of every length: none covers a target.
+        let plain: Vec<String> = (1..n).map(|k| "b".repeat(k)).collect();
+        let wild: Vec<String> = (1..n).map(|k| format!("*.{}", "b".repeat(k))).collect();
+        let index = ScopeIndex::new(plain.iter().chain(&wild).map(String::as_str));
+        let slashes = "a/".repeat(n);
+        let dots = "a.".repeat(n) + "a";
+        let started = std::time::Instant::now();
+        for _ in 0..200 {
+            assert_eq!(index.covering(&slashes), None);
+            assert_eq!(index.covering(&dots), None);
+            assert_eq!(index.first_covering(&dots), None);
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+        // And the answers stay right next to such keys.
+        let index = ScopeIndex::new(["a/a", "*.a.a", "a"]);
+        assert_eq!(index.covering(&slashes), Some(0));
+        assert_eq!(index.first_covering(&slashes), Some(0));
+        assert_eq!(index.covering(&dots), Some(1));
+        assert_eq!(index.covering("a/x"), Some(2));
     }
 
     #[test]

@@ -50,44 +50,43 @@ impl HostEntry<'_> {
     }
 }
 
-/// The host entries of the object, computed once per evaluation.
-fn host_entries<'c, 'a>(ctx: &'c Ctx<'a>) -> &'c [HostEntry<'a>] {
-    ctx.shared.hosts.get_or_init(|| collect_host_entries(ctx))
-}
-
-fn collect_host_entries<'a>(ctx: &Ctx<'a>) -> Vec<HostEntry<'a>> {
-    let mut entries = Vec::new();
-    let Some(spec) = ctx.spec() else {
-        return entries;
-    };
-    if let Some(list) = &spec.allowed_registries_for_import {
-        for (i, location) in list.iter().enumerate() {
-            let Some(domain) = location.as_ref().and_then(|l| l.domain_name.as_deref()) else {
-                continue;
-            };
-            entries.push(HostEntry {
+/// The host entries of the object. Taken apart again by each rule that asks (a split on `:`
+/// and `/`), rather than kept: a list of millions of entries costs no memory here.
+fn host_entries<'a>(ctx: &Ctx<'a>) -> impl Iterator<Item = HostEntry<'a>> + 'a {
+    let spec = ctx.spec();
+    let import = spec
+        .and_then(|s| s.allowed_registries_for_import.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, location)| {
+            let domain = location.as_ref()?.domain_name.as_deref()?;
+            Some(HostEntry {
                 list: "allowedRegistriesForImport",
                 index: i,
                 value: domain,
                 host_port: HostPort::split(domain),
                 kind: EntryKind::Import,
-            });
-        }
-    }
-    for (i, value) in items(&spec.external_registry_hostnames) {
-        entries.push(HostEntry {
+            })
+        });
+    let external = spec
+        .into_iter()
+        .flat_map(|s| items(&s.external_registry_hostnames))
+        .map(|(i, value)| HostEntry {
             list: "externalRegistryHostnames",
             index: i,
             value,
             host_port: HostPort::split(value),
             kind: EntryKind::External,
         });
-    }
-    if let Some(rs) = &spec.registry_sources {
-        for (name, list) in scope_lists_of(rs) {
-            for (i, value) in items(list) {
+    let sources = spec.and_then(|s| s.registry_sources.as_ref());
+    let scopes = sources
+        .into_iter()
+        .flat_map(scope_lists_of)
+        .flat_map(|(name, list)| {
+            items(list).map(move |(i, value)| {
                 let scope = Scope::parse(value);
-                entries.push(HostEntry {
+                HostEntry {
                     list: name,
                     index: i,
                     value,
@@ -95,28 +94,30 @@ fn collect_host_entries<'a>(ctx: &Ctx<'a>) -> Vec<HostEntry<'a>> {
                     kind: EntryKind::Scope {
                         wildcard: scope.wildcard,
                     },
-                });
-            }
-        }
-        for (i, value) in items(&rs.search) {
-            entries.push(HostEntry {
-                list: "containerRuntimeSearchRegistries",
-                index: i,
-                value,
-                host_port: HostPort::split(value),
-                kind: EntryKind::Search,
-            });
-        }
-    }
-    entries
+                }
+            })
+        });
+    let search = sources
+        .into_iter()
+        .flat_map(|rs| items(&rs.search))
+        .map(|(i, value)| HostEntry {
+            list: "containerRuntimeSearchRegistries",
+            index: i,
+            value,
+            host_port: HostPort::split(value),
+            kind: EntryKind::Search,
+        });
+    import.chain(external).chain(scopes).chain(search)
 }
 
 /// P4: `externalRegistryHostnames` entries are `hostname[:port]`.
 pub(super) fn external_hostname_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(spec) = ctx.spec() else { return };
     for (i, value) in items(&spec.external_registry_hostnames).filter(|(_, v)| !is_host_port(v)) {
-        let path = Path::new(&["spec", "externalRegistryHostnames"]).index(i);
-        out.error(FieldError::invalid(path, value, HOSTNAME_FORMAT));
+        out.error_with(|| {
+            let path = Path::new(&["spec", "externalRegistryHostnames"]).index(i);
+            FieldError::invalid(path, value, HOSTNAME_FORMAT)
+        });
     }
 }
 
@@ -134,16 +135,19 @@ pub(super) fn status_hostname_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
         out.error(FieldError::invalid(path, host, HOSTNAME_FORMAT));
     }
     for (i, value) in items(&status.external_registry_hostnames).filter(|(_, v)| !is_host_port(v)) {
-        let path = Path::new(&["status", "externalRegistryHostnames"]).index(i);
-        out.error(FieldError::invalid(path, value, HOSTNAME_FORMAT));
+        out.error_with(|| {
+            let path = Path::new(&["status", "externalRegistryHostnames"]).index(i);
+            FieldError::invalid(path, value, HOSTNAME_FORMAT)
+        });
     }
 }
 
 /// W7: exact repeats in the atomic lists (the set list repeats are R7 errors).
 pub(super) fn entry_repeats(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(spec) = ctx.spec() else { return };
-    let mut warn =
-        |path: Path, value: &str| out.warn(path, format!("duplicate entry {}", quoted(value)));
+    let mut warn = |path: Path, value: &str| {
+        out.warn_with(|| (path, format!("duplicate entry {}", quoted(value))));
+    };
     if let Some(list) = &spec.allowed_registries_for_import {
         let mut seen = HashSet::new();
         let mut reported = HashSet::new();
@@ -183,13 +187,13 @@ pub(super) fn single_label_host(ctx: &Ctx<'_>, out: &mut Out) {
             EntryKind::External => false,
         };
         if applies && entry.host_port.is_single_label() {
-            out.warn(
-                entry.path(),
-                format!(
+            out.warn_with(|| {
+                let message = format!(
                     "single-label host {} is treated as a docker.io namespace and never matches",
                     quoted(entry.host_port.host)
-                ),
-            );
+                );
+                (entry.path(), message)
+            });
         }
     }
 }
@@ -198,10 +202,12 @@ pub(super) fn single_label_host(ctx: &Ctx<'_>, out: &mut Out) {
 pub(super) fn uppercase_host(ctx: &Ctx<'_>, out: &mut Out) {
     for entry in host_entries(ctx) {
         if entry.kind != EntryKind::External && entry.host_port.has_uppercase() {
-            out.warn(
-                entry.path(),
-                "registry host matching is case-sensitive; use lowercase",
-            );
+            out.warn_with(|| {
+                (
+                    entry.path(),
+                    "registry host matching is case-sensitive; use lowercase".into(),
+                )
+            });
         }
     }
 }
@@ -211,10 +217,12 @@ pub(super) fn docker_hub_alias(ctx: &Ctx<'_>, out: &mut Out) {
     for entry in host_entries(ctx) {
         let is_scope = matches!(entry.kind, EntryKind::Scope { wildcard: false });
         if is_scope && DOCKER_HUB_ALIASES.contains(&entry.host_port.host) {
-            out.warn(
-                entry.path(),
-                "references are normalized to docker.io; this never matches",
-            );
+            out.warn_with(|| {
+                (
+                    entry.path(),
+                    "references are normalized to docker.io; this never matches".into(),
+                )
+            });
         }
     }
 }
@@ -224,10 +232,12 @@ pub(super) fn limits_exceeded(ctx: &Ctx<'_>, out: &mut Out) {
     for entry in host_entries(ctx) {
         let problems = limit_problems(&entry.host_port);
         if !problems.is_empty() {
-            out.warn(
-                entry.path(),
-                format!("invalid port/label length: {}", problems.join("; ")),
-            );
+            out.warn_with(|| {
+                (
+                    entry.path(),
+                    format!("invalid port/label length: {}", problems.join("; ")),
+                )
+            });
         }
     }
 }
@@ -241,7 +251,12 @@ pub(super) fn wildcard_covers_tld(ctx: &Ctx<'_>, out: &mut Out) {
             .strip_prefix("*.")
             .is_some_and(|rest| !rest.contains(['.', '/', ':']));
         if is_wildcard && tld_only {
-            out.warn(entry.path(), "wildcard covers an entire top-level domain");
+            out.warn_with(|| {
+                (
+                    entry.path(),
+                    "wildcard covers an entire top-level domain".into(),
+                )
+            });
         }
     }
 }

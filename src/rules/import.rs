@@ -30,28 +30,37 @@ pub(super) fn domain_name_has_too_many_colons(ctx: &Ctx<'_>, out: &mut Out) {
             continue;
         };
         if ImportEntry::parse(domain, location.insecure) == Err(EntryError::TooManyColons) {
-            out.error(FieldError::invalid(
-                list_path().index(i).child("domainName"),
-                domain,
-                format!(
-                    "failed to parse allowed registry {}: too many colons",
-                    go_quote(domain)
-                ),
-            ));
+            out.error_with(|| {
+                FieldError::invalid(
+                    list_path().index(i).child("domainName"),
+                    domain,
+                    format!(
+                        "failed to parse allowed registry {}: too many colons",
+                        go_quote(domain)
+                    ),
+                )
+            });
         }
     }
 }
 
 /// P3: an entry without a domainName matches nothing and refuses every import.
 pub(super) fn domain_name_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
+    // The raw list is looked up once; a path is built only for an error.
+    let raw = list_path().lookup(ctx.new_raw).and_then(Value::as_array);
     for (i, location) in locations(ctx) {
-        let path = list_path().index(i).child("domainName");
         // A domainName of the wrong type is reported by T1 only.
-        let wrong_type = path
-            .lookup(ctx.new_raw)
-            .is_some_and(|v| !matches!(v, Value::String(_)));
+        let wrong_type = raw
+            .and_then(|items| items.get(i))
+            .and_then(|item| item.get("domainName"))
+            .is_some_and(|v| !matches!(v, Value::String(_) | Value::Null));
         if !wrong_type && location.domain_name.as_deref().is_none_or(str::is_empty) {
-            out.error(FieldError::required(path, "domainName is required"));
+            out.error_with(|| {
+                FieldError::required(
+                    list_path().index(i).child("domainName"),
+                    "domainName is required",
+                )
+            });
         }
     }
 }
@@ -64,19 +73,19 @@ pub(super) fn domain_name_has_path(ctx: &Ctx<'_>, out: &mut Out) {
             .as_deref()
             .is_some_and(|d| d.contains('/'))
         {
-            out.warn(
-                list_path().index(i).child("domainName"),
-                "domainName must be host[:port] with optional * ? globs; paths/schemes never match",
-            );
+            out.warn_with(|| {
+                (
+                    list_path().index(i).child("domainName"),
+                    "domainName must be host[:port] with optional * ? globs; paths/schemes never match"
+                        .into(),
+                )
+            });
         }
     }
 }
 
 /// W15: a non-empty list that does not admit a release registry on port 443.
 pub(super) fn release_registry_not_importable(ctx: &Ctx<'_>, out: &mut Out) {
-    let entries: Vec<(usize, &str, bool)> = locations(ctx)
-        .filter_map(|(i, l)| l.domain_name.as_deref().map(|d| (i, d, l.insecure)))
-        .collect();
     let listed = ctx
         .spec()
         .and_then(|s| s.allowed_registries_for_import.as_ref())
@@ -84,11 +93,14 @@ pub(super) fn release_registry_not_importable(ctx: &Ctx<'_>, out: &mut Out) {
     if !listed {
         return;
     }
-    let allow = ImportAllowList::new(entries);
+    let allow = ImportAllowList::new(
+        locations(ctx).filter_map(|(i, l)| l.domain_name.as_deref().map(|d| (i, d, l.insecure))),
+    );
     for registry in &ctx.policy.settings().release_registries {
-        // The same check `explain` makes for an import from this registry.
+        // The same check `explain` makes for an import from this registry, without the
+        // whitelister's error text, which the warning does not show.
         let host_port = registry.split('/').next().unwrap_or(registry);
-        if allow.admit(host_port, Transport::Secure).is_err() {
+        if allow.admitter(host_port, Transport::Secure).is_none() {
             out.warn(
                 list_path(),
                 format!(
@@ -107,10 +119,12 @@ pub(super) fn insecure_without_port(ctx: &Ctx<'_>, out: &mut Out) {
             continue;
         };
         if location.insecure && !domain.is_empty() && !domain.contains(':') {
-            out.warn(
-                list_path().index(i),
-                "only matches port 80/insecure imports; add a secure entry too",
-            );
+            out.warn_with(|| {
+                (
+                    list_path().index(i),
+                    "only matches port 80/insecure imports; add a secure entry too".into(),
+                )
+            });
         }
     }
 }

@@ -113,17 +113,26 @@ pub(super) fn trusted_ca_name_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
 
 /// T1: the type errors of decoding. On CREATE and main UPDATE the status is not the request's
 /// to set (stripped, or copied from the old object), so only spec and metadata count; on a
-/// status write only status and metadata do.
+/// status write only status and metadata do. The errors the decoder only counted are counted
+/// here too.
 pub(super) fn wrong_json_type(ctx: &Ctx<'_>, out: &mut Out) {
-    for error in ctx.type_errors {
-        let in_status = error.path.segments().first() == Some(&Segment::Field("status"));
-        let in_spec = error.path.segments().first() == Some(&Segment::Field("spec"));
-        let applies = match ctx.phase {
+    let applies = |path: &Path| {
+        let first = path.segments().first();
+        let in_status = first == Some(&Segment::Field("status"));
+        let in_spec = first == Some(&Segment::Field("spec"));
+        match ctx.phase {
             Phase::Status => !in_spec,
             _ => !in_status,
-        };
-        if applies {
+        }
+    };
+    for error in ctx.type_errors {
+        if applies(&error.path) {
             out.error(error.clone());
+        }
+    }
+    for (unit, count) in ctx.omitted_type_errors {
+        if applies(unit) {
+            out.count_errors(unit, *count, false);
         }
     }
 }

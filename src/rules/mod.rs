@@ -115,6 +115,8 @@ pub struct Ctx<'a> {
     pub new_raw: &'a Value,
     /// Type errors found while decoding the new object.
     pub type_errors: &'a [FieldError],
+    /// Type errors the decoder counted without building them ([`crate::image::Decoded`]).
+    pub omitted_type_errors: &'a [(Path, usize)],
     /// Settings.
     pub policy: &'a Policy,
     /// Values several rules share, computed once on first use.
@@ -124,7 +126,6 @@ pub struct Ctx<'a> {
 /// Values several rules derive from the object, computed once per evaluation.
 #[derive(Debug, Default)]
 pub struct Shared<'a> {
-    hosts: std::cell::OnceCell<Vec<hosts::HostEntry<'a>>>,
     allowed: std::cell::OnceCell<Option<crate::grammar::scope::ScopeIndex<'a>>>,
 }
 
@@ -195,12 +196,19 @@ impl Finding {
 }
 
 /// Where checks put their findings.
-struct Out {
+struct Out<'r> {
     rule: &'static Rule,
     findings: Vec<Finding>,
+    /// How many findings the current rule has kept.
+    kept_by_rule: usize,
+    /// How many findings a rule keeps; the others are only counted.
+    limit: usize,
+    /// Whether ratcheting applies, and its cache.
+    ratchet: Option<Ratchet<'r>>,
+    unkept: Unkept,
 }
 
-impl Out {
+impl Out<'_> {
     fn error(&mut self, error: FieldError) {
         self.push(Outcome::Error(error), false);
     }
@@ -219,36 +227,171 @@ impl Out {
         );
     }
 
+    /// A warning about one entry of a list: `finding` builds its path and text only when the
+    /// warning is kept (a rule keeps its first ones), so entries past the limit cost a count.
+    fn warn_with(&mut self, finding: impl FnOnce() -> (Path, String)) {
+        if self.kept_by_rule < self.limit {
+            let (path, message) = finding();
+            self.warn(path, message);
+        } else {
+            self.unkept.add(self.rule, Counted::Warning, 1);
+        }
+    }
+
+    /// An error about one entry of a list: `error` builds it only when it is kept, or when
+    /// ratcheting needs its path to count it.
+    fn error_with(&mut self, error: impl FnOnce() -> FieldError) {
+        if self.kept_by_rule < self.limit || (self.ratchet.is_some() && self.rule.ratchets()) {
+            self.error(error());
+        } else {
+            self.unkept.add(self.rule, Counted::Error, 1);
+        }
+    }
+
     fn push(&mut self, outcome: Outcome, always_ratchet: bool) {
-        self.findings.push(Finding {
-            rule: self.rule,
-            outcome,
-            always_ratchet,
-        });
+        if self.kept_by_rule < self.limit {
+            self.kept_by_rule += 1;
+            self.findings.push(Finding {
+                rule: self.rule,
+                outcome,
+                always_ratchet,
+            });
+            return;
+        }
+        match &outcome {
+            Outcome::Error(error) => self.count_errors(&error.path, 1, always_ratchet),
+            Outcome::Warning { .. } => self.unkept.add(self.rule, Counted::Warning, 1),
+            Outcome::Ratcheted(_) => self.unkept.add(self.rule, Counted::Ratcheted, 1),
+        }
+    }
+
+    /// Counts `count` errors of the current rule at `path` without keeping them, ratcheted
+    /// like kept ones.
+    fn count_errors(&mut self, path: &Path, count: usize, always_ratchet: bool) {
+        let ratcheted = self.rule.ratchets()
+            && self
+                .ratchet
+                .as_mut()
+                .is_some_and(|r| always_ratchet || r.unchanged(path));
+        let class = if ratcheted {
+            Counted::Ratcheted
+        } else {
+            Counted::Error
+        };
+        self.unkept.add(self.rule, class, count);
+    }
+}
+
+/// The comparisons of ratcheting, one per unit.
+struct Ratchet<'r> {
+    new_raw: &'r Value,
+    old_raw: &'r Value,
+    /// One comparison per unit: a 1024-item list compared once, not once per error in it.
+    unchanged: std::collections::HashMap<Path, bool>,
+}
+
+impl Ratchet<'_> {
+    /// Whether the unit of an error at `path` is the same in the old object.
+    fn unchanged(&mut self, path: &Path) -> bool {
+        let (new_raw, old_raw) = (self.new_raw, self.old_raw);
+        *self
+            .unchanged
+            .entry(ratchet_unit(path))
+            .or_insert_with_key(|unit| unit.lookup(new_raw) == unit.lookup(old_raw))
+    }
+}
+
+/// What an unkept finding was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    Error,
+    Warning,
+    Ratcheted,
+}
+
+/// The findings [`run_limited`] counted without keeping them, by rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unkept {
+    /// `[errors, warnings, ratcheted errors]`, by position in [`RULES`].
+    counts: Vec<[usize; 3]>,
+}
+
+impl Unkept {
+    fn add(&mut self, rule: &Rule, class: Counted, count: usize) {
+        let position = rule_position(rule);
+        if self.counts.len() <= position {
+            if position >= RULES.len() {
+                return;
+            }
+            self.counts.resize(RULES.len(), [0; 3]);
+        }
+        if let Some(slot) = self
+            .counts
+            .get_mut(position)
+            .and_then(|c| c.get_mut(class as usize))
+        {
+            *slot = slot.saturating_add(count);
+        }
+    }
+
+    /// Whether nothing was left unkept.
+    pub fn is_empty(&self) -> bool {
+        self.counts.iter().all(|c| *c == [0; 3])
+    }
+
+    /// `(rule, errors, warnings, ratcheted errors)` of each rule with unkept findings, in
+    /// rule-book order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static Rule, usize, usize, usize)> + '_ {
+        RULES
+            .iter()
+            .zip(&self.counts)
+            .filter(|(_, c)| **c != [0; 3])
+            .map(|(rule, [e, w, r])| (rule, *e, *w, *r))
     }
 }
 
 /// Runs every rule of `phase`, ratchets against `old_raw` on UPDATE, and returns the findings
 /// in field order (then rule order), a deterministic order.
 pub fn run(ctx: &Ctx<'_>, old_raw: Option<&Value>) -> Vec<Finding> {
+    run_limited(ctx, old_raw, usize::MAX).0
+}
+
+/// [`run`], where each rule keeps at most `limit` findings (its first ones) and the others are
+/// only counted, ratcheted or not, in [`Unkept`]: the memory of an evaluation stays bounded
+/// whatever the size of the lists, while the verdict and its counts stay right.
+pub fn run_limited(ctx: &Ctx<'_>, old_raw: Option<&Value>, limit: usize) -> (Vec<Finding>, Unkept) {
+    let ratchet = match (ctx.phase, old_raw) {
+        (Phase::Update | Phase::Status, Some(old_raw)) => Some(Ratchet {
+            new_raw: ctx.new_raw,
+            old_raw,
+            unchanged: std::collections::HashMap::new(),
+        }),
+        _ => None,
+    };
     let mut out = Out {
         rule: &RULES[0],
         findings: Vec::new(),
+        kept_by_rule: 0,
+        limit,
+        ratchet,
+        unkept: Unkept::default(),
     };
     for rule in RULES {
         if rule.phases.contains(&ctx.phase) {
             out.rule = rule;
+            out.kept_by_rule = 0;
             (rule.eval)(ctx, &mut out);
         }
     }
-    let mut findings = out.findings;
-    if matches!(ctx.phase, Phase::Update | Phase::Status)
-        && let Some(old_raw) = old_raw
-    {
-        // One comparison per unit: a 1024-item list compared once, not once per error in it.
-        let mut unchanged: std::collections::HashMap<Path, bool> = std::collections::HashMap::new();
+    let Out {
+        mut findings,
+        ratchet,
+        unkept,
+        ..
+    } = out;
+    if let Some(mut ratchet) = ratchet {
         for finding in &mut findings {
-            ratchet(finding, ctx.new_raw, old_raw, &mut unchanged);
+            ratchet_finding(finding, &mut ratchet);
         }
     }
     findings.sort_by(|a, b| {
@@ -257,14 +400,17 @@ pub fn run(ctx: &Ctx<'_>, old_raw: Option<&Value>) -> Vec<Finding> {
             .cmp(b.path().segments())
             .then_with(|| rule_position(a.rule).cmp(&rule_position(b.rule)))
     });
-    findings
+    (findings, unkept)
 }
 
 /// The position of a rule in [`RULES`].
 pub fn rule_position(rule: &Rule) -> usize {
+    // The rules are the elements of RULES: an address comparison finds them; the ids are
+    // compared only for a rule from elsewhere.
     RULES
         .iter()
-        .position(|r| r.id == rule.id)
+        .position(|r| std::ptr::eq(r, rule))
+        .or_else(|| RULES.iter().position(|r| r.id == rule.id))
         .unwrap_or(usize::MAX)
 }
 
@@ -273,23 +419,14 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }
 
-fn ratchet(
-    finding: &mut Finding,
-    new_raw: &Value,
-    old_raw: &Value,
-    unchanged: &mut std::collections::HashMap<Path, bool>,
-) {
+fn ratchet_finding(finding: &mut Finding, ratchet: &mut Ratchet<'_>) {
     let Outcome::Error(error) = &finding.outcome else {
         return;
     };
     if !finding.rule.ratchets() {
         return;
     }
-    let unit = ratchet_unit(&error.path);
-    let same = *unchanged
-        .entry(unit)
-        .or_insert_with_key(|unit| unit.lookup(new_raw) == unit.lookup(old_raw));
-    if finding.always_ratchet || same {
+    if finding.always_ratchet || ratchet.unchanged(&error.path) {
         finding.outcome = Outcome::Ratcheted(error.clone());
     }
 }

@@ -58,11 +58,13 @@ pub(super) fn scope_is_malformed(ctx: &Ctx<'_>, out: &mut Out) {
     };
     for (name, list) in scope_lists(rs) {
         for (i, value) in items(list).filter(|(_, v)| !is_valid_scope(v)) {
-            out.error(FieldError::invalid(
-                list_path(name).index(i),
-                value,
-                "each registry must be a valid hostname[:port][/path] or wildcard *.hostname format without tags or digests",
-            ));
+            out.error_with(|| {
+                FieldError::invalid(
+                    list_path(name).index(i),
+                    value,
+                    "each registry must be a valid hostname[:port][/path] or wildcard *.hostname format without tags or digests",
+                )
+            });
         }
     }
 }
@@ -74,9 +76,11 @@ pub(super) fn scope_is_empty(ctx: &Ctx<'_>, out: &mut Out) {
     };
     for (name, list) in scope_lists(rs) {
         for (i, _) in items(list).filter(|(_, v)| v.is_empty()) {
-            let path = list_path(name).index(i);
-            let detail = format!("{path} in body should be at least 1 chars long");
-            out.error(FieldError::invalid(path, "", detail));
+            out.error_with(|| {
+                let path = list_path(name).index(i);
+                let detail = format!("{path} in body should be at least 1 chars long");
+                FieldError::invalid(path, "", detail)
+            });
         }
     }
 }
@@ -88,7 +92,7 @@ pub(super) fn scope_is_too_long(ctx: &Ctx<'_>, out: &mut Out) {
     };
     for (name, list) in scope_lists(rs) {
         for (i, _) in items(list).filter(|(_, v)| v.len() > 256 && v.chars().count() > 256) {
-            out.error(FieldError::too_long(list_path(name).index(i), 256));
+            out.error_with(|| FieldError::too_long(list_path(name).index(i), 256));
         }
     }
 }
@@ -158,11 +162,13 @@ pub(super) fn search_registry_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
         return;
     };
     for (i, value) in items(&rs.search).filter(|(_, v)| !is_host_port(v)) {
-        out.error(FieldError::invalid(
-            search_path().index(i),
-            value,
-            "must be a registry hostname[:port] without scheme, path, wildcard, tag or digest",
-        ));
+        out.error_with(|| {
+            FieldError::invalid(
+                search_path().index(i),
+                value,
+                "must be a registry hostname[:port] without scheme, path, wildcard, tag or digest",
+            )
+        });
     }
 }
 
@@ -231,13 +237,15 @@ pub(super) fn block_list_blocks_release(ctx: &Ctx<'_>, out: &mut Out) {
             .iter()
             .any(|repo| is_nested_inside(repo, value) || is_nested_inside(value, repo));
         if covers_registry || touches_payload {
-            out.warn(
-                list_path("blockedRegistries").index(i),
-                format!(
-                    "blocking {} blocks release payload images (MCO may ignore it)",
-                    quoted(value)
-                ),
-            );
+            out.warn_with(|| {
+                (
+                    list_path("blockedRegistries").index(i),
+                    format!(
+                        "blocking {} blocks release payload images (MCO may ignore it)",
+                        quoted(value)
+                    ),
+                )
+            });
         }
     }
 }
@@ -251,19 +259,21 @@ pub(super) fn insecure_not_allowed(ctx: &Ctx<'_>, out: &mut Out) {
         return;
     };
     for (i, value) in items(&rs.insecure).filter(|(_, v)| !index.covers(v)) {
-        out.warn(
-            list_path("insecureRegistries").index(i),
-            format!(
-                "insecure registry {} is not in allowedRegistries",
-                quoted(value)
-            ),
-        );
+        out.warn_with(|| {
+            (
+                list_path("insecureRegistries").index(i),
+                format!(
+                    "insecure registry {} is not in allowedRegistries",
+                    quoted(value)
+                ),
+            )
+        });
     }
 }
 
 /// W5: a search registry that is blocked, or not allowed.
 pub(super) fn search_registry_blocked(ctx: &Ctx<'_>, out: &mut Out) {
-    let Some(rs) = ctx.registry_sources() else {
+    let Some(rs) = ctx.registry_sources().filter(|rs| non_empty(&rs.search)) else {
         return;
     };
     // Entries that cover the release payload are dropped by MCO and block nothing: W5 and
@@ -283,10 +293,12 @@ pub(super) fn search_registry_blocked(ctx: &Ctx<'_>, out: &mut Out) {
         } else {
             continue;
         };
-        out.warn(
-            search_path().index(i),
-            format!("search registry {} is {verdict}", quoted(value)),
-        );
+        out.warn_with(|| {
+            (
+                search_path().index(i),
+                format!("search registry {} is {verdict}", quoted(value)),
+            )
+        });
     }
 }
 
@@ -297,24 +309,28 @@ pub(super) fn search_registry_is_public(ctx: &Ctx<'_>, out: &mut Out) {
     };
     let public = &ctx.policy.settings().public_search_registries;
     for (i, _) in items(&rs.search).filter(|(_, v)| public.iter().any(|p| p == v)) {
-        out.warn(
-            search_path().index(i),
-            "public registry in short-name search list (spoofing/credential risk)",
-        );
+        out.warn_with(|| {
+            (
+                search_path().index(i),
+                "public registry in short-name search list (spoofing/credential risk)".into(),
+            )
+        });
     }
 }
 
 /// W8: the same scope is insecure and blocked.
 pub(super) fn insecure_and_blocked(ctx: &Ctx<'_>, out: &mut Out) {
-    let Some(rs) = ctx.registry_sources() else {
+    let Some(rs) = ctx.registry_sources().filter(|rs| non_empty(&rs.insecure)) else {
         return;
     };
     let blocked: HashSet<&str> = items(&rs.blocked).map(|(_, v)| v).collect();
     for (i, value) in items(&rs.insecure).filter(|(_, v)| blocked.contains(v)) {
-        out.warn(
-            list_path("insecureRegistries").index(i),
-            format!("{} is both insecure and blocked", quoted(value)),
-        );
+        out.warn_with(|| {
+            (
+                list_path("insecureRegistries").index(i),
+                format!("{} is both insecure and blocked", quoted(value)),
+            )
+        });
     }
 }
 

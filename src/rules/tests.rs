@@ -25,6 +25,7 @@ fn findings_named(phase: Phase, name: &str, new: Value, old: Option<Value>) -> V
         old: old_decoded.as_ref().map(|d| &d.image),
         new_raw: &new,
         type_errors: &decoded.errors,
+        omitted_type_errors: &decoded.omitted,
         policy: &policy,
         shared: Default::default(),
     };

@@ -197,14 +197,16 @@ impl Metrics {
         self.duration.observe(elapsed.as_secs_f64());
     }
 
-    /// Counts the findings of one verdict.
-    pub fn findings(&self, findings: &[(&'static str, FindingClass)]) {
-        for (rule, class) in findings {
+    /// Counts the findings of one verdict, given as `(rule, class, how many)`.
+    pub fn findings(&self, findings: &[(&'static str, FindingClass, usize)]) {
+        for (rule, class, count) in findings {
             let labels = FindingLabels {
                 rule: (*rule).to_owned(),
                 kind: class.as_str().to_owned(),
             };
-            self.findings.get_or_create(&labels).inc();
+            self.findings
+                .get_or_create(&labels)
+                .inc_by(u64::try_from(*count).unwrap_or(u64::MAX));
         }
     }
 

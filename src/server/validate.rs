@@ -47,6 +47,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::AppState;
 use super::limit::Connection;
 use super::metrics::Metrics;
+use crate::engine::FindingClass;
 use crate::envelope::{ADMISSION_V1, ADMISSION_V1BETA1, salvage_uid_from_bytes};
 use crate::review::{ReviewError, response_bytes, review};
 
@@ -386,7 +387,8 @@ struct Judged {
     code: u16,
     rules: Vec<&'static str>,
     skipped: bool,
-    findings: Vec<(&'static str, crate::engine::FindingClass)>,
+    /// `(rule, class, how many)`, listed and counted-only findings together.
+    findings: Vec<(&'static str, FindingClass, usize)>,
 }
 
 /// `POST /validate`.
@@ -544,6 +546,17 @@ fn judge_bytes(bytes: &[u8], policy: &crate::policy::Policy) -> Result<Judged, R
     let reviewed = review(bytes, policy)?;
     let request = reviewed.review.request;
     let verdict = reviewed.verdict;
+    // A few distinct (rule, class) pairs, however many findings: one metric update each.
+    let mut findings: Vec<(&'static str, FindingClass, usize)> = reviewed.unlisted_findings;
+    for &(rule, class) in &verdict.findings {
+        match findings
+            .iter_mut()
+            .find(|(r, c, _)| *r == rule && *c == class)
+        {
+            Some(entry) => entry.2 += 1,
+            None => findings.push((rule, class, 1)),
+        }
+    }
     Ok(Judged {
         body: reviewed.body,
         uid: request.uid,
@@ -554,7 +567,7 @@ fn judge_bytes(bytes: &[u8], policy: &crate::policy::Policy) -> Result<Judged, R
         code: verdict.status.code,
         rules: verdict.rules,
         skipped: verdict.skipped,
-        findings: verdict.findings,
+        findings,
     })
 }
 
