@@ -53,6 +53,7 @@ async fn main() {
         max_connections_per_peer:
             image_config_webhook::server::limit::DEFAULT_MAX_CONNECTIONS_PER_PEER,
         body_budgets: Default::default(),
+        evictable_after: image_config_webhook::server::limit::EVICTABLE_AFTER,
         policy: Policy::default(),
     };
     match start_with(config, app).await {

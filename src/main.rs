@@ -533,6 +533,7 @@ fn run_serve(args: ServeArgs) -> u8 {
         max_connections: args.max_connections,
         max_connections_per_peer: args.max_connections_per_peer,
         body_budgets: Default::default(),
+        evictable_after: server::limit::EVICTABLE_AFTER,
         policy,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

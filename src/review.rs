@@ -44,6 +44,28 @@ pub struct ReviewError {
     pub api_version: &'static str,
     /// What is wrong.
     pub message: String,
+    /// Which kind of problem it is.
+    pub kind: ReviewErrorKind,
+}
+
+/// The kinds of [`ReviewError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReviewErrorKind {
+    /// Not JSON, or not an AdmissionReview the engine can judge: status 400.
+    Malformed,
+    /// The decoded document would pass the memory budget ([`crate::bounded`]): status 413.
+    TooLarge,
+}
+
+impl ReviewErrorKind {
+    /// The HTTP status code and the Status reason the answer carries.
+    pub fn code_and_reason(self) -> (u16, &'static str) {
+        match self {
+            ReviewErrorKind::Malformed => (400, "BadRequest"),
+            ReviewErrorKind::TooLarge => (413, "RequestEntityTooLarge"),
+        }
+    }
 }
 
 impl std::fmt::Display for ReviewError {
@@ -60,17 +82,34 @@ impl ReviewError {
     pub fn to_response(&self) -> Option<Vec<u8>> {
         let uid = self.uid.as_deref()?;
         let message = clip(&self.message);
-        let status = Status::failure(&message, "BadRequest").with_code(400);
+        let (code, reason) = self.kind.code_and_reason();
+        let status = Status::failure(&message, reason).with_code(code);
         Some(response_bytes(self.api_version, uid, false, &status, &[]))
     }
 }
 
 /// Decodes an AdmissionReview, judges it and encodes the answer.
 pub fn review(body: &[u8], policy: &Policy) -> Result<Reviewed, ReviewError> {
-    let doc: Value = serde_json::from_slice(body).map_err(|e| ReviewError {
-        uid: crate::envelope::salvage_uid_from_bytes(body),
-        api_version: crate::envelope::ADMISSION_V1,
-        message: clip(&EnvelopeError::Json(e.to_string()).to_string()).into_owned(),
+    review_within(body, policy, usize::MAX)
+}
+
+/// [`review`], refusing a document whose decoded tree would pass `budget` bytes (an estimate,
+/// see [`crate::bounded`]) before that memory is spent.
+pub fn review_within(body: &[u8], policy: &Policy, budget: usize) -> Result<Reviewed, ReviewError> {
+    let doc: Value = crate::bounded::from_slice(body, budget).map_err(|e| {
+        let (message, kind) = match e {
+            crate::bounded::Error::Json(e) => (
+                EnvelopeError::Json(e.to_string()).to_string(),
+                ReviewErrorKind::Malformed,
+            ),
+            crate::bounded::Error::TooLarge(e) => (e.to_string(), ReviewErrorKind::TooLarge),
+        };
+        ReviewError {
+            uid: crate::envelope::salvage_uid_from_bytes(body),
+            api_version: crate::envelope::ADMISSION_V1,
+            message: clip(&message).into_owned(),
+            kind,
+        }
     })?;
     let (uid, api_version) = (salvage_uid(&doc), api_version_of(&doc));
     // A message may quote the request (an unknown operation, say): clipped, like causes.
@@ -78,6 +117,7 @@ pub fn review(body: &[u8], policy: &Policy) -> Result<Reviewed, ReviewError> {
         uid: uid.clone(),
         api_version,
         message: clip(&message).into_owned(),
+        kind: ReviewErrorKind::Malformed,
     };
     let review = parse_review(doc).map_err(|e| fail(e.to_string()))?;
     let bounded =

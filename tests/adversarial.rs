@@ -57,6 +57,7 @@ const REJECTED: &str =
     "image_config_webhook_connections_rejected_total{listener=\"webhook\",reason=\"limit\"}";
 const IN_FLIGHT: &str = "image_config_webhook_requests_in_flight";
 const REVIEWS_RUNNING: &str = "image_config_webhook_reviews_running";
+const EVICTED: &str = "image_config_webhook_connections_evicted_total{listener=\"webhook\"}";
 const EXPIRY: &str = "image_config_webhook_certificate_expiry_timestamp_seconds";
 
 /// One attack at a time, so that RSS growth is attributable.
@@ -198,8 +199,10 @@ impl Fixture {
             request_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
             max_connections: LIMIT,
-            max_connections_per_peer: LIMIT,
+            // Above the listener's limit: the floods here test that one.
+            max_connections_per_peer: 4 * LIMIT,
             body_budgets: Default::default(),
+            evictable_after: image_config_webhook::server::limit::EVICTABLE_AFTER,
             policy: Policy::default(),
         }
     }
@@ -1246,23 +1249,32 @@ async fn tls_handshakes_that_never_finish_are_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connections_beyond_the_limit_are_refused_then_served_again() {
-    // Handshaken, idle keep-alive connections hold their slots (up to the idle timeout): a
-    // client over the limit is closed at once, and served as soon as a slot is free.
+    // Handshaken keep-alive connections hold their slots: a client over the limit is closed at
+    // once while they are busy (here: idle for less than 3 s), served by closing the one idle
+    // longest once they are idle, and served as soon as a slot is free.
     under_attack(
         "keep-alive-flood",
         false,
-        keep,
+        evictable_after_3s,
         |addr, client, running| async move {
+            // Each sends one review, so that it is kept alive (not cut by the first-request
+            // timeout).
             let mut held = Vec::new();
             while held.len() < LIMIT {
                 match H1::open(addr, &client).await {
-                    Ok(conn) => held.push(conn),
+                    Ok(mut conn) => {
+                        let uid = format!("held-{}", held.len());
+                        let reply = conn.send(post(allowed_review(&uid))).await.unwrap();
+                        verdict(&reply, &uid);
+                        held.push(conn);
+                    }
                     Err(_) => break,
                 }
                 if metric(&running, OPEN) as usize >= LIMIT {
                     break;
                 }
             }
+            let filled = Instant::now();
             let open = metric(&running, OPEN) as usize;
             assert_eq!(open, LIMIT, "every slot taken ({} held)", held.len());
             let refused = one_shot(addr, &client, allowed_review("over")).await;
@@ -1270,7 +1282,25 @@ async fn connections_beyond_the_limit_are_refused_then_served_again() {
                 refused.is_err(),
                 "a connection over the limit was served: {refused:?}"
             );
-            println!("over the limit: {}", refused.err().unwrap_or_default());
+            println!(
+                "over the limit, {:?} after filling: {}",
+                filled.elapsed(),
+                refused.err().unwrap_or_default()
+            );
+            // Idle for 3 s: the oldest makes room for a new client.
+            tokio::time::sleep(Duration::from_millis(3200)).await;
+            let reply = one_shot(addr, &client, allowed_review("evicting"))
+                .await
+                .unwrap();
+            assert_eq!(verdict(&reply, "evicting")["allowed"], true);
+            assert_eq!(metric(&running, EVICTED), 1.0);
+            let oldest = held[0].send(post(allowed_review("oldest"))).await;
+            assert!(
+                oldest.is_err(),
+                "the oldest idle connection was closed: {oldest:?}"
+            );
+            assert!(metric(&running, OPEN) as usize <= LIMIT);
+
             drop(held.pop());
             wait_until("a slot freed", IO, || {
                 (metric(&running, OPEN) as usize) < LIMIT
@@ -1284,6 +1314,10 @@ async fn connections_beyond_the_limit_are_refused_then_served_again() {
         },
     )
     .await;
+}
+
+fn evictable_after_3s(config: &mut ServeConfig) {
+    config.evictable_after = Duration::from_secs(3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1418,7 +1452,20 @@ async fn stalled_upload(
     declared: usize,
     prefix: &[u8],
 ) -> TlsStream<TcpStream> {
-    let mut tls = tls_connect(addr, client).await.expect("TLS connect");
+    stalled_upload_from(Ipv4Addr::LOCALHOST, addr, client, declared, prefix).await
+}
+
+/// [`stalled_upload`] from the loopback address `from`.
+async fn stalled_upload_from(
+    from: Ipv4Addr,
+    addr: SocketAddr,
+    client: &Arc<ClientConfig>,
+    declared: usize,
+    prefix: &[u8],
+) -> TlsStream<TcpStream> {
+    let mut tls = tls_connect_from(from, addr, client)
+        .await
+        .expect("TLS connect");
     let head = format!(
         "POST /validate?timeout=30s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
     );
@@ -1855,4 +1902,111 @@ async fn sigterm_during_a_long_review_ends_the_process_within_the_grace_period()
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
     // --shutdown-timeout 1s, plus the runtime's 0.5 s for the review threads, plus margin.
     assert!(exited < Duration::from_secs(3), "took {exited:?}:\n{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_address_cannot_hold_the_small_body_budget() {
+    // 64 stalled uploads of 256 KiB from one address once held the whole 16 MiB small-body
+    // budget, and every real review got 503. One address may now hold 512 KiB of it.
+    under_attack(
+        "peer-budget",
+        false,
+        keep,
+        |addr, client, running| async move {
+            let hoarder = Ipv4Addr::new(127, 0, 0, 2);
+            let mut held = Vec::new();
+            for _ in 0..2 {
+                held.push(stalled_upload_from(hoarder, addr, &client, 200 * 1024, b"{").await);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut third = stalled_upload_from(hoarder, addr, &client, 200 * 1024, b"").await;
+            let reply = within("503", IO, read_reply(&mut third))
+                .await
+                .expect("an answer before the body");
+            assert_eq!(reply.status, 503, "{}", reply.text());
+            assert_eq!(metric(&running, BODY_BUDGET_REFUSED), 1.0);
+            // Another address is not held back (the steady client, 127.0.0.1, checks it too).
+            let other = tls_connect_from(Ipv4Addr::new(127, 0, 0, 3), addr, &client).await;
+            assert!(other.is_ok());
+            drop(held);
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_body_whose_decoded_tree_would_pass_the_budget_is_answered_413() {
+    // `{"a":0},` is 8 bytes of JSON and a map node of about 640 bytes: 240 KiB of them (a small
+    // body) would be a 20 MB tree, past a small body's 16 MiB budget. It is refused while it is
+    // decoded, before the memory is spent. (A large body's budget is 64 MiB.)
+    under_attack(
+        "tree-budget",
+        false,
+        keep,
+        |addr, client, running| async move {
+            // Built as text: as a Value in this process it would cost what the server refuses
+            // to spend.
+            let maps = format!("[{}{{\"a\":0}}]", "{\"a\":0},".repeat(30_000));
+            let body = String::from_utf8(bytes_of(&review("maps", json!({"x": "MAPS"}))))
+                .unwrap()
+                .replace("\"MAPS\"", &maps)
+                .into_bytes();
+            println!("{} bytes", body.len());
+            let reply = one_shot(addr, &client, body).await.unwrap();
+            let response = verdict(&reply, "maps");
+            assert_eq!(response["allowed"], false, "{}", reply.text());
+            assert_eq!(response["status"]["code"], 413, "{}", reply.text());
+            assert_eq!(response["status"]["reason"], "RequestEntityTooLarge");
+            let message = response["status"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("budget of 16 MiB"), "{message}");
+            assert_eq!(
+                metric(
+                    &running,
+                    "image_config_webhook_requests_rejected_total{reason=\"review_budget\"}"
+                ),
+                1.0
+            );
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_probe_connections_make_room_for_kubelet() {
+    // 64 silent connections from eight addresses fill the probe listener; once they have been
+    // idle for a second, a probe is served by closing the one idle longest.
+    let fx = Fixture::new("probe-evict");
+    let mut config = fx.config();
+    config.probe_addr = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    config.header_read_timeout = Duration::from_secs(5);
+    let running = start(config).await;
+    let probe = running.probe_addr.unwrap();
+    let mut silent = Vec::new();
+    for host in 2..10u8 {
+        for _ in 0..8 {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket
+                .bind(SocketAddr::from((Ipv4Addr::new(127, 0, 0, host), 0)))
+                .unwrap();
+            silent.push(socket.connect(probe).await.unwrap());
+        }
+    }
+    let probe_open = "image_config_webhook_connections_open{listener=\"probe\"}";
+    wait_until("the probe listener full", IO, || {
+        metric(&running, probe_open) == 64.0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let reply = plain_get(probe, "/healthz")
+        .await
+        .expect("a probe is served");
+    assert_eq!(reply.status, 200);
+    assert!(
+        metric(
+            &running,
+            "image_config_webhook_connections_evicted_total{listener=\"probe\"}"
+        ) >= 1.0
+    );
+    drop(silent);
+    stop(running).await;
 }

@@ -258,6 +258,7 @@ fn serve_config(cert: &Path, key: &Path) -> ServeConfig {
         max_connections: server::limit::DEFAULT_MAX_CONNECTIONS,
         max_connections_per_peer: server::limit::DEFAULT_MAX_CONNECTIONS_PER_PEER,
         body_budgets: Default::default(),
+        evictable_after: image_config_webhook::server::limit::EVICTABLE_AFTER,
         policy: Policy::default(),
     }
 }

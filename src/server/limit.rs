@@ -16,19 +16,24 @@
 //!   the same way and counted with `reason="per_peer"`.
 //! - **Write timeout.** A write that makes no progress for the write timeout fails, closing the
 //!   connection: a client that does not read its answer cannot hold the answer's memory.
-//! - **The connection's body budget.** Each request carries an [`Arc<Connection>`] extension
-//!   with the peer's address and a budget for the bytes of request bodies the connection holds
-//!   at once (which only HTTP/2, with several streams, can reach).
+//! - **The peer's body budgets.** Each request carries an [`Arc<Connection>`] extension with the
+//!   peer's address and the budgets, shared by all of the peer's connections and streams, for the
+//!   bytes of request bodies it holds at once (see [`super::validate`]).
+//! - **Idle connections make room.** When every slot is taken, the connection that has been idle
+//!   longest (at least [`EVICTABLE_AFTER`]: no byte read or written) is closed to make room for
+//!   the new one, so that idle keep-alive connections cannot lock new clients out; only when
+//!   every connection is busy is the new one refused. An idle kept-alive client, such as the API
+//!   server, simply opens a new connection for its next request.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum_server::accept::Accept;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -54,11 +59,17 @@ pub const PROBE_MAX_CONNECTIONS_PER_PEER: usize = 8;
 /// Default for `--write-timeout`.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a connection must have been idle before it may be closed to make room.
+pub const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+
+/// How long a new connection waits for the slot of an evicted one.
+const EVICTION_WAIT: Duration = Duration::from_millis(500);
+
 /// What a request knows about its connection.
 #[derive(Debug)]
 pub struct Connection {
     peer: SocketAddr,
-    body_budget: Arc<Semaphore>,
+    budgets: PeerBudgets,
 }
 
 impl Connection {
@@ -67,10 +78,29 @@ impl Connection {
         self.peer
     }
 
-    /// Bytes of request bodies the connection may hold at once.
-    pub fn body_budget(&self) -> &Arc<Semaphore> {
-        &self.body_budget
+    /// Bytes of small request bodies the peer may hold at once, over all its connections.
+    pub fn small_body_budget(&self) -> &Arc<Semaphore> {
+        &self.budgets.small
     }
+
+    /// Bytes of large request bodies the peer may hold at once, over all its connections.
+    pub fn large_body_budget(&self) -> &Arc<Semaphore> {
+        &self.budgets.large
+    }
+}
+
+/// One peer's body budgets.
+#[derive(Debug, Clone)]
+struct PeerBudgets {
+    small: Arc<Semaphore>,
+    large: Arc<Semaphore>,
+}
+
+/// One peer's connections and budgets.
+#[derive(Debug)]
+struct Peer {
+    connections: usize,
+    budgets: PeerBudgets,
 }
 
 /// The per-connection settings of a listener.
@@ -82,8 +112,13 @@ pub struct Limits {
     pub max_per_peer: usize,
     /// Longest a write may make no progress.
     pub write_timeout: Duration,
-    /// Bytes of request bodies one connection may hold at once.
-    pub body_budget: usize,
+    /// Bytes of small request bodies one peer may hold at once.
+    pub peer_small_body_budget: usize,
+    /// Bytes of large request bodies one peer may hold at once.
+    pub peer_large_body_budget: usize,
+    /// How long a connection must have been idle before it may be closed to make room
+    /// (default [`EVICTABLE_AFTER`]).
+    pub evictable_after: Duration,
 }
 
 /// Wraps an acceptor chain so that at most `max` connections are open at once.
@@ -91,11 +126,12 @@ pub struct Limits {
 pub struct LimitAcceptor<A> {
     inner: A,
     permits: Arc<Semaphore>,
-    peers: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    peers: Arc<Mutex<HashMap<IpAddr, Peer>>>,
+    open: Arc<OpenConnections>,
     limits: Limits,
     listener: &'static str,
     metrics: Arc<Metrics>,
-    last_warned: Arc<AtomicU64>,
+    rejections: Arc<Rejections>,
 }
 
 impl<A> LimitAcceptor<A> {
@@ -108,38 +144,68 @@ impl<A> LimitAcceptor<A> {
             inner,
             permits: Arc::new(Semaphore::new(max)),
             peers: Arc::default(),
+            open: Arc::new(OpenConnections::new()),
             limits: Limits {
                 max,
                 max_per_peer: limits.max_per_peer.max(1),
                 ..limits
             },
             listener,
+            rejections: Arc::new(Rejections {
+                listener,
+                metrics: metrics.clone(),
+                last_warned: AtomicU64::new(0),
+            }),
             metrics,
-            last_warned: Arc::new(AtomicU64::new(0)),
         }
     }
 
     /// Takes one of the peer's slots, or `None` when it holds all it may.
-    fn take_peer_slot(&self, ip: IpAddr) -> Option<PeerSlot> {
+    fn take_peer_slot(&self, ip: IpAddr) -> Option<(PeerSlot, PeerBudgets)> {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        let count = peers.entry(ip).or_insert(0);
-        if *count >= self.limits.max_per_peer {
+        let peer = peers.entry(ip).or_insert_with(|| Peer {
+            connections: 0,
+            budgets: PeerBudgets {
+                small: Arc::new(Semaphore::new(self.limits.peer_small_body_budget)),
+                large: Arc::new(Semaphore::new(self.limits.peer_large_body_budget)),
+            },
+        });
+        if peer.connections >= self.limits.max_per_peer {
             return None;
         }
-        *count += 1;
-        Some(PeerSlot {
-            ip,
-            peers: self.peers.clone(),
-        })
+        peer.connections += 1;
+        Some((
+            PeerSlot {
+                ip,
+                peers: self.peers.clone(),
+            },
+            peer.budgets.clone(),
+        ))
     }
 
     fn reject<T: Send + 'static>(&self, reason: &'static str) -> BoxFuture<T> {
+        let error = self.rejections.reject(reason);
+        Box::pin(std::future::ready(Err(error)))
+    }
+}
+
+/// Counting and logging refused connections.
+#[derive(Debug)]
+struct Rejections {
+    listener: &'static str,
+    metrics: Arc<Metrics>,
+    last_warned: AtomicU64,
+}
+
+impl Rejections {
+    /// Counts a refused connection, logs it at most every 10 seconds, and returns the error.
+    fn reject(&self, reason: &'static str) -> io::Error {
         self.metrics.connection_rejected(self.listener, reason);
         self.warn_rejected(reason);
-        Box::pin(std::future::ready(Err(io::Error::other(match reason {
+        io::Error::other(match reason {
             "per_peer" => "per-peer connection limit reached",
             _ => "connection limit reached",
-        }))))
+        })
     }
 
     /// Logs a rejection at most every 10 seconds, so that a flood cannot flood the log.
@@ -168,18 +234,135 @@ impl<A> LimitAcceptor<A> {
 #[derive(Debug)]
 struct PeerSlot {
     ip: IpAddr,
-    peers: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    peers: Arc<Mutex<HashMap<IpAddr, Peer>>>,
 }
 
 impl Drop for PeerSlot {
     fn drop(&mut self) {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = peers.get_mut(&self.ip) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
+        if let Some(peer) = peers.get_mut(&self.ip) {
+            peer.connections = peer.connections.saturating_sub(1);
+            if peer.connections == 0 {
                 peers.remove(&self.ip);
             }
         }
+    }
+}
+
+/// When a connection last read or wrote, and the means to close it from outside.
+#[derive(Debug)]
+struct Activity {
+    /// Milliseconds since the registry's epoch.
+    last: AtomicU64,
+    evicted: AtomicBool,
+    /// The task waiting to read, woken to see the eviction.
+    reader: Mutex<Option<Waker>>,
+}
+
+/// The open connections of a listener, to find the one idle longest.
+#[derive(Debug)]
+struct OpenConnections {
+    epoch: Instant,
+    next: AtomicU64,
+    all: Mutex<HashMap<u64, Arc<Activity>>>,
+}
+
+impl OpenConnections {
+    fn new() -> Self {
+        OpenConnections {
+            epoch: Instant::now(),
+            next: AtomicU64::new(0),
+            all: Mutex::default(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn add(self: &Arc<Self>) -> Registered {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity {
+            last: AtomicU64::new(self.now()),
+            evicted: AtomicBool::new(false),
+            reader: Mutex::new(None),
+        });
+        self.all
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, activity.clone());
+        Registered {
+            id,
+            activity,
+            open: self.clone(),
+        }
+    }
+
+    /// Closes the connection idle longest, if one has been idle for `least`.
+    fn evict_idlest(&self, least: Duration) -> bool {
+        let now = self.now();
+        let least = u64::try_from(least.as_millis()).unwrap_or(u64::MAX);
+        let all = self.all.lock().unwrap_or_else(|e| e.into_inner());
+        let victim = all
+            .values()
+            .filter(|a| !a.evicted.load(Ordering::Relaxed))
+            .map(|a| (a.last.load(Ordering::Relaxed), a))
+            .filter(|(last, _)| now.saturating_sub(*last) >= least)
+            .min_by_key(|(last, _)| *last)
+            .map(|(_, a)| a.clone());
+        drop(all);
+        let Some(victim) = victim else {
+            return false;
+        };
+        victim.evicted.store(true, Ordering::Relaxed);
+        if let Some(waker) = victim
+            .reader
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            waker.wake();
+        }
+        true
+    }
+}
+
+/// A connection's entry in [`OpenConnections`], removed on drop.
+#[derive(Debug)]
+struct Registered {
+    id: u64,
+    activity: Arc<Activity>,
+    open: Arc<OpenConnections>,
+}
+
+impl Registered {
+    fn touch(&self) {
+        self.activity.last.store(self.open.now(), Ordering::Relaxed);
+    }
+
+    fn evicted(&self) -> bool {
+        self.activity.evicted.load(Ordering::Relaxed)
+    }
+
+    fn wake_on_eviction(&self, waker: &Waker) {
+        let mut slot = self
+            .activity
+            .reader
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.open
+            .all
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
     }
 }
 
@@ -219,7 +402,8 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;
 
 impl<A, S> Accept<TcpStream, S> for LimitAcceptor<A>
 where
-    A: Accept<TcpStream, WithConnection<S>>,
+    A: Accept<TcpStream, WithConnection<S>> + Clone + Send + Sync + 'static,
+    S: Send + 'static,
     A::Future: Send + 'static,
     A::Stream: Send + 'static,
     A::Service: Send + 'static,
@@ -229,11 +413,6 @@ where
     type Future = BoxFuture<(Self::Stream, Self::Service)>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            // Closed before any TLS work: no handshake, no task beyond this one.
-            drop(stream);
-            return self.reject("limit");
-        };
         let peer = stream.peer_addr().ok();
         let peer_slot = match peer {
             Some(addr) => match self.take_peer_slot(addr.ip()) {
@@ -245,24 +424,64 @@ where
             },
             None => None,
         };
-        let slot = Slot::new(permit, peer_slot, self.listener, self.metrics.clone());
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            // Full: make room by closing the connection idle longest, if there is one.
+            Err(_) if self.open.evict_idlest(self.limits.evictable_after) => None,
+            Err(_) => {
+                // Closed before any TLS work: no handshake, no task beyond this one.
+                drop(stream);
+                return self.reject("limit");
+            }
+        };
+        let (peer_slot, budgets) = match peer_slot {
+            Some((slot, budgets)) => (Some(slot), budgets),
+            None => (
+                None,
+                PeerBudgets {
+                    small: Arc::new(Semaphore::new(self.limits.peer_small_body_budget)),
+                    large: Arc::new(Semaphore::new(self.limits.peer_large_body_budget)),
+                },
+            ),
+        };
         let connection = Arc::new(Connection {
             peer: peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
-            body_budget: Arc::new(Semaphore::new(self.limits.body_budget)),
+            budgets,
         });
         let service = WithConnection {
             inner: service,
             connection,
         };
         let write_timeout = self.limits.write_timeout;
-        // The slot moves into the future: a handshake that fails or times out frees it.
-        let inner = self.inner.accept(stream, service);
+        let permits = self.permits.clone();
+        let open = self.open.clone();
+        let (listener, metrics) = (self.listener, self.metrics.clone());
+        let inner = self.inner.clone();
+        let rejections = self.rejections.clone();
         Box::pin(async move {
-            let (stream, service) = inner.await?;
+            let permit = match permit {
+                Some(permit) => permit,
+                // The evicted connection gives its slot back as it closes.
+                None => match tokio::time::timeout(EVICTION_WAIT, permits.acquire_owned()).await {
+                    Ok(Ok(permit)) => {
+                        metrics.connection_evicted(listener);
+                        permit
+                    }
+                    _ => {
+                        drop(stream);
+                        return Err(rejections.reject("limit"));
+                    }
+                },
+            };
+            // The slot moves into the future: a handshake that fails or times out frees it.
+            let slot = Slot::new(permit, peer_slot, listener, metrics);
+            let registered = open.add();
+            let (stream, service) = inner.accept(stream, service).await?;
             Ok((
                 Counted {
                     inner: stream,
                     _slot: slot,
+                    registered,
                     write_timeout,
                     stalled: None,
                 },
@@ -297,11 +516,19 @@ where
     }
 }
 
+fn evicted() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "closed while idle to make room for a new connection",
+    )
+}
+
 /// A connection holding one slot of the limit until it is dropped, whose writes time out.
 #[derive(Debug)]
 pub struct Counted<S> {
     inner: S,
     _slot: Slot,
+    registered: Registered,
     write_timeout: Duration,
     /// Running while a write is pending; reset by any progress.
     stalled: Option<Pin<Box<Sleep>>>,
@@ -342,7 +569,26 @@ impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        if self.registered.evicted() {
+            return Poll::Ready(Err(evicted()));
+        }
+        let filled = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Pending => {
+                self.registered.wake_on_eviction(cx.waker());
+                // An eviction between the check above and the registration of the waker.
+                if self.registered.evicted() {
+                    return Poll::Ready(Err(evicted()));
+                }
+                Poll::Pending
+            }
+            Poll::Ready(result) => {
+                if buf.filled().len() > filled {
+                    self.registered.touch();
+                }
+                Poll::Ready(result)
+            }
+        }
     }
 }
 

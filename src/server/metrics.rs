@@ -66,6 +66,7 @@ pub struct Metrics {
     cert_reload_attempts: Family<TriggerLabels, Counter>,
     connections_open: Family<ListenerLabels, Gauge>,
     connections_rejected: Family<RejectedConnectionLabels, Counter>,
+    connections_evicted: Family<ListenerLabels, Counter>,
     connections_limit: Family<ListenerLabels, Gauge>,
 }
 
@@ -163,6 +164,12 @@ impl Metrics {
             "Connections closed on accept because a connection limit was reached (reason: limit, the listener's; per_peer, one client address's)",
             connections_rejected.clone(),
         );
+        let connections_evicted = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "connections_evicted",
+            "Idle connections closed to make room for a new one when every slot was taken",
+            connections_evicted.clone(),
+        );
         let connections_limit = Family::<ListenerLabels, Gauge>::default();
         registry.register(
             "connections_max",
@@ -182,6 +189,7 @@ impl Metrics {
             cert_reload_attempts,
             connections_open,
             connections_rejected,
+            connections_evicted,
             connections_limit,
         }
     }
@@ -256,6 +264,7 @@ impl Metrics {
             .get_or_create(&labels)
             .set(i64::try_from(max).unwrap_or(i64::MAX));
         self.connections_open.get_or_create(&labels).set(0);
+        self.connections_evicted.get_or_create(&labels).inc_by(0);
         for reason in ["limit", "per_peer"] {
             self.connections_rejected
                 .get_or_create(&RejectedConnectionLabels {
@@ -287,6 +296,13 @@ impl Metrics {
                 listener: listener.to_owned(),
                 reason: reason.to_owned(),
             })
+            .inc();
+    }
+
+    /// An idle connection was closed to make room for a new one.
+    pub fn connection_evicted(&self, listener: &str) {
+        self.connections_evicted
+            .get_or_create(&Self::listener(listener))
             .inc();
     }
 

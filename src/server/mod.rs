@@ -84,6 +84,9 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// Most connections open at once from one client address.
     pub max_connections_per_peer: usize,
+    /// How long a connection must have been idle before it may be closed to make room for a
+    /// new one when every slot is taken (see [`limit`]).
+    pub evictable_after: Duration,
     /// Bytes of request bodies held at once, process-wide.
     pub body_budgets: BodyBudgets,
     /// The rule settings.
@@ -377,7 +380,9 @@ fn serve_webhook(
             max: config.max_connections,
             max_per_peer: config.max_connections_per_peer,
             write_timeout: config.write_timeout,
-            body_budget: validate::CONNECTION_BODY_BUDGET,
+            peer_small_body_budget: validate::PEER_SMALL_BODY_BUDGET,
+            peer_large_body_budget: validate::PEER_LARGE_BODY_BUDGET,
+            evictable_after: config.evictable_after,
         },
         "webhook",
         metrics,
@@ -421,7 +426,9 @@ fn serve_probes(
                 max: limit::PROBE_MAX_CONNECTIONS,
                 max_per_peer: limit::PROBE_MAX_CONNECTIONS_PER_PEER,
                 write_timeout: config.write_timeout,
-                body_budget: 0,
+                peer_small_body_budget: 0,
+                peer_large_body_budget: 0,
+                evictable_after: config.evictable_after,
             },
             "probe",
             state.metrics.clone(),

@@ -11,7 +11,8 @@
 //!    yet), a chunked body frame by frame. Bodies up to [`SMALL_BODY_BYTES`] (every real Image
 //!    review) and larger ones have separate budgets ([`BodyBudgets`]), so that stalled large
 //!    bodies cannot starve the API server's small ones. Each connection also has a budget
-//!    ([`CONNECTION_BODY_BUDGET`], which only HTTP/2, with several streams, can reach). Over any:
+//!    Each client address also has budgets over all its connections and streams
+//!    ([`PEER_SMALL_BODY_BUDGET`], [`PEER_LARGE_BODY_BUDGET`]). Over any:
 //!    503 with `Retry-After`, counted in
 //!    `image_config_webhook_requests_rejected_total{reason="body_budget"}`. Not there by the
 //!    deadline: 408.
@@ -49,7 +50,7 @@ use super::limit::Connection;
 use super::metrics::Metrics;
 use crate::engine::FindingClass;
 use crate::envelope::{ADMISSION_V1, ADMISSION_V1BETA1, salvage_uid_from_bytes};
-use crate::review::{ReviewError, response_bytes, review};
+use crate::review::{ReviewError, ReviewErrorKind, response_bytes, review_within};
 
 /// Largest AdmissionReview body accepted (the API server's own limit for objects is 3 MiB of
 /// etcd data; an UPDATE carries two objects).
@@ -75,14 +76,27 @@ impl Default for BodyBudgets {
     }
 }
 
-/// Bytes of request bodies one connection may hold at once (several HTTP/2 streams): one body of
-/// the largest size.
-pub const CONNECTION_BODY_BUDGET: usize = MAX_BODY_BYTES;
+/// Bytes of small request bodies one client address may hold at once, over all its connections
+/// and streams: the API server's reviews are a few KiB, while 64 stalled uploads of 256 KiB from
+/// one address would hold the whole small budget.
+pub const PEER_SMALL_BODY_BUDGET: usize = 512 * 1024;
+
+/// Bytes of large request bodies one client address may hold at once: one of the largest size.
+pub const PEER_LARGE_BODY_BUDGET: usize = MAX_BODY_BYTES;
 
 /// Bodies up to this size take the small budget and the small review lane. A real Image review
 /// is a few KiB; the largest legal Image (3 × 1,024 entries of 256 characters) is about 800 KiB
 /// per object, so large bodies are rare and only hostile ones are near the limit.
 pub const SMALL_BODY_BYTES: usize = 256 * 1024;
+
+/// The budget, in estimated bytes, of a small body's decoded tree ([`crate::bounded`]): 64 times
+/// the largest small body. Real reviews need a few hundred KiB.
+pub const SMALL_REVIEW_BUDGET: usize = 16 * 1024 * 1024;
+
+/// The budget of a large body's decoded tree. An Image whose old and new objects each hold
+/// 20,000 `allowedRegistriesForImport` entries needs about 30 MiB; the largest list fleet
+/// telemetry has seen holds 669 entries. A body past the budget is answered 413.
+pub const LARGE_REVIEW_BUDGET: usize = 64 * 1024 * 1024;
 
 /// The API server's own maximum for a webhook's `timeoutSeconds`; a longer `?timeout=` is cut
 /// to it.
@@ -226,7 +240,8 @@ impl Rejection {
             Rejection::TooLarge => 413,
             Rejection::BodyBudget => 503,
             Rejection::BodyTimeout => 408,
-            Rejection::Body(_) | Rejection::Review(_) => 400,
+            Rejection::Body(_) => 400,
+            Rejection::Review(e) => e.kind.code_and_reason().0,
             Rejection::ReviewTimeout { .. } => 504,
             Rejection::Panic { .. } => 500,
         }
@@ -240,6 +255,7 @@ impl Rejection {
             Rejection::BodyBudget => "body_budget",
             Rejection::BodyTimeout => "body_timeout",
             Rejection::Body(_) => "body",
+            Rejection::Review(e) if e.kind == ReviewErrorKind::TooLarge => "review_budget",
             Rejection::Review(_) => "malformed_review",
             Rejection::ReviewTimeout { .. } => "review_timeout",
             Rejection::Panic { .. } => "panic",
@@ -280,7 +296,11 @@ impl IntoResponse for Rejection {
             // With a uid the API server shows our message to the user instead of a generic failure.
             Rejection::Review(e) => match e.to_response() {
                 Some(body) => json_response(StatusCode::OK, body),
-                None => error(StatusCode::BAD_REQUEST, &e.message),
+                None => error(
+                    StatusCode::from_u16(e.kind.code_and_reason().0)
+                        .unwrap_or(StatusCode::BAD_REQUEST),
+                    &e.message,
+                ),
             },
             Rejection::ReviewTimeout { deadline, echo } => {
                 let message = format!(
@@ -379,6 +399,8 @@ impl Drop for Running {
 /// What a review produced, kept small: the decoded objects are dropped on the blocking thread.
 struct Judged {
     body: Vec<u8>,
+    /// The request body's budget, given back once the answer is written.
+    held: Vec<OwnedSemaphorePermit>,
     uid: String,
     operation: &'static str,
     name: String,
@@ -433,7 +455,16 @@ pub(super) async fn validate(State(state): State<AppState>, request: Request) ->
                     "admission review"
                 );
             }
-            json_response(StatusCode::OK, judged.body)
+            let answer = axum::body::Bytes::from_owner(Answer {
+                body: judged.body,
+                _held: judged.held,
+            });
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                Body::from(answer),
+            )
+                .into_response()
         }
         Err(rejection) => {
             state.metrics.request("", false, rejection.code(), elapsed);
@@ -464,7 +495,7 @@ fn log_rejection(state: &AppState, rejection: &Rejection, peer: Option<&str>) {
                 uid = uid.as_deref().unwrap_or(""),
                 peer,
                 error = %sanitize(&e.message, MAX_LOGGED_MESSAGE),
-                "malformed admission review"
+                "admission review not judged"
             );
         }
         Rejection::ReviewTimeout { deadline, echo } => {
@@ -512,10 +543,18 @@ async fn judge(
         *slot = Some(bytes.clone());
     }
 
-    let (lane, pool) = if bytes.len() <= SMALL_BODY_BYTES {
-        (&state.budgets.small_lane, &state.budgets.small_pool)
+    let (lane, pool, budget) = if bytes.len() <= SMALL_BODY_BYTES {
+        (
+            &state.budgets.small_lane,
+            &state.budgets.small_pool,
+            SMALL_REVIEW_BUDGET,
+        )
     } else {
-        (&state.budgets.large_lane, &state.budgets.large_pool)
+        (
+            &state.budgets.large_lane,
+            &state.budgets.large_pool,
+            LARGE_REVIEW_BUDGET,
+        )
     };
     let timed_out = |bytes: &[u8]| Rejection::ReviewTimeout {
         deadline: timeout,
@@ -528,22 +567,45 @@ async fn judge(
     let work_bytes = bytes.clone();
     let running = Running::new(&state.metrics);
     let work = pool.run(move || {
-        // The lane's slot, the body's budget and the gauge are held until the work ends, even
-        // when the answer has already gone out as a timeout.
-        let _held = (slot, held, running);
-        judge_bytes(&work_bytes, &policy)
+        // The lane's slot and the gauge are held until the work ends, even when the answer has
+        // already gone out as a timeout; the body's budget too, and then it goes with the
+        // answer until that is written out.
+        let _held = (slot, running);
+        (judge_bytes(&work_bytes, &policy, budget), held)
     });
     match tokio::time::timeout_at(deadline, work).await {
         Err(_) => Err(timed_out(&bytes)),
         Ok(Err(_)) | Ok(Ok(None)) => Err(Rejection::Panic {
             echo: echo_of(&bytes),
         }),
-        Ok(Ok(Some(judged))) => judged.map_err(Rejection::Review),
+        Ok(Ok(Some((judged, held)))) => {
+            let mut judged = judged.map_err(Rejection::Review)?;
+            judged.held = held;
+            Ok(judged)
+        }
     }
 }
 
-fn judge_bytes(bytes: &[u8], policy: &crate::policy::Policy) -> Result<Judged, ReviewError> {
-    let reviewed = review(bytes, policy)?;
+/// An answer's bytes with the budget of the request body they answer: the budget is given back
+/// when the connection has written the bytes out (or dropped them), so that clients that do not
+/// read their answers hold budget, not unaccounted memory.
+struct Answer {
+    body: Vec<u8>,
+    _held: Vec<OwnedSemaphorePermit>,
+}
+
+impl AsRef<[u8]> for Answer {
+    fn as_ref(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+fn judge_bytes(
+    bytes: &[u8],
+    policy: &crate::policy::Policy,
+    budget: usize,
+) -> Result<Judged, ReviewError> {
+    let reviewed = review_within(bytes, policy, budget)?;
     let request = reviewed.review.request;
     let verdict = reviewed.verdict;
     // A few distinct (rule, class) pairs, however many findings: one metric update each.
@@ -559,6 +621,7 @@ fn judge_bytes(bytes: &[u8], policy: &crate::policy::Policy) -> Result<Judged, R
     }
     Ok(Judged {
         body: reviewed.body,
+        held: Vec::new(),
         uid: request.uid,
         operation: request.operation.as_str(),
         name: request.name,
@@ -612,16 +675,23 @@ async fn collect(
     connection: Option<&Connection>,
 ) -> Result<(axum::body::Bytes, Vec<OwnedSemaphorePermit>), Rejection> {
     let mut process: Option<OwnedSemaphorePermit> = None;
-    let mut per_connection: Option<OwnedSemaphorePermit> = None;
+    let mut per_peer: Option<OwnedSemaphorePermit> = None;
+    let small = declared.is_some_and(|len| len <= SMALL_BODY_BYTES as u64);
     let mut reserve = |n: usize| -> Result<(), Rejection> {
         let n = u32::try_from(n).map_err(|_| Rejection::TooLarge)?;
-        let budget = match declared {
-            Some(len) if len <= SMALL_BODY_BYTES as u64 => &budgets.small_bodies,
-            _ => &budgets.large_bodies,
+        let budget = if small {
+            &budgets.small_bodies
+        } else {
+            &budgets.large_bodies
         };
         take(&mut process, budget, n)?;
         if let Some(c) = connection {
-            take(&mut per_connection, c.body_budget(), n)?;
+            let peer = if small {
+                c.small_body_budget()
+            } else {
+                c.large_body_budget()
+            };
+            take(&mut per_peer, peer, n)?;
         }
         Ok(())
     };
@@ -657,7 +727,7 @@ async fn collect(
             axum::body::Bytes::from(joined)
         }
     };
-    Ok((bytes, process.into_iter().chain(per_connection).collect()))
+    Ok((bytes, process.into_iter().chain(per_peer).collect()))
 }
 
 /// Adds `n` permits of `budget` to `permit`, or refuses.
@@ -694,13 +764,23 @@ pub fn sanitize(s: &str, max: usize) -> String {
             out.push_str(&format!("…({rest} more characters)"));
             break;
         }
-        if c.is_control() {
+        if needs_escape(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// Control characters, the Unicode line and paragraph separators (which some log viewers break
+/// lines at) and the bidirectional overrides (which reorder what a reader sees).
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// A token bucket for per-request log lines: a flood of requests cannot flood the log. Lines
@@ -792,6 +872,10 @@ mod tests {
     fn sanitize_escapes_control_characters_and_truncates() {
         assert_eq!(sanitize("abc", 128), "abc");
         assert_eq!(sanitize("a\nb\u{1b}[31mc", 128), "a\\nb\\u{1b}[31mc");
+        assert_eq!(
+            sanitize("a\u{2028}b\u{202e}c", 128),
+            "a\\u{2028}b\\u{202e}c"
+        );
         assert_eq!(sanitize("abcdef", 3), "abc…(3 more characters)");
         assert_eq!(sanitize("ééé", 2), "éé…(1 more characters)");
     }
