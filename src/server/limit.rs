@@ -30,7 +30,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -252,8 +252,12 @@ impl Drop for PeerSlot {
 /// When a connection last read or wrote, and the means to close it from outside.
 #[derive(Debug)]
 struct Activity {
+    /// The client's address.
+    ip: Option<IpAddr>,
     /// Milliseconds since the registry's epoch.
     last: AtomicU64,
+    /// Requests being handled: a busy connection is never closed to make room.
+    busy: AtomicUsize,
     evicted: AtomicBool,
     /// The task waiting to read, woken to see the eviction.
     reader: Mutex<Option<Waker>>,
@@ -280,10 +284,12 @@ impl OpenConnections {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn add(self: &Arc<Self>) -> Registered {
+    fn add(self: &Arc<Self>, ip: Option<IpAddr>) -> Registered {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let activity = Arc::new(Activity {
+            ip,
             last: AtomicU64::new(self.now()),
+            busy: AtomicUsize::new(0),
             evicted: AtomicBool::new(false),
             reader: Mutex::new(None),
         });
@@ -298,18 +304,41 @@ impl OpenConnections {
         }
     }
 
-    /// Closes the connection idle longest, if one has been idle for `least`.
-    fn evict_idlest(&self, least: Duration) -> bool {
+    /// Makes room for a new connection from `newcomer` by closing one that is not handling a
+    /// request: the one idle longest, if it has been idle for `least`; otherwise, so that many
+    /// clients cannot keep every slot young by reconnecting, the idlest of the address that
+    /// holds the most connections, if it holds more than the newcomer's address does (counting
+    /// the newcomer). Returns whether one was closed.
+    fn evict_for(&self, newcomer: Option<IpAddr>, least: Duration) -> bool {
         let now = self.now();
         let least = u64::try_from(least.as_millis()).unwrap_or(u64::MAX);
         let all = self.all.lock().unwrap_or_else(|e| e.into_inner());
-        let victim = all
+        let idle = |a: &&Arc<Activity>| {
+            !a.evicted.load(Ordering::Relaxed) && a.busy.load(Ordering::Relaxed) == 0
+        };
+        let idlest = all
             .values()
-            .filter(|a| !a.evicted.load(Ordering::Relaxed))
-            .map(|a| (a.last.load(Ordering::Relaxed), a))
-            .filter(|(last, _)| now.saturating_sub(*last) >= least)
-            .min_by_key(|(last, _)| *last)
-            .map(|(_, a)| a.clone());
+            .filter(idle)
+            .min_by_key(|a| a.last.load(Ordering::Relaxed))
+            .filter(|a| now.saturating_sub(a.last.load(Ordering::Relaxed)) >= least)
+            .cloned();
+        let victim = idlest.or_else(|| {
+            let mut held: HashMap<Option<IpAddr>, usize> = HashMap::new();
+            for a in all.values() {
+                *held.entry(a.ip).or_default() += 1;
+            }
+            let mine = held.get(&newcomer).copied().unwrap_or(0) + 1;
+            let (&heaviest, &count) = held.iter().max_by_key(|(_, n)| **n)?;
+            (heaviest != newcomer && count > mine)
+                .then(|| {
+                    all.values()
+                        .filter(idle)
+                        .filter(|a| a.ip == heaviest)
+                        .min_by_key(|a| a.last.load(Ordering::Relaxed))
+                        .cloned()
+                })
+                .flatten()
+        });
         drop(all);
         let Some(victim) = victim else {
             return false;
@@ -427,7 +456,13 @@ where
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(permit) => Some(permit),
             // Full: make room by closing the connection idle longest, if there is one.
-            Err(_) if self.open.evict_idlest(self.limits.evictable_after) => None,
+            Err(_)
+                if self
+                    .open
+                    .evict_for(peer.map(|p| p.ip()), self.limits.evictable_after) =>
+            {
+                None
+            }
             Err(_) => {
                 // Closed before any TLS work: no handshake, no task beyond this one.
                 drop(stream);
@@ -448,13 +483,14 @@ where
             peer: peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
             budgets,
         });
+        let registered = self.open.add(peer.map(|p| p.ip()));
         let service = WithConnection {
             inner: service,
             connection,
+            activity: registered.activity.clone(),
         };
         let write_timeout = self.limits.write_timeout;
         let permits = self.permits.clone();
-        let open = self.open.clone();
         let (listener, metrics) = (self.listener, self.metrics.clone());
         let inner = self.inner.clone();
         let rejections = self.rejections.clone();
@@ -475,7 +511,6 @@ where
             };
             // The slot moves into the future: a handshake that fails or times out frees it.
             let slot = Slot::new(permit, peer_slot, listener, metrics);
-            let registered = open.add();
             let (stream, service) = inner.accept(stream, service).await?;
             Ok((
                 Counted {
@@ -491,11 +526,13 @@ where
     }
 }
 
-/// A connection's service, adding the [`Connection`] to each request's extensions.
+/// A connection's service, adding the [`Connection`] to each request's extensions and marking
+/// the connection busy while a request is handled.
 #[derive(Debug, Clone)]
 pub struct WithConnection<S> {
     inner: S,
     connection: Arc<Connection>,
+    activity: Arc<Activity>,
 }
 
 impl<S, B> tower::Service<axum::http::Request<B>> for WithConnection<S>
@@ -504,7 +541,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Busy<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -512,7 +549,37 @@ where
 
     fn call(&mut self, mut request: axum::http::Request<B>) -> Self::Future {
         request.extensions_mut().insert(self.connection.clone());
-        self.inner.call(request)
+        self.activity.busy.fetch_add(1, Ordering::Relaxed);
+        Busy {
+            inner: Box::pin(self.inner.call(request)),
+            activity: self.activity.clone(),
+        }
+    }
+}
+
+/// A request's handling, during which its connection is busy.
+pub struct Busy<F> {
+    inner: Pin<Box<F>>,
+    activity: Arc<Activity>,
+}
+
+impl<F: Future> Future for Busy<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<F> Drop for Busy<F> {
+    fn drop(&mut self) {
+        self.activity.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<F> std::fmt::Debug for Busy<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Busy").finish_non_exhaustive()
     }
 }
 
@@ -623,5 +690,48 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let polled = Pin::new(&mut self.inner).poll_shutdown(cx);
         self.timed(cx, polled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> Option<IpAddr> {
+        Some(IpAddr::from([127, 0, 0, last]))
+    }
+
+    #[test]
+    fn the_idlest_connection_makes_room_once_idle_long_enough() {
+        let open = Arc::new(OpenConnections::new());
+        let a = open.add(ip(2));
+        let _b = open.add(ip(3));
+        // Both just opened: nothing idle for 1 s, and no address holds more than the newcomer's.
+        assert!(!open.evict_for(ip(4), Duration::from_secs(1)));
+        // Idle for zero: the idlest (the first) goes.
+        assert!(open.evict_for(ip(4), Duration::ZERO));
+        assert!(a.evicted());
+    }
+
+    #[test]
+    fn an_address_holding_more_makes_room_for_one_holding_less() {
+        let open = Arc::new(OpenConnections::new());
+        let hoarded: Vec<Registered> = (0..3).map(|_| open.add(ip(2))).collect();
+        let mine = open.add(ip(9));
+        // Fresh connections only, but 127.0.0.2 holds three and 127.0.0.9 (with the newcomer) two.
+        assert!(open.evict_for(ip(9), Duration::from_secs(60)));
+        assert_eq!(hoarded.iter().filter(|r| r.evicted()).count(), 1);
+        assert!(!mine.evicted());
+        // The hoarder itself gets no room that way.
+        assert!(!open.evict_for(ip(2), Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_connection_handling_a_request_is_never_closed_to_make_room() {
+        let open = Arc::new(OpenConnections::new());
+        let busy = open.add(ip(2));
+        busy.activity.busy.fetch_add(1, Ordering::Relaxed);
+        assert!(!open.evict_for(ip(3), Duration::ZERO));
+        assert!(!busy.evicted());
     }
 }
