@@ -2010,3 +2010,68 @@ async fn idle_probe_connections_make_room_for_kubelet() {
     drop(silent);
     stop(running).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn six_thousand_import_globs_cost_little_memory() {
+    // Each glob entry once compiled two regexes (about 21 KB) and a process-wide cache kept
+    // them: 6,000 globs (254 KB of JSON) peaked at 134 to 200 MiB. under_attack bounds the
+    // growth of this process's memory.
+    under_attack("globs-6000", false, keep, |addr, client, _| async move {
+        let entries: Vec<Value> = (0..6000)
+            .map(|i| json!({"domainName": format!("*.d{i}.example.com")}))
+            .collect();
+        let body = bytes_of(&review(
+            "globs",
+            json!({"allowedRegistriesForImport": entries}),
+        ));
+        println!("{} bytes", body.len());
+        for _ in 0..5 {
+            let reply = one_shot(addr, &client, body.clone()).await.unwrap();
+            verdict(&reply, "globs");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answers_stay_small_whatever_the_request() {
+    // 10,000 single-label insecure registries each trip a warning: the answer once carried all
+    // of them (1.24 MB). The API server keeps 4 KiB of warnings; the answer now carries at most
+    // 20 and a summary, and at most 25 causes.
+    under_attack("answer-size", false, keep, |addr, client, _| async move {
+        let hosts: Vec<String> = (0..10_000).map(|i| format!("reg{i}")).collect();
+        let body = bytes_of(&review(
+            "loud",
+            json!({"registrySources": {"insecureRegistries": hosts}}),
+        ));
+        let reply = one_shot(addr, &client, body.clone()).await.unwrap();
+        let response = verdict(&reply, "loud");
+        let warnings = response["warnings"].as_array().cloned().unwrap_or_default();
+        let total: usize = warnings
+            .iter()
+            .map(|w| w.as_str().unwrap_or_default().chars().count())
+            .sum();
+        println!(
+            "request {} bytes -> answer {} bytes, {} warnings ({total} characters), last: {}",
+            body.len(),
+            reply.body.len(),
+            warnings.len(),
+            warnings.last().cloned().unwrap_or_default()
+        );
+        assert!(warnings.len() <= 21, "{} warnings", warnings.len());
+        assert!(total < 4096, "{total} characters of warnings");
+        assert!(
+            warnings
+                .iter()
+                .all(|w| w.as_str().unwrap_or_default().chars().count() < 256)
+        );
+        let summary = warnings.last().and_then(Value::as_str).unwrap_or_default();
+        assert!(summary.contains("more warnings of rule"), "{summary}");
+        let causes = response["status"]["details"]["causes"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert!(causes <= 25, "{causes} causes");
+        assert!(reply.body.len() < 64 * 1024, "{} bytes", reply.body.len());
+    })
+    .await;
+}

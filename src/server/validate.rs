@@ -787,7 +787,8 @@ fn needs_escape(c: char) -> bool {
 /// over the budget are dropped and counted; the next line that passes reports how many.
 #[derive(Debug)]
 pub struct LogBudget {
-    state: std::sync::Mutex<(f64, Instant)>,
+    /// Tokens, when they were last refilled, and when drops were last reported.
+    state: std::sync::Mutex<(f64, Instant, Instant)>,
     suppressed: AtomicU64,
 }
 
@@ -795,37 +796,48 @@ pub struct LogBudget {
 pub const LOG_LINES_PER_SECOND: f64 = 50.0;
 /// Per-request log lines allowed in a burst.
 pub const LOG_BURST: f64 = 200.0;
+/// How often, at most, a line reports how many lines were dropped.
+pub const LOG_DROP_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Default for LogBudget {
     fn default() -> Self {
+        let now = Instant::now();
+        // The first drops are reported as soon as a line passes again.
+        let reported = now.checked_sub(LOG_DROP_REPORT_INTERVAL).unwrap_or(now);
         LogBudget {
-            state: std::sync::Mutex::new((LOG_BURST, Instant::now())),
+            state: std::sync::Mutex::new((LOG_BURST, now, reported)),
             suppressed: AtomicU64::new(0),
         }
     }
 }
 
 impl LogBudget {
-    /// Whether one more line may be written now.
+    /// Whether one more line may be written now. Lines over the budget are counted; at most
+    /// every [`LOG_DROP_REPORT_INTERVAL`], one line says how many.
     pub fn allow(&self) -> bool {
-        let allowed = match self.state.lock() {
+        let (allowed, report) = match self.state.lock() {
             Ok(mut state) => {
                 let now = Instant::now();
                 let refill = now.duration_since(state.1).as_secs_f64() * LOG_LINES_PER_SECOND;
                 state.0 = (state.0 + refill).min(LOG_BURST);
                 state.1 = now;
-                if state.0 >= 1.0 {
+                let allowed = state.0 >= 1.0;
+                if allowed {
                     state.0 -= 1.0;
-                    true
-                } else {
-                    false
                 }
+                let report = allowed
+                    && self.suppressed.load(Ordering::Relaxed) > 0
+                    && now.duration_since(state.2) >= LOG_DROP_REPORT_INTERVAL;
+                if report {
+                    state.2 = now;
+                }
+                (allowed, report)
             }
-            Err(_) => true,
+            Err(_) => (true, false),
         };
         if !allowed {
             self.suppressed.fetch_add(1, Ordering::Relaxed);
-        } else {
+        } else if report {
             let dropped = self.suppressed.swap(0, Ordering::Relaxed);
             if dropped > 0 {
                 tracing::warn!(
