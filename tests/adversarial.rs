@@ -426,26 +426,7 @@ async fn read_reply<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Rep
 // ---------------------------------------------------------------------------------------------
 
 fn review(uid: &str, spec: Value) -> Value {
-    json!({
-        "apiVersion": V1,
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
-            "resource": {"group": "config.openshift.io", "version": "v1", "resource": "images"},
-            "name": "cluster",
-            "operation": "CREATE",
-            "userInfo": {"username": "system:admin"},
-            "object": {
-                "apiVersion": "config.openshift.io/v1",
-                "kind": "Image",
-                "metadata": {"name": "cluster"},
-                "spec": spec
-            },
-            "oldObject": null,
-            "dryRun": false
-        }
-    })
+    common::image_review(uid, V1, spec)
 }
 
 fn bytes_of(review: &Value) -> Vec<u8> {
@@ -506,15 +487,7 @@ fn metric(running: &Running, series: &str) -> f64 {
 
 /// VmRSS of this process, KiB.
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    common::binary::status_kib("self", "VmRSS")
 }
 
 /// A well-behaved client: a keep-alive connection opened before the attack (as the API server

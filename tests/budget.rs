@@ -13,29 +13,13 @@ use image_config_webhook::review::{
     MAX_CAUSE_BYTES, MAX_CAUSES, MAX_WARNING_CHARS, MAX_WARNINGS, MAX_WARNINGS_TOTAL_CHARS,
     response_bytes,
 };
+mod common;
+
 use image_config_webhook::{Policy, review};
 use serde_json::{Value, json};
 
 fn body(uid: &str, spec: Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
-            "resource": {"group": "config.openshift.io", "version": "v1", "resource": "images"},
-            "name": "cluster",
-            "operation": "CREATE",
-            "userInfo": {"username": "system:admin"},
-            "object": {
-                "apiVersion": "config.openshift.io/v1",
-                "kind": "Image",
-                "metadata": {"name": "cluster"},
-                "spec": spec,
-            },
-        },
-    }))
-    .unwrap()
+    serde_json::to_vec(&common::image_review(uid, "admission.k8s.io/v1", spec)).unwrap()
 }
 
 /// The response of `review`, and the full verdict `evaluate` gives for the same body.

@@ -572,26 +572,7 @@ impl hyper::body::Body for ChannelBody {
 // ---------------------------------------------------------------------------------------------
 
 fn review(uid: &str, api_version: &str, spec: Value) -> Value {
-    json!({
-        "apiVersion": api_version,
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
-            "resource": {"group": "config.openshift.io", "version": "v1", "resource": "images"},
-            "name": "cluster",
-            "operation": "CREATE",
-            "userInfo": {"username": "system:admin"},
-            "object": {
-                "apiVersion": "config.openshift.io/v1",
-                "kind": "Image",
-                "metadata": {"name": "cluster"},
-                "spec": spec
-            },
-            "oldObject": null,
-            "dryRun": false
-        }
-    })
+    common::image_review(uid, api_version, spec)
 }
 
 fn allowed_review(uid: &str) -> Value {

@@ -155,11 +155,16 @@ fn clock_ticks_per_second() -> f64 {
 
 /// The peak resident set (VmHWM) of a process, KiB.
 pub fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+    status_kib(&pid.to_string(), "VmHWM")
+}
+
+/// A `kB` field of `/proc/PROCESS/status` (`PROCESS`: a pid, or `self`), KiB; 0 if unreadable.
+pub fn status_kib(process: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
                 .and_then(|v| v.split_whitespace().next())
                 .and_then(|v| v.parse().ok())
         })

@@ -7,6 +7,7 @@ pub mod binary;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Reads until the peer closes (EOF or error); returns what arrived.
@@ -49,4 +50,29 @@ pub async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> 
         assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// An AdmissionReview of `api_version` for a CREATE of the Image `cluster` with `spec`, as the
+/// API server sends it.
+pub fn image_review(uid: &str, api_version: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": api_version,
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
+            "resource": {"group": "config.openshift.io", "version": "v1", "resource": "images"},
+            "name": "cluster",
+            "operation": "CREATE",
+            "userInfo": {"username": "system:admin"},
+            "object": {
+                "apiVersion": "config.openshift.io/v1",
+                "kind": "Image",
+                "metadata": {"name": "cluster"},
+                "spec": spec
+            },
+            "oldObject": null,
+            "dryRun": false
+        }
+    })
 }
