@@ -448,21 +448,12 @@ fn slope_body(field: &str, n: usize) -> Vec<u8> {
             let old = image_with(json!({}));
             let mut new = old.clone();
             new["status"] = json!({"externalRegistryHostnames": hosts("r")});
-            let doc = json!({
-                "apiVersion": "admission.k8s.io/v1",
-                "kind": "AdmissionReview",
-                "request": {
-                    "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-                    "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
-                    "resource": {"group": "config.openshift.io", "version": "v1", "resource": "images"},
-                    "subResource": "status",
-                    "name": "cluster",
-                    "operation": "UPDATE",
-                    "userInfo": {"username": "system:serviceaccount:openshift-image-registry:cluster-image-registry-operator"},
-                    "object": new,
-                    "oldObject": old,
-                },
-            });
+            // The status subresource, as the registry operator writes it.
+            let mut doc: Value =
+                serde_json::from_slice(&admission_review("UPDATE", &new, Some(&old)))
+                    .expect("a review parses back");
+            doc["request"]["subResource"] = json!("status");
+            doc["request"]["userInfo"] = json!({"username": "system:serviceaccount:openshift-image-registry:cluster-image-registry-operator"});
             return serde_json::to_vec(&doc).expect("a JSON value serializes");
         }
         other => panic!("no slope case for {other}"),
