@@ -547,8 +547,9 @@ fn run_serve(args: ServeArgs) -> u8 {
         }
     };
     let outcome = runtime.block_on(server::run(config, server::shutdown_signal()));
-    // A review still running on the blocking pool after the drain (its answer has already gone
-    // out as a timeout) must not keep the process alive past the grace period.
+    // Nothing left on the runtime after the drain may keep the process alive past the grace
+    // period. (A review still running on a review thread is not waited for at all: those are
+    // plain threads, ended with the process.)
     runtime.shutdown_timeout(Duration::from_millis(500));
     match outcome {
         Ok(()) => 0,

@@ -9,6 +9,7 @@ use crate::field::{FieldError, Path};
 use crate::grammar::host::{HostPort, is_host_port, limit_problems};
 use crate::grammar::import::has_glob;
 use crate::grammar::scope::Scope;
+use crate::image::StrList;
 
 const HOSTNAME_FORMAT: &str = "must be in \"hostname[:port]\" format";
 
@@ -50,6 +51,21 @@ impl HostEntry<'_> {
     }
 }
 
+/// The entries of a list of plain `host[:port]` strings.
+fn plain_entries<'a>(
+    list: &'static str,
+    kind: EntryKind,
+    values: &'a Option<StrList>,
+) -> impl Iterator<Item = HostEntry<'a>> + 'a {
+    items(values).map(move |(i, value)| HostEntry {
+        list,
+        index: i,
+        value,
+        host_port: HostPort::split(value),
+        kind,
+    })
+}
+
 /// The host entries of the object. Taken apart again by each rule that asks (a split on `:`
 /// and `/`), rather than kept: a list of millions of entries costs no memory here.
 fn host_entries<'a>(ctx: &Ctx<'a>) -> impl Iterator<Item = HostEntry<'a>> + 'a {
@@ -69,16 +85,13 @@ fn host_entries<'a>(ctx: &Ctx<'a>) -> impl Iterator<Item = HostEntry<'a>> + 'a {
                 kind: EntryKind::Import,
             })
         });
-    let external = spec
-        .into_iter()
-        .flat_map(|s| items(&s.external_registry_hostnames))
-        .map(|(i, value)| HostEntry {
-            list: "externalRegistryHostnames",
-            index: i,
-            value,
-            host_port: HostPort::split(value),
-            kind: EntryKind::External,
-        });
+    let external = spec.into_iter().flat_map(|s| {
+        plain_entries(
+            "externalRegistryHostnames",
+            EntryKind::External,
+            &s.external_registry_hostnames,
+        )
+    });
     let sources = spec.and_then(|s| s.registry_sources.as_ref());
     let scopes = sources
         .into_iter()
@@ -97,16 +110,13 @@ fn host_entries<'a>(ctx: &Ctx<'a>) -> impl Iterator<Item = HostEntry<'a>> + 'a {
                 }
             })
         });
-    let search = sources
-        .into_iter()
-        .flat_map(|rs| items(&rs.search))
-        .map(|(i, value)| HostEntry {
-            list: "containerRuntimeSearchRegistries",
-            index: i,
-            value,
-            host_port: HostPort::split(value),
-            kind: EntryKind::Search,
-        });
+    let search = sources.into_iter().flat_map(|rs| {
+        plain_entries(
+            "containerRuntimeSearchRegistries",
+            EntryKind::Search,
+            &rs.search,
+        )
+    });
     import.chain(external).chain(scopes).chain(search)
 }
 

@@ -43,11 +43,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use kube_core::response::Status;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppState;
 use super::limit::Connection;
-use super::metrics::Metrics;
 use crate::engine::FindingClass;
 use crate::envelope::{ADMISSION_V1, ADMISSION_V1BETA1, salvage_uid_from_bytes};
 use crate::review::{ReviewError, ReviewErrorKind, response_bytes, review_within};
@@ -364,35 +364,19 @@ fn echo_of(bytes: &[u8]) -> Option<(String, &'static str)> {
     ))
 }
 
-/// Keeps the in-flight gauge up while it lives, whichever way the request ends.
-struct InFlight(Arc<Metrics>);
+/// Keeps a gauge one higher while it lives, whichever way the work it counts ends.
+struct Counting(Gauge);
 
-impl InFlight {
-    fn new(metrics: &Arc<Metrics>) -> Self {
-        metrics.in_flight().inc();
-        InFlight(metrics.clone())
+impl Counting {
+    fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Counting(gauge.clone())
     }
 }
 
-impl Drop for InFlight {
+impl Drop for Counting {
     fn drop(&mut self) {
-        self.0.in_flight().dec();
-    }
-}
-
-/// Keeps the running-reviews gauge up while it lives, on the review thread.
-struct Running(Arc<Metrics>);
-
-impl Running {
-    fn new(metrics: &Arc<Metrics>) -> Self {
-        metrics.reviews_running().inc();
-        Running(metrics.clone())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.0.reviews_running().dec();
+        self.0.dec();
     }
 }
 
@@ -416,11 +400,11 @@ struct Judged {
 /// `POST /validate`.
 pub(super) async fn validate(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
-    let _in_flight = InFlight::new(&state.metrics);
+    let _in_flight = Counting::new(state.metrics.in_flight());
     let peer = request
         .extensions()
         .get::<Arc<Connection>>()
-        .map(|c| c.peer().to_string());
+        .map(|c| c.peer());
     // A panic anywhere below, the engine included, is answered; the body is kept aside so that
     // the answer can still echo the uid.
     let salvage: Arc<std::sync::Mutex<Option<axum::body::Bytes>>> = Arc::default();
@@ -469,14 +453,16 @@ pub(super) async fn validate(State(state): State<AppState>, request: Request) ->
         Err(rejection) => {
             state.metrics.request("", false, rejection.code(), elapsed);
             state.metrics.rejected(rejection.reason());
-            log_rejection(&state, &rejection, peer.as_deref());
+            log_rejection(&state, &rejection, peer);
             rejection.into_response()
         }
     }
 }
 
-fn log_rejection(state: &AppState, rejection: &Rejection, peer: Option<&str>) {
-    let peer = peer.unwrap_or("");
+fn log_rejection(state: &AppState, rejection: &Rejection, peer: Option<std::net::SocketAddr>) {
+    // Formatted here, when a line is written, not for every request.
+    let peer = peer.map(|p| p.to_string()).unwrap_or_default();
+    let peer = peer.as_str();
     match rejection {
         Rejection::Panic { echo } => {
             // Always logged: a panic is a bug to report, and it cannot be caused at a high rate
@@ -565,7 +551,7 @@ async fn judge(
     };
     let policy = state.policy.clone();
     let work_bytes = bytes.clone();
-    let running = Running::new(&state.metrics);
+    let running = Counting::new(state.metrics.reviews_running());
     let work = pool.run(move || {
         // The lane's slot and the gauge are held until the work ends, even when the answer has
         // already gone out as a timeout; the body's budget too, and then it goes with the
