@@ -1691,6 +1691,8 @@ async fn one_client_address_cannot_take_every_connection_slot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_that_never_reads_its_answers_is_cut_off_by_the_write_timeout() {
+    // One at a time with the attacks: their memory checks read this whole process.
+    let _serial = SERIAL.lock().await;
     let fx = Fixture::new("write-timeout");
     let mut config = fx.config();
     config.write_timeout = Duration::from_secs(1);
@@ -1721,6 +1723,8 @@ async fn a_client_that_never_reads_its_answers_is_cut_off_by_the_write_timeout()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_probe_listener_closes_idle_connections() {
+    // One at a time with the attacks: their memory checks read this whole process.
+    let _serial = SERIAL.lock().await;
     let fx = Fixture::new("probe-idle");
     let mut config = fx.config();
     config.probe_addr = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
@@ -1752,6 +1756,8 @@ async fn the_probe_listener_closes_idle_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_fields_in_logs_are_escaped_truncated_and_rate_limited() {
+    // One at a time with the attacks: this one is CPU-heavy, and theirs are timed.
+    let _serial = SERIAL.lock().await;
     let fx = Fixture::new("log-injection");
     let stderr = fx.dir.path().join("stderr.log");
     let (child, addr, _) = start_binary(
@@ -1830,6 +1836,8 @@ async fn request_fields_in_logs_are_escaped_truncated_and_rate_limited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_long_review_ends_the_process_within_the_grace_period() {
+    // One at a time with the attacks: this one is CPU-heavy, and theirs are timed.
+    let _serial = SERIAL.lock().await;
     let fx = Fixture::new("term-during-review");
     let stderr = fx.dir.path().join("stderr.log");
     let (mut child, addr, _) =
@@ -1946,6 +1954,8 @@ async fn a_body_whose_decoded_tree_would_pass_the_budget_is_answered_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idle_probe_connections_make_room_for_kubelet() {
+    // One at a time with the attacks: their memory checks read this whole process.
+    let _serial = SERIAL.lock().await;
     // 64 silent connections from eight addresses fill the probe listener; once they have been
     // idle for a second, a probe is served by closing the one idle longest.
     let fx = Fixture::new("probe-evict");

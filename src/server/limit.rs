@@ -705,6 +705,8 @@ mod tests {
     fn the_idlest_connection_makes_room_once_idle_long_enough() {
         let open = Arc::new(OpenConnections::new());
         let a = open.add(ip(2));
+        // Activity is kept in milliseconds: make `a` the idlest without a tie.
+        std::thread::sleep(Duration::from_millis(5));
         let _b = open.add(ip(3));
         // Both just opened: nothing idle for 1 s, and no address holds more than the newcomer's.
         assert!(!open.evict_for(ip(4), Duration::from_secs(1)));
