@@ -7,126 +7,22 @@
 //! YAML documents. An input that cannot be read or parsed gets its own result with `error`.
 
 use std::collections::BTreeSet;
-use std::io::Read as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path as FsPath, PathBuf};
 
 use kube_core::response::Status;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::engine::{GROUP, RESOURCE, VERSION, Verdict, evaluate};
-use crate::envelope::{
-    AdmissionRequest, GroupVersionName, Operation, parse_request, parse_review, strictness_note,
-};
+mod apiserver;
+mod inputs;
+
+pub use inputs::{Input, load_inputs, parse_documents};
+
+use apiserver::{Unit, bare_image_request, expand};
+
+use crate::engine::{Verdict, evaluate};
+use crate::envelope::{AdmissionRequest, Operation, parse_request, parse_review, strictness_note};
 use crate::policy::Policy;
-
-/// One input as read: where from, and its text or why it could not be read.
-#[derive(Debug, Clone)]
-pub struct Input {
-    /// The path as given (or found under a given directory), or `-`.
-    pub source: String,
-    /// The text, or the read error.
-    pub text: Result<String, String>,
-    /// Whether to parse as JSON only (`.json` files).
-    pub json: bool,
-}
-
-/// Reads every input named on the command line; directories are walked recursively in sorted
-/// order for `.json`, `.yaml` and `.yml` files. Never fails: unreadable inputs carry their error.
-pub fn load_inputs(paths: &[String]) -> Vec<Input> {
-    let mut inputs = Vec::new();
-    for path in paths {
-        if path == "-" {
-            let mut text = String::new();
-            let text = std::io::stdin()
-                .read_to_string(&mut text)
-                .map(|_| text)
-                .map_err(|e| format!("cannot read standard input: {e}"));
-            inputs.push(Input {
-                source: "-".to_owned(),
-                text,
-                json: false,
-            });
-            continue;
-        }
-        let fs_path = FsPath::new(path);
-        if fs_path.is_dir() {
-            let mut files = Vec::new();
-            walk(fs_path, &mut files, &mut inputs);
-            if files.is_empty() {
-                inputs.push(Input {
-                    source: path.clone(),
-                    text: Err("the directory holds no .json, .yaml or .yml file".to_owned()),
-                    json: false,
-                });
-            }
-            files.sort();
-            inputs.extend(files.into_iter().map(|f| read_file(&f)));
-        } else {
-            inputs.push(read_file(fs_path));
-        }
-    }
-    inputs
-}
-
-fn walk(dir: &FsPath, files: &mut Vec<PathBuf>, inputs: &mut Vec<Input>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            inputs.push(Input {
-                source: dir.display().to_string(),
-                text: Err(format!("cannot read directory: {e}")),
-                json: false,
-            });
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, files, inputs);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("json" | "yaml" | "yml")
-        ) {
-            files.push(path);
-        }
-    }
-}
-
-fn read_file(path: &FsPath) -> Input {
-    let json = path.extension().and_then(|e| e.to_str()) == Some("json");
-    let text = std::fs::read(path)
-        .map_err(|e| format!("cannot read file: {e}"))
-        .and_then(|bytes| {
-            String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_owned())
-        });
-    Input {
-        source: path.display().to_string(),
-        text,
-        json,
-    }
-}
-
-/// Parses an input into documents (empty YAML documents are dropped).
-pub fn parse_documents(input: &Input) -> Result<Vec<Value>, String> {
-    let text = input.text.as_ref().map_err(Clone::clone)?;
-    let docs: Vec<Value> = if input.json {
-        vec![serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?]
-    } else {
-        match serde_json::from_str(text) {
-            Ok(doc) => vec![doc],
-            Err(_) => serde_saphyr::from_multiple::<Value>(text)
-                .map_err(|e| format!("malformed YAML: {e}"))?,
-        }
-    };
-    let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
-    if docs.is_empty() {
-        return Err("holds no document".to_owned());
-    }
-    Ok(docs)
-}
 
 /// How bare Image documents are replayed.
 #[derive(Debug, Clone, Default)]
@@ -578,38 +474,6 @@ fn verdict_of(result: &Outcome) -> Option<Verdict> {
     })
 }
 
-/// One thing to judge, as found in a document.
-enum Unit {
-    Review(Value),
-    Request(Value),
-    Image(Value),
-    Unknown(String),
-}
-
-fn expand(doc: Value, units: &mut Vec<Unit>) {
-    let kind = doc.get("kind");
-    match kind.and_then(Value::as_str) {
-        Some("AdmissionReview") => units.push(Unit::Review(doc)),
-        Some("List" | "ImageList") => match doc.get("items").and_then(Value::as_array) {
-            Some(items) => {
-                for item in items {
-                    expand(item.clone(), units);
-                }
-            }
-            None => units.push(Unit::Unknown("a List without items".to_owned())),
-        },
-        _ if doc.get("request").is_some() => units.push(Unit::Review(doc)),
-        _ if kind.is_some_and(Value::is_object) || doc.get("operation").is_some() => {
-            units.push(Unit::Request(doc))
-        }
-        Some(_) if doc.get("apiVersion").is_some() => units.push(Unit::Image(doc)),
-        Some(k) => units.push(Unit::Unknown(format!("kind {k:?} without apiVersion"))),
-        None => units.push(Unit::Unknown(
-            "not an AdmissionReview, an admission request, an Image or a List (no kind)".to_owned(),
-        )),
-    }
-}
-
 fn judge_guarded(
     source: String,
     unit: Unit,
@@ -660,7 +524,10 @@ fn judge_one(
             Ok(request) => request,
             Err(e) => return Outcome::error(source, e.to_string()),
         },
-        Unit::Image(image) => bare_image_request(image, options, ordinal),
+        Unit::Image(image) => match bare_image_request(image, options, ordinal, &mut notes) {
+            Ok(request) => request,
+            Err(e) => return Outcome::error(source, e),
+        },
     };
     let verdict = match judge.judge(&request) {
         Ok(v) => v,
@@ -685,79 +552,6 @@ fn judge_one(
         error: None,
         notes,
         internal: false,
-    }
-}
-
-/// What the API server makes of an applied manifest before admission on UPDATE
-/// (`rest.BeforeUpdate` and the CRD strategy): identity fields the manifest leaves out are
-/// taken from the stored object, and the main resource cannot change `status`.
-fn as_updated(mut new: Value, old: &Value) -> Value {
-    if let Some(new_obj) = new.as_object_mut() {
-        let old_meta = old.get("metadata").and_then(Value::as_object);
-        let meta = new_obj.entry("metadata").or_insert_with(|| json!({}));
-        if let (Some(meta), Some(old_meta)) = (meta.as_object_mut(), old_meta) {
-            for key in ["uid", "creationTimestamp", "resourceVersion"] {
-                if let (None, Some(v)) = (meta.get(key), old_meta.get(key)) {
-                    meta.insert(key.to_owned(), v.clone());
-                }
-            }
-        }
-        match old.get("status") {
-            Some(status) => new_obj.insert("status".to_owned(), status.clone()),
-            None => new_obj.remove("status"),
-        };
-    }
-    new
-}
-
-/// The request the API server would send for `oc apply` of a bare Image.
-fn bare_image_request(image: Value, options: &Options, ordinal: usize) -> AdmissionRequest {
-    let operation = options.operation.unwrap_or(if options.old.is_some() {
-        Operation::Update
-    } else {
-        Operation::Create
-    });
-    let api_version = image
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let kind = GroupVersionName {
-        group: group.to_owned(),
-        version: version.to_owned(),
-        name: image
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned(),
-    };
-    let name = image
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let (object, old_object) = match operation {
-        Operation::Delete => (None, Some(options.old.clone().unwrap_or(image))),
-        Operation::Update => {
-            let old = options.old.clone().unwrap_or_else(|| image.clone());
-            (Some(as_updated(image, &old)), Some(old))
-        }
-        _ => (Some(image), None),
-    };
-    AdmissionRequest {
-        uid: format!("replay-{ordinal}"),
-        kind: Some(kind),
-        resource: Some(GroupVersionName {
-            group: GROUP.to_owned(),
-            version: VERSION.to_owned(),
-            name: RESOURCE.to_owned(),
-        }),
-        sub_resource: String::new(),
-        name,
-        operation,
-        object,
-        old_object,
-        dry_run: true,
     }
 }
 
