@@ -9,6 +9,7 @@ mod hosts;
 mod import;
 mod meta;
 mod registry_sources;
+pub mod table;
 
 use serde_json::Value;
 

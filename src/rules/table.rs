@@ -1,0 +1,2 @@
+//! The rule table rendered as Markdown for the documentation, generated from [`super::RULES`]
+//! so the documents cannot drift from what the engine runs.
