@@ -237,6 +237,7 @@ fn evaluate_with(
         new: &new.image,
         old: old.as_ref().map(|o| &o.image),
         new_raw,
+        old_raw,
         type_errors: &new.errors,
         omitted_type_errors: &new.omitted,
         policy,
@@ -264,8 +265,9 @@ fn foreign(request: &AdmissionRequest) -> Option<String> {
         };
         if (group, kind.version.as_str(), kind.name.as_str()) != (GROUP, VERSION, KIND) {
             return Some(format!(
-                "kind {}/{} {} is not {GROUP}/{VERSION} {KIND}",
-                group, kind.version, kind.name
+                "kind {} {} is not {GROUP}/{VERSION} {KIND}",
+                group_version(group, &kind.version),
+                kind.name
             ));
         }
         return None;
@@ -278,8 +280,9 @@ fn foreign(request: &AdmissionRequest) -> Option<String> {
         ) != (GROUP, VERSION, RESOURCE)
         {
             return Some(format!(
-                "resource {}/{} {} is not {GROUP}/{VERSION} {RESOURCE}",
-                resource.group, resource.version, resource.name
+                "resource {} {} is not {GROUP}/{VERSION} {RESOURCE}",
+                group_version(&resource.group, &resource.version),
+                resource.name
             ));
         }
         return None;
@@ -288,6 +291,15 @@ fn foreign(request: &AdmissionRequest) -> Option<String> {
     let expected = format!("{GROUP}/{VERSION}");
     (api_version != expected || kind != KIND)
         .then(|| format!("object {api_version} {kind} is not {expected} {KIND}"))
+}
+
+/// `group/version` as an `apiVersion` reads: the core group has no name (`v1`).
+fn group_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    }
 }
 
 /// A distinct warning of a verdict.

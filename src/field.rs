@@ -170,6 +170,9 @@ pub enum BadValue {
     Str(String),
     /// An integer, rendered plainly.
     Int(i64),
+    /// Any other JSON value (a number, a boolean, a list, an object, null), rendered as JSON, as
+    /// apimachinery renders a value that is not a string (Kubernetes 1.34 and later).
+    Json(String),
 }
 
 /// One validation error, `field.Error`.
@@ -213,6 +216,20 @@ impl FieldError {
 
     /// `field.NotSupported(path, value, supported)`.
     pub fn not_supported(path: Path, value: &str, supported: &[&str]) -> Self {
+        Self::not_supported_value(path, BadValue::Str(value.to_owned()), supported)
+    }
+
+    /// `field.NotSupported(path, value, supported)` with a value of any JSON type: a string
+    /// is quoted, anything else is shown as JSON (`Unsupported value: ["Legacy"]`).
+    pub fn not_supported_json(path: Path, value: &serde_json::Value, supported: &[&str]) -> Self {
+        let value = match value {
+            serde_json::Value::String(s) => BadValue::Str(s.clone()),
+            other => BadValue::Json(other.to_string()),
+        };
+        Self::not_supported_value(path, value, supported)
+    }
+
+    fn not_supported_value(path: Path, value: BadValue, supported: &[&str]) -> Self {
         let detail = format!(
             "supported values: {}",
             supported
@@ -221,12 +238,7 @@ impl FieldError {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        Self::new(
-            ErrorKind::NotSupported,
-            path,
-            BadValue::Str(value.to_owned()),
-            detail,
-        )
+        Self::new(ErrorKind::NotSupported, path, value, detail)
     }
 
     /// `field.Duplicate(path, value)`.
@@ -304,6 +316,10 @@ impl FieldError {
                 }
                 BadValue::Int(n) => {
                     let _ = write!(s, ": {n}");
+                }
+                BadValue::Json(v) => {
+                    s.push_str(": ");
+                    s.push_str(v);
                 }
             }
         }

@@ -213,10 +213,13 @@ pub(super) fn uppercase_host(ctx: &Ctx<'_>, out: &mut Out) {
     for entry in host_entries(ctx) {
         if entry.kind != EntryKind::External && entry.host_port.has_uppercase() {
             out.warn_with(|| {
-                (
-                    entry.path(),
-                    "registry host matching is case-sensitive; use lowercase".into(),
-                )
+                let host = entry.host_port.host;
+                let message = format!(
+                    "host {} has uppercase letters; registry host matching is case-sensitive: use {}",
+                    quoted(host),
+                    quoted(&host.to_ascii_lowercase())
+                );
+                (entry.path(), message)
             });
         }
     }
@@ -252,21 +255,49 @@ pub(super) fn limits_exceeded(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
-/// W13: `*.com` covers a whole top-level domain.
+/// W13: `*.com` covers a whole top-level domain; for imports, where `*` is a glob, `*` alone
+/// admits every registry.
 pub(super) fn wildcard_covers_tld(ctx: &Ctx<'_>, out: &mut Out) {
     for entry in host_entries(ctx) {
-        let is_wildcard = matches!(entry.kind, EntryKind::Scope { wildcard: true });
-        let tld_only = entry
-            .value
-            .strip_prefix("*.")
-            .is_some_and(|rest| !rest.contains(['.', '/', ':']));
-        if is_wildcard && tld_only {
+        let covered = match entry.kind {
+            EntryKind::Scope { wildcard: true } => top_level_domain(entry.value),
+            EntryKind::Import => {
+                // The host glob: leading stars, then at most one label.
+                let host = entry.value.split_once(':').map_or(entry.value, |(h, _)| h);
+                let rest = host.trim_start_matches('*');
+                if rest.len() == host.len() {
+                    None
+                } else if rest.is_empty() {
+                    Some(Covered::Everything)
+                } else {
+                    top_level_domain(&format!("*{rest}")).map(|_| Covered::TopLevelDomain)
+                }
+            }
+            _ => None,
+        };
+        if let Some(covered) = covered {
             out.warn_with(|| {
-                (
-                    entry.path(),
-                    "wildcard covers an entire top-level domain".into(),
-                )
+                let what = match covered {
+                    Covered::TopLevelDomain => "covers an entire top-level domain",
+                    Covered::Everything => "covers every registry",
+                };
+                (entry.path(), format!("wildcard {} {what}", quoted(entry.value)))
             });
         }
     }
+}
+
+/// What a wildcard covers, for W13.
+#[derive(Debug, Clone, Copy)]
+enum Covered {
+    TopLevelDomain,
+    Everything,
+}
+
+/// `*.com`: a wildcard over one label.
+fn top_level_domain(value: &str) -> Option<Covered> {
+    value
+        .strip_prefix("*.")
+        .is_some_and(|rest| !rest.is_empty() && !rest.contains(['.', '/', ':', '*', '?']))
+        .then_some(Covered::TopLevelDomain)
 }

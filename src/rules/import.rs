@@ -1,5 +1,5 @@
 //! `spec.allowedRegistriesForImport`: which registries ImageStreams may import from
-//! (P2, P3, W14-W16).
+//! (P2, P3, W14-W16, W19).
 
 use serde_json::Value;
 
@@ -127,4 +127,71 @@ pub(super) fn insecure_without_port(ctx: &Ctx<'_>, out: &mut Out) {
             });
         }
     }
+}
+
+/// W19: `*` matches any run of characters, dots included, so a `*` not followed by `.` spills
+/// out of its label: `*example.com` admits `evilexample.com`, `registry.*` admits
+/// `registry.evil.example`. A host that is only `*` is W13's.
+pub(super) fn glob_star_inside_a_label(ctx: &Ctx<'_>, out: &mut Out) {
+    for (i, location) in locations(ctx) {
+        let Some(domain) = location.domain_name.as_deref() else {
+            continue;
+        };
+        // The port glob (`example.com:*`) is matched on its own: any port is a normal wish.
+        let host = domain.split_once(':').map_or(domain, |(host, _)| host);
+        let Some(example) = spilled_match(host) else {
+            continue;
+        };
+        out.warn_with(|| {
+            let advice = match host.strip_prefix('*').map(|r| r.trim_start_matches('*')) {
+                Some(rest) if !rest.is_empty() && !rest.starts_with('.') => format!(
+                    "for the subdomains of {rest} use {} (and {} for {rest} itself)",
+                    quoted(&format!("*.{rest}")),
+                    quoted(rest)
+                ),
+                _ => "list the registries it is meant for, or put the * before a . (*.example.com)"
+                    .to_owned(),
+            };
+            (
+                list_path().index(i).child("domainName"),
+                format!(
+                    "glob {} also matches {}: * matches any characters, dots included; {advice}",
+                    quoted(domain),
+                    quoted(&example)
+                ),
+            )
+        });
+    }
+}
+
+/// A host the glob admits through a `*` that is not followed by `.`, or `None` when every `*`
+/// is followed by `.` or the glob is only stars (W13). The offending run of stars becomes
+/// `evil` (`evil.example` at the end of the glob), any other glob character `a`.
+fn spilled_match(host: &str) -> Option<String> {
+    if !host.contains('*') || host.chars().all(|c| c == '*') {
+        return None;
+    }
+    let mut example = String::with_capacity(host.len() + 12);
+    let mut spilled = false;
+    let mut chars = host.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => {
+                while chars.peek() == Some(&'*') {
+                    chars.next();
+                }
+                match chars.peek() {
+                    Some('.') => example.push('a'),
+                    next if !spilled => {
+                        spilled = true;
+                        example.push_str(if next.is_none() { "evil.example" } else { "evil" });
+                    }
+                    _ => example.push('a'),
+                }
+            }
+            '?' => example.push('a'),
+            c => example.push(c),
+        }
+    }
+    spilled.then_some(example)
 }

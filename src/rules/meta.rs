@@ -1,5 +1,7 @@
 //! Metadata, presence, type and enum rules: M1-M4, D1, S1, S2, T1, E1, P5.
 
+use serde_json::Value;
+
 use super::{Ctx, Out, Phase};
 use crate::field::{FieldError, Path, Segment};
 use crate::grammar::host::dns1123_subdomain_errors;
@@ -23,6 +25,21 @@ pub(super) fn name_is_not_cluster(ctx: &Ctx<'_>, out: &mut Out) {
             Path::new(&["metadata", "name"]),
             name,
             "must be cluster",
+        ));
+    }
+}
+
+/// M5: the CRD handler's `ValidateObjectMeta` (`NameIsDNSSubdomain`) runs before the admission
+/// plugin adds `must be cluster`; the API server reports both, one error per message.
+pub(super) fn name_is_not_a_dns_subdomain(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(name) = ctx.new.metadata.name.as_deref().filter(|n| !n.is_empty()) else {
+        return;
+    };
+    for message in dns1123_subdomain_errors(name) {
+        out.error(FieldError::invalid(
+            Path::new(&["metadata", "name"]),
+            name,
+            message,
         ));
     }
 }
@@ -137,24 +154,21 @@ pub(super) fn wrong_json_type(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
-/// E1: the import mode enum, in spec on main writes and in status on status writes.
+/// E1: the import mode enum, in spec on main writes and in status on status writes. kube-openapi
+/// checks the enum apart from the type, so a value of the wrong JSON type (`1`, `["Legacy"]`)
+/// fails both: T1 reports the type, this the value, shown as JSON.
 pub(super) fn import_mode_not_supported(ctx: &Ctx<'_>, out: &mut Out) {
-    let (path, value) = match ctx.phase {
-        Phase::Status => (
-            Path::new(&["status", "imageStreamImportMode"]),
-            ctx.new
-                .status
-                .as_ref()
-                .and_then(|s| s.image_stream_import_mode.as_deref()),
-        ),
-        _ => (
-            Path::new(&["spec", "imageStreamImportMode"]),
-            ctx.spec()
-                .and_then(|s| s.image_stream_import_mode.as_deref()),
-        ),
+    let path = match ctx.phase {
+        Phase::Status => Path::new(&["status", "imageStreamImportMode"]),
+        _ => Path::new(&["spec", "imageStreamImportMode"]),
     };
-    if let Some(value) = value.filter(|v| !IMPORT_MODES.contains(v)) {
-        out.error(FieldError::not_supported(path, value, &IMPORT_MODES));
+    let supported = |v: &Value| v.as_str().is_some_and(|s| IMPORT_MODES.contains(&s));
+    // A null is pruned before validation: no value, no error.
+    if let Some(value) = path
+        .lookup(ctx.new_raw)
+        .filter(|v| !v.is_null() && !supported(v))
+    {
+        out.error(FieldError::not_supported_json(path, value, &IMPORT_MODES));
     }
 }
 

@@ -95,9 +95,12 @@ impl std::fmt::Debug for Rule {
 
 impl Rule {
     /// Whether an error of this rule is ratcheted on UPDATE (all U and P rules but the
-    /// metadata rules, which compare with the old object by definition).
+    /// metadata rules, which compare with the old object by definition, and T2: a CEL rule that
+    /// cannot evaluate is an error even on an unchanged value).
     pub fn ratchets(&self) -> bool {
-        self.tier != Tier::Warning && !self.id.starts_with('M') && self.id != "D1"
+        self.tier != Tier::Warning
+            && !self.id.starts_with('M')
+            && !matches!(self.id, "D1" | "T2")
     }
 }
 
@@ -114,6 +117,8 @@ pub struct Ctx<'a> {
     pub old: Option<&'a Image>,
     /// The new object as sent.
     pub new_raw: &'a Value,
+    /// The old object as sent, on UPDATE.
+    pub old_raw: Option<&'a Value>,
     /// Type errors found while decoding the new object.
     pub type_errors: &'a [FieldError],
     /// Type errors the decoder counted without building them ([`crate::image::Decoded`]).
@@ -465,6 +470,18 @@ const D: Phase = Phase::Delete;
 
 /// Every rule, in rule-book order.
 pub static RULES: &[Rule] = &[
+    // First: findings on one field are reported in this order, and the CRD handler's ObjectMeta
+    // check runs before the admission plugin that says `must be cluster`.
+    Rule {
+        id: "M5",
+        tier: Tier::Upstream,
+        field: "metadata.name",
+        check: "the name is a DNS-1123 subdomain (lowercase, at most 253 characters)",
+        why: "the API server refuses any other name for a custom resource, with this message",
+        source: "apiextensions-apiserver customresource validator (ValidateObjectMetaAccessor, NameIsDNSSubdomain)",
+        phases: &[C],
+        eval: meta::name_is_not_a_dns_subdomain,
+    },
     Rule {
         id: "M1",
         tier: Tier::Upstream,
@@ -544,6 +561,16 @@ pub static RULES: &[Rule] = &[
         source: "kube-openapi pkg/validation/validate/type.go; apiextensions-apiserver (k8s 1.36)",
         phases: &[C, U, S],
         eval: meta::wrong_json_type,
+    },
+    Rule {
+        id: "T2",
+        tier: Tier::Upstream,
+        field: "spec.registrySources, spec.registrySources.{insecure,blocked,allowed}Registries[i]",
+        check: "on update, a value of the wrong type that is left unchanged still fails the CEL rule on it (R1, R2), which cannot evaluate",
+        why: "ratcheting drops the unchanged type error, then the CEL rule runs on the value and errors; only a rule that evaluates to false is ratcheted",
+        source: "apiextensions-apiserver pkg/apiserver/schema/cel/validation.go (validateExpressions); apiserver pkg/cel/common/values.go (UnstructuredToVal)",
+        phases: &[U],
+        eval: registry_sources::cel_rule_cannot_evaluate,
     },
     Rule {
         id: "E1",
@@ -808,10 +835,10 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "W13",
         tier: Tier::Warning,
-        field: "spec.registrySources.{insecure,blocked,allowed}Registries[i]",
-        check: "no wildcard covers a whole top-level domain (*.com)",
+        field: "spec.registrySources.{insecure,blocked,allowed}Registries[i], allowedRegistriesForImport[i].domainName",
+        check: "no wildcard covers a whole top-level domain (*.com) or, for imports, every registry (*)",
         why: "almost certainly broader than meant",
-        source: "containers/image wildcard matching",
+        source: "containers/image wildcard matching; openshift-apiserver IsWildcardMatch",
         phases: &[C, U],
         eval: hosts::wildcard_covers_tld,
     },
@@ -864,6 +891,16 @@ pub static RULES: &[Rule] = &[
         source: "apiextensions-apiserver pkg/apiserver/validation/ratcheting.go",
         phases: &[U, S],
         eval: |_, _| {},
+    },
+    Rule {
+        id: "W19",
+        tier: Tier::Warning,
+        field: "spec.allowedRegistriesForImport[i].domainName",
+        check: "every * in a host glob is followed by . (*.example.com), or is the whole host",
+        why: "* matches any characters, dots included: *example.com also admits evilexample.com",
+        source: "openshift-apiserver whitelister.go (IsWildcardMatch)",
+        phases: &[C, U],
+        eval: import::glob_star_inside_a_label,
     },
 ];
 

@@ -38,6 +38,12 @@ fn non_empty(list: &Option<StrList>) -> bool {
     list.as_ref().is_some_and(|l| !l.is_empty())
 }
 
+/// The message of the CEL rule R1 (`ruleErrorString`: the rule's message).
+const ONE_OF_MESSAGE: &str = "Only one of blockedRegistries or allowedRegistries may be set";
+
+/// The message of the CEL rule R2 on every scope.
+const SCOPE_MESSAGE: &str = "each registry must be a valid hostname[:port][/path] or wildcard *.hostname format without tags or digests";
+
 /// R1: CEL `has(self.blockedRegistries) ? !has(self.allowedRegistries) : true`.
 pub(super) fn blocked_and_allowed_both_set(ctx: &Ctx<'_>, out: &mut Out) {
     if let Some(rs) = ctx.registry_sources()
@@ -46,8 +52,71 @@ pub(super) fn blocked_and_allowed_both_set(ctx: &Ctx<'_>, out: &mut Out) {
     {
         out.error(FieldError::invalid_omit(
             registry_sources_path(),
-            "Only one of blockedRegistries or allowedRegistries may be set",
+            ONE_OF_MESSAGE,
         ));
+    }
+}
+
+/// T2: on UPDATE, a value of the wrong type that the update leaves unchanged loses its type
+/// error to ratcheting; then the CEL rule on it runs, cannot evaluate, and that error is never
+/// ratcheted (`validateExpressions` ratchets only a rule that evaluates to false).
+pub(super) fn cel_rule_cannot_evaluate(ctx: &Ctx<'_>, out: &mut Out) {
+    let Some(old_raw) = ctx.old_raw else { return };
+    let unchanged = |path: &Path| path.lookup(ctx.new_raw) == path.lookup(old_raw);
+    let sources_path = registry_sources_path();
+    let Some(sources) = sources_path.lookup(ctx.new_raw).filter(|v| !v.is_null()) else {
+        return;
+    };
+    let Some(sources) = sources.as_object() else {
+        if unchanged(&sources_path) {
+            out.error(FieldError::invalid(
+                sources_path,
+                "object",
+                format!(
+                    "invalid data, expected a map for the provided schema with type=object evaluating rule: {ONE_OF_MESSAGE}"
+                ),
+            ));
+        }
+        return;
+    };
+    for name in ["allowedRegistries", "blockedRegistries", "insecureRegistries"] {
+        let Some(list) = sources.get(name).and_then(serde_json::Value::as_array) else {
+            continue;
+        };
+        // Lists are atomic: the type error of an item is ratcheted when the whole list is.
+        if list.iter().all(serde_json::Value::is_string) || !unchanged(&list_path(name)) {
+            continue;
+        }
+        for (i, item) in list.iter().enumerate() {
+            let problem = match item {
+                serde_json::Value::String(_) => continue,
+                serde_json::Value::Null => {
+                    "invalid data, got null for schema with nullable=false".to_owned()
+                }
+                other => format!("invalid data, expected string, got {}", go_type(other)),
+            };
+            out.error_with(|| {
+                FieldError::invalid(
+                    list_path(name).index(i),
+                    "string",
+                    format!("{problem} evaluating rule: {SCOPE_MESSAGE}"),
+                )
+            });
+        }
+    }
+}
+
+/// Go's `%T` of a value that `encoding/json` decoded into `interface{}` (integers are
+/// `int64` in the API server's unstructured decoding).
+fn go_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "<nil>",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "int64",
+        serde_json::Value::Number(_) => "float64",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "[]interface {}",
+        serde_json::Value::Object(_) => "map[string]interface {}",
     }
 }
 
@@ -62,7 +131,7 @@ pub(super) fn scope_is_malformed(ctx: &Ctx<'_>, out: &mut Out) {
                 FieldError::invalid(
                     list_path(name).index(i),
                     value,
-                    "each registry must be a valid hostname[:port][/path] or wildcard *.hostname format without tags or digests",
+                    SCOPE_MESSAGE,
                 )
             });
         }

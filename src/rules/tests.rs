@@ -24,6 +24,7 @@ fn findings_named(phase: Phase, name: &str, new: Value, old: Option<Value>) -> V
         new: &decoded.image,
         old: old_decoded.as_ref().map(|d| &d.image),
         new_raw: &new,
+        old_raw: old.as_ref(),
         type_errors: &decoded.errors,
         omitted_type_errors: &decoded.omitted,
         policy: &policy,
@@ -121,6 +122,104 @@ fn rule_m1() {
         "metadata.name: Invalid value: \"Cluster\": must be cluster",
     );
     absent(&findings(Phase::Create, image(json!({})), None), "M1");
+}
+
+#[test]
+fn rule_m5() {
+    let dns = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+    for name in ["Cluster", "clus ter", "cluster.", "cluster\n"] {
+        let mut obj = image(json!({}));
+        obj["metadata"]["name"] = json!(name);
+        let rows = findings(Phase::Create, obj, None);
+        let quoted = crate::field::go_quote(name);
+        expect(
+            &rows,
+            "M5",
+            "error",
+            "FieldValueInvalid",
+            "metadata.name",
+            &format!("metadata.name: Invalid value: {quoted}: {dns}"),
+        );
+        // The API server reports both; the ObjectMeta error comes first.
+        let m5 = rows.iter().position(|r| r.0 == "M5");
+        let m1 = rows.iter().position(|r| r.0 == "M1");
+        assert!(m5.is_some() && m1.is_some() && m5 < m1, "{name:?}: {rows:#?}");
+    }
+    let mut obj = image(json!({}));
+    obj["metadata"]["name"] = json!("a".repeat(254));
+    let rows = findings(Phase::Create, obj, None);
+    let long = rows.iter().filter(|r| r.0 == "M5").collect::<Vec<_>>();
+    assert_eq!(long.len(), 1, "{long:#?}");
+    assert!(long[0].4.ends_with(": must be no more than 253 characters"), "{long:#?}");
+    absent(&findings(Phase::Create, image(json!({})), None), "M5");
+    let mut obj = image(json!({}));
+    obj["metadata"]["name"] = json!("foo");
+    absent(&findings(Phase::Create, obj, None), "M5");
+}
+
+#[test]
+fn rule_t2() {
+    let one_of = "Only one of blockedRegistries or allowedRegistries may be set";
+    // registrySources of the wrong type, kept unchanged: its type error is ratcheted, the CEL
+    // rule on it cannot evaluate, and that stays an error.
+    let old = rs(json!("x"));
+    let new = {
+        let mut new = old.clone();
+        new["spec"]["externalRegistryHostnames"] = json!(["registry.example.com"]);
+        new
+    };
+    let rows = findings(Phase::Update, new, Some(old.clone()));
+    expect(
+        &rows,
+        "T2",
+        "error",
+        "FieldValueInvalid",
+        "spec.registrySources",
+        &format!(
+            "spec.registrySources: Invalid value: \"object\": invalid data, expected a map for the provided schema with type=object evaluating rule: {one_of}"
+        ),
+    );
+    assert!(
+        rows.iter().any(|r| r.0 == "T1" && r.1 == "ratcheted"),
+        "{rows:#?}"
+    );
+    // Changed: the type error itself is the error, and CEL does not run.
+    let rows = findings(Phase::Update, rs(json!(5)), Some(old));
+    absent(&rows, "T2");
+    assert!(rows.iter().any(|r| r.0 == "T1" && r.1 == "error"), "{rows:#?}");
+    // An item of the wrong type in an unchanged list fails R2's evaluation.
+    let old = rs(json!({"blockedRegistries": ["a.io", 5, null]}));
+    let mut new = old.clone();
+    new["spec"]["externalRegistryHostnames"] = json!(["registry.example.com"]);
+    let rows = findings(Phase::Update, new, Some(old.clone()));
+    let at = |i: usize| format!("spec.registrySources.blockedRegistries[{i}]");
+    expect(
+        &rows,
+        "T2",
+        "error",
+        "FieldValueInvalid",
+        &at(1),
+        &format!(
+            "{}: Invalid value: \"string\": invalid data, expected string, got int64 evaluating rule: {R2_MSG}",
+            at(1)
+        ),
+    );
+    expect(
+        &rows,
+        "T2",
+        "error",
+        "FieldValueInvalid",
+        &at(2),
+        &format!(
+            "{}: Invalid value: \"string\": invalid data, got null for schema with nullable=false evaluating rule: {R2_MSG}",
+            at(2)
+        ),
+    );
+    assert_eq!(rows.iter().filter(|r| r.0 == "T2").count(), 2, "{rows:#?}");
+    // Never on CREATE, and not for well-typed values.
+    absent(&findings(Phase::Create, rs(json!("x")), None), "T2");
+    let ok = rs(json!({"blockedRegistries": ["a.io"]}));
+    absent(&findings(Phase::Update, ok.clone(), Some(ok)), "T2");
 }
 
 #[test]
@@ -341,6 +440,41 @@ fn rule_e1() {
             "E1",
         );
     }
+    // A value of the wrong JSON type fails the type check and the enum, shown as JSON.
+    for (value, shown) in [
+        (json!(1), "1"),
+        (json!(["Legacy"]), "[\"Legacy\"]"),
+        (json!(true), "true"),
+    ] {
+        let rows = findings(
+            Phase::Create,
+            image(json!({"imageStreamImportMode": value})),
+            None,
+        );
+        expect(
+            &rows,
+            "E1",
+            "error",
+            "FieldValueNotSupported",
+            "spec.imageStreamImportMode",
+            &format!(
+                "spec.imageStreamImportMode: Unsupported value: {shown}: supported values: \"\", \"Legacy\", \"PreserveOriginal\""
+            ),
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r.0 == "T1" && r.3 == "spec.imageStreamImportMode"),
+            "{rows:#?}"
+        );
+    }
+    absent(
+        &findings(
+            Phase::Create,
+            image(json!({"imageStreamImportMode": null})),
+            None,
+        ),
+        "E1",
+    );
     let old = json!({"metadata": {"name": "cluster"}, "spec": {}, "status": {"imageStreamImportMode": "Legacy"}});
     let new = json!({"metadata": {"name": "cluster"}, "spec": {}, "status": {"imageStreamImportMode": "Bogus"}});
     let rows = findings(Phase::Status, new, Some(old));
@@ -1057,7 +1191,9 @@ fn rule_w10() {
         "warning",
         "",
         path,
-        &format!("{path}: registry host matching is case-sensitive; use lowercase"),
+        &format!(
+            "{path}: host \"Registry.Example.com\" has uppercase letters; registry host matching is case-sensitive: use \"registry.example.com\""
+        ),
     );
     assert_eq!(rows.len(), 1, "{rows:#?}");
 }
@@ -1128,9 +1264,44 @@ fn rule_w13() {
         "warning",
         "",
         path,
-        &format!("{path}: wildcard covers an entire top-level domain"),
+        &format!("{path}: wildcard \"*.com\" covers an entire top-level domain"),
     );
     assert_eq!(rows.iter().filter(|r| r.0 == "W13").count(), 1);
+    // Import globs: `*` alone admits every registry, `*.io` (any port) a whole top-level domain.
+    let rows = findings(
+        Phase::Create,
+        image(json!({"allowedRegistriesForImport": [
+            {"domainName": "*"}, {"domainName": "*.io:*"}, {"domainName": "*.example.com"},
+            {"domainName": "quay.io"}, {"domainName": "**.com"}
+        ]})),
+        None,
+    );
+    let at = |i: usize| format!("spec.allowedRegistriesForImport[{i}].domainName");
+    expect(
+        &rows,
+        "W13",
+        "warning",
+        "",
+        &at(0),
+        &format!("{}: wildcard \"*\" covers every registry", at(0)),
+    );
+    expect(
+        &rows,
+        "W13",
+        "warning",
+        "",
+        &at(1),
+        &format!("{}: wildcard \"*.io:*\" covers an entire top-level domain", at(1)),
+    );
+    expect(
+        &rows,
+        "W13",
+        "warning",
+        "",
+        &at(4),
+        &format!("{}: wildcard \"**.com\" covers an entire top-level domain", at(4)),
+    );
+    assert_eq!(rows.iter().filter(|r| r.0 == "W13").count(), 3, "{rows:#?}");
 }
 
 #[test]
@@ -1280,4 +1451,48 @@ fn findings_come_in_field_order() {
             "spec.registrySources.blockedRegistries[0]",
         ]
     );
+}
+
+#[test]
+fn rule_w19() {
+    let rows = findings(
+        Phase::Create,
+        image(json!({"allowedRegistriesForImport": [
+            {"domainName": "*example.com"},
+            {"domainName": "registry.*"},
+            {"domainName": "*.example.com:*"},
+            {"domainName": "reg*.example.com"},
+            {"domainName": "*"},
+            {"domainName": "quay.io"},
+        ]})),
+        None,
+    );
+    let at = |i: usize| format!("spec.allowedRegistriesForImport[{i}].domainName");
+    expect(
+        &rows,
+        "W19",
+        "warning",
+        "",
+        &at(0),
+        &format!(
+            "{}: glob \"*example.com\" also matches \"evilexample.com\": * matches any characters, dots included; for the subdomains of example.com use \"*.example.com\" (and \"example.com\" for example.com itself)",
+            at(0)
+        ),
+    );
+    expect(
+        &rows,
+        "W19",
+        "warning",
+        "",
+        &at(1),
+        &format!(
+            "{}: glob \"registry.*\" also matches \"registry.evil.example\": * matches any characters, dots included; list the registries it is meant for, or put the * before a . (*.example.com)",
+            at(1)
+        ),
+    );
+    assert_eq!(rows.iter().filter(|r| r.0 == "W19").count(), 2, "{rows:#?}");
+    // What the warning says it matches, the whitelister really admits.
+    use crate::grammar::import::is_wildcard_match;
+    assert!(is_wildcard_match("evilexample.com", "*example.com"));
+    assert!(is_wildcard_match("registry.evil.example", "registry.*"));
 }
