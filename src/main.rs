@@ -1,9 +1,10 @@
 //! The `image-config-webhook` command: the only place that prints and picks exit codes.
 //!
 //! Exit codes: 0 all allowed (with expectations: all met), 1 a denial (with expectations: a
-//! mismatch), 2 unreadable input or a usage error, 3 an internal error.
+//! mismatch; with `replay --fail-on-warn` also a warning), 2 an input that cannot be read or
+//! judged, or a usage error, 3 an internal error.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,7 +46,9 @@ enum Command {
     ///
     /// With --old (or an AdmissionReview's oldObject), show what the change would change.
     Explain(Box<ExplainArgs>),
-    /// List every rule the engine enforces.
+    /// List every rule the engine enforces: id, tier, operations (C create, U update, S status
+    /// subresource update, D delete) and field.
+    #[command(after_help = RULES_LEGEND)]
     Rules {
         /// Output format.
         #[arg(short = 'o', long = "output", value_enum, default_value_t = RulesFormat::Text)]
@@ -53,7 +56,24 @@ enum Command {
     },
 }
 
+/// What the columns of `rules` mean; the head of its text output and of its `--help`.
+const RULES_LEGEND: &str = "\
+Each rule is listed as: ID TIER [OPS] FIELD, then what it checks, why, and its source.
+  TIER  U upstream: OpenShift rejects it too; P protective: rejected here, upstream is silent;
+        W warning: allowed, with a warning
+  OPS   the operations it judges: C create, U update, S status subresource update, D delete";
+
 #[derive(clap::Args)]
+#[command(after_help = "\
+Exit status:
+  0  every input was allowed; with expectations (--expect, or a fixture's recorded response),
+     every expectation was met
+  1  a denial; with expectations, a mismatch or an expectation that matched no input; with
+     --fail-on-warn, also any warning
+  2  an input could not be read or parsed, a request could not be judged (with --server: the
+     webhook was unreachable, timed out or gave an unusable answer), or a usage error
+  3  an internal error: the engine panicked on an input (a bug)
+The highest that applies wins.")]
 struct ReplayArgs {
     /// Files or directories (recursive: .json, .yaml, .yml); `-` reads standard input.
     #[arg(required = true, value_name = "PATH")]
@@ -72,12 +92,27 @@ struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     expect: Vec<String>,
     /// Send the requests to a live webhook (https://HOST:PORT/validate) instead of the
-    /// in-process engine; rule ids are then not reported.
+    /// in-process engine; rule ids are then not reported. A progress bar shows on stderr when
+    /// it is a terminal and the output is text.
     #[arg(long, value_name = "URL")]
     server: Option<String>,
     /// CA bundle (PEM) to trust for --server [default: the system bundle].
     #[arg(long, value_name = "FILE", requires = "server")]
     ca: Option<PathBuf>,
+    /// With --server: requests in flight at once. Results are reported in input order.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = concurrency, requires = "server")]
+    concurrency: usize,
+    /// With --server: longest call (connect, TLS handshake, request and answer), as the API
+    /// server bounds a webhook call by its timeoutSeconds.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = call_timeout, requires = "server")]
+    timeout: Duration,
+    /// With --server: stop sending after 3 requests in a row found the webhook unreachable (a
+    /// connection, TLS or timeout failure); the requests not sent are reported as errors.
+    #[arg(long, requires = "server")]
+    fail_fast: bool,
+    /// Exit 1 when any warning fires, as for a denial (JUnit: a failure).
+    #[arg(long)]
+    fail_on_warn: bool,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -260,12 +295,14 @@ struct ServeArgs {
         default_value = "text"
     )]
     log_format: LogFormat,
-    /// Log level or tracing filter (e.g. `info`, `debug`, `image_config_webhook=debug`).
+    /// Log level or tracing filter (e.g. `info`, `debug`, `image_config_webhook=debug`); an
+    /// invalid one stops the start (exit 2).
     #[arg(
         long,
         env = "IMAGE_CONFIG_WEBHOOK_LOG_LEVEL",
         value_name = "FILTER",
-        default_value = "info"
+        default_value = "info",
+        value_parser = log_filter
     )]
     log_level: String,
     #[command(flatten)]
@@ -278,6 +315,49 @@ fn max_connections(s: &str) -> Result<usize, String> {
         _ => Err(format!(
             "{s:?} is not a number of connections from 1 to 1000000"
         )),
+    }
+}
+
+fn concurrency(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=256).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a number of requests from 1 to 256")),
+    }
+}
+
+/// Words often given for a level that tracing would read as a target name (and so log
+/// nothing at the intended level).
+const NOT_LEVELS: [&str; 7] = [
+    "warning",
+    "err",
+    "fatal",
+    "critical",
+    "verbose",
+    "notice",
+    "information",
+];
+
+/// A `--log-level`: a tracing filter that parses, and no level misspelt as a target.
+fn log_filter(s: &str) -> Result<String, String> {
+    for directive in s.split(',').map(str::trim) {
+        if NOT_LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "{directive:?} is not a level: use error, warn, info, debug, trace or off \
+                 (or TARGET=LEVEL)"
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| {
+            format!("{s:?} is not a log filter ({e}): use a level (error, warn, info, debug, trace, off) or TARGET=LEVEL, comma-separated")
+        })
+}
+
+fn call_timeout(s: &str) -> Result<Duration, String> {
+    match duration(s)? {
+        d if d.is_zero() => Err(format!("{s:?}: a call needs some time")),
+        d => Ok(d),
     }
 }
 
@@ -365,13 +445,24 @@ fn run_replay(args: ReplayArgs) -> u8 {
             Err(e) => return usage_error(&format!("--expect {}: {e}", suite.source)),
         }
     }
+    options.fail_on_warn = args.fail_on_warn;
     let inputs = replay::load_inputs(&args.paths);
     let report = match &args.server {
         Some(url) => match Remote::new(url, args.ca.as_deref()) {
-            Ok(mut remote) => replay::replay(&inputs, &options, &mut remote),
+            Ok(remote) => {
+                options.concurrency = args.concurrency;
+                options.fail_fast = args.fail_fast;
+                let remote = remote.with_timeout(args.timeout);
+                let stderr_is_terminal = std::io::stderr().is_terminal();
+                if shows_progress(args.output, stderr_is_terminal) {
+                    replay::replay_with(&inputs, &options, &remote, &Bar::new())
+                } else {
+                    replay::replay(&inputs, &options, &remote)
+                }
+            }
             Err(e) => return usage_error(&format!("--server: {e}")),
         },
-        None => replay::replay(&inputs, &options, &mut replay::Local(&policy)),
+        None => replay::replay(&inputs, &options, &replay::Local(&policy)),
     };
     let text = match args.output {
         ReplayFormat::Text => report.to_text(&policy.settings().webhook_name),
@@ -392,6 +483,46 @@ fn run_replay(args: ReplayArgs) -> u8 {
         return 0;
     }
     report.exit_code()
+}
+
+/// Whether `replay --server` draws a progress bar: only for a person watching a terminal,
+/// never into a pipe or a file, nor beside a machine-read report.
+fn shows_progress(output: ReplayFormat, stderr_is_terminal: bool) -> bool {
+    stderr_is_terminal && matches!(output, ReplayFormat::Text)
+}
+
+/// The progress bar of `replay --server`, on stderr.
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(0),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed}] {wide_bar} {pos}/{len} requests",
+        ) {
+            bar.set_style(style);
+        }
+        Bar(bar)
+    }
+}
+
+impl replay::Progress for Bar {
+    fn start(&self, total: usize) {
+        self.0.set_length(u64::try_from(total).unwrap_or(u64::MAX));
+        // Redraws (the elapsed time) while every request in flight waits for its answer.
+        self.0.enable_steady_tick(Duration::from_millis(200));
+    }
+
+    fn advance(&self) {
+        self.0.inc(1);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
 }
 
 fn run_explain(args: ExplainArgs) -> u8 {
@@ -513,6 +644,19 @@ fn run_serve(args: ServeArgs) -> u8 {
             Err(e) => return usage_error(&format!("--dev: {e}")),
         }
     }
+    if !args.dev
+        && let Some(missing) = [&cert, &key]
+            .into_iter()
+            .find(|p| matches!(p.try_exists(), Ok(false)))
+    {
+        return usage_error(&format!(
+            "{} does not exist: the webhook needs a serving certificate and key.\n\
+             For a local trial, add --dev: it writes throwaway ones (and their CA, ca.crt) there.\n\
+             For a cluster, write them with `image-config-webhook certs --out DIR` (or mount a \
+             kubernetes.io/tls Secret) and pass --cert-dir DIR, or --cert and --key.",
+            missing.display()
+        ));
+    }
     let config = ServeConfig {
         listen: args.listen,
         probe_addr: args.probe_addr,
@@ -569,6 +713,7 @@ fn init_logging(format: LogFormat, filter: &str) {
     } else {
         format!("{filter},rustls=off")
     };
+    // `filter` was checked by `log_filter` when the arguments were parsed.
     let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=off"));
     let builder = tracing_subscriber::fmt()
@@ -601,7 +746,8 @@ fn print_rules(format: RulesFormat) -> u8 {
             serde_json::to_string_pretty(&json!({ "rules": rules })).unwrap_or_default() + "\n"
         }
         RulesFormat::Text => {
-            let mut out = String::new();
+            let mut out: String = RULES_LEGEND.lines().map(|l| format!("# {l}\n")).collect();
+            out.push('\n');
             for r in RULES {
                 let ops: Vec<_> = r.phases.iter().map(|p| p.code()).collect();
                 out.push_str(&format!(
@@ -630,4 +776,41 @@ fn write_stdout(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_bar_is_for_a_terminal_and_text_output_only() {
+        assert!(shows_progress(ReplayFormat::Text, true));
+        assert!(!shows_progress(ReplayFormat::Text, false));
+        assert!(!shows_progress(ReplayFormat::Json, true));
+        assert!(!shows_progress(ReplayFormat::Junit, true));
+    }
+
+    #[test]
+    fn the_default_timeout_is_the_webhook_s_own() {
+        assert_eq!(
+            call_timeout("5s"),
+            Ok(image_config_webhook::remote::DEFAULT_TIMEOUT)
+        );
+        assert!(call_timeout("0s").is_err());
+    }
+
+    #[test]
+    fn log_filters() {
+        for ok in [
+            "info",
+            "warn,image_config_webhook=debug",
+            "off",
+            "rustls=info",
+        ] {
+            assert_eq!(log_filter(ok).as_deref(), Ok(ok));
+        }
+        for bad in ["warning", "info,Verbose", "x=loud", "[{"] {
+            assert!(log_filter(bad).is_err(), "{bad}");
+        }
+    }
 }

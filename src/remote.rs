@@ -2,7 +2,7 @@
 //! over HTTPS with HTTP/1.1 keep-alive, the way the API server calls it.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::http::{Request, Uri, header};
@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 
 use crate::engine::Verdict;
 use crate::envelope::{ADMISSION_V1, AdmissionRequest};
-use crate::replay::Judge;
+use crate::replay::{Judge, JudgeError};
 
 /// System CA bundles tried when no `--ca` is given.
 const SYSTEM_BUNDLES: [&str; 3] = [
@@ -25,30 +25,38 @@ const SYSTEM_BUNDLES: [&str; 3] = [
     "/etc/ssl/cert.pem",
 ];
 
-/// How long one call may take, as the API server's `timeoutSeconds` would bound it.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one call may take by default (`--timeout`): the webhook configuration's own
+/// `timeoutSeconds` (5 s), past which the API server gives up on the call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A live webhook.
+/// An HTTP/1.1 connection to the webhook, ready for a request.
+type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// A live webhook. Shared by the threads of `replay --concurrency`: each call takes an idle
+/// keep-alive connection (or opens one) and gives it back when the answer has come.
 pub struct Remote {
     runtime: tokio::runtime::Runtime,
     uri: Uri,
-    host: String,
-    port: u16,
+    /// `HOST:PORT`.
+    address: String,
     connector: tokio_rustls::TlsConnector,
     server_name: ServerName<'static>,
-    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+    timeout: Duration,
+    idle: Mutex<Vec<Connection>>,
 }
 
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Remote")
             .field("uri", &self.uri)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl Remote {
-    /// A client for `https://HOST[:PORT]/PATH`, trusting `ca` (PEM) or the system bundle.
+    /// A client for `https://HOST[:PORT]/PATH`, trusting `ca` (PEM) or the system bundle, with
+    /// calls bounded by [`DEFAULT_TIMEOUT`].
     pub fn new(url: &str, ca: Option<&Path>) -> Result<Self, String> {
         let uri: Uri = url
             .parse()
@@ -96,70 +104,107 @@ impl Remote {
             .with_root_certificates(roots)
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // Calls come from several threads at once (`block_on` on each); the connections'
+        // tasks run on the runtime's own two workers.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
         Ok(Remote {
             runtime,
             uri,
-            host,
-            port,
+            address: format!("{host}:{port}"),
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
             server_name,
-            sender: None,
+            timeout: DEFAULT_TIMEOUT,
+            idle: Mutex::new(Vec::new()),
         })
     }
 
-    /// Posts one AdmissionReview; returns the HTTP status and the body.
-    pub fn post(&mut self, body: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
-        let previous = self.sender.take();
-        let path = self
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
-        let host = format!("{}:{}", self.host, self.port);
-        let (connector, server_name) = (self.connector.clone(), self.server_name.clone());
-        let (result, sender) = self.runtime.block_on(async move {
-            // Reuse the keep-alive connection; open a new one when it is gone.
-            let mut sender = match previous {
-                Some(s) if !s.is_closed() => s,
-                _ => match connect(&connector, server_name, &host).await {
-                    Ok(s) => s,
-                    Err(e) => return (Err(e), None),
-                },
-            };
-            let request = match Request::post(path)
-                .header(header::HOST, host.as_str())
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body)))
-            {
-                Ok(r) => r,
-                Err(e) => return (Err(format!("cannot build the request: {e}")), None),
-            };
-            let call = async {
-                let response = sender
-                    .send_request(request)
-                    .await
-                    .map_err(|e| format!("request failed: {e}"))?;
-                let status = response.status().as_u16();
-                let bytes = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|e| format!("cannot read the response: {e}"))?
-                    .to_bytes();
-                Ok::<_, String>((status, bytes.to_vec()))
-            };
-            match tokio::time::timeout(CALL_TIMEOUT, call).await {
-                Ok(Ok(out)) => (Ok(out), Some(sender)),
-                Ok(Err(e)) => (Err(e), None),
-                Err(_) => (Err(format!("no answer within {CALL_TIMEOUT:?}")), None),
+    /// Bounds each call (connecting, the TLS handshake, the request and the whole answer) by
+    /// `timeout`.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Posts one AdmissionReview; returns the HTTP status and the body. Every failure before
+    /// the whole answer has arrived is [`JudgeError::Unreachable`].
+    pub fn post(&self, body: Vec<u8>) -> Result<(u16, Vec<u8>), JudgeError> {
+        let idle = self.take_idle();
+        let timeout = self.timeout;
+        let answer = self
+            .runtime
+            .block_on(async { tokio::time::timeout(timeout, self.call(idle, body)).await });
+        match answer {
+            Ok(Ok((status, bytes, connection))) => {
+                self.idle
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(connection);
+                Ok((status, bytes))
             }
-        });
-        self.sender = sender;
-        result
+            Ok(Err(e)) => Err(JudgeError::Unreachable(e)),
+            Err(_) => Err(JudgeError::Unreachable(format!(
+                "no answer from {} within {timeout:?} (--timeout)",
+                self.address
+            ))),
+        }
+    }
+
+    /// An idle connection still open, if any.
+    fn take_idle(&self) -> Option<Connection> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(connection) = idle.pop() {
+            if !connection.is_closed() {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    async fn call(
+        &self,
+        idle: Option<Connection>,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>, Connection), String> {
+        // A kept-alive connection takes a request only once it has finished with the last
+        // answer (`ready`); one that was closed meanwhile is replaced.
+        let reused = match idle {
+            Some(mut c) => c.ready().await.ok().map(|()| c),
+            None => None,
+        };
+        let mut connection = match reused {
+            Some(c) => c,
+            None => {
+                let mut c =
+                    connect(&self.connector, self.server_name.clone(), &self.address).await?;
+                c.ready()
+                    .await
+                    .map_err(|e| format!("HTTP connection to {} failed: {e}", self.address))?;
+                c
+            }
+        };
+        let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
+        let request = Request::post(path)
+            .header(header::HOST, self.address.as_str())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let response = connection
+            .send_request(request)
+            .await
+            .map_err(|e| format!("request to {} failed: {e}", self.address))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("cannot read the answer of {}: {e}", self.address))?
+            .to_bytes();
+        Ok((status, bytes.to_vec(), connection))
     }
 }
 
@@ -167,15 +212,14 @@ async fn connect(
     connector: &tokio_rustls::TlsConnector,
     server_name: ServerName<'static>,
     address: &str,
-) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
-    let tcp = tokio::time::timeout(CALL_TIMEOUT, TcpStream::connect(address))
+) -> Result<Connection, String> {
+    let tcp = TcpStream::connect(address)
         .await
-        .map_err(|_| format!("cannot connect to {address}: timed out"))?
         .map_err(|e| format!("cannot connect to {address}: {e}"))?;
     let _ = tcp.set_nodelay(true);
-    let tls = tokio::time::timeout(CALL_TIMEOUT, connector.connect(server_name, tcp))
+    let tls = connector
+        .connect(server_name, tcp)
         .await
-        .map_err(|_| format!("TLS handshake with {address} timed out"))?
         .map_err(|e| format!("TLS handshake with {address} failed: {e}"))?;
     let (sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
@@ -210,46 +254,88 @@ pub fn review_body(request: &AdmissionRequest) -> Vec<u8> {
 }
 
 impl Judge for Remote {
-    fn judge(&mut self, request: &AdmissionRequest) -> Result<Verdict, String> {
+    fn judge(&self, request: &AdmissionRequest) -> Result<Verdict, JudgeError> {
         let (status, body) = self.post(review_body(request))?;
-        let doc: Value = serde_json::from_slice(&body)
-            .map_err(|_| format!("HTTP {status}: {}", String::from_utf8_lossy(&body).trim()))?;
-        let response = doc
-            .get("response")
-            .ok_or_else(|| format!("HTTP {status}: the answer is not an AdmissionReview: {doc}"))?;
-        if response.get("uid").and_then(Value::as_str) != Some(request.uid.as_str()) {
-            return Err("the webhook answered with another uid; the API server would count the call as failed".to_owned());
-        }
-        let allowed = response
-            .get("allowed")
-            .and_then(Value::as_bool)
-            .ok_or("the answer has no `allowed`")?;
-        let status = match response.get("status") {
-            Some(s) => serde_json::from_value::<Status>(s.clone())
-                .map_err(|e| format!("unreadable status: {e}"))?,
-            None => Status::success(),
-        };
-        let warnings = response
-            .get("warnings")
-            .and_then(Value::as_array)
-            .map(|w| {
-                w.iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Verdict {
-            allowed,
-            skipped: false,
-            skip_reason: None,
-            status,
-            warnings,
-            rules: Vec::new(),
-            findings: Vec::new(),
-        })
+        verdict_from(status, &body, &request.uid).map_err(JudgeError::Refuse)
     }
 
     fn knows_rules(&self) -> bool {
         false
+    }
+}
+
+/// The verdict in a webhook's answer to the request `uid`.
+fn verdict_from(status: u16, body: &[u8], uid: &str) -> Result<Verdict, String> {
+    let doc: Value = serde_json::from_slice(body).map_err(|_| {
+        format!(
+            "HTTP {status}: {}",
+            one_line(&String::from_utf8_lossy(body))
+        )
+    })?;
+    let response = doc.get("response").ok_or_else(|| {
+        format!(
+            "HTTP {status}: the answer is not an AdmissionReview: {}",
+            one_line(&doc.to_string())
+        )
+    })?;
+    if response.get("uid").and_then(Value::as_str) != Some(uid) {
+        return Err(
+            "the webhook answered with another uid; the API server would count the call as failed"
+                .to_owned(),
+        );
+    }
+    let allowed = response
+        .get("allowed")
+        .and_then(Value::as_bool)
+        .ok_or("the answer has no `allowed`")?;
+    let status = match response.get("status") {
+        Some(s) => serde_json::from_value::<Status>(s.clone())
+            .map_err(|e| format!("unreadable status: {e}"))?,
+        None => Status::success(),
+    };
+    let warnings = response
+        .get("warnings")
+        .and_then(Value::as_array)
+        .map(|w| {
+            w.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Verdict {
+        allowed,
+        skipped: false,
+        skip_reason: None,
+        status,
+        warnings,
+        rules: Vec::new(),
+        findings: Vec::new(),
+    })
+}
+
+/// `text` on one line (whitespace runs become one space), cut after 300 characters.
+fn one_line(text: &str) -> String {
+    const MAX: usize = 300;
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match joined.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}...", &joined[..at]),
+        None => joined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unusable_answer_is_one_line() {
+        let e = verdict_from(500, b"line one\nline two\n", "u").unwrap_err();
+        assert_eq!(e, "HTTP 500: line one line two");
+        let long = "x ".repeat(1000);
+        let e = verdict_from(502, long.as_bytes(), "u").unwrap_err();
+        assert!(
+            !e.contains('\n') && e.len() < 400 && e.ends_with("..."),
+            "{e}"
+        );
     }
 }

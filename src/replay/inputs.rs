@@ -1,10 +1,14 @@
 //! Reading `replay`'s inputs: files, directories walked recursively, standard input; and
 //! splitting a text into documents.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::io::Read as _;
 use std::path::{Path as FsPath, PathBuf};
 
 use serde_json::Value;
+use serde_saphyr::budget::BudgetBreach;
+use serde_saphyr::{Budget, DefaultMessageFormatter, MessageFormatter, SnippetMode};
 
 /// One input as read: where from, and its text or why it could not be read.
 #[derive(Debug, Clone)]
@@ -17,8 +21,51 @@ pub struct Input {
     pub json: bool,
 }
 
+/// Why an input holds no usable document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// One line: what is wrong, and where (line and column) when that is known.
+    pub message: String,
+    /// For a syntax error, the lines around it with a marker, headed by the file name
+    /// (several lines; not part of `message`).
+    pub detail: Option<String>,
+}
+
+impl InputError {
+    fn new(message: impl Into<String>) -> Self {
+        InputError {
+            message: message.into(),
+            detail: None,
+        }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+impl From<String> for InputError {
+    fn from(message: String) -> Self {
+        InputError::new(message)
+    }
+}
+
+/// The extensions read from a directory.
+fn is_fixture(path: &FsPath) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("json" | "yaml" | "yml")
+    )
+}
+
 /// Reads every input named on the command line; directories are walked recursively in sorted
-/// order for `.json`, `.yaml` and `.yml` files. Never fails: unreadable inputs carry their error.
+/// order for `.json`, `.yaml` and `.yml` files, following symbolic links (a link back to one of
+/// its own ancestors is reported once, as an error, and not followed). Never fails: unreadable
+/// inputs carry their error.
 pub fn load_inputs(paths: &[String]) -> Vec<Input> {
     let mut inputs = Vec::new();
     for path in paths {
@@ -37,17 +84,22 @@ pub fn load_inputs(paths: &[String]) -> Vec<Input> {
         }
         let fs_path = FsPath::new(path);
         if fs_path.is_dir() {
-            let mut files = Vec::new();
-            walk(fs_path, &mut files, &mut inputs);
-            if files.is_empty() {
+            let found = walk(fs_path);
+            if found.is_empty() {
                 inputs.push(Input {
                     source: path.clone(),
                     text: Err("the directory holds no .json, .yaml or .yml file".to_owned()),
                     json: false,
                 });
             }
-            files.sort();
-            inputs.extend(files.into_iter().map(|f| read_file(&f)));
+            inputs.extend(found.into_iter().map(|(path, problem)| match problem {
+                None => read_file(&path),
+                Some(error) => Input {
+                    source: path.display().to_string(),
+                    text: Err(error),
+                    json: false,
+                },
+            }));
         } else {
             inputs.push(read_file(fs_path));
         }
@@ -55,29 +107,51 @@ pub fn load_inputs(paths: &[String]) -> Vec<Input> {
     inputs
 }
 
-fn walk(dir: &FsPath, files: &mut Vec<PathBuf>, inputs: &mut Vec<Input>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            inputs.push(Input {
-                source: dir.display().to_string(),
-                text: Err(format!("cannot read directory: {e}")),
-                json: false,
-            });
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, files, inputs);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("json" | "yaml" | "yml")
-        ) {
-            files.push(path);
+/// The fixture files under `dir` and the entries that cannot be walked (with why), in path
+/// order.
+fn walk(dir: &FsPath) -> Vec<(PathBuf, Option<String>)> {
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
+        match entry {
+            Ok(entry) => {
+                if !entry.file_type().is_dir() && is_fixture(entry.path()) {
+                    found.push((entry.into_path(), None));
+                }
+            }
+            Err(e) => {
+                let path = e.path().unwrap_or(dir).to_owned();
+                if let Some(ancestor) = e.loop_ancestor() {
+                    let message = format!(
+                        "symbolic link loop: {} leads back to {}; not followed",
+                        path.display(),
+                        ancestor.display()
+                    );
+                    found.push((path, Some(message)));
+                } else if is_dangling_link(&path) {
+                    // As if it were a file: a fixture's name is reported unreadable when read.
+                    if is_fixture(&path) {
+                        found.push((path, None));
+                    }
+                } else {
+                    let why = e
+                        .io_error()
+                        .map_or_else(|| e.to_string(), ToString::to_string);
+                    found.push((path, Some(format!("cannot read directory: {why}"))));
+                }
+            }
         }
     }
+    found.sort();
+    found
+}
+
+fn is_dangling_link(path: &FsPath) -> bool {
+    path.symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+        && path.metadata().is_err()
 }
 
 fn read_file(path: &FsPath) -> Input {
@@ -95,20 +169,177 @@ fn read_file(path: &FsPath) -> Input {
 }
 
 /// Parses an input into documents (empty YAML documents are dropped).
-pub fn parse_documents(input: &Input) -> Result<Vec<Value>, String> {
-    let text = input.text.as_ref().map_err(Clone::clone)?;
+pub fn parse_documents(input: &Input) -> Result<Vec<Value>, InputError> {
+    let text = input
+        .text
+        .as_ref()
+        .map_err(|e| InputError::new(e.clone()))?;
     let docs: Vec<Value> = if input.json {
-        vec![serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?]
+        vec![
+            serde_json::from_str(text)
+                .map_err(|e| InputError::new(format!("malformed JSON: {e}")))?,
+        ]
     } else {
         match serde_json::from_str(text) {
             Ok(doc) => vec![doc],
             Err(_) => serde_saphyr::from_multiple::<Value>(text)
-                .map_err(|e| format!("malformed YAML: {e}"))?,
+                .map_err(|e| yaml_error(&e, &input.source))?,
         }
     };
     let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
     if docs.is_empty() {
-        return Err("holds no document".to_owned());
+        return Err(InputError::new("holds no document"));
     }
     Ok(docs)
+}
+
+/// A YAML error as one line, and the snippet around it, headed by `source`.
+fn yaml_error(error: &serde_saphyr::Error, source: &str) -> InputError {
+    let message = match original(error) {
+        // Where a budget ran out says little (an alias's use, its anchor, some node).
+        serde_saphyr::Error::Budget { breach, .. } => budget_message(breach),
+        _ => {
+            let plain = error.render_with_options(serde_saphyr::render_options! {
+                formatter: &Messages,
+                snippets: SnippetMode::Off,
+            });
+            format!("malformed YAML: {}", first_line(&plain))
+        }
+    };
+    let rendered = error.render_with_options(serde_saphyr::render_options! {
+        formatter: &Messages,
+        source_name: Some(source),
+    });
+    // The snippet renderer heads the window with `error: <message>`, which `message` says.
+    let detail = match rendered.trim_end().split_once('\n') {
+        Some((head, rest)) if head.starts_with("error:") => Some(rest.to_owned()),
+        Some(_) => Some(rendered.trim_end().to_owned()),
+        None => None,
+    };
+    InputError { message, detail }
+}
+
+/// The error under its snippet and alias wrappers.
+fn original(mut error: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    while let serde_saphyr::Error::AliasError { error: inner, .. }
+    | serde_saphyr::Error::WithSnippet { error: inner, .. } = error
+    {
+        error = inner;
+    }
+    error
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("").trim_end()
+}
+
+/// serde-saphyr's messages, except that budget breaches are said in words rather than as a
+/// Rust value (`Nodes { nodes: 250001 }`).
+struct Messages;
+
+impl MessageFormatter for Messages {
+    fn format_message<'a>(&self, err: &'a serde_saphyr::Error) -> Cow<'a, str> {
+        match err {
+            serde_saphyr::Error::Budget { breach, .. } => Cow::Owned(budget_message(breach)),
+            _ => DefaultMessageFormatter.format_message(err),
+        }
+    }
+}
+
+/// A budget breach in words, with the limit that was passed (`parse_documents` uses the
+/// default budget).
+fn budget_message(breach: &BudgetBreach) -> String {
+    let limits = Budget::default();
+    match breach {
+        BudgetBreach::Nodes { .. } => format!(
+            "too many YAML nodes (alias expansion?): limit {}",
+            limits.max_nodes
+        ),
+        BudgetBreach::Events { .. } => format!(
+            "too many YAML events (alias expansion?): limit {}",
+            limits.max_events
+        ),
+        BudgetBreach::Aliases { .. } => {
+            format!("too many YAML aliases: limit {}", limits.max_aliases)
+        }
+        BudgetBreach::Anchors { .. } => {
+            format!("too many YAML anchors: limit {}", limits.max_anchors)
+        }
+        BudgetBreach::AliasAnchorRatio { aliases, anchors } => format!(
+            "too many YAML aliases for the anchors ({aliases} aliases of {anchors} anchors; alias expansion?)"
+        ),
+        BudgetBreach::Depth { .. } => {
+            format!("YAML nested too deeply: limit {} levels", limits.max_depth)
+        }
+        BudgetBreach::Documents { .. } => {
+            format!("too many YAML documents: limit {}", limits.max_documents)
+        }
+        BudgetBreach::ScalarBytes { .. } => format!(
+            "too much YAML scalar text: limit {} bytes",
+            limits.max_total_scalar_bytes
+        ),
+        BudgetBreach::MergeKeys { .. } => {
+            format!("too many YAML merge keys: limit {}", limits.max_merge_keys)
+        }
+        BudgetBreach::RecordedAnchorEvents { .. } | BudgetBreach::RecordedAnchorBytes { .. } => {
+            "anchored YAML content too large (alias expansion?)".to_owned()
+        }
+        BudgetBreach::SequenceUnbalanced => "unbalanced YAML sequence".to_owned(),
+        _ => "the YAML is too large or too complex".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Result<Vec<Value>, InputError> {
+        parse_documents(&Input {
+            source: "dir/fixture.yaml".to_owned(),
+            text: Ok(text.to_owned()),
+            json: false,
+        })
+    }
+
+    #[test]
+    fn a_syntax_error_is_one_line_and_the_snippet_names_the_file() {
+        let e = yaml("a: b\nkind: [Image\nmetadata: {name: cluster}\n").unwrap_err();
+        assert!(!e.message.contains('\n'), "{e:?}");
+        assert!(e.message.starts_with("malformed YAML: "), "{e:?}");
+        assert!(!e.message.contains("error:"), "{e:?}");
+        assert!(e.message.contains("line 3"), "{e:?}");
+        let detail = e.detail.expect("a snippet");
+        assert!(detail.contains("dir/fixture.yaml:3:"), "{detail}");
+        assert!(!detail.contains("<input>"), "{detail}");
+        assert!(detail.contains("metadata: {name: cluster}"), "{detail}");
+    }
+
+    #[test]
+    fn a_budget_breach_is_said_in_words() {
+        let mut text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n".to_owned();
+        for (name, prev) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e")] {
+            let items = vec![format!("*{prev}"); 10].join(", ");
+            text.push_str(&format!("{name}: &{name} [{items}]\n"));
+        }
+        let e = yaml(&text).unwrap_err();
+        assert_eq!(
+            e.message,
+            "too many YAML nodes (alias expansion?): limit 250000"
+        );
+        let detail = e.detail.expect("a snippet");
+        assert!(detail.contains("dir/fixture.yaml:6:12"), "{detail}");
+        assert!(!detail.contains("Nodes {"), "{detail}");
+    }
+
+    #[test]
+    fn json_errors_are_one_line() {
+        let e = parse_documents(&Input {
+            source: "x.json".to_owned(),
+            text: Ok("{\"a\":".to_owned()),
+            json: true,
+        })
+        .unwrap_err();
+        assert!(e.message.starts_with("malformed JSON: "), "{e:?}");
+        assert_eq!(e.detail, None);
+    }
 }

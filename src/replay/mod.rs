@@ -4,10 +4,18 @@
 //! Inputs are files and directories (recursive; `.json`, `.yaml`, `.yml`) or `-` for stdin. A
 //! document may be a full AdmissionReview, an AdmissionReview `request` alone, a bare Image
 //! (CREATE unless told otherwise, UPDATE against `--old`), a `List`/`ImageList`, or several
-//! YAML documents. An input that cannot be read or parsed gets its own result with `error`.
+//! YAML documents. An input that cannot be read or parsed gets its own result with `error` (one
+//! line; a syntax error's snippet, headed by the file name, is in `error_detail`).
+//!
+//! Inputs are read and parsed first, in order; then the requests go to the [`Judge`], up to
+//! [`Options::concurrency`] at once (`replay --server`), and the report lists the results in
+//! input order, as a sequential run would.
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use kube_core::response::Status;
 use serde::Serialize;
@@ -16,7 +24,7 @@ use serde_json::{Value, json};
 mod apiserver;
 mod inputs;
 
-pub use inputs::{Input, load_inputs, parse_documents};
+pub use inputs::{Input, InputError, load_inputs, parse_documents};
 
 use apiserver::{Unit, bare_image_request, expand};
 
@@ -24,7 +32,8 @@ use crate::engine::{Verdict, evaluate};
 use crate::envelope::{AdmissionRequest, Operation, parse_request, parse_review, strictness_note};
 use crate::policy::Policy;
 
-/// How bare Image documents are replayed.
+/// How bare Image documents are replayed, how requests are sent to the judge, and what fails
+/// the run.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// The operation for bare Images (default CREATE, or UPDATE when `old` is given).
@@ -33,7 +42,19 @@ pub struct Options {
     pub old: Option<Value>,
     /// Expectations from `--expect` files.
     pub expectations: Vec<Expectation>,
+    /// Requests judged at once [default: 0, read as 1: one after the other]. Results are
+    /// reported in input order whatever the value.
+    pub concurrency: usize,
+    /// Stop sending once [`FAIL_FAST_AFTER`] requests in a row found the judge unreachable;
+    /// the requests not sent are reported as errors [default: off].
+    pub fail_fast: bool,
+    /// A warning fails the run (exit 1), as a denial does [default: off].
+    pub fail_on_warn: bool,
 }
+
+/// With [`Options::fail_fast`], how many requests in a row must find the judge unreachable
+/// before the rest are not sent.
+pub const FAIL_FAST_AFTER: usize = 3;
 
 /// A config file as read: the Image, and the oldObject when the file is an AdmissionReview
 /// that carries one.
@@ -50,7 +71,7 @@ pub struct ConfigFile {
 pub fn read_image(input: &Input) -> Result<ConfigFile, String> {
     let mut images = Vec::new();
     let mut old = None;
-    for doc in parse_documents(input)? {
+    for doc in parse_documents(input).map_err(|e| e.message)? {
         match doc.get("kind").and_then(Value::as_str) {
             Some("List" | "ImageList") => images.extend(
                 doc.get("items")
@@ -123,7 +144,7 @@ impl Expectation {
     /// `uid` or `source`, and any of `allowed`, `code`, `causes`, `warnings`, `rules`.
     pub fn parse_suite(input: &Input) -> Result<Vec<Self>, String> {
         let mut out = Vec::new();
-        for doc in parse_documents(input)? {
+        for doc in parse_documents(input).map_err(|e| e.message)? {
             let entries = match &doc {
                 Value::Array(items) => items.clone(),
                 Value::Object(o) => o
@@ -300,11 +321,14 @@ pub struct Outcome {
     /// How the verdict differs from the expectation, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mismatches: Option<Vec<String>>,
-    /// Why the input could not be judged.
+    /// Why the input could not be judged, in one line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Leniencies and skip reasons (text output and stderr only).
-    #[serde(skip)]
+    /// For a syntax error, the lines of the input around it (several lines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<String>,
+    /// Leniencies, what the API server would change before admission, and skip reasons.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// Whether `error` is an internal error (a bug), not bad input.
     #[serde(skip)]
@@ -324,18 +348,40 @@ impl Outcome {
             rules: None,
             mismatches: None,
             error: Some(error),
+            error_detail: None,
             notes: Vec::new(),
             internal: false,
         }
     }
 
+    fn input_error(source: String, error: InputError) -> Self {
+        let mut o = Outcome::error(source, error.message);
+        o.error_detail = error.detail;
+        o
+    }
+
+    fn internal(source: String) -> Self {
+        let mut o = Outcome::error(
+            source,
+            "internal error: the engine panicked on this input".to_owned(),
+        );
+        o.internal = true;
+        o
+    }
+
     /// Whether this result makes the run fail: a mismatch when expectations exist, a denial
-    /// when none do, or an error.
+    /// when none do, or an error. (With `--fail-on-warn` a warning does too: see
+    /// [`Report::fails`].)
     pub fn fails(&self) -> bool {
         match &self.mismatches {
             Some(m) => !m.is_empty(),
             None => self.error.is_some() || self.allowed == Some(false),
         }
+    }
+
+    /// Whether the verdict carries a warning.
+    pub fn warned(&self) -> bool {
+        self.warnings.as_ref().is_some_and(|w| !w.is_empty())
     }
 }
 
@@ -350,7 +396,7 @@ pub struct Summary {
     pub denied: usize,
     /// Skipped (not the webhook's object).
     pub skipped: usize,
-    /// Inputs that could not be read or parsed.
+    /// Inputs that could not be read or parsed, or requests that could not be judged.
     pub errors: usize,
     /// Results whose verdict differs from an expectation, plus expectations that matched no input.
     pub mismatches: usize,
@@ -366,13 +412,37 @@ pub struct Report {
     /// Expectations that matched no input.
     #[serde(skip)]
     pub unmatched: Vec<String>,
+    /// Whether a warning fails the run ([`Options::fail_on_warn`]).
+    #[serde(skip)]
+    pub fail_on_warn: bool,
 }
 
+/// Why a judge gave no verdict, by whose fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JudgeError {
+    /// No answer came: the connection, the TLS handshake or the call failed or timed out.
+    /// Nothing is known about the request; [`Options::fail_fast`] counts these.
+    Unreachable(String),
+    /// The judge answered, but not with a usable verdict; or it cannot judge this request.
+    Refuse(String),
+}
+
+impl fmt::Display for JudgeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JudgeError::Unreachable(m) | JudgeError::Refuse(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for JudgeError {}
+
 /// Who judges a request: the in-process engine ([`Local`]) or a live webhook
-/// ([`crate::remote::Remote`]).
-pub trait Judge {
+/// ([`crate::remote::Remote`]). Shared by the threads of [`Options::concurrency`].
+pub trait Judge: Sync {
     /// The verdict on one request, or why there is none.
-    fn judge(&mut self, request: &AdmissionRequest) -> Result<Verdict, String>;
+    fn judge(&self, request: &AdmissionRequest) -> Result<Verdict, JudgeError>;
 
     /// Whether verdicts name the rules that fired (a webhook's response does not).
     fn knows_rules(&self) -> bool {
@@ -385,17 +455,49 @@ pub trait Judge {
 pub struct Local<'a>(pub &'a Policy);
 
 impl Judge for Local<'_> {
-    fn judge(&mut self, request: &AdmissionRequest) -> Result<Verdict, String> {
-        evaluate(request, self.0).map_err(|e| e.to_string())
+    fn judge(&self, request: &AdmissionRequest) -> Result<Verdict, JudgeError> {
+        evaluate(request, self.0).map_err(|e| JudgeError::Refuse(e.to_string()))
     }
 }
 
+/// Told how far a run has come; called on the caller's thread only.
+pub trait Progress {
+    /// `total` requests are about to be judged.
+    fn start(&self, total: usize) {
+        let _ = total;
+    }
+
+    /// One more request was judged (or failed).
+    fn advance(&self) {}
+
+    /// Every request was judged, or the rest will not be sent.
+    fn finish(&self) {}
+}
+
+/// No progress shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Progress for Silent {}
+
 /// Replays every input.
-pub fn replay(inputs: &[Input], options: &Options, judge: &mut dyn Judge) -> Report {
-    let mut results = Vec::new();
+pub fn replay(inputs: &[Input], options: &Options, judge: &dyn Judge) -> Report {
+    replay_with(inputs, options, judge, &Silent)
+}
+
+/// Replays every input, telling `progress` as requests are judged. Inputs are read and
+/// parsed first, in order; then up to [`Options::concurrency`] requests are judged at once;
+/// the report lists results in input order either way.
+pub fn replay_with(
+    inputs: &[Input],
+    options: &Options,
+    judge: &dyn Judge,
+    progress: &dyn Progress,
+) -> Report {
+    let mut jobs = Vec::new();
     for input in inputs {
         match parse_documents(input) {
-            Err(e) => results.push(Outcome::error(input.source.clone(), e)),
+            Err(e) => jobs.push(Job::Done(Outcome::input_error(input.source.clone(), e))),
             Ok(docs) => {
                 let mut units = Vec::new();
                 for doc in docs {
@@ -408,12 +510,31 @@ pub fn replay(inputs: &[Input], options: &Options, judge: &mut dyn Judge) -> Rep
                     } else {
                         input.source.clone()
                     };
-                    let ordinal = results.len();
-                    results.push(judge_guarded(source, unit, options, judge, ordinal));
+                    let ordinal = jobs.len();
+                    jobs.push(prepare_guarded(source, unit, options, ordinal));
                 }
             }
         }
     }
+    let pending: Vec<&AdmissionRequest> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            Job::Pending(p) => Some(&p.request),
+            Job::Done(_) => None,
+        })
+        .collect();
+    let mut verdicts = judge_all(&pending, judge, options, progress).into_iter();
+    let knows_rules = judge.knows_rules();
+    let mut results: Vec<Outcome> = jobs
+        .into_iter()
+        .map(|job| match job {
+            Job::Done(outcome) => outcome,
+            Job::Pending(p) => {
+                let judged = verdicts.next().unwrap_or(Judged::Panicked);
+                finish(p, judged, knows_rules)
+            }
+        })
+        .collect();
     let mut unmatched = Vec::new();
     for expectation in &options.expectations {
         let mut matched = false;
@@ -426,7 +547,7 @@ pub fn replay(inputs: &[Input], options: &Options, judge: &mut dyn Judge) -> Rep
                     result
                         .mismatches
                         .get_or_insert_with(Vec::new)
-                        .extend(expectation.compare(&verdict, judge.knows_rules()));
+                        .extend(expectation.compare(&verdict, knows_rules));
                 }
             }
         }
@@ -458,6 +579,7 @@ pub fn replay(inputs: &[Input], options: &Options, judge: &mut dyn Judge) -> Rep
         results,
         summary,
         unmatched,
+        fail_on_warn: options.fail_on_warn,
     }
 }
 
@@ -474,40 +596,41 @@ fn verdict_of(result: &Outcome) -> Option<Verdict> {
     })
 }
 
-fn judge_guarded(
-    source: String,
-    unit: Unit,
-    options: &Options,
-    judge: &mut dyn Judge,
-    ordinal: usize,
-) -> Outcome {
-    let fallback = source.clone();
-    match catch_unwind(AssertUnwindSafe(|| {
-        judge_one(source, unit, options, judge, ordinal)
-    })) {
-        Ok(outcome) => outcome,
-        Err(_) => {
-            let mut o = Outcome::error(
-                fallback,
-                "internal error: the engine panicked on this input".to_owned(),
-            );
-            o.internal = true;
-            o
-        }
-    }
+/// One unit of work: already a result, or a request waiting for the judge.
+enum Job {
+    Done(Outcome),
+    Pending(Pending),
 }
 
-fn judge_one(
+/// A request ready for the judge, with what its result will carry besides the verdict.
+struct Pending {
     source: String,
-    unit: Unit,
-    options: &Options,
-    judge: &mut dyn Judge,
-    ordinal: usize,
-) -> Outcome {
+    request: AdmissionRequest,
+    notes: Vec<String>,
+    recorded: Option<Value>,
+}
+
+/// What the judge made of one request.
+enum Judged {
+    Verdict(Box<Verdict>),
+    Error(JudgeError),
+    Panicked,
+    /// Not sent ([`Options::fail_fast`]).
+    NotSent,
+}
+
+fn prepare_guarded(source: String, unit: Unit, options: &Options, ordinal: usize) -> Job {
+    let fallback = source.clone();
+    catch_unwind(AssertUnwindSafe(|| prepare(source, unit, options, ordinal)))
+        .unwrap_or_else(|_| Job::Done(Outcome::internal(fallback)))
+}
+
+/// Reads one unit into the request the API server would send.
+fn prepare(source: String, unit: Unit, options: &Options, ordinal: usize) -> Job {
     let mut notes = Vec::new();
     let mut recorded = None;
     let request = match unit {
-        Unit::Unknown(why) => return Outcome::error(source, why),
+        Unit::Unknown(why) => return Job::Done(Outcome::error(source, why)),
         Unit::Review(doc) => match parse_review(doc.clone()) {
             Ok(review) => {
                 // kube-core's strict decoder is consulted only to explain a leniency.
@@ -518,25 +641,148 @@ fn judge_one(
                 recorded = review.recorded_response;
                 review.request
             }
-            Err(e) => return Outcome::error(source, e.to_string()),
+            Err(e) => return Job::Done(Outcome::error(source, e.to_string())),
         },
         Unit::Request(doc) => match parse_request(doc, &mut notes) {
             Ok(request) => request,
-            Err(e) => return Outcome::error(source, e.to_string()),
+            Err(e) => return Job::Done(Outcome::error(source, e.to_string())),
         },
         Unit::Image(image) => match bare_image_request(image, options, ordinal, &mut notes) {
             Ok(request) => request,
-            Err(e) => return Outcome::error(source, e),
+            Err(e) => return Job::Done(Outcome::error(source, e)),
         },
     };
-    let verdict = match judge.judge(&request) {
-        Ok(v) => v,
-        Err(e) => return Outcome::error(source, e),
+    Job::Pending(Pending {
+        source,
+        request,
+        notes,
+        recorded,
+    })
+}
+
+fn judge_guarded(judge: &dyn Judge, request: &AdmissionRequest) -> Judged {
+    match catch_unwind(AssertUnwindSafe(|| judge.judge(request))) {
+        Ok(Ok(verdict)) => Judged::Verdict(Box::new(verdict)),
+        Ok(Err(e)) => Judged::Error(e),
+        Err(_) => Judged::Panicked,
+    }
+}
+
+/// Judges `requests`, up to `options.concurrency` at once; the answers are in the order of
+/// `requests`.
+fn judge_all(
+    requests: &[&AdmissionRequest],
+    judge: &dyn Judge,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Vec<Judged> {
+    let total = requests.len();
+    let mut answers: Vec<Option<Judged>> = std::iter::repeat_with(|| None).take(total).collect();
+    let gate = Gate {
+        fail_fast: options.fail_fast,
+        in_a_row: AtomicUsize::new(0),
+        closed: AtomicBool::new(false),
+    };
+    progress.start(total);
+    let workers = options.concurrency.clamp(1, total.max(1));
+    if workers == 1 {
+        for (i, request) in requests.iter().enumerate() {
+            if gate.is_closed() {
+                break;
+            }
+            let judged = gate.count(judge_guarded(judge, request));
+            answers[i] = Some(judged);
+            progress.advance();
+        }
+    } else {
+        let next = AtomicUsize::new(0);
+        let (sender, receiver) = mpsc::channel();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let sender = sender.clone();
+                let (next, gate) = (&next, &gate);
+                scope.spawn(move || {
+                    while !gate.is_closed() {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(request) = requests.get(i) else {
+                            break;
+                        };
+                        let judged = gate.count(judge_guarded(judge, request));
+                        if sender.send((i, judged)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(sender);
+            for (i, judged) in receiver {
+                if let Some(slot) = answers.get_mut(i) {
+                    *slot = Some(judged);
+                }
+                progress.advance();
+            }
+        });
+    }
+    progress.finish();
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or(Judged::NotSent))
+        .collect()
+}
+
+/// Whether requests may still be sent: with `fail_fast`, not once [`FAIL_FAST_AFTER`]
+/// answers in a row (in the order they came) found the judge unreachable. Shared by the
+/// workers, so that none starts another request once the gate has closed.
+struct Gate {
+    fail_fast: bool,
+    in_a_row: AtomicUsize,
+    closed: AtomicBool,
+}
+
+impl Gate {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Counts one answer; returns it.
+    fn count(&self, judged: Judged) -> Judged {
+        if matches!(judged, Judged::Error(JudgeError::Unreachable(_))) {
+            let in_a_row = self.in_a_row.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.fail_fast && in_a_row >= FAIL_FAST_AFTER {
+                self.closed.store(true, Ordering::SeqCst);
+            }
+        } else {
+            self.in_a_row.store(0, Ordering::SeqCst);
+        }
+        judged
+    }
+}
+
+/// The result of a judged request.
+fn finish(pending: Pending, judged: Judged, knows_rules: bool) -> Outcome {
+    let Pending {
+        source,
+        request,
+        mut notes,
+        recorded,
+    } = pending;
+    let verdict = match judged {
+        Judged::Verdict(v) => *v,
+        Judged::Error(e) => return Outcome::error(source, e.to_string()),
+        Judged::Panicked => return Outcome::internal(source),
+        Judged::NotSent => {
+            return Outcome::error(
+                source,
+                format!(
+                    "not sent: the webhook was unreachable {FAIL_FAST_AFTER} times in a row (--fail-fast)"
+                ),
+            );
+        }
     };
     notes.extend(verdict.skip_reason.iter().map(|r| format!("skipped: {r}")));
     let mismatches = match recorded.as_ref().map(Expectation::from_response) {
         None => None,
-        Some(Ok(expectation)) => Some(expectation.compare(&verdict, judge.knows_rules())),
+        Some(Ok(expectation)) => Some(expectation.compare(&verdict, knows_rules)),
         Some(Err(e)) => Some(vec![format!("the recorded response cannot be read: {e}")]),
     };
     Outcome {
@@ -550,20 +796,28 @@ fn judge_one(
         rules: Some(verdict.rules),
         mismatches,
         error: None,
+        error_detail: None,
         notes,
         internal: false,
     }
 }
 
 impl Report {
-    /// The process exit code: 3 internal error, 2 unreadable input, 1 a denial (or, with
-    /// expectations, a mismatch), 0 otherwise.
+    /// Whether `result` makes the run fail: [`Outcome::fails`], or with `fail_on_warn` a
+    /// warning.
+    pub fn fails(&self, result: &Outcome) -> bool {
+        result.fails() || (self.fail_on_warn && result.warned())
+    }
+
+    /// The process exit code: 3 internal error, 2 an input that cannot be read or judged,
+    /// 1 a denial (or, with expectations, a mismatch; with `fail_on_warn`, also a warning),
+    /// 0 otherwise.
     pub fn exit_code(&self) -> u8 {
         if self.results.iter().any(|r| r.internal) {
             3
         } else if self.summary.errors > 0 {
             2
-        } else if !self.unmatched.is_empty() || self.results.iter().any(Outcome::fails) {
+        } else if !self.unmatched.is_empty() || self.results.iter().any(|r| self.fails(r)) {
             1
         } else {
             0
@@ -589,6 +843,9 @@ impl Report {
             };
             let op = r.operation.map(|o| format!(" ({o})")).unwrap_or_default();
             out.push_str(&format!("{}{op}: {verdict}\n", r.source));
+            for line in r.error_detail.iter().flat_map(|d| d.lines()) {
+                out.push_str(&format!("    {line}\n"));
+            }
             if r.allowed == Some(false)
                 && let Some(status) = &r.status
             {
@@ -610,15 +867,28 @@ impl Report {
         for u in &self.unmatched {
             out.push_str(&format!("MISMATCH: {u}\n"));
         }
+        let warned = self.results.iter().filter(|r| r.warned()).count();
+        if self.fail_on_warn && warned > 0 {
+            out.push_str(&format!(
+                "WARNINGS: {} with warnings, which fail the run (--fail-on-warn)\n",
+                counted(warned, "result", "results")
+            ));
+        }
         let s = &self.summary;
         out.push_str(&format!(
-            "{} results: {} allowed, {} denied, {} skipped, {} errors, {} mismatches\n",
-            s.total, s.allowed, s.denied, s.skipped, s.errors, s.mismatches
+            "{}: {} allowed, {} denied, {} skipped, {}, {}\n",
+            counted(s.total, "result", "results"),
+            s.allowed,
+            s.denied,
+            s.skipped,
+            counted(s.errors, "error", "errors"),
+            counted(s.mismatches, "mismatch", "mismatches"),
         ));
         out
     }
 
-    /// A JUnit XML report: one test case per result.
+    /// A JUnit XML report: one test case per result. An error's message is one line; its
+    /// detail (a syntax error's snippet) goes to the case's system-err.
     pub fn to_junit(&self) -> String {
         use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
         let mut suite = TestSuite::new("image-config-webhook replay");
@@ -627,9 +897,18 @@ impl Report {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
                 s.set_message(e.as_str());
                 s
-            } else if r.fails() {
+            } else if self.fails(r) {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 let message = match &r.mismatches {
+                    _ if !r.fails() => format!(
+                        "warnings (--fail-on-warn): {}",
+                        r.warnings
+                            .iter()
+                            .flatten()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
                     Some(m) => m.join("; "),
                     None => r
                         .status
@@ -649,6 +928,9 @@ impl Report {
             if let Some(w) = r.warnings.as_ref().filter(|w| !w.is_empty()) {
                 case.set_system_out(w.join("\n"));
             }
+            if let Some(detail) = &r.error_detail {
+                case.set_system_err(detail.as_str());
+            }
             suite.add_test_case(case);
         }
         let mut report = JReport::new("image-config-webhook");
@@ -657,6 +939,11 @@ impl Report {
             .to_string()
             .unwrap_or_else(|e| format!("<!-- cannot render JUnit: {e} -->\n"))
     }
+}
+
+/// `1 result`, `2 results`.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// What `oc apply` prints for a denial by this webhook.
@@ -680,4 +967,122 @@ pub fn oc_message(
         "Error from server ({reason}): error when {action} {source:?}: admission webhook {webhook_name:?} denied the request: {}",
         status.message
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// `count` bare Images named by their number, one input each.
+    fn images(count: usize) -> Vec<Input> {
+        (0..count)
+            .map(|i| Input {
+                source: format!("{i:02}.yaml"),
+                text: Ok(format!(
+                    "{{\"apiVersion\": \"config.openshift.io/v1\", \"kind\": \"Image\", \"metadata\": {{\"name\": \"cluster\"}}, \"spec\": {{\"registrySources\": {{\"blockedRegistries\": [\"r{i}.example.com\"]}}}}}}"
+                )),
+                json: false,
+            })
+            .collect()
+    }
+
+    /// The engine, answering later for earlier requests (so that answers arrive out of order).
+    struct Slow<'a> {
+        local: Local<'a>,
+        calls: AtomicUsize,
+    }
+
+    impl Judge for Slow<'_> {
+        fn judge(&self, request: &AdmissionRequest) -> Result<Verdict, JudgeError> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(40u64.saturating_sub(4 * n as u64)));
+            self.local.judge(request)
+        }
+    }
+
+    /// Never reachable; counts the calls.
+    struct Down(AtomicUsize);
+
+    impl Judge for Down {
+        fn judge(&self, _: &AdmissionRequest) -> Result<Verdict, JudgeError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(JudgeError::Unreachable("cannot connect".to_owned()))
+        }
+    }
+
+    #[test]
+    fn concurrent_results_are_the_sequential_ones_in_input_order() {
+        let policy = Policy::default();
+        let inputs = images(10);
+        let sequential = replay(&inputs, &Options::default(), &Local(&policy));
+        let slow = Slow {
+            local: Local(&policy),
+            calls: AtomicUsize::new(0),
+        };
+        let options = Options {
+            concurrency: 4,
+            ..Options::default()
+        };
+        let concurrent = replay(&inputs, &options, &slow);
+        assert_eq!(concurrent.to_json(), sequential.to_json());
+        assert_eq!(concurrent.exit_code(), sequential.exit_code());
+        assert_eq!(slow.calls.load(Ordering::SeqCst), 10);
+    }
+
+    #[test]
+    fn fail_fast_sends_no_more_once_the_judge_was_unreachable_three_times_in_a_row() {
+        for concurrency in [1, 4] {
+            let down = Down(AtomicUsize::new(0));
+            let options = Options {
+                concurrency,
+                fail_fast: true,
+                ..Options::default()
+            };
+            let report = replay(&images(20), &options, &down);
+            let sent = down.0.load(Ordering::SeqCst);
+            assert!(
+                (FAIL_FAST_AFTER..FAIL_FAST_AFTER + concurrency).contains(&sent),
+                "{sent} sent at concurrency {concurrency}"
+            );
+            let not_sent = report
+                .results
+                .iter()
+                .filter(|r| {
+                    r.error
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with("not sent"))
+                })
+                .count();
+            assert_eq!(sent + not_sent, 20);
+            assert_eq!(report.summary.errors, 20);
+            assert_eq!(report.exit_code(), 2);
+        }
+        // Without it, every request is sent.
+        let down = Down(AtomicUsize::new(0));
+        let report = replay(&images(20), &Options::default(), &down);
+        assert_eq!(down.0.load(Ordering::SeqCst), 20);
+        assert_eq!(report.summary.errors, 20);
+    }
+
+    #[test]
+    fn a_warning_fails_the_run_only_with_fail_on_warn() {
+        let policy = Policy::default();
+        let warned = Input {
+            source: "quay.yaml".to_owned(),
+            text: Ok("apiVersion: config.openshift.io/v1\nkind: Image\nmetadata: {name: cluster}\nspec: {registrySources: {blockedRegistries: [quay.io]}}\n".to_owned()),
+            json: false,
+        };
+        let inputs = std::slice::from_ref(&warned);
+        let report = replay(inputs, &Options::default(), &Local(&policy));
+        assert!(report.results[0].warned());
+        assert_eq!(report.exit_code(), 0);
+        let options = Options {
+            fail_on_warn: true,
+            ..Options::default()
+        };
+        assert_eq!(replay(inputs, &options, &Local(&policy)).exit_code(), 1);
+    }
 }
