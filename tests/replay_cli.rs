@@ -1,15 +1,20 @@
 //! End-to-end tests of the `image-config-webhook` binary as a user runs it: `replay` (inputs,
-//! expectations, `-o text|json|junit`, exit codes, stderr notes) and `rules`.
+//! expectations, `-o text|json|junit`, exit codes, stderr notes, `--server` against a live, a
+//! dead and a silent endpoint), `rules`, and `serve`'s start-up errors.
 //!
 //! Every test runs the real binary from the crate root, so sources in the output are the
 //! relative paths given on the command line. Small inputs live in `tests/cli_fixtures/`; inputs
 //! that must be modified copies of the corpus are written into a temporary directory.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -23,11 +28,12 @@ const R2_ERROR: &str = "spec.registrySources.blockedRegistries[0]: Invalid value
 const W3_QUAY: &str = "spec.registrySources.blockedRegistries[0]: blocking \"quay.io\" blocks release payload images (MCO may ignore it)";
 const D1_MESSAGE: &str = "images.config.openshift.io \"cluster\" is forbidden: deleting required images.config.openshift.io resource, named cluster, is not allowed";
 
-/// Every rule id of RULEBOOK section 1 (P6 is our id for the status hostname rule).
-const RULE_IDS: [&str; 40] = [
-    "M1", "M2", "M3", "M4", "D1", "S1", "S2", "T1", "E1", "R1", "R2", "R3", "R4", "R5", "R6", "R7",
-    "P1", "P2", "P3", "P4", "P5", "P6", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9",
-    "W10", "W11", "W12", "W13", "W14", "W15", "W16", "W17", "W18",
+/// Every rule id of RULEBOOK section 1 (P6 is our id for the status hostname rule), and those
+/// issue 10 added: M5 (name format), T2 (CEL evaluation errors), W19 (import glob spills).
+const RULE_IDS: [&str; 43] = [
+    "M1", "M2", "M3", "M4", "M5", "D1", "S1", "S2", "T1", "T2", "E1", "R1", "R2", "R3", "R4", "R5",
+    "R6", "R7", "P1", "P2", "P3", "P4", "P5", "P6", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8",
+    "W9", "W10", "W11", "W12", "W13", "W14", "W15", "W16", "W17", "W18", "W19",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -834,7 +840,14 @@ fn json_output_is_exactly_one_document_even_with_notes_errors_and_mismatches() {
     assert!(run.stdout.trim_end().ends_with('}'));
     assert_eq!(results(&doc).len(), 8);
     assert_summary(&doc, [8, 2, 3, 1, 2, 1]);
-    // Notes and unmatched expectations go to stderr, never into the JSON.
+    // Notes are in the JSON (and on stderr); unmatched expectations are on stderr.
+    let lenient = result(&doc, "tests/cli_fixtures/review-lenient-denied.yaml");
+    assert!(
+        lenient["notes"].as_array().is_some_and(|n| n
+            .iter()
+            .any(|n| n.as_str().is_some_and(|n| n.contains("userInfo")))),
+        "{lenient}"
+    );
     assert!(run.stderr.contains("userInfo"), "{}", run.stderr);
     assert!(run.stderr.contains("no-such-uid"), "{}", run.stderr);
 }
@@ -1356,7 +1369,7 @@ fn text_output_of_delete_and_errors() {
     run2.expect_code(2);
     assert_eq!(
         run2.lines().last().copied(),
-        Some("2 results: 1 allowed, 0 denied, 0 skipped, 1 errors, 0 mismatches")
+        Some("2 results: 1 allowed, 0 denied, 0 skipped, 1 error, 0 mismatches")
     );
 }
 
@@ -1512,4 +1525,687 @@ fn an_empty_file_or_a_directory_without_fixtures_is_an_error_not_silence() {
         "the directory holds no .json, .yaml or .yml file"
     );
     assert_summary(&doc, [2, 0, 0, 0, 2, 0]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. `replay --server`: bounded concurrency, --timeout, --fail-fast, no progress bar in a pipe
+//    (issue 10, item 9).
+// ---------------------------------------------------------------------------------------------
+
+/// `run`, and how long it took.
+fn run_timed(args: &[&str]) -> (Run, Duration) {
+    let started = Instant::now();
+    let r = run(args);
+    (r, started.elapsed())
+}
+
+/// A CA bundle for `--ca` (the binary's `certs`), in `dir`.
+fn some_ca(dir: &TempDir) -> String {
+    let out = dir.0.join("certs");
+    let out = out.display().to_string();
+    run(&["certs", "--out", &out]).expect_code(0);
+    format!("{out}/ca.crt")
+}
+
+/// A loopback port where nothing listens (connection refused).
+fn dead_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a free port");
+    listener.local_addr().expect("an address").port()
+}
+
+/// A listener that takes connections (the kernel's backlog) and never answers.
+fn black_hole() -> (TcpListener, u16) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a free port");
+    let port = listener.local_addr().expect("an address").port();
+    (listener, port)
+}
+
+/// `count` allowed Images, `00.yaml`, `01.yaml`, ..., in a new directory.
+fn numbered_images(dir: &TempDir, count: usize) -> String {
+    let sub = dir.0.join("images");
+    std::fs::create_dir_all(&sub).expect("created");
+    let text = read(&cli("image-ok.yaml"));
+    for i in 0..count {
+        std::fs::write(sub.join(format!("{i:02}.yaml")), &text).expect("written");
+    }
+    sub.display().to_string()
+}
+
+/// No progress bar (nor any terminal control) reached a piped stderr.
+fn assert_no_progress(run: &Run) {
+    for mark in ['\r', '\u{1b}'] {
+        assert!(!run.stderr.contains(mark), "{:?}", run.stderr);
+    }
+    assert!(!run.stderr.contains("requests"), "{}", run.stderr);
+}
+
+#[test]
+fn server_timeout_bounds_each_call_and_calls_overlap() {
+    let tmp = TempDir::new("timeout");
+    let ca = some_ca(&tmp);
+    let dir = numbered_images(&tmp, 6);
+    let (_listener, port) = black_hole();
+    let url = format!("https://127.0.0.1:{port}/validate");
+    let (r, took) = run_timed(&[
+        "replay",
+        "-o",
+        "json",
+        "--server",
+        &url,
+        "--ca",
+        &ca,
+        "--timeout",
+        "1s",
+        "--concurrency",
+        "6",
+        &dir,
+    ]);
+    r.expect_code(2);
+    // One after the other, 6 calls of 1 s would take 6 s (and 60 s with the old fixed 10 s).
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    let doc = r.json();
+    let want: Vec<String> = (0..6).map(|i| format!("{dir}/{i:02}.yaml")).collect();
+    assert_eq!(sources(&doc), want, "results in input order");
+    for result in results(&doc) {
+        assert_eq!(
+            result["error"],
+            format!("no answer from 127.0.0.1:{port} within 1s (--timeout)"),
+            "{result}"
+        );
+    }
+    assert_summary(&doc, [6, 0, 0, 0, 6, 0]);
+    assert_no_progress(&r);
+}
+
+#[test]
+fn server_unreachable_is_an_error_per_input_and_quick() {
+    let tmp = TempDir::new("refused");
+    let ca = some_ca(&tmp);
+    let port = dead_port();
+    let url = format!("https://127.0.0.1:{port}/validate");
+    let (r, took) = run_timed(&["replay", "--server", &url, "--ca", &ca, EDGE]);
+    r.expect_code(2);
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let lines = r.lines();
+    let (summary, verdicts) = lines.split_last().expect("a summary line");
+    assert!(!verdicts.is_empty());
+    for line in verdicts {
+        assert!(
+            line.starts_with(EDGE)
+                && line.contains(&format!(": ERROR: cannot connect to 127.0.0.1:{port}: ")),
+            "{line}"
+        );
+    }
+    let n = verdicts.len();
+    assert_eq!(
+        *summary,
+        format!("{n} results: 0 allowed, 0 denied, 0 skipped, {n} errors, 0 mismatches")
+    );
+    assert!(r.stderr.is_empty(), "text mode in a pipe: {:?}", r.stderr);
+}
+
+#[test]
+fn fail_fast_stops_sending_after_three_unreachable_in_a_row() {
+    let tmp = TempDir::new("fail-fast");
+    let ca = some_ca(&tmp);
+    let dir = numbered_images(&tmp, 30);
+    let (_listener, port) = black_hole();
+    let url = format!("https://127.0.0.1:{port}/validate");
+    let (r, took) = run_timed(&[
+        "replay",
+        "-o",
+        "json",
+        "--server",
+        &url,
+        "--ca",
+        &ca,
+        "--timeout",
+        "1s",
+        "--concurrency",
+        "2",
+        "--fail-fast",
+        &dir,
+    ]);
+    r.expect_code(2);
+    // Without --fail-fast: 30 calls of 1 s, 2 at a time, 15 s.
+    assert!(took < Duration::from_secs(9), "took {took:?}");
+    let doc = r.json();
+    assert_eq!(sources(&doc).len(), 30, "every input keeps its result");
+    assert_summary(&doc, [30, 0, 0, 0, 30, 0]);
+    let errors: Vec<&str> = results(&doc)
+        .iter()
+        .map(|r| r["error"].as_str().unwrap_or(""))
+        .collect();
+    let timed_out = errors
+        .iter()
+        .filter(|e| e.starts_with("no answer from"))
+        .count();
+    let not_sent = errors
+        .iter()
+        .filter(|e| **e == "not sent: the webhook was unreachable 3 times in a row (--fail-fast)")
+        .count();
+    assert_eq!(timed_out + not_sent, 30, "{errors:?}");
+    assert!((3..=6).contains(&timed_out), "{errors:?}");
+
+    // Refused connections stop the run just as well.
+    let dead = format!("https://127.0.0.1:{}/validate", dead_port());
+    let r = run(&[
+        "replay",
+        "-o",
+        "json",
+        "--server",
+        &dead,
+        "--ca",
+        &ca,
+        "--fail-fast",
+        &dir,
+    ]);
+    r.expect_code(2);
+    let doc = r.json();
+    let sent = results(&doc)
+        .iter()
+        .filter(|r| {
+            r["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("cannot connect"))
+        })
+        .count();
+    assert!((3..=3 + 8).contains(&sent), "{sent} sent of 30");
+}
+
+#[test]
+fn server_flags_need_server() {
+    let ok = cli("image-ok.yaml");
+    for flag in [
+        &["--fail-fast"][..],
+        &["--timeout", "1s"],
+        &["--concurrency", "2"],
+    ] {
+        let mut args = vec!["replay"];
+        args.extend_from_slice(flag);
+        args.push(&ok);
+        let r = run(&args);
+        r.expect_code(2);
+        assert!(r.stderr.contains("--server"), "{flag:?}: {}", r.stderr);
+    }
+    let r = run(&[
+        "replay",
+        "--server",
+        "https://127.0.0.1:1/",
+        "--concurrency",
+        "0",
+        &ok,
+    ]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("--concurrency"), "{}", r.stderr);
+}
+
+/// `serve --dev` on free loopback ports until `/readyz` answers; the HTTPS URL and the CA.
+fn start_webhook(dir: &TempDir) -> (common::binary::ChildGuard, String, String) {
+    let certs = dir.0.join("serving");
+    let certs_arg = certs.display().to_string();
+    let log = dir.0.join("serve.log");
+    for _ in 0..3 {
+        let (port, probe_port) = common::binary::free_ports();
+        let listen = format!("127.0.0.1:{port}");
+        let probe = format!("127.0.0.1:{probe_port}");
+        let mut child = common::binary::spawn_binary(
+            &[
+                "serve",
+                "--dev",
+                "--cert-dir",
+                &certs_arg,
+                "--listen",
+                &listen,
+                "--probe-addr",
+                &probe,
+                "--log-level",
+                "warn",
+            ],
+            &log,
+        );
+        let probe: SocketAddr = probe.parse().expect("an address");
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(15) {
+            if common::binary::plain_status(probe, "/readyz") == Some(200) {
+                let ca = certs.join("ca.crt").display().to_string();
+                return (child, format!("https://{listen}/validate"), ca);
+            }
+            if matches!(child.0.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        println!(
+            "note: the webhook did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    panic!("the webhook did not start in three tries");
+}
+
+#[test]
+fn server_results_are_in_input_order_and_as_sequential_ones() {
+    let tmp = TempDir::new("live");
+    let (_webhook, url, ca) = start_webhook(&tmp);
+    let local = run(&["replay", "-o", "json", EDGE]);
+    let sequential = run(&[
+        "replay",
+        "-o",
+        "json",
+        "--server",
+        &url,
+        "--ca",
+        &ca,
+        "--concurrency",
+        "1",
+        EDGE,
+    ]);
+    let concurrent = run(&[
+        "replay",
+        "-o",
+        "json",
+        "--server",
+        &url,
+        "--ca",
+        &ca,
+        "--concurrency",
+        "8",
+        EDGE,
+    ]);
+    local.expect_code(0);
+    sequential.expect_code(0);
+    concurrent.expect_code(0);
+    assert_eq!(concurrent.stdout, sequential.stdout);
+    assert_eq!(concurrent.stderr, sequential.stderr);
+    // The notes of JSON mode, and nothing else: no progress bar in a pipe.
+    assert_eq!(concurrent.stderr, local.stderr);
+    assert_no_progress(&concurrent);
+    let (remote, local) = (concurrent.json(), local.json());
+    assert_eq!(sources(&remote), sources(&local));
+    assert_eq!(remote["summary"], local["summary"]);
+    for (r, l) in results(&remote).iter().zip(results(&local)) {
+        for key in [
+            "uid",
+            "operation",
+            "allowed",
+            "status",
+            "warnings",
+            "mismatches",
+        ] {
+            assert_eq!(r[key], l[key], "{key} of {}", l["source"]);
+        }
+    }
+
+    // Text output through a pipe: no progress bar either.
+    let text = run(&[
+        "replay",
+        "--server",
+        &url,
+        "--ca",
+        &ca,
+        &cli("image-ok.yaml"),
+    ]);
+    text.expect_code(0);
+    assert!(text.stderr.is_empty(), "{:?}", text.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. `--fail-on-warn` and the exit codes in `replay --help` (issue 10, item 10).
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn fail_on_warn_exits_1_when_a_warning_fires() {
+    let warned = cli("image-blocked-quay.yaml");
+    let ok = cli("image-ok.yaml");
+    run(&["replay", &warned]).expect_code(0);
+    run(&["replay", "--fail-on-warn", &ok]).expect_code(0);
+
+    let text = run(&["replay", "--fail-on-warn", &ok, &warned]);
+    text.expect_code(1);
+    assert_eq!(
+        text_block(&text, &warned),
+        [format!("Warning: {W3_QUAY}").as_str()]
+    );
+    let lines = text.lines();
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "WARNINGS: 1 result with warnings, which fail the run (--fail-on-warn)",
+            "2 results: 2 allowed, 0 denied, 0 skipped, 0 errors, 0 mismatches",
+        ]
+    );
+
+    let json_run = run(&["replay", "-o", "json", "--fail-on-warn", &warned]);
+    json_run.expect_code(1);
+    let doc = json_run.json();
+    assert_eq!(result(&doc, &warned)["allowed"], true);
+    assert_summary(&doc, [1, 1, 0, 0, 0, 0]);
+
+    let junit = run(&["replay", "-o", "junit", "--fail-on-warn", &ok, &warned]);
+    junit.expect_code(1);
+    let root = parse_xml(&junit.stdout).expect("well-formed XML");
+    let mut cases = Vec::new();
+    root.all("testcase", &mut cases);
+    assert!(cases[0].child("failure").is_none());
+    let failure = cases[1]
+        .child("failure")
+        .expect("a failure for the warning");
+    assert_eq!(
+        failure.attrs.get("message").cloned(),
+        Some(format!("warnings (--fail-on-warn): {W3_QUAY}"))
+    );
+
+    // A denial still outranks nothing: an error (2) outranks the warning's 1.
+    let both = run(&[
+        "replay",
+        "--fail-on-warn",
+        &warned,
+        &cli("does-not-exist.yaml"),
+    ]);
+    both.expect_code(2);
+}
+
+#[test]
+fn replay_help_lists_the_exit_codes() {
+    let help = run(&["replay", "--help"]);
+    help.expect_code(0);
+    let out = &help.stdout;
+    let at = out.find("Exit status:").unwrap_or_else(|| panic!("{out}"));
+    let table = &out[at..];
+    for code in ["  0  ", "  1  ", "  2  ", "  3  "] {
+        assert!(table.contains(code), "{code:?} in:\n{table}");
+    }
+    assert!(
+        table.contains("--fail-on-warn, also any warning"),
+        "{table}"
+    );
+    for flag in [
+        "--fail-on-warn",
+        "--fail-fast",
+        "--timeout",
+        "--concurrency",
+    ] {
+        assert!(out.contains(flag), "{flag} in:\n{out}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Directory walking: symbolic link loops (issue 10, item 11).
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_symbolic_link_loop_is_one_error_and_each_file_one_result() {
+    let tmp = TempDir::new("loop");
+    let root = tmp.0.join("fixtures");
+    std::fs::create_dir_all(root.join("sub")).expect("created");
+    std::fs::write(root.join("a.yaml"), read(&cli("image-ok.yaml"))).expect("written");
+    std::os::unix::fs::symlink("..", root.join("sub/back")).expect("a link");
+    // A link to a directory that is not an ancestor is followed.
+    let other = tmp.0.join("other");
+    std::fs::create_dir_all(&other).expect("created");
+    std::fs::write(other.join("b.yaml"), read(&cli("image-ok.yaml"))).expect("written");
+    std::os::unix::fs::symlink(&other, root.join("sub/other")).expect("a link");
+    let root_arg = root.display().to_string();
+
+    let r = run(&["replay", "-o", "json", &root_arg]);
+    r.expect_code(2);
+    let doc = r.json();
+    let (a, back, b) = (
+        format!("{root_arg}/a.yaml"),
+        format!("{root_arg}/sub/back"),
+        format!("{root_arg}/sub/other/b.yaml"),
+    );
+    assert_eq!(sources(&doc), [a.as_str(), back.as_str(), b.as_str()]);
+    assert_eq!(result(&doc, &a)["allowed"], true);
+    assert_eq!(result(&doc, &b)["allowed"], true);
+    assert_eq!(
+        result(&doc, &back)["error"],
+        format!("symbolic link loop: {back} leads back to {root_arg}; not followed")
+    );
+    assert_summary(&doc, [3, 2, 0, 0, 1, 0]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Messages (issue 10, item 12).
+// ---------------------------------------------------------------------------------------------
+
+const MALFORMED_MESSAGE: &str =
+    "malformed YAML: illegal placement of ':' indicator at line 4, column 9";
+
+#[test]
+fn a_yaml_error_is_one_line_naming_the_place_and_its_snippet_names_the_file() {
+    let bad = cli("malformed.yaml");
+    let located = format!("{bad}:4:9");
+
+    let json_run = run(&["replay", "-o", "json", &bad]);
+    json_run.expect_code(2);
+    let doc = json_run.json();
+    let r = result(&doc, &bad);
+    assert_eq!(r["error"], MALFORMED_MESSAGE);
+    let detail = r["error_detail"].as_str().expect("error_detail");
+    assert!(detail.contains(&located), "{detail}");
+    assert!(detail.contains("4 | metadata: {name: cluster}"), "{detail}");
+    assert!(
+        !detail.contains("<input>") && !detail.contains("error:"),
+        "{detail}"
+    );
+
+    let text = run(&["replay", &bad]);
+    text.expect_code(2);
+    assert_eq!(
+        text.lines()[0],
+        format!("{bad}: ERROR: {MALFORMED_MESSAGE}")
+    );
+    assert!(text.lines()[1].starts_with("    ") && text.lines()[1].contains(&located));
+    assert!(!text.stdout.contains("<input>"), "{}", text.stdout);
+    assert_eq!(
+        text.lines().last().copied(),
+        Some("1 result: 0 allowed, 0 denied, 0 skipped, 1 error, 0 mismatches")
+    );
+
+    let junit = run(&["replay", "-o", "junit", &bad]);
+    junit.expect_code(2);
+    let root = parse_xml(&junit.stdout).expect("well-formed XML");
+    let mut cases = Vec::new();
+    root.all("testcase", &mut cases);
+    let error = cases[0].child("error").expect("an <error>");
+    assert_eq!(
+        error.attrs.get("message").map(String::as_str),
+        Some(MALFORMED_MESSAGE)
+    );
+    assert!(cases[0].child("system-err").is_some(), "{}", junit.stdout);
+    let err_at = junit.stdout.find("<system-err>").expect("system-err");
+    assert!(
+        junit.stdout[err_at..].contains(&located),
+        "{}",
+        junit.stdout
+    );
+}
+
+#[test]
+fn a_yaml_bomb_is_said_in_words() {
+    let tmp = TempDir::new("bomb");
+    let mut text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n".to_owned();
+    for (name, prev) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e")] {
+        let items = vec![format!("*{prev}"); 10].join(", ");
+        text.push_str(&format!("{name}: &{name} [{items}]\n"));
+    }
+    let bomb = tmp.write("bomb.yaml", &text);
+    let r = run(&["replay", "-o", "json", &bomb]);
+    r.expect_code(2);
+    let doc = r.json();
+    let result = result(&doc, &bomb);
+    assert_eq!(
+        result["error"],
+        "too many YAML nodes (alias expansion?): limit 250000"
+    );
+    assert!(
+        result["error_detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&format!("{bomb}:6:12"))),
+        "{result}"
+    );
+}
+
+#[test]
+fn the_summary_line_counts_in_the_singular() {
+    let r = run(&["replay", &cli("image-ok.yaml")]);
+    r.expect_code(0);
+    assert_eq!(
+        r.lines().last().copied(),
+        Some("1 result: 1 allowed, 0 denied, 0 skipped, 0 errors, 0 mismatches")
+    );
+    let suite = cli("suite-unmatched.yaml");
+    let r = run(&["replay", "--expect", &suite, &cli("image-ok.yaml")]);
+    r.expect_code(1);
+    assert_eq!(
+        r.lines().last().copied(),
+        Some("1 result: 1 allowed, 0 denied, 0 skipped, 0 errors, 1 mismatch")
+    );
+}
+
+#[test]
+fn rules_explains_its_operation_codes() {
+    let legend =
+        "OPS   the operations it judges: C create, U update, S status subresource update, D delete";
+    let text = run(&["rules"]);
+    text.expect_code(0);
+    assert!(
+        text.lines()[..6].contains(&format!("#   {legend}").as_str()),
+        "{}",
+        text.stdout
+    );
+    let help = run(&["rules", "--help"]);
+    help.expect_code(0);
+    assert!(help.stdout.contains(legend), "{}", help.stdout);
+    assert!(
+        help.stdout
+            .contains("C create, U update, S status subresource update, D delete"),
+        "{}",
+        help.stdout
+    );
+}
+
+/// Runs the binary with `args`; kills it and fails the test when it is still running after
+/// `limit` (a server that should have refused to start).
+fn run_bounded(args: &[&str], limit: Duration) -> Run {
+    let mut child = common::binary::ChildGuard(
+        Command::new(BIN)
+            .args(args)
+            .current_dir(ROOT)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts"),
+    );
+    let status = common::binary::wait_exit_blocking(&mut child.0, limit)
+        .unwrap_or_else(|| panic!("{args:?} still running after {limit:?}"));
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut out) = child.0.stdout.take() {
+        out.read_to_string(&mut stdout).expect("stdout is UTF-8");
+    }
+    if let Some(mut err) = child.0.stderr.take() {
+        err.read_to_string(&mut stderr).expect("stderr is UTF-8");
+    }
+    Run {
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+        code: status.code().expect("the binary exits (no signal)"),
+        stdout,
+        stderr,
+    }
+}
+
+#[test]
+fn serve_without_certificates_says_how_to_get_them() {
+    let tmp = TempDir::new("no-certs");
+    let dir = tmp.0.join("nothing").display().to_string();
+    let r = run_bounded(
+        &["serve", "--cert-dir", &dir, "--listen", "127.0.0.1:0"],
+        Duration::from_secs(10),
+    );
+    r.expect_code(2);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .starts_with(&format!("error: {dir}/tls.crt does not exist")),
+        "{}",
+        r.stderr
+    );
+    for hint in [
+        "--dev",
+        "image-config-webhook certs --out DIR",
+        "--cert-dir DIR",
+    ] {
+        assert!(r.stderr.contains(hint), "{hint} in: {}", r.stderr);
+    }
+}
+
+#[test]
+fn an_invalid_log_level_stops_serve_at_start() {
+    let tmp = TempDir::new("log-level");
+    let dir = tmp.0.join("certs").display().to_string();
+    for (level, says) in [
+        ("image_config_webhook=loud", "is not a log filter"),
+        ("warning", "\"warning\" is not a level"),
+    ] {
+        let r = run_bounded(
+            &[
+                "serve",
+                "--dev",
+                "--cert-dir",
+                &dir,
+                "--listen",
+                "127.0.0.1:0",
+                "--log-level",
+                level,
+            ],
+            Duration::from_secs(10),
+        );
+        r.expect_code(2);
+        assert!(
+            r.stderr.starts_with(&format!(
+                "error: invalid value '{level}' for '--log-level <FILTER>'"
+            )),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains(says), "{}", r.stderr);
+    }
+}
+
+/// What the binary wrote to its terminal when run with `args` under `script` (a pseudo-terminal
+/// for stdin, stdout and stderr, with stdout sent to /dev/null). `script` is util-linux's
+/// (Debian's essential package bsdutils): a machine without it fails the test, never skips it.
+fn terminal_output(args: &[&str]) -> String {
+    let quoted: Vec<String> = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let out = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} >/dev/null", quoted.join(" ")),
+            "/dev/null",
+        ])
+        .current_dir(ROOT)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run `script` (util-linux; Debian package bsdutils) to give the binary a terminal");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_progress_bar_shows_on_a_terminal_for_text_output_only() {
+    let tmp = TempDir::new("tty");
+    let ca = some_ca(&tmp);
+    let dir = numbered_images(&tmp, 4);
+    let url = format!("https://127.0.0.1:{}/validate", dead_port());
+    let base = ["replay", "--server", &url, "--ca", &ca];
+    let text = terminal_output(&[&base[..], &[dir.as_str()]].concat());
+    assert!(text.contains("/4 requests"), "{text:?}");
+    let json = terminal_output(&[&base[..], &["-o", "json", dir.as_str()]].concat());
+    assert!(!json.contains("requests"), "{json:?}");
 }
