@@ -281,7 +281,10 @@ pub(super) fn wildcard_covers_tld(ctx: &Ctx<'_>, out: &mut Out) {
                     Covered::TopLevelDomain => "covers an entire top-level domain",
                     Covered::Everything => "covers every registry",
                 };
-                (entry.path(), format!("wildcard {} {what}", quoted(entry.value)))
+                (
+                    entry.path(),
+                    format!("wildcard {} {what}", quoted(entry.value)),
+                )
             });
         }
     }

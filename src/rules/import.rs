@@ -184,7 +184,11 @@ fn spilled_match(host: &str) -> Option<String> {
                     Some('.') => example.push('a'),
                     next if !spilled => {
                         spilled = true;
-                        example.push_str(if next.is_none() { "evil.example" } else { "evil" });
+                        example.push_str(if next.is_none() {
+                            "evil.example"
+                        } else {
+                            "evil"
+                        });
                     }
                     _ => example.push('a'),
                 }

@@ -98,9 +98,7 @@ impl Rule {
     /// metadata rules, which compare with the old object by definition, and T2: a CEL rule that
     /// cannot evaluate is an error even on an unchanged value).
     pub fn ratchets(&self) -> bool {
-        self.tier != Tier::Warning
-            && !self.id.starts_with('M')
-            && !matches!(self.id, "D1" | "T2")
+        self.tier != Tier::Warning && !self.id.starts_with('M') && !matches!(self.id, "D1" | "T2")
     }
 }
 

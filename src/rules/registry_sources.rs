@@ -79,7 +79,11 @@ pub(super) fn cel_rule_cannot_evaluate(ctx: &Ctx<'_>, out: &mut Out) {
         }
         return;
     };
-    for name in ["allowedRegistries", "blockedRegistries", "insecureRegistries"] {
+    for name in [
+        "allowedRegistries",
+        "blockedRegistries",
+        "insecureRegistries",
+    ] {
         let Some(list) = sources.get(name).and_then(serde_json::Value::as_array) else {
             continue;
         };
@@ -127,13 +131,7 @@ pub(super) fn scope_is_malformed(ctx: &Ctx<'_>, out: &mut Out) {
     };
     for (name, list) in scope_lists(rs) {
         for (i, value) in items(list).filter(|(_, v)| !is_valid_scope(v)) {
-            out.error_with(|| {
-                FieldError::invalid(
-                    list_path(name).index(i),
-                    value,
-                    SCOPE_MESSAGE,
-                )
-            });
+            out.error_with(|| FieldError::invalid(list_path(name).index(i), value, SCOPE_MESSAGE));
         }
     }
 }

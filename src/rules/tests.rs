@@ -143,14 +143,20 @@ fn rule_m5() {
         // The API server reports both; the ObjectMeta error comes first.
         let m5 = rows.iter().position(|r| r.0 == "M5");
         let m1 = rows.iter().position(|r| r.0 == "M1");
-        assert!(m5.is_some() && m1.is_some() && m5 < m1, "{name:?}: {rows:#?}");
+        assert!(
+            m5.is_some() && m1.is_some() && m5 < m1,
+            "{name:?}: {rows:#?}"
+        );
     }
     let mut obj = image(json!({}));
     obj["metadata"]["name"] = json!("a".repeat(254));
     let rows = findings(Phase::Create, obj, None);
     let long = rows.iter().filter(|r| r.0 == "M5").collect::<Vec<_>>();
     assert_eq!(long.len(), 1, "{long:#?}");
-    assert!(long[0].4.ends_with(": must be no more than 253 characters"), "{long:#?}");
+    assert!(
+        long[0].4.ends_with(": must be no more than 253 characters"),
+        "{long:#?}"
+    );
     absent(&findings(Phase::Create, image(json!({})), None), "M5");
     let mut obj = image(json!({}));
     obj["metadata"]["name"] = json!("foo");
@@ -186,7 +192,10 @@ fn rule_t2() {
     // Changed: the type error itself is the error, and CEL does not run.
     let rows = findings(Phase::Update, rs(json!(5)), Some(old));
     absent(&rows, "T2");
-    assert!(rows.iter().any(|r| r.0 == "T1" && r.1 == "error"), "{rows:#?}");
+    assert!(
+        rows.iter().any(|r| r.0 == "T1" && r.1 == "error"),
+        "{rows:#?}"
+    );
     // An item of the wrong type in an unchanged list fails R2's evaluation.
     let old = rs(json!({"blockedRegistries": ["a.io", 5, null]}));
     let mut new = old.clone();
@@ -1291,7 +1300,10 @@ fn rule_w13() {
         "warning",
         "",
         &at(1),
-        &format!("{}: wildcard \"*.io:*\" covers an entire top-level domain", at(1)),
+        &format!(
+            "{}: wildcard \"*.io:*\" covers an entire top-level domain",
+            at(1)
+        ),
     );
     expect(
         &rows,
@@ -1299,7 +1311,10 @@ fn rule_w13() {
         "warning",
         "",
         &at(4),
-        &format!("{}: wildcard \"**.com\" covers an entire top-level domain", at(4)),
+        &format!(
+            "{}: wildcard \"**.com\" covers an entire top-level domain",
+            at(4)
+        ),
     );
     assert_eq!(rows.iter().filter(|r| r.0 == "W13").count(), 3, "{rows:#?}");
 }
