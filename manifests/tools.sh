@@ -7,8 +7,9 @@
 #
 # Both go into one Python virtual environment, pinned, outside the work tree:
 #   ${IMAGE_CONFIG_WEBHOOK_TOOLS_DIR:-$HOME/.local/share/image-config-webhook/tools}
-# tests/deploy.rs looks in its bin/ first, then on PATH. Running this script again is cheap: it
-# installs nothing when the pinned versions are already there.
+# tests/deploy.rs looks in its bin/ first, then on PATH, and runs this script itself when a tool
+# is missing (except under CI, where .ci/run runs it first and a missing tool fails the tests).
+# Running this script again is cheap: it installs nothing when the pinned versions are already there.
 #
 # Why not Debian: bookworm's kubernetes-client is kubectl 1.20, whose built-in kustomize (v2.0.3)
 # predates the `patches` and `labels` fields these kustomizations use, and Debian packages no
