@@ -20,6 +20,8 @@
 //! - The certificates from `certs` verify with rustls for the Service's DNS names.
 //! - No private key is tracked by git.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -28,6 +30,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::binary::{BIN, run_ok};
 use image_config_webhook::certs;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier as _;
@@ -35,7 +38,6 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
 const NAMESPACE: &str = "image-config-webhook";
 const SERVICE: &str = "image-config-webhook";
 const WEBHOOK_CONFIGURATION: &str = "image-config-webhook";
@@ -298,20 +300,6 @@ fn copy_dir(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) {
     }
 }
 
-fn run_bin(args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{BIN}: {e}"));
-    assert!(
-        out.status.success(),
-        "image-config-webhook {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
-
 /// Renders every overlay once. The plain overlay is rendered from a copy of manifests/ whose
 /// certs/ is filled by the real `certs` command, as manifests/README.md says; the copy (with its
 /// private key) is removed right after.
@@ -339,8 +327,8 @@ fn render_all(renderer: &Renderer) -> BTreeMap<&'static str, Result<Rendered, St
     copy_dir(&manifests, &copy, &|p| p == user_certs);
     let certs_dir = copy.join("overlays/plain/certs");
     let certs_dir_arg = certs_dir.to_str().expect("UTF-8 path");
-    run_bin(&["certs", "--out", certs_dir_arg]);
-    let printed = run_bin(&["certs", "--out", certs_dir_arg, "--print-ca-bundle"]);
+    run_ok(&["certs", "--out", certs_dir_arg]);
+    let printed = run_ok(&["certs", "--out", certs_dir_arg, "--print-ca-bundle"]);
     let ca_pem = read(&certs_dir.join("ca.crt"));
     let result = render(renderer, &copy.join("overlays/plain")).map(|text| Rendered {
         objects: yaml_docs(&text, "plain"),
@@ -529,7 +517,7 @@ fn annotation<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
 
 /// `(host, port)` of the server's default `--listen`, read from `serve --help`.
 fn server_default_listen() -> (String, u16) {
-    let help = run_bin(&["serve", "--help"]);
+    let help = run_ok(&["serve", "--help"]);
     let section = help
         .split("--listen <ADDR>")
         .nth(1)
@@ -563,7 +551,7 @@ fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
 
 /// The `[default: ...]` of `flag` in `serve --help`, or `None` when the flag has none.
 fn serve_default(flag: &str) -> Option<String> {
-    let help = run_bin(&["serve", "--help"]);
+    let help = run_ok(&["serve", "--help"]);
     let paragraph = help
         .split(&format!("{flag} <"))
         .nth(1)
@@ -1892,7 +1880,7 @@ fn network_policy_component_is_off_by_default_and_renders_when_enabled() {
     let user_certs = manifests.join("overlays/plain/certs");
     copy_dir(&manifests, &copy, &|p| p == user_certs);
     let certs_dir = copy.join("overlays/plain/certs");
-    run_bin(&["certs", "--out", certs_dir.to_str().expect("UTF-8 path")]);
+    run_ok(&["certs", "--out", certs_dir.to_str().expect("UTF-8 path")]);
     let mut files = Vec::new();
     for overlay in ["plain", "cert-manager"] {
         let site = tmp.0.join(format!("site-{overlay}"));
@@ -1988,7 +1976,7 @@ fn manifests_readme_commands_match_the_manifests() {
 
 #[test]
 fn deployment_args_are_flags_of_serve() {
-    let help = run_bin(&["serve", "--help"]);
+    let help = run_ok(&["serve", "--help"]);
     let c = base_file("deployment.yaml");
     let c = container(&c);
     let args = args_of(c);
@@ -2105,7 +2093,7 @@ fn deployment_args_start_the_real_server_on_the_webhook_path() {
     let tmp = TempDir::new("serve");
     let cert_dir = tmp.0.join("tls");
     let cert_dir_arg = cert_dir.to_str().expect("UTF-8 path").to_owned();
-    run_bin(&["certs", "--out", &cert_dir_arg]);
+    run_ok(&["certs", "--out", &cert_dir_arg]);
     let probe_addr = flag_value(&args, "--probe-addr")
         .expect("the Deployment sets --probe-addr")
         .to_owned();

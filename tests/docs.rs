@@ -10,13 +10,15 @@
 //! - Links between the documents resolve; nothing refers to a RULEBOOK that is not here.
 //! - CI installs what the tests need, and no test reports a skip as a pass.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::binary::{BIN, run_ok};
 use image_config_webhook::rules::table;
 
-const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
 /// The most lines the README may have.
 const README_MAX_LINES: usize = 250;
 /// How to regenerate the generated parts of the documents.
@@ -49,20 +51,6 @@ fn documents() -> Vec<String> {
     pages.sort();
     docs.extend(pages);
     docs
-}
-
-fn run_bin(args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{BIN}: {e}"));
-    assert!(
-        out.status.success(),
-        "image-config-webhook {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,7 +138,7 @@ fn generated_tables_name_every_rule() {
 
 /// The subcommands `image-config-webhook --help` lists.
 fn subcommands() -> BTreeSet<String> {
-    let help = run_bin(&["--help"]);
+    let help = run_ok(&["--help"]);
     let commands = help
         .split("Commands:")
         .nth(1)
@@ -184,7 +172,7 @@ fn flags_in_help(help: &str) -> BTreeSet<String> {
 }
 
 fn subcommand_flags(sub: &str) -> BTreeSet<String> {
-    flags_in_help(&run_bin(&[sub, "--help"]))
+    flags_in_help(&run_ok(&[sub, "--help"]))
 }
 
 /// Every invocation of the binary in `doc`: the words after `image-config-webhook` or
@@ -352,7 +340,7 @@ fn every_replay_flag_is_documented_in_the_readme() {
 #[test]
 fn readme_replay_exit_codes_match_replay_help() {
     let readme = read("README.md");
-    let help = run_bin(&["replay", "--help"]);
+    let help = run_ok(&["replay", "--help"]);
     for code in 0..=3 {
         assert!(
             readme.contains(&format!("\n| {code} | ")),

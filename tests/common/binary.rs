@@ -10,6 +10,22 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
 
+/// Runs the binary with `args` to completion and returns its stdout; fails the test, with its
+/// stderr, when it exits non-zero.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{BIN}: {e}"));
+    assert!(
+        out.status.success(),
+        "image-config-webhook {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A child process, killed and reaped on drop.
 pub struct ChildGuard(pub Child);
 

@@ -1,4 +1,4 @@
-//! Helpers shared by the server test files (`server_tls.rs`, `adversarial.rs`): each test crate
+//! Helpers shared by the test files (servers, documents, deployment): each test crate
 //! uses a subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
