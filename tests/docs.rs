@@ -730,4 +730,6 @@ fn ci_installs_the_tools_before_the_tests_and_fails_without_them() {
         ".ci/run sets CI, so that a missing tool fails the tests instead of being installed \
          by them"
     );
+    // The container image is built and run too, its tools installed by the script.
+    position("bash tests/container/run.sh --install");
 }
