@@ -1,11 +1,13 @@
 //! `explain`: what an Image config does to real image references, before it rolls out to every
-//! node. Built on the same grammars as the rules ([`crate::grammar`]), so a warning and an
-//! explanation cannot disagree.
+//! node. A presentation of the node model ([`crate::node`]): the decisions are the model's, this
+//! module puts them in words (text and JSON) and compares two configs.
 //!
 //! ```text
-//! Image (config, and optionally the old one) -> Cluster: what MCO and openshift-apiserver make of it
+//! Image (config, and optionally the old one) -> node::Node: what MCO and openshift-apiserver make of it
 //! IMAGE_REF...                               -> Reference (normalised)  -> Explanation per reference
 //!                                                                          (and Changes against the old)
+//! Image --render FILE                        -> the file MCO writes (registries.conf, policy.json,
+//!                                               search drop-in), or MCO's refusal
 //! ```
 //!
 //! For each reference:
@@ -18,8 +20,8 @@
 //!    candidate that is allowed and exists. Short-name aliases of `registries.conf.d` are not
 //!    modelled.
 //! 3. **Pull on a node** (CRI-O with the files the machine-config operator writes): blocked
-//!    entries that cover a release payload repository are dropped (the digest-mirror case, where
-//!    MCO keeps them, is not modelled); `registries.conf` gets one `[[registry]]` per blocked or
+//!    entries that cover the release payload repository P (the repository of `--release-image`)
+//!    are dropped (the digest-mirror case, where MCO keeps them, is not modelled); `registries.conf` gets one `[[registry]]` per blocked or
 //!    insecure scope and the longest matching prefix decides `blocked` and `insecure`;
 //!    `policy.json` rejects blocked scopes (default accept) or accepts allowed scopes (default
 //!    reject), looked up from the most specific scope (`repo:tag` or `repo@digest`, repository,
@@ -73,43 +75,41 @@
 //! `decided_by` is null when nothing restricts the decision (no list, or a blocked list that does
 //! not match). `candidate` is set for short names: the candidate the summary is about.
 
-use std::fmt;
-
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::field::FieldError;
 use crate::field::go_quote;
 use crate::grammar::host::is_host_port;
-use crate::grammar::import::{
-    Admitter, EntryError, ImportAllowList, ImportEntry, Transport, registry_host_port,
-};
 use crate::grammar::reference::Reference;
-use crate::grammar::scope::{
-    RegistriesConf, ScopeIndex, dropped_for_payload, is_valid_registries_conf_scope,
-    is_valid_scope, ref_matching_prefix,
-};
-use crate::image::{Image, RegistryLocation, RegistrySources, StrList, decode};
+use crate::grammar::scope::is_valid_scope;
+use crate::image::decode;
+use crate::node::{self, ImportBasis, Node, PolicyDecision, RenderError, RenderedFile};
 use crate::policy::DEFAULT_INTERNAL_REGISTRY;
 
 /// The release payload repositories of OpenShift: the release image and its component images.
+/// Deprecated: MCO's exception protects only the release image's repository, so the node model
+/// uses the first of [`Settings::payload_repositories`] (`--release-image` sets it).
 pub const DEFAULT_PAYLOAD_REPOSITORIES: [&str; 2] = [
-    "quay.io/openshift-release-dev/ocp-release",
+    node::DEFAULT_PAYLOAD_REPOSITORY,
     "quay.io/openshift-release-dev/ocp-v4.0-art-dev",
 ];
 
 /// `unqualified-search-registries` of the `registries.conf` MCO writes when
 /// `containerRuntimeSearchRegistries` is absent.
-pub const NODE_DEFAULT_SEARCH_REGISTRIES: [&str; 2] = ["registry.access.redhat.com", "docker.io"];
+pub const NODE_DEFAULT_SEARCH_REGISTRIES: [&str; 2] = node::TEMPLATE_SEARCH_REGISTRIES;
 
-const REGISTRY_SOURCES: &str = "spec.registrySources";
+/// The exit status of `explain --render` when MCO refuses to render the config.
+pub const EXIT_RENDER_REFUSED: u8 = 4;
+
 const IMPORT_LIST: &str = "spec.allowedRegistriesForImport";
 const SEARCH_LIST: &str = "spec.registrySources.containerRuntimeSearchRegistries";
 
 /// What `explain` needs besides the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Repositories of the release payload: MCO drops blocked entries that cover one.
+    /// Repositories of the release payload. The node model's P (the repository MCO's exception
+    /// protects) is the first; `--release-image` puts its repository there.
     /// Default: [`DEFAULT_PAYLOAD_REPOSITORIES`].
     pub payload_repositories: Vec<String>,
     /// The internal registry, when `status.internalRegistryHostname` is empty.
@@ -140,6 +140,16 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The node model's settings: P is the first payload repository.
+    pub fn node_settings(&self) -> node::Settings {
+        node::Settings {
+            payload_repository: self.payload_repositories.first().cloned(),
+            internal_registry: self.internal_registry.clone(),
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -151,39 +161,7 @@ impl Default for Settings {
 
 pub use crate::replay::{ConfigFile, read_image as read_config};
 
-/// Which entry decided: a field path and its value; no value means "not listed".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DecidedBy {
-    /// The field path, e.g. `spec.registrySources.blockedRegistries[2]`.
-    pub field: String,
-    /// The entry, e.g. `*.example.com`; `None` when nothing in the list matched.
-    pub value: Option<String>,
-}
-
-impl DecidedBy {
-    fn entry(field: String, value: &str) -> Self {
-        DecidedBy {
-            field,
-            value: Some(value.to_owned()),
-        }
-    }
-
-    fn not_listed(field: &str) -> Self {
-        DecidedBy {
-            field: field.to_owned(),
-            value: None,
-        }
-    }
-}
-
-impl fmt::Display for DecidedBy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.value {
-            Some(value) => write!(f, "{}: {value}", self.field),
-            None => write!(f, "{} (not listed)", self.field),
-        }
-    }
-}
+pub use crate::node::DecidedBy;
 
 /// A pull on a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -401,15 +379,16 @@ pub fn explain(
     references: &[String],
     settings: &Settings,
 ) -> Report {
+    let node_settings = settings.node_settings();
     let new_decoded = decode(config.object);
-    let new_cluster = Cluster::new(&new_decoded.image, settings);
+    let new_node = Node::new(&new_decoded.image, &node_settings);
     let old_decoded = old.map(|o| decode(o.object));
-    let old_cluster = old_decoded
+    let old_node = old_decoded
         .as_ref()
-        .map(|d| Cluster::new(&d.image, settings));
-    let summary = |source: Option<&str>, cluster: &Cluster<'_>, errors: &[FieldError]| {
+        .map(|d| Node::new(&d.image, &node_settings));
+    let summary = |source: Option<&str>, node: &Node<'_>, errors: &[FieldError]| {
         let mut notes: Vec<String> = errors.iter().map(|e| format!("ignored: {e}")).collect();
-        notes.extend(cluster.notes.iter().cloned());
+        notes.extend(node.notes().iter().cloned());
         ConfigSummary {
             source: source.map(str::to_owned),
             notes,
@@ -417,9 +396,9 @@ pub fn explain(
     };
     let mut results = Vec::with_capacity(references.len());
     for input in references {
-        let mut explanation = new_cluster.explain(input);
-        if let Some(old_cluster) = old_cluster.as_ref().filter(|_| explanation.error.is_none()) {
-            let before = old_cluster.explain(input);
+        let mut explanation = explain_one(&new_node, input);
+        if let Some(old_node) = old_node.as_ref().filter(|_| explanation.error.is_none()) {
+            let before = explain_one(old_node, input);
             explanation.changes = Some(compare(input, &before, &explanation));
         }
         results.push(explanation);
@@ -430,13 +409,66 @@ pub fn explain(
             .any(|r| r.changes.as_ref().is_some_and(|c| !c.is_empty()))
     });
     Report {
-        config: summary(config.source, &new_cluster, &new_decoded.errors),
+        config: summary(config.source, &new_node, &new_decoded.errors),
         old: old
-            .zip(old_cluster.as_ref())
+            .zip(old_node.as_ref())
             .zip(old_decoded.as_ref())
             .map(|((o, c), d)| summary(o.source, c, &d.errors)),
         changed,
         results,
+    }
+}
+
+/// Which file `explain --render` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RenderTarget {
+    /// `/etc/containers/registries.conf`.
+    RegistriesConf,
+    /// `/etc/containers/policy.json`.
+    PolicyJson,
+    /// `/etc/containers/registries.conf.d/01-image-searchRegistries.conf`.
+    Search,
+}
+
+/// What `explain --render` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rendering {
+    /// The file's bytes (stdout), and a note about them (stderr).
+    File(RenderedFile),
+    /// MCO writes no such file for this config (a note for stderr).
+    NotWritten(String),
+    /// MCO refuses to render: nothing on stdout, its error on stderr, exit
+    /// [`EXIT_RENDER_REFUSED`].
+    Refused(RenderError),
+}
+
+/// The file MCO renders for `object` on every node.
+pub fn render(object: &Value, settings: &Settings, target: RenderTarget) -> Rendering {
+    let node_settings = settings.node_settings();
+    let decoded = decode(object);
+    let node = Node::new(&decoded.image, &node_settings);
+    if let Some(refusal) = node.refusal() {
+        return Rendering::Refused(refusal.clone());
+    }
+    match target {
+        RenderTarget::RegistriesConf => Rendering::File(node.render_registries_conf()),
+        RenderTarget::PolicyJson => Rendering::File(node.render_policy_json()),
+        RenderTarget::Search => match node.render_search_registries() {
+            Some(content) => Rendering::File(RenderedFile {
+                path: node::SEARCH_DROP_IN_PATH,
+                content,
+                generated: true,
+                note: None,
+            }),
+            None => Rendering::NotWritten(format!(
+                "the machine-config operator writes no {} for this config \
+                 (containerRuntimeSearchRegistries is absent): the node searches {}",
+                node::SEARCH_DROP_IN_PATH,
+                node::TEMPLATE_SEARCH_REGISTRIES.join(", ")
+            )),
+        },
     }
 }
 
@@ -623,497 +655,181 @@ fn write_result(out: &mut String, r: &Explanation) {
 }
 
 /// `(index, value)` of the string items of a list.
-fn items(list: &Option<StrList>) -> impl Iterator<Item = (usize, &str)> {
-    list.iter()
-        .flatten()
-        .enumerate()
-        .filter_map(|(i, item)| item.as_deref().map(|s| (i, s)))
-}
-
-fn list_field(list: &str, i: usize) -> String {
-    format!("{REGISTRY_SOURCES}.{list}[{i}]")
-}
-
-/// A blocked entry that MCO drops because it covers a release payload repository.
-#[derive(Debug)]
-struct Dropped<'a> {
-    index: usize,
-    scope: &'a str,
-    repository: &'a str,
-}
-
-/// Which list a policy.json scope came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Requirement {
-    /// A blocked entry: `reject`.
-    Reject,
-    /// An allowed entry: `insecureAcceptAnything`.
-    Accept,
-}
-
-/// The `docker` transport of the `policy.json` MCO writes.
-#[derive(Debug)]
-struct PolicyJson<'a> {
-    /// `(requirement, list index, scope)`: blocked scopes first, so that a scope in both lists
-    /// rejects, as in MCO where the blocked list is written last.
-    scopes: Vec<(Requirement, usize, &'a str)>,
-    index: ScopeIndex<'a>,
-    /// The default requirement: accept when anything is blocked or nothing is allowed.
-    default_accepts: bool,
-}
-
-/// `allowedRegistriesForImport` as openshift-apiserver builds it.
-#[derive(Debug)]
-enum ImportPolicy<'a> {
-    /// Empty or absent: every registry is allowed.
-    Unrestricted,
-    /// An entry with two or more colons: the whitelister cannot be built.
-    Broken { index: usize, domain_name: &'a str },
-    /// A whitelist.
-    Listed {
-        list: ImportAllowList<'a>,
-        /// `(index, domainName, insecure)`.
-        entries: Vec<(usize, &'a str, bool)>,
-        /// The internal registry and whether it comes from the status.
-        internal: (&'a str, bool),
-    },
-}
-
-/// What the machine-config operator and openshift-apiserver make of one Image config.
-#[derive(Debug)]
-struct Cluster<'a> {
-    /// Blocked entries MCO keeps.
-    blocked: Vec<(usize, &'a str)>,
-    /// `(index, scope)` of `insecureRegistries`.
-    insecure: Vec<(usize, &'a str)>,
-    dropped: Vec<Dropped<'a>>,
-    /// The search list, `None` when absent.
-    search: Option<Vec<&'a str>>,
-    registries_conf: RegistriesConf<'a>,
-    policy: PolicyJson<'a>,
-    import: ImportPolicy<'a>,
-    notes: Vec<String>,
-}
-
-impl<'a> Cluster<'a> {
-    fn new(image: &'a Image, settings: &'a Settings) -> Self {
-        let spec = image.spec.as_ref();
-        let rs = spec.and_then(|s| s.registry_sources.as_ref());
-        let list = |pick: fn(&'a RegistrySources) -> &'a Option<StrList>| {
-            rs.map(|rs| items(pick(rs)).collect::<Vec<_>>())
-                .unwrap_or_default()
-        };
-        let allowed = list(|rs| &rs.allowed);
-        let insecure = list(|rs| &rs.insecure);
-        let mut notes = Vec::new();
-        let mut blocked = Vec::new();
-        let mut dropped = Vec::new();
-        for (index, scope) in list(|rs| &rs.blocked) {
-            let payload = dropped_for_payload(scope, &settings.payload_repositories);
-            match payload {
-                Some(repository) => {
-                    notes.push(format!(
-                        "{}: {} is dropped by the machine-config operator: it covers the release \
-                         payload repository {repository}, so neither registries.conf nor policy.json blocks it",
-                        list_field("blockedRegistries", index),
-                        go_quote(scope)
-                    ));
-                    dropped.push(Dropped {
-                        index,
-                        scope,
-                        repository,
-                    });
-                }
-                None => blocked.push((index, scope)),
-            }
-        }
-        for (name, entries) in [
-            ("insecure", &insecure),
-            ("blocked", &blocked),
-            ("allowed", &allowed),
-        ] {
-            for (index, scope) in entries
-                .iter()
-                .filter(|(_, s)| !is_valid_registries_conf_scope(s))
-            {
-                notes.push(format!(
-                    "{}: the machine-config operator refuses it (invalid entry for {name} registries {}): \
-                     nodes keep their current configuration until it is fixed",
-                    list_field(&format!("{name}Registries"), *index),
-                    go_quote(scope)
-                ));
-            }
-        }
-        for (name, entries) in [("insecure", &insecure), ("blocked", &blocked)] {
-            for (index, scope) in entries.iter().filter(|(_, s)| s.contains("://")) {
-                notes.push(format!(
-                    "{}: containers/image refuses the location {} (URI schemes are not supported): \
-                     every pull on the node fails",
-                    list_field(&format!("{name}Registries"), *index),
-                    go_quote(scope)
-                ));
-            }
-        }
-        if rs.is_some_and(|rs| rs.has_allowed && rs.has_blocked) {
-            let mco = if !allowed.is_empty() && !blocked.is_empty() {
-                " and the machine-config operator refuses it (only one of AllowedRegistries or \
-                 BlockedRegistries may be specified); the decisions below apply both lists"
-            } else {
-                ""
-            };
-            notes.push(format!(
-                "{REGISTRY_SOURCES}: both allowedRegistries and blockedRegistries are set: the API \
-                 server denies the object (rule R1){mco}"
-            ));
-        }
-        let search = rs
-            .and_then(|rs| rs.search.as_ref())
-            .map(|_| list(|rs| &rs.search));
-        for (index, registry) in search.iter().flatten() {
-            if !is_host_port(registry) {
-                notes.push(format!(
-                    "{SEARCH_LIST}[{index}]: {} is not a hostname[:port]: CRI-O cannot load its \
-                     registries configuration on any node",
-                    go_quote(registry)
-                ));
-            }
-        }
-        let mut scopes: Vec<(Requirement, usize, &'a str)> = blocked
-            .iter()
-            .map(|(i, s)| (Requirement::Reject, *i, *s))
-            .collect();
-        scopes.extend(allowed.iter().map(|(i, s)| (Requirement::Accept, *i, *s)));
-        let policy = PolicyJson {
-            index: ScopeIndex::new(scopes.iter().map(|(_, _, s)| *s)),
-            scopes,
-            default_accepts: !blocked.is_empty() || allowed.is_empty(),
-        };
-        let internal = image
-            .status
-            .as_ref()
-            .and_then(|s| s.internal_registry_hostname.as_deref())
-            .filter(|h| !h.is_empty())
-            .map_or((settings.internal_registry.as_str(), false), |h| (h, true));
-        let import = Self::import_policy(
-            spec.and_then(|s| s.allowed_registries_for_import.as_ref()),
-            internal,
-        );
-        if let ImportPolicy::Broken { index, domain_name } = import {
-            notes.push(format!(
-                "{IMPORT_LIST}[{index}].domainName: failed to parse allowed registry {}: too many colons: \
-                 openshift-apiserver cannot build its whitelist and does not start",
-                go_quote(domain_name)
-            ));
-        }
-        Cluster {
-            registries_conf: RegistriesConf::new(&blocked, &insecure),
-            blocked,
-            insecure,
-            dropped,
-            search: search.map(|list| list.into_iter().map(|(_, r)| r).collect()),
-            policy,
-            import,
-            notes,
-        }
-    }
-
-    fn import_policy(
-        list: Option<&'a Vec<Option<RegistryLocation>>>,
-        internal: (&'a str, bool),
-    ) -> ImportPolicy<'a> {
-        let Some(list) = list.filter(|l| !l.is_empty()) else {
-            return ImportPolicy::Unrestricted;
-        };
-        let entries: Vec<(usize, &'a str, bool)> = list
-            .iter()
-            .enumerate()
-            .filter_map(|(i, l)| {
-                l.as_ref()
-                    .map(|l| (i, l.domain_name.as_deref().unwrap_or(""), l.insecure))
-            })
-            .collect();
-        if let Some((index, domain_name, _)) = entries.iter().find(|(_, d, insecure)| {
-            ImportEntry::parse(d, *insecure) == Err(EntryError::TooManyColons)
-        }) {
-            return ImportPolicy::Broken {
-                index: *index,
-                domain_name,
+/// Explains one reference under the node model.
+fn explain_one(node: &Node<'_>, input: &str) -> Explanation {
+    let reference = match Reference::parse(input) {
+        Ok(r) => r,
+        Err(e) => {
+            return Explanation {
+                input: input.to_owned(),
+                error: Some(e.to_string()),
+                reference: None,
+                short_name: None,
+                pull: None,
+                import: None,
+                changes: None,
             };
         }
-        ImportPolicy::Listed {
-            list: ImportAllowList::new(entries.iter().copied()).with_internal(internal.0),
-            entries,
-            internal,
-        }
+    };
+    let (short_name, pull) = if reference.is_short_name() {
+        let short = present_short_name(node, &node.short_name(&reference));
+        let pull = summarize(&short, &reference);
+        (Some(short), pull)
+    } else {
+        (None, present_pull(node, &reference, &node.pull(&reference)))
+    };
+    Explanation {
+        input: input.to_owned(),
+        error: None,
+        reference: Some(Normalized::of(&reference)),
+        short_name,
+        pull: Some(pull),
+        import: Some(present_import(&node.import(&reference))),
+        changes: None,
     }
+}
 
-    fn explain(&self, input: &str) -> Explanation {
-        let reference = match Reference::parse(input) {
-            Ok(r) => r,
-            Err(e) => {
-                return Explanation {
-                    input: input.to_owned(),
-                    error: Some(e.to_string()),
-                    reference: None,
-                    short_name: None,
-                    pull: None,
-                    import: None,
-                    changes: None,
-                };
-            }
-        };
-        let (short_name, pull) = if reference.is_short_name() {
-            let short = self.short_name(&reference);
-            let pull = summarize(&short, &reference);
-            (Some(short), pull)
-        } else {
-            (None, self.pull(&reference))
-        };
-        Explanation {
-            input: input.to_owned(),
-            error: None,
-            reference: Some(Normalized::of(&reference)),
-            short_name,
-            pull: Some(pull),
-            import: Some(self.import(&reference)),
-            changes: None,
-        }
-    }
-
-    fn short_name(&self, reference: &Reference) -> ShortName {
-        let (search_field, registries): (Option<String>, Vec<&str>) = match &self.search {
-            Some(list) => (Some(SEARCH_LIST.to_owned()), list.clone()),
-            None => (None, NODE_DEFAULT_SEARCH_REGISTRIES.to_vec()),
-        };
-        let candidates = registries
+fn present_short_name(node: &Node<'_>, short: &node::ShortName) -> ShortName {
+    ShortName {
+        search_field: short.search_field.clone(),
+        registries: short.registries.clone(),
+        candidates: short
+            .candidates
             .iter()
-            .map(|registry| match reference.in_registry(registry) {
-                Ok(candidate) => Candidate {
-                    registry: (*registry).to_owned(),
-                    name: Some(candidate.to_string()),
+            .map(|c| match (&c.reference, &c.pull) {
+                (Ok(reference), Some(pull)) => Candidate {
+                    registry: c.registry.clone(),
+                    name: Some(reference.to_string()),
                     error: None,
-                    pull: Some(self.pull(&candidate)),
+                    pull: Some(present_pull(node, reference, pull)),
                 },
-                Err(e) => Candidate {
-                    registry: (*registry).to_owned(),
+                (Ok(reference), None) => Candidate {
+                    registry: c.registry.clone(),
+                    name: Some(reference.to_string()),
+                    error: None,
+                    pull: None,
+                },
+                (Err(e), _) => Candidate {
+                    registry: c.registry.clone(),
                     name: None,
                     error: Some(e.to_string()),
                     pull: None,
                 },
             })
-            .collect();
-        ShortName {
-            search_field,
-            registries: registries.iter().map(|r| (*r).to_owned()).collect(),
-            candidates,
-        }
-    }
-
-    /// The pull of a fully qualified reference.
-    fn pull(&self, reference: &Reference) -> Pull {
-        let name = reference.name();
-        let identity = reference.policy_identity();
-        let table = self.registries_conf.find(&name);
-        let insecure_by = table
-            .and_then(|t| t.insecure_by)
-            .and_then(|i| self.insecure.iter().find(|(index, _)| *index == i))
-            .map(|(i, scope)| DecidedBy::entry(list_field("insecureRegistries", *i), scope));
-        let mut pull = Pull {
-            allowed: true,
-            insecure: insecure_by.is_some(),
-            candidate: None,
-            decided_by: None,
-            insecure_by,
-            how: String::new(),
-            error: None,
-            notes: Vec::new(),
-        };
-        if let Some(table) = table
-            && let Some(i) = table.blocked_by
-        {
-            pull.allowed = false;
-            pull.decided_by =
-                self.blocked
-                    .iter()
-                    .find(|(index, _)| *index == i)
-                    .map(|(index, scope)| {
-                        DecidedBy::entry(list_field("blockedRegistries", *index), scope)
-                    });
-            pull.how = format!(
-                "registries.conf: the longest [[registry]] prefix matching {name} is {}, blocked = true",
-                go_quote(table.prefix)
-            );
-            pull.error = Some(format!(
-                "registry {} is blocked in /etc/containers/registries.conf or /etc/containers/registries.conf.d",
-                table.prefix
-            ));
-        } else if self.policy.scopes.is_empty() {
-            pull.how = "no allowedRegistries or blockedRegistries: policy.json accepts every image"
-                .to_owned();
-        } else {
-            let matched = self
-                .policy
-                .index
-                .policy_match(&name, &identity)
-                .and_then(|k| self.policy.scopes.get(k));
-            match matched {
-                Some(&(requirement, index, scope)) => {
-                    let (list, verb) = match requirement {
-                        Requirement::Reject => ("blockedRegistries", "rejects"),
-                        Requirement::Accept => ("allowedRegistries", "accepts"),
-                    };
-                    pull.allowed = requirement == Requirement::Accept;
-                    pull.decided_by = Some(DecidedBy::entry(list_field(list, index), scope));
-                    pull.how = format!(
-                        "policy.json: the most specific scope for {identity} is {}, which {verb} it",
-                        go_quote(scope)
-                    );
-                }
-                None if self.policy.default_accepts => {
-                    pull.how = format!(
-                        "policy.json: no blocked scope matches {identity}; the default accepts it"
-                    );
-                }
-                None => {
-                    pull.allowed = false;
-                    pull.decided_by = Some(DecidedBy::not_listed(&format!(
-                        "{REGISTRY_SOURCES}.allowedRegistries"
-                    )));
-                    pull.how = format!(
-                        "policy.json: no allowed scope matches {identity}; the default rejects it"
-                    );
-                }
-            }
-            if !pull.allowed {
-                pull.error = Some(format!(
-                    "Source image rejected: Running image docker://{} is rejected by policy.",
-                    reference.familiar()
-                ));
-            }
-        }
-        if pull.allowed {
-            for d in &self.dropped {
-                let single = ScopeIndex::new([d.scope]);
-                if ref_matching_prefix(&name, d.scope).is_some()
-                    || single.policy_match(&name, &identity).is_some()
-                {
-                    pull.notes.push(format!(
-                        "{} ({}) would block it, but the machine-config operator drops that entry: \
-                         it covers the release payload repository {}",
-                        list_field("blockedRegistries", d.index),
-                        d.scope,
-                        d.repository
-                    ));
-                }
-            }
-        }
-        if reference.tag().is_some() && reference.digest().is_some() {
-            pull.notes.push(
-                "both a tag and a digest: the digest chooses the image, the tag is ignored"
-                    .to_owned(),
-            );
-        }
-        pull
-    }
-
-    /// The import of a reference into an ImageStream (a secure import).
-    fn import(&self, reference: &Reference) -> Import {
-        let registry = reference.written_domain().unwrap_or("");
-        let (host, port) = registry_host_port(registry, false);
-        let mut import = Import {
-            allowed: true,
-            checked: format!("{host}:{port}"),
-            decided_by: None,
-            how: String::new(),
-            error: None,
-            notes: Vec::new(),
-        };
-        match &self.import {
-            ImportPolicy::Unrestricted => {
-                import.how = format!(
-                    "whitelist: {IMPORT_LIST} is empty, openshift-apiserver allows every registry ({})",
-                    import.checked
-                );
-            }
-            ImportPolicy::Broken { index, domain_name } => {
-                import.allowed = false;
-                import.decided_by = Some(DecidedBy::entry(
-                    format!("{IMPORT_LIST}[{index}].domainName"),
-                    domain_name,
-                ));
-                import.how =
-                    "whitelist: two or more colons, openshift-apiserver cannot build it".to_owned();
-                import.error = Some(format!(
-                    "openshift-apiserver does not start: failed to parse allowed registry {}: too many colons",
-                    go_quote(domain_name)
-                ));
-            }
-            ImportPolicy::Listed {
-                list,
-                entries,
-                internal,
-            } => match list.admit(registry, Transport::Secure) {
-                Ok(admitter) => {
-                    import.decided_by = Some(import_admitter(admitter, entries, *internal));
-                    import.how = match admitter {
-                        Admitter::Internal => format!(
-                            "whitelist: the internal registry is always allowed ({})",
-                            import.checked
-                        ),
-                        Admitter::Entry(_) => format!(
-                            "whitelist: the entry's host and port globs match {}",
-                            import.checked
-                        ),
-                    };
-                }
-                Err(refusal) => {
-                    import.allowed = false;
-                    import.checked = refusal.checked.clone();
-                    import.decided_by = Some(DecidedBy::not_listed(IMPORT_LIST));
-                    import.how = format!(
-                        "whitelist: no entry's host and port globs match {}",
-                        refusal.checked
-                    );
-                    import.error = Some(refusal.message);
-                    if let Ok(admitter) = list.admit(registry, Transport::Any) {
-                        import.notes.push(format!(
-                            "an import with importPolicy.insecure: true would be allowed by {}",
-                            import_admitter(admitter, entries, *internal)
-                        ));
-                    }
-                }
-            },
-        }
-        import
+            .collect(),
     }
 }
 
-fn import_admitter(
-    admitter: Admitter,
-    entries: &[(usize, &str, bool)],
-    internal: (&str, bool),
-) -> DecidedBy {
-    match admitter {
-        Admitter::Internal => DecidedBy::entry(
-            if internal.1 {
-                "status.internalRegistryHostname".to_owned()
-            } else {
-                "internal registry (--internal-registry)".to_owned()
-            },
-            internal.0,
-        ),
-        Admitter::Entry(i) => {
-            let (domain_name, insecure) = entries
-                .iter()
-                .find(|(index, _, _)| *index == i)
-                .map_or(("", false), |(_, d, s)| (*d, *s));
-            let value = if insecure {
-                format!("{domain_name} (insecure)")
-            } else {
-                domain_name.to_owned()
-            };
-            DecidedBy::entry(format!("{IMPORT_LIST}[{i}]"), &value)
+/// The node's pull answer in words: how the node decides and what CRI-O reports.
+fn present_pull(node: &Node<'_>, reference: &Reference, answer: &node::Pull) -> Pull {
+    let mut pull = Pull {
+        allowed: answer.allowed,
+        insecure: answer.insecure,
+        candidate: None,
+        decided_by: answer.decided_by.clone(),
+        insecure_by: answer.insecure_by.clone(),
+        how: String::new(),
+        error: None,
+        notes: Vec::new(),
+    };
+    let identity = &answer.identity;
+    let entry = answer.entry.and_then(|i| node.registries_conf().get(i));
+    if let Some(entry) = entry.filter(|_| answer.blocked) {
+        let prefix = entry.match_prefix();
+        pull.how = format!(
+            "registries.conf: the longest [[registry]] prefix matching {} is {}, blocked = true",
+            answer.name,
+            go_quote(prefix)
+        );
+        pull.error = Some(format!(
+            "registry {prefix} is blocked in /etc/containers/registries.conf or /etc/containers/registries.conf.d"
+        ));
+    } else {
+        pull.how = match &answer.policy {
+            PolicyDecision::Scope(k) => {
+                let (scope, verb) =
+                    node.policy_json()
+                        .docker
+                        .get(*k)
+                        .map_or(("", "decides"), |s| {
+                            let verb = if s.requirement.accepts() {
+                                "accepts"
+                            } else {
+                                "rejects"
+                            };
+                            (s.scope.as_str(), verb)
+                        });
+                format!(
+                    "policy.json: the most specific scope for {identity} is {}, which {verb} it",
+                    go_quote(scope)
+                )
+            }
+            PolicyDecision::Default(r) if r.accepts() => {
+                format!("policy.json: no blocked scope matches {identity}; the default accepts it")
+            }
+            PolicyDecision::Default(_) => {
+                format!("policy.json: no allowed scope matches {identity}; the default rejects it")
+            }
+            _ => "no allowedRegistries or blockedRegistries: policy.json accepts every image"
+                .to_owned(),
+        };
+        if !pull.allowed {
+            pull.error = Some(format!(
+                "Source image rejected: Running image docker://{} is rejected by policy.",
+                reference.familiar()
+            ));
         }
+    }
+    for d in answer
+        .rescued_by_exception
+        .iter()
+        .filter_map(|i| node.dropped().get(*i))
+    {
+        pull.notes.push(format!(
+            "{} ({}) would block it, but the machine-config operator drops that entry: \
+             it covers the release payload repository {}",
+            d.entry.field,
+            d.entry.value.as_deref().unwrap_or(""),
+            d.payload_repository
+        ));
+    }
+    if reference.tag().is_some() && reference.digest().is_some() {
+        pull.notes.push(
+            "both a tag and a digest: the digest chooses the image, the tag is ignored".to_owned(),
+        );
+    }
+    pull
+}
+
+/// The node's import answer in words.
+fn present_import(answer: &node::Import) -> Import {
+    let checked = &answer.checked;
+    let how = match answer.basis {
+        ImportBasis::Unrestricted => format!(
+            "whitelist: {IMPORT_LIST} is empty, openshift-apiserver allows every registry ({checked})"
+        ),
+        ImportBasis::Broken => {
+            "whitelist: two or more colons, openshift-apiserver cannot build it".to_owned()
+        }
+        ImportBasis::Internal => {
+            format!("whitelist: the internal registry is always allowed ({checked})")
+        }
+        ImportBasis::Entry => format!("whitelist: the entry's host and port globs match {checked}"),
+        _ => format!("whitelist: no entry's host and port globs match {checked}"),
+    };
+    Import {
+        allowed: answer.allowed,
+        checked: checked.clone(),
+        decided_by: answer.decided_by.clone(),
+        how,
+        error: answer.error.clone(),
+        notes: answer
+            .insecure_alternative
+            .iter()
+            .map(|by| {
+                format!("an import with importPolicy.insecure: true would be allowed by {by}")
+            })
+            .collect(),
     }
 }
 
@@ -1348,7 +1064,9 @@ mod tests {
             .iter()
             .filter(|n| n.contains("is dropped"))
             .collect();
-        assert_eq!(dropped.len(), 3, "{:#?}", r.config.notes);
+        // Only P, the release image's repository, is protected (MCO getPayloadRepo): an entry
+        // for the component images' repository is kept.
+        assert_eq!(dropped.len(), 2, "{:#?}", r.config.notes);
         let p = pull(
             &spec,
             "quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64",
@@ -1362,7 +1080,7 @@ mod tests {
         // The whole entry is gone: everything else on quay.io is allowed too.
         pulls! {
             spec; "quay.io/org/app" => true, "-", "-";
-            spec; "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" => true, "-", "-";
+            spec; "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" => false, "spec.registrySources.blockedRegistries[3]", "quay.io/openshift-release-dev/ocp-v4.0-art-dev";
             spec; "quay.io/openshift-release-dev/ocp-release/sub/x" => false, "spec.registrySources.blockedRegistries[4]", "quay.io/openshift-release-dev/ocp-release/sub";
             spec; "docker.io/nginx" => false, "spec.registrySources.blockedRegistries[1]", "docker.io";
             // A short name falls through to the next search registry.

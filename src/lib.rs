@@ -15,6 +15,9 @@
 //! - [`rules`]: the rule table the engine runs and `rules` prints.
 //! - [`engine`]: request -> verdict. [`review`]: bytes -> bytes.
 //! - [`replay`]: the offline checker behind `image-config-webhook replay`.
+//! - [`node`]: the one model of what a node does with the Image: the registries.conf,
+//!   policy.json and search drop-in the machine-config operator renders, and pull, import and
+//!   short-name answers that name the deciding entry.
 //! - [`explain`]: what a config does to real image references (pulls, imports, short names),
 //!   behind `image-config-webhook explain`.
 //! - [`server`]: the TLS webhook behind `image-config-webhook serve`.
@@ -30,6 +33,7 @@ pub mod explain;
 pub mod field;
 pub mod grammar;
 pub mod image;
+pub mod node;
 pub mod policy;
 pub mod remote;
 pub mod replay;

@@ -16,6 +16,7 @@ use serde_json::json;
 use image_config_webhook::certs;
 use image_config_webhook::envelope::Operation;
 use image_config_webhook::explain::{self, ConfigSource};
+use image_config_webhook::node;
 use image_config_webhook::policy::{Policy, Settings};
 use image_config_webhook::remote::Remote;
 use image_config_webhook::replay::{self, Expectation, Options};
@@ -156,14 +157,25 @@ entry (spec.registrySources.blockedRegistries[2]: *.example.com), as the machine
 writes registries.conf and policy.json, with the release-payload exception; whether an ImageStream
 may import it, with the API server's error text when refused.
 
-Exit status: 0 no decision changes (always 0 without an old config), 1 some decision changes
-against the old config, 2 a config file cannot be used or a usage error, or no reference at all
-can be parsed. An invalid reference is an error for that reference only: it is reported in its
-result and the others are still explained.")]
+The release-payload exception: the machine-config operator drops every blocked entry that covers
+the repository of the release image (--release-image; without it
+quay.io/openshift-release-dev/ocp-release).
+
+--render FILE prints one file as the machine-config operator writes it on every node, byte for
+byte, to diff against the node's copy: registries.conf (/etc/containers/registries.conf),
+policy.json (/etc/containers/policy.json) or search
+(/etc/containers/registries.conf.d/01-image-searchRegistries.conf). Notes go to stderr.
+
+Exit status: 0 no decision changes (always 0 without an old config; with --render: the file is
+printed), 1 some decision changes against the old config, 2 a config file cannot be used or a
+usage error, or no reference at all can be parsed, 4 (--render) the machine-config operator
+refuses to render the config: nothing on stdout, its error verbatim on stderr, and nodes keep
+their current files. An invalid reference is an error for that reference only: it is reported in
+its result and the others are still explained.")]
 struct ExplainArgs {
     /// Image references as users write them: nginx, quay.io/org/app:1.2,
     /// registry:5000/ns/app@sha256:<digest>.
-    #[arg(required = true, value_name = "IMAGE_REF")]
+    #[arg(required_unless_present = "render", value_name = "IMAGE_REF")]
     references: Vec<String>,
     /// The Image config: an Image, a one-item ImageList or List, or an AdmissionReview (its
     /// object; its oldObject serves as --old) [default: an empty spec, everything allowed].
@@ -171,17 +183,41 @@ struct ExplainArgs {
     config: Option<String>,
     /// The current config, to show what changes (Image, one-item List or AdmissionReview's
     /// object).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "render")]
     old: Option<String>,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = RulesFormat::Text)]
     output: RulesFormat,
-    /// Release payload repositories: MCO drops blocked entries that cover one.
-    #[arg(long = "release-repo", value_delimiter = ',', value_name = "REPO", default_values_t = explain::Settings::default().payload_repositories)]
+    /// The release image (ClusterVersion status.desired.image), by tag or digest, fully
+    /// qualified: quay.io/openshift-release-dev/ocp-release@sha256:<digest>. Its repository is
+    /// the one the machine-config operator's payload exception protects
+    /// [default: none given: quay.io/openshift-release-dev/ocp-release].
+    #[arg(long, value_name = "REF", conflicts_with = "release_repos")]
+    release_image: Option<String>,
+    /// Deprecated (use --release-image): release payload repositories; the first is the one
+    /// the payload exception protects.
+    #[arg(long = "release-repo", value_delimiter = ',', value_name = "REPO")]
     release_repos: Vec<String>,
     /// Internal registry, when the config's status.internalRegistryHostname is empty.
     #[arg(long, value_name = "HOST:PORT", default_value_t = explain::Settings::default().internal_registry)]
     internal_registry: String,
+    /// Print the file the machine-config operator writes for --config instead of explaining
+    /// references.
+    #[arg(long, value_enum, value_name = "FILE", conflicts_with = "references")]
+    render: Option<RenderFile>,
+}
+
+/// The files `explain --render` prints.
+#[derive(Clone, Copy, ValueEnum)]
+enum RenderFile {
+    /// /etc/containers/registries.conf
+    #[value(name = "registries.conf")]
+    RegistriesConf,
+    /// /etc/containers/policy.json
+    #[value(name = "policy.json")]
+    PolicyJson,
+    /// /etc/containers/registries.conf.d/01-image-searchRegistries.conf
+    Search,
 }
 
 #[derive(clap::Args)]
@@ -526,8 +562,30 @@ impl replay::Progress for Bar {
 }
 
 fn run_explain(args: ExplainArgs) -> u8 {
+    let payload_repositories = match (&args.release_image, args.release_repos.is_empty()) {
+        (Some(image), _) => match node::payload_repository(image) {
+            Ok(repository) => vec![repository],
+            Err(e) if args.render.is_some() => {
+                eprintln!("{}", e.logged());
+                return explain::EXIT_RENDER_REFUSED;
+            }
+            Err(e) => {
+                return usage_error(&format!(
+                    "--release-image {image}: {e}: the machine-config operator renders nothing with it"
+                ));
+            }
+        },
+        (None, false) => {
+            eprintln!(
+                "warning: --release-repo is deprecated and will be removed in the next release; \
+                 use --release-image (its first value is taken as the release payload repository)"
+            );
+            args.release_repos
+        }
+        (None, true) => vec![node::DEFAULT_PAYLOAD_REPOSITORY.to_owned()],
+    };
     let settings = explain::Settings {
-        payload_repositories: args.release_repos,
+        payload_repositories,
         internal_registry: args.internal_registry,
     };
     if let Err(e) = settings.check() {
@@ -548,6 +606,35 @@ fn run_explain(args: ExplainArgs) -> u8 {
         },
         None => (None, None),
     };
+    let empty = serde_json::json!({});
+    if let Some(file) = args.render {
+        let target = match file {
+            RenderFile::RegistriesConf => explain::RenderTarget::RegistriesConf,
+            RenderFile::PolicyJson => explain::RenderTarget::PolicyJson,
+            RenderFile::Search => explain::RenderTarget::Search,
+        };
+        return match explain::render(config.as_ref().unwrap_or(&empty), &settings, target) {
+            explain::Rendering::File(file) => {
+                if let Some(note) = &file.note {
+                    eprintln!("note: {note}");
+                }
+                let _ = write_stdout(&file.content);
+                0
+            }
+            explain::Rendering::NotWritten(note) => {
+                eprintln!("note: {note}");
+                0
+            }
+            explain::Rendering::Refused(e) => {
+                eprintln!("{}", e.logged());
+                eprintln!(
+                    "note: the machine-config operator refuses to render this config; nodes keep their current files"
+                );
+                explain::EXIT_RENDER_REFUSED
+            }
+            _ => 0,
+        };
+    }
     let old = match &args.old {
         Some(path) => match read("--old", path) {
             Ok(file) => Some((path.clone(), file.image)),
@@ -558,7 +645,6 @@ fn run_explain(args: ExplainArgs) -> u8 {
             (format!("{source} (oldObject)"), v)
         }),
     };
-    let empty = serde_json::json!({});
     let report = explain::explain(
         ConfigSource {
             source: args.config.as_deref(),

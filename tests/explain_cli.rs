@@ -207,8 +207,8 @@ fn exit_2_for_bad_input() {
             "error: --config tests/explain: one file is needed",
         ),
         (
-            &["--release-repo", "quay.io/x:tag", "nginx"],
-            "error: release payload repository \"quay.io/x:tag\" is not",
+            &["--release-image", "ocp-release:4.18", "nginx"],
+            "error: --release-image ocp-release:4.18: error parsing reference of release image",
         ),
         (
             &["--internal-registry", "https://x", "nginx"],
@@ -238,6 +238,103 @@ fn config_from_standard_input() {
         .has_line(
             "  pull:       BLOCKED by spec.registrySources.blockedRegistries[0]: *.example.com",
         );
+}
+
+/// The release image decides P, the repository the payload exception protects.
+#[test]
+fn release_image_decides_the_payload_exception() {
+    let old = "tests/explain/review-update.json";
+    let mirrored = "mirror.corp.example.com/ocp/release@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    run(&["--config", CURRENT, "--old", old, "--release-image", mirrored, "quay.io/org/app"])
+        .expect_code(1)
+        .has_line("  quay.io/org/app: pull allowed -> BLOCKED by spec.registrySources.blockedRegistries[0]: quay.io");
+    // By default P is quay.io/openshift-release-dev/ocp-release: blocking quay.io is dropped.
+    let by_tag = "quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64";
+    for args in [&["--release-image", by_tag][..], &[][..]] {
+        let mut all = vec!["--config", CURRENT, "--old", old];
+        all.extend_from_slice(args);
+        all.push("quay.io/org/app");
+        run(&all).expect_code(0);
+    }
+}
+
+/// `--release-repo` stays accepted for one release, with a warning; its first value is P.
+#[test]
+fn release_repo_is_deprecated_but_accepted() {
+    let old = "tests/explain/review-update.json";
+    let r = run(&[
+        "--config",
+        CURRENT,
+        "--old",
+        old,
+        "--release-repo",
+        "mirror.corp.example.com/ocp/release,quay.io",
+        "quay.io/org/app",
+    ]);
+    r.expect_code(1);
+    assert!(
+        r.stderr
+            .starts_with("warning: --release-repo is deprecated"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["--release-repo", "quay.io/x:tag", "nginx"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr
+            .contains("error: release payload repository \"quay.io/x:tag\" is not"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Issue 11: blocked `example.com`, search `example.com:5000`: the short name's candidate is
+/// blocked by registries.conf prefix matching.
+#[test]
+fn r11_search_registry_with_a_port_under_a_blocked_registry() {
+    let yaml = "kind: Image\nspec:\n  registrySources:\n    blockedRegistries: [example.com]\n    containerRuntimeSearchRegistries: ['example.com:5000']\n";
+    run_with_stdin(&["--config", "-", "team/app:1"], Some(yaml))
+        .expect_code(0)
+        .has_line("                1. example.com:5000/team/app:1: pull BLOCKED by spec.registrySources.blockedRegistries[0]: example.com")
+        .has_line("  pull:       BLOCKED by spec.registrySources.blockedRegistries[0]: example.com")
+        .has_line("              CRI-O: registry example.com is blocked in /etc/containers/registries.conf or /etc/containers/registries.conf.d");
+}
+
+/// `--render`: one file on stdout, exactly; a refusal on stderr with exit 4 (more cases in
+/// tests/render.rs).
+#[test]
+fn render_prints_one_file_or_the_refusal() {
+    let yaml = "kind: Image\nspec:\n  registrySources:\n    blockedRegistries: [b.io]\n";
+    let r = run_with_stdin(
+        &["--config", "-", "--render", "registries.conf"],
+        Some(yaml),
+    );
+    r.expect_code(0);
+    assert!(
+        r.stdout
+            .ends_with("[[registry]]\n  prefix = \"\"\n  location = \"b.io\"\n  blocked = true\n"),
+        "{}",
+        r.stdout
+    );
+    let both = "kind: Image\nspec:\n  registrySources:\n    blockedRegistries: [b.io]\n    allowedRegistries: [a.io]\n";
+    let r = run_with_stdin(&["--config", "-", "--render", "policy.json"], Some(both));
+    r.expect_code(4);
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.starts_with("could not Create/Update MachineConfig: could not update policy json with new changes: invalid images config: only one of AllowedRegistries or BlockedRegistries may be specified\n"), "{}", r.stderr);
+    let r = run(&["--render", "search"]);
+    r.expect_code(0);
+    assert!(
+        r.stdout.is_empty()
+            && r.stderr.contains(
+                "writes no /etc/containers/registries.conf.d/01-image-searchRegistries.conf"
+            ),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["--render", "search", "--release-image", "ocp-release:4.18"]);
+    r.expect_code(4);
+    assert_eq!(r.stderr, "error parsing reference of release image\n");
+    run(&["--render", "policy.json", "nginx"]).expect_code(2);
 }
 
 #[test]
@@ -372,6 +469,10 @@ fn help_documents_the_exit_codes() {
         "--config <FILE>",
         "--old <FILE>",
         "--release-repo <REPO>",
+        "--release-image <REF>",
+        "[default: none given: quay.io/openshift-release-dev/ocp-release]",
+        "--render <FILE>",
+        "4 (--render) the machine-config operator",
         "Exit status: 0",
         "An invalid reference is an error for that reference only",
     ] {

@@ -8,8 +8,8 @@
 //!   is the containers/image `policy.json` order ([`policy_scopes`]), so the warnings and
 //!   `explain` find the same entry.
 //! - [`is_valid_registries_conf_scope`]: MCO `IsValidRegistriesConfScope`.
-//! - [`RegistriesConf`] and [`ref_matching_prefix`]: the `[[registry]]` tables MCO writes for
-//!   blocked and insecure scopes, and the longest-prefix match containers/image uses on them.
+//! - [`ref_matching_prefix`]: the prefix match containers/image uses on `[[registry]]` tables;
+//!   the tables themselves and the longest-prefix lookup live in [`crate::node`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -345,108 +345,6 @@ pub fn ref_matching_prefix(reference: &str, prefix: &str) -> Option<usize> {
     }
 }
 
-/// One `[[registry]]` table of `registries.conf` as MCO writes it for a blocked or insecure
-/// scope, with the list indices of the scopes that set its flags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistryTable<'a> {
-    /// `prefix` (for `*.` scopes) or `location`; containers/image matches on it either way.
-    pub prefix: &'a str,
-    /// The index in the blocked list of the scope that made the table `blocked = true`: the
-    /// table's own scope, else the first blocked scope it is nested inside.
-    pub blocked_by: Option<usize>,
-    /// The same for `insecure = true`, in the insecure list.
-    pub insecure_by: Option<usize>,
-}
-
-/// Which scope of one list flags a table: its own scope (trailing slashes trimmed), else the
-/// first scope of the list it is nested inside.
-struct Flags<'l> {
-    list: &'l [(usize, &'l str)],
-    /// The position in `list` of the first scope with this trimmed text.
-    trimmed: HashMap<&'l str, usize>,
-    /// The scopes as written, for "nested inside".
-    index: ScopeIndex<'l>,
-}
-
-impl<'l> Flags<'l> {
-    fn new(list: &'l [(usize, &'l str)]) -> Self {
-        let mut trimmed = HashMap::new();
-        for (position, (_, scope)) in list.iter().enumerate() {
-            trimmed
-                .entry(scope.trim_end_matches('/'))
-                .or_insert(position);
-        }
-        Flags {
-            list,
-            trimmed,
-            index: ScopeIndex::new(list.iter().map(|(_, scope)| *scope)),
-        }
-    }
-
-    /// The list index of the scope that flags `prefix`.
-    fn flagged_by(&self, prefix: &str) -> Option<usize> {
-        let position = self
-            .trimmed
-            .get(prefix)
-            .copied()
-            .or_else(|| self.index.first_covering(prefix))?;
-        self.list.get(position).map(|(i, _)| *i)
-    }
-}
-
-/// The `[[registry]]` tables of `/etc/containers/registries.conf` that MCO derives from
-/// `blockedRegistries` (after the release-payload exception) and `insecureRegistries`
-/// (runtime-utils `EditRegistriesConfig`): one table per distinct scope, blocked scopes first,
-/// and each flag propagated to every table nested inside the flagged scope.
-#[derive(Debug, Clone, Default)]
-pub struct RegistriesConf<'a> {
-    tables: Vec<RegistryTable<'a>>,
-}
-
-impl<'a> RegistriesConf<'a> {
-    /// Builds the tables from `(list index, scope)` pairs, in time linear in the lists.
-    pub fn new(blocked: &[(usize, &'a str)], insecure: &[(usize, &'a str)]) -> Self {
-        let mut seen: HashSet<&'a str> = HashSet::new();
-        let mut prefixes: Vec<&'a str> = Vec::new();
-        for (_, scope) in blocked.iter().chain(insecure) {
-            // containers/image trims trailing slashes of `prefix` and `location` when loading.
-            let prefix = scope.trim_end_matches('/');
-            if seen.insert(prefix) {
-                prefixes.push(prefix);
-            }
-        }
-        let blocked_flags = Flags::new(blocked);
-        let insecure_flags = Flags::new(insecure);
-        let tables = prefixes
-            .into_iter()
-            .map(|prefix| RegistryTable {
-                prefix,
-                blocked_by: blocked_flags.flagged_by(prefix),
-                insecure_by: insecure_flags.flagged_by(prefix),
-            })
-            .collect();
-        RegistriesConf { tables }
-    }
-
-    /// sysregistriesv2 `FindRegistry`: the table with the longest prefix matching the
-    /// repository `name` (the first of equal length).
-    pub fn find(&self, name: &str) -> Option<&RegistryTable<'a>> {
-        let mut best: Option<&RegistryTable<'a>> = None;
-        for table in &self.tables {
-            let longer = best.is_none_or(|b| table.prefix.len() > b.prefix.len());
-            if longer && ref_matching_prefix(name, table.prefix).is_some() {
-                best = Some(table);
-            }
-        }
-        best
-    }
-
-    /// The tables, in the order MCO writes them.
-    pub fn tables(&self) -> &[RegistryTable<'a>] {
-        &self.tables
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,52 +554,6 @@ mod tests {
                 "{reference} in {prefix}"
             );
         }
-    }
-
-    #[test]
-    fn registries_conf_longest_prefix_and_flag_propagation() {
-        let blocked = [(0, "reg.io/ns"), (1, "*.example.com"), (2, "example.com")];
-        let insecure = [
-            (0, "reg.io"),
-            (1, "a.example.com/x"),
-            (2, "example.com:5000"),
-        ];
-        let conf = RegistriesConf::new(&blocked, &insecure);
-        let find = |name: &str| {
-            conf.find(name)
-                .map(|t| (t.prefix, t.blocked_by, t.insecure_by))
-        };
-        // The blocked table of a namespace is insecure too: reg.io covers it.
-        assert_eq!(find("reg.io/ns/app"), Some(("reg.io/ns", Some(0), Some(0))));
-        assert_eq!(find("reg.io/other"), Some(("reg.io", None, Some(0))));
-        // An insecure table inside a blocked wildcard is blocked too.
-        assert_eq!(
-            find("a.example.com/x/y"),
-            Some(("a.example.com/x", Some(1), Some(1)))
-        );
-        assert_eq!(
-            find("b.example.com/y"),
-            Some(("*.example.com", Some(1), None))
-        );
-        // `example.com` matches `example.com:5000/...`, but the longer table wins.
-        assert_eq!(
-            find("example.com:5000/y"),
-            Some(("example.com:5000", None, Some(2)))
-        );
-        assert_eq!(
-            find("example.com:6000/y"),
-            Some(("example.com", Some(2), None))
-        );
-        assert_eq!(find("quay.io/x"), None);
-        assert_eq!(conf.tables().len(), 6);
-        let trimmed = RegistriesConf::new(&[(0, "quay.io/")], &[(0, "quay.io")]);
-        assert_eq!(trimmed.tables().len(), 1, "trailing slashes are trimmed");
-        assert_eq!(
-            trimmed
-                .find("quay.io/a")
-                .map(|t| (t.blocked_by, t.insecure_by)),
-            Some((Some(0), Some(0)))
-        );
     }
 
     /// RULEBOOK section 6, containers/image naming.go.

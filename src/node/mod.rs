@@ -1,0 +1,1165 @@
+//! The one model of what a node does with the Image object: the files the machine-config
+//! operator (MCO) renders from it, and what CRI-O and openshift-apiserver then decide.
+//!
+//! ```text
+//! Image + Settings (release payload repository P, internal registry)
+//!   -> Node::new: MCO getValidBlockedAndAllowedRegistries, EditRegistriesConfig, updatePolicyJSON
+//!   -> registries_conf() [[registry]] entries, search_registries(), policy_json(), dropped(), refusal()
+//!   -> pull(ref), import(ref), short_name(ref): each answer names the Image entry that decided
+//! ```
+//!
+//! The normative description is `MIRRORS.md` §1-§5 and §7 (the upstream sources are cited there
+//! and on each item below). Mirror sets (IDMS, ITMS, ICSP) are not an input yet: a node built
+//! from an Image alone has no `[[registry.mirror]]` tables, and the release-payload exception
+//! always drops a blocked entry that covers P (no digest mirror can rescue it). The place where
+//! mirror sets will enter is [`Node::new`] (a third argument) and [`RegistryEntry`] (mirrors).
+//!
+//! - **registries.conf** (runtime-utils `EditRegistriesConfig`): one `[[registry]]` per distinct
+//!   blocked then insecure scope, `prefix` for `*.` scopes and `location` otherwise; every entry
+//!   nested inside an insecure (blocked) scope is insecure (blocked) too. containers/image picks
+//!   the entry with the longest prefix matching the repository name (`refMatchingPrefix`: the
+//!   prefix followed by the end, `:`, `/` or `@`), so `example.com` blocks `example.com:5000/x`.
+//! - **policy.json** (MCO `updatePolicyJSON`): allowed scopes `insecureAcceptAnything` with default
+//!   `reject`; blocked scopes `reject` with default `insecureAcceptAnything` (blocked written last,
+//!   so it wins). Looked up from the most specific scope of the reference as written.
+//! - **The release-payload exception** (MCO `getValidBlockedAndAllowedRegistries`): a blocked entry
+//!   `B` with `ScopeIsNestedInsideScope(P, B)` is dropped from both files and logged.
+//! - **Refusals** (`MIRRORS.md` §3): the rows an Image alone can cause; MCO then writes nothing and
+//!   nodes keep their previous files.
+
+mod render;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::field::go_quote;
+use crate::grammar::host::is_host_port;
+use crate::grammar::import::{
+    Admitter, EntryError, ImportAllowList, ImportEntry, Transport, registry_host_port,
+};
+use crate::grammar::reference::{Reference, ReferenceError};
+use crate::grammar::scope::{
+    ScopeIndex, is_nested_inside, is_valid_registries_conf_scope, ref_matching_prefix,
+};
+use crate::image::{Image, RegistryLocation, RegistrySources, StrList};
+use crate::policy::DEFAULT_INTERNAL_REGISTRY;
+
+pub use render::{REGISTRIES_CONF_TEMPLATE, RenderedFile};
+
+/// The release payload repository when no release image is given: the repository of
+/// `quay.io/openshift-release-dev/ocp-release:<version>`.
+pub const DEFAULT_PAYLOAD_REPOSITORY: &str = "quay.io/openshift-release-dev/ocp-release";
+
+/// `unqualified-search-registries` of MCO's registries.conf template, used when
+/// `containerRuntimeSearchRegistries` is absent.
+pub const TEMPLATE_SEARCH_REGISTRIES: [&str; 2] = ["registry.access.redhat.com", "docker.io"];
+
+/// Where MCO writes each file on a node.
+pub const REGISTRIES_CONF_PATH: &str = "/etc/containers/registries.conf";
+/// The policy file.
+pub const POLICY_JSON_PATH: &str = "/etc/containers/policy.json";
+/// The search-registries drop-in (MCO `searchRegDropInFilePath`).
+pub const SEARCH_DROP_IN_PATH: &str =
+    "/etc/containers/registries.conf.d/01-image-searchRegistries.conf";
+
+const REGISTRY_SOURCES: &str = "spec.registrySources";
+const IMPORT_LIST: &str = "spec.allowedRegistriesForImport";
+const SEARCH_LIST: &str = "spec.registrySources.containerRuntimeSearchRegistries";
+
+/// What the node model needs besides the Image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// P: the repository of the release image (`ClusterVersion.status.desired.image`), which
+    /// MCO's payload exception protects. `None`: no exception (nothing is dropped).
+    /// Default: [`DEFAULT_PAYLOAD_REPOSITORY`].
+    pub payload_repository: Option<String>,
+    /// The internal registry, when `status.internalRegistryHostname` is empty.
+    /// Default: `image-registry.openshift-image-registry.svc:5000`.
+    pub internal_registry: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            payload_repository: Some(DEFAULT_PAYLOAD_REPOSITORY.to_owned()),
+            internal_registry: DEFAULT_INTERNAL_REGISTRY.to_owned(),
+        }
+    }
+}
+
+impl Settings {
+    /// Settings whose P is derived from a release image reference the way MCO `getPayloadRepo`
+    /// does ([`payload_repository`]).
+    pub fn from_release_image(
+        release_image: &str,
+        internal_registry: impl Into<String>,
+    ) -> Result<Self, RenderError> {
+        Ok(Settings {
+            payload_repository: Some(payload_repository(release_image)?),
+            internal_registry: internal_registry.into(),
+        })
+    }
+}
+
+/// MCO `getPayloadRepo`: `reference.ParseNamed(releaseImage).Name()`. The reference must be
+/// fully qualified and canonical (`quay.io/openshift-release-dev/ocp-release@sha256:...` or
+/// `...:4.18.1-x86_64`); `ocp-release:4.18` or `docker.io/nginx` are not, and MCO refuses to
+/// render with `error parsing reference of release image`.
+pub fn payload_repository(release_image: &str) -> Result<String, RenderError> {
+    let refuse = || RenderError::new(RenderErrorKind::ReleaseImage, None);
+    let reference = Reference::parse(release_image).map_err(|_| refuse())?;
+    // `ParseNamed` is `ParseNormalizedNamed` plus "the input is the canonical string".
+    let mut canonical = reference.name();
+    if !reference.has_default_tag()
+        && let Some(tag) = reference.tag()
+    {
+        canonical.push(':');
+        canonical.push_str(tag);
+    }
+    if let Some(digest) = reference.digest() {
+        canonical.push('@');
+        canonical.push_str(digest);
+    }
+    if reference.is_short_name() || canonical != release_image {
+        return Err(refuse());
+    }
+    Ok(reference.name())
+}
+
+/// Which entry of the Image decided: a field path and its value; no value means "not listed"
+/// (nothing in the list matched).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecidedBy {
+    /// The field path, e.g. `spec.registrySources.blockedRegistries[2]`.
+    pub field: String,
+    /// The entry, e.g. `*.example.com`; `None` when nothing in the list matched.
+    pub value: Option<String>,
+}
+
+impl DecidedBy {
+    /// An entry of a list.
+    pub fn entry(field: String, value: &str) -> Self {
+        DecidedBy {
+            field,
+            value: Some(value.to_owned()),
+        }
+    }
+
+    /// "Nothing in this list matched".
+    pub fn not_listed(field: &str) -> Self {
+        DecidedBy {
+            field: field.to_owned(),
+            value: None,
+        }
+    }
+
+    fn list_item(list: &str, index: usize, value: &str) -> Self {
+        DecidedBy::entry(format!("{REGISTRY_SOURCES}.{list}[{index}]"), value)
+    }
+}
+
+impl fmt::Display for DecidedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(value) => write!(f, "{}: {value}", self.field),
+            None => write!(f, "{} (not listed)", self.field),
+        }
+    }
+}
+
+/// Which condition made MCO refuse to render (`MIRRORS.md` §3, the rows an Image alone can
+/// cause).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RenderErrorKind {
+    /// The release image is not a canonical reference (MCO `errParsingReference`).
+    ReleaseImage,
+    /// An `insecureRegistries` entry fails `IsValidRegistriesConfScope`.
+    InvalidInsecure,
+    /// A kept `blockedRegistries` entry fails `IsValidRegistriesConfScope`.
+    InvalidBlocked,
+    /// An `allowedRegistries` entry fails `IsValidRegistriesConfScope`.
+    InvalidAllowed,
+    /// Both lists are non-empty after the payload exception (MCO `updatePolicyJSON`).
+    OnlyOneOf,
+}
+
+/// MCO refuses to render: it writes nothing and nodes keep their previous files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderError {
+    kind: RenderErrorKind,
+    /// The entry at fault, when one is.
+    field: Option<DecidedBy>,
+    message: String,
+}
+
+impl RenderError {
+    fn new(kind: RenderErrorKind, entry: Option<(&str, usize, &str)>) -> Self {
+        let message = match (kind, entry) {
+            (RenderErrorKind::ReleaseImage, _) => "error parsing reference of release image".into(),
+            (RenderErrorKind::OnlyOneOf, _) => {
+                "invalid images config: only one of AllowedRegistries or BlockedRegistries may be specified".into()
+            }
+            (RenderErrorKind::InvalidInsecure, Some((_, _, v))) => {
+                format!("invalid entry for insecure registries {}", go_quote(v))
+            }
+            (RenderErrorKind::InvalidBlocked, Some((_, _, v))) => {
+                format!("invalid entry for blocked registries {}", go_quote(v))
+            }
+            (RenderErrorKind::InvalidAllowed, Some((_, _, v))) => {
+                format!("invalid entry for allowed registries {}", go_quote(v))
+            }
+            (_, None) => String::new(),
+        };
+        RenderError {
+            kind,
+            field: entry.map(|(list, i, v)| DecidedBy::list_item(list, i, v)),
+            message,
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> RenderErrorKind {
+        self.kind
+    }
+
+    /// The Image entry at fault, if one is.
+    pub fn field(&self) -> Option<&DecidedBy> {
+        self.field.as_ref()
+    }
+
+    /// MCO's message, verbatim (`MIRRORS.md` §3).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The error as the machine-config controller logs it (`Error syncing image config
+    /// openshift-config: <this>`): wrapped by `registriesConfigIgnition` and `syncImageConfig`
+    /// (MCO-C), except the release-image error, which sync returns as it is.
+    pub fn logged(&self) -> String {
+        // MCO validates insecure and blocked scopes before editing registries.conf (which it
+        // regenerates whenever a blocked entry is kept), the rest before writing policy.json.
+        let file = match self.kind {
+            RenderErrorKind::ReleaseImage => return self.message.clone(),
+            RenderErrorKind::InvalidInsecure | RenderErrorKind::InvalidBlocked => {
+                "registries config"
+            }
+            _ => "policy json",
+        };
+        format!(
+            "could not Create/Update MachineConfig: could not update {file} with new changes: {}",
+            self.message
+        )
+    }
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+/// One `[[registry]]` table of registries.conf, as runtime-utils `EditRegistriesConfig` writes
+/// it (no mirrors while mirror sets are not an input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryEntry {
+    /// `prefix`: the scope for `*.` scopes, else empty.
+    pub prefix: String,
+    /// `location`: the scope for other scopes, else empty.
+    pub location: String,
+    /// `insecure = true`.
+    pub insecure: bool,
+    /// `blocked = true`.
+    pub blocked: bool,
+    /// The blocked entry that set `blocked`: the entry's own scope, else the first blocked scope
+    /// it is nested inside.
+    pub blocked_by: Option<DecidedBy>,
+    /// The same for `insecure`.
+    pub insecure_by: Option<DecidedBy>,
+}
+
+impl RegistryEntry {
+    /// The scope MCO keys the entry by: `prefix` if set, else `location`.
+    pub fn scope(&self) -> &str {
+        if self.prefix.is_empty() {
+            &self.location
+        } else {
+            &self.prefix
+        }
+    }
+
+    /// The prefix containers/image matches on: the scope with trailing slashes trimmed.
+    pub fn match_prefix(&self) -> &str {
+        self.scope().trim_end_matches('/')
+    }
+}
+
+/// A policy.json requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Requirement {
+    /// `{"type": "insecureAcceptAnything"}`.
+    InsecureAcceptAnything,
+    /// `{"type": "reject"}`.
+    Reject,
+}
+
+impl Requirement {
+    /// The `type` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Requirement::InsecureAcceptAnything => "insecureAcceptAnything",
+            Requirement::Reject => "reject",
+        }
+    }
+
+    /// Whether it accepts an image.
+    pub fn accepts(self) -> bool {
+        self == Requirement::InsecureAcceptAnything
+    }
+}
+
+/// One scope of `transports.docker`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyScope {
+    /// The scope, as written in the Image.
+    pub scope: String,
+    /// Its requirement (`reject` for blocked, `insecureAcceptAnything` for allowed).
+    pub requirement: Requirement,
+    /// The Image entry that put it there (the blocked one when a scope is in both lists).
+    pub decided_by: DecidedBy,
+}
+
+impl PolicyScope {
+    /// Whether MCO also writes it under `transports.atomic` (fewer than 3 `/`).
+    pub fn in_atomic(&self) -> bool {
+        self.scope.matches('/').count() < 3
+    }
+}
+
+/// The policy.json MCO writes: the default requirement and the `docker` transport scopes (sorted
+/// by scope, as Go's encoder sorts map keys). `atomic` holds the same scopes with fewer than 3
+/// `/`; `docker-daemon` keeps the template's `"": insecureAcceptAnything`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyJson {
+    /// `default`.
+    pub default: Requirement,
+    /// `transports.docker`, sorted by scope.
+    pub docker: Vec<PolicyScope>,
+}
+
+impl PolicyJson {
+    /// The scopes of `transports.atomic`.
+    pub fn atomic(&self) -> impl Iterator<Item = &PolicyScope> {
+        self.docker.iter().filter(|s| s.in_atomic())
+    }
+}
+
+/// A blocked entry MCO drops because it covers the release payload repository P.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// The entry (`spec.registrySources.blockedRegistries[i]` and its value).
+    pub entry: DecidedBy,
+    /// P.
+    pub payload_repository: String,
+}
+
+/// How policy.json decided a pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyDecision {
+    /// MCO leaves the template: `default: insecureAcceptAnything`, no scopes.
+    Template,
+    /// The scope at this index of [`PolicyJson::docker`] matched.
+    Scope(usize),
+    /// No scope matched: the default applies.
+    Default(Requirement),
+}
+
+/// A pull of one fully qualified reference on a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pull {
+    /// The repository name looked up (`docker.io/library/nginx`).
+    pub name: String,
+    /// The policy identity (`name:tag`, or `name@digest`).
+    pub identity: String,
+    /// The registries.conf entry that applies (index into [`Node::registries_conf`]): the
+    /// longest prefix matching `name`; `None`: the implicit entry, not blocked, not insecure.
+    pub entry: Option<usize>,
+    /// Whether registries.conf blocks it (the entry is `blocked = true`).
+    pub blocked: bool,
+    /// Whether TLS verification is skipped (the entry is `insecure = true`).
+    pub insecure: bool,
+    /// How policy.json decided (looked at only when registries.conf does not block).
+    pub policy: PolicyDecision,
+    /// Whether CRI-O may pull it.
+    pub allowed: bool,
+    /// The Image entry that decided: the blocked entry, the policy scope's entry, or
+    /// `allowedRegistries (not listed)` for a default reject; `None` when nothing restricts.
+    pub decided_by: Option<DecidedBy>,
+    /// The insecure entry that applies.
+    pub insecure_by: Option<DecidedBy>,
+    /// Dropped entries (indices into [`Node::dropped`]) that would have blocked it.
+    pub rescued_by_exception: Vec<usize>,
+}
+
+/// One fully qualified name CRI-O tries for a short name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The search registry.
+    pub registry: String,
+    /// The candidate, or why the registry makes no valid reference.
+    pub reference: Result<Reference, ReferenceError>,
+    /// Its pull, when the reference is valid.
+    pub pull: Option<Pull>,
+}
+
+/// How CRI-O resolves a short name (short-name mode `disabled`: every candidate, in order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShortName {
+    /// The search list's field, or `None` for the template default.
+    pub search_field: Option<String>,
+    /// The search registries, in order.
+    pub registries: Vec<String>,
+    /// The candidates, in the order CRI-O tries them.
+    pub candidates: Vec<Candidate>,
+}
+
+impl ShortName {
+    /// The candidate CRI-O pulls: the first allowed one.
+    pub fn first_allowed(&self) -> Option<&Candidate> {
+        self.candidates
+            .iter()
+            .find(|c| c.pull.as_ref().is_some_and(|p| p.allowed))
+    }
+}
+
+/// What admitted or refused an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ImportBasis {
+    /// `allowedRegistriesForImport` is empty: everything is allowed.
+    Unrestricted,
+    /// An entry has two or more colons: openshift-apiserver cannot build its whitelist.
+    Broken,
+    /// The internal registry, always allowed.
+    Internal,
+    /// An entry's host and port globs match.
+    Entry,
+    /// Nothing matches.
+    NotListed,
+}
+
+/// An import into an ImageStream (a secure import) under openshift-apiserver's whitelister.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    /// Whether it is admitted.
+    pub allowed: bool,
+    /// The `host:port` checked.
+    pub checked: String,
+    /// Why.
+    pub basis: ImportBasis,
+    /// The entry that decided.
+    pub decided_by: Option<DecidedBy>,
+    /// The API server's error text for a refusal.
+    pub error: Option<String>,
+    /// For a refused secure import: the entry that would admit it with
+    /// `importPolicy.insecure: true`.
+    pub insecure_alternative: Option<DecidedBy>,
+}
+
+/// `allowedRegistriesForImport` as openshift-apiserver builds it.
+#[derive(Debug)]
+enum ImportPolicy<'a> {
+    Unrestricted,
+    Broken {
+        index: usize,
+        domain_name: &'a str,
+    },
+    Listed {
+        list: ImportAllowList<'a>,
+        /// `(index, domainName, insecure)`.
+        entries: Vec<(usize, &'a str, bool)>,
+        /// The internal registry and whether it comes from the status.
+        internal: (&'a str, bool),
+    },
+}
+
+/// The node model: what MCO renders from one Image, and what a node and the API server decide.
+#[derive(Debug)]
+pub struct Node<'a> {
+    payload_repository: Option<&'a str>,
+    entries: Vec<RegistryEntry>,
+    /// Non-wildcard entries by match prefix (first of equal prefixes), for `FindRegistry`.
+    by_prefix: HashMap<String, usize>,
+    /// Indices of the wildcard entries.
+    wildcards: Vec<usize>,
+    writes_registries_conf: bool,
+    search: Option<Vec<&'a str>>,
+    policy: PolicyJson,
+    writes_policy_json: bool,
+    /// The scopes of `policy.docker`, in its order.
+    policy_index: ScopeIndex<'a>,
+    dropped: Vec<Dropped>,
+    refusal: Option<RenderError>,
+    import: ImportPolicy<'a>,
+    notes: Vec<String>,
+}
+
+/// `(index, value)` of the string items of a list.
+fn items(list: &Option<StrList>) -> impl Iterator<Item = (usize, &str)> {
+    list.iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, item)| item.as_deref().map(|s| (i, s)))
+}
+
+fn list_field(list: &str, i: usize) -> String {
+    format!("{REGISTRY_SOURCES}.{list}[{i}]")
+}
+
+impl<'a> Node<'a> {
+    /// Renders the node's view of `image` (MCO `syncImageConfig` with no mirror sets).
+    pub fn new(image: &'a Image, settings: &'a Settings) -> Self {
+        let spec = image.spec.as_ref();
+        let rs = spec.and_then(|s| s.registry_sources.as_ref());
+        let list = |pick: fn(&'a RegistrySources) -> &'a Option<StrList>| -> Vec<(usize, &'a str)> {
+            rs.map(|rs| items(pick(rs)).collect()).unwrap_or_default()
+        };
+        let present = |pick: fn(&'a RegistrySources) -> &'a Option<StrList>| {
+            rs.is_some_and(|rs| pick(rs).is_some())
+        };
+        let allowed = list(|rs| &rs.allowed);
+        let insecure = list(|rs| &rs.insecure);
+        let payload = settings.payload_repository.as_deref();
+        let mut notes = Vec::new();
+
+        // MCO getValidBlockedAndAllowedRegistries: no mirror can rescue P, so every blocked
+        // entry covering P is dropped from both files.
+        let mut blocked = Vec::new();
+        let mut dropped = Vec::new();
+        for (index, scope) in list(|rs| &rs.blocked) {
+            match payload.filter(|p| is_nested_inside(p, scope)) {
+                Some(p) => {
+                    notes.push(format!(
+                        "{}: {} is dropped by the machine-config operator: it covers the release \
+                         payload repository {p}, so neither registries.conf nor policy.json blocks it",
+                        list_field("blockedRegistries", index),
+                        go_quote(scope)
+                    ));
+                    dropped.push(Dropped {
+                        entry: DecidedBy::list_item("blockedRegistries", index, scope),
+                        payload_repository: p.to_owned(),
+                    });
+                }
+                None => blocked.push((index, scope)),
+            }
+        }
+
+        let refusal = Self::refusal_of(
+            &insecure,
+            &blocked,
+            &allowed,
+            payload,
+            present(|rs| &rs.insecure),
+        );
+        for (name, entries) in [
+            ("insecure", &insecure),
+            ("blocked", &blocked),
+            ("allowed", &allowed),
+        ] {
+            for (index, scope) in entries
+                .iter()
+                .filter(|(_, s)| !is_valid_registries_conf_scope(s))
+            {
+                notes.push(format!(
+                    "{}: the machine-config operator refuses it (invalid entry for {name} registries {}): \
+                     nodes keep their current configuration until it is fixed",
+                    list_field(&format!("{name}Registries"), *index),
+                    go_quote(scope)
+                ));
+            }
+        }
+        for (name, entries) in [("insecure", &insecure), ("blocked", &blocked)] {
+            for (index, scope) in entries.iter().filter(|(_, s)| s.contains("://")) {
+                notes.push(format!(
+                    "{}: containers/image refuses the location {} (URI schemes are not supported): \
+                     every pull on the node fails",
+                    list_field(&format!("{name}Registries"), *index),
+                    go_quote(scope)
+                ));
+            }
+        }
+        if rs.is_some_and(|rs| rs.has_allowed && rs.has_blocked) {
+            let mco = if refusal
+                .as_ref()
+                .is_some_and(|r| r.kind == RenderErrorKind::OnlyOneOf)
+            {
+                " and the machine-config operator refuses it (only one of AllowedRegistries or \
+                 BlockedRegistries may be specified); the decisions below apply both lists"
+            } else {
+                ""
+            };
+            notes.push(format!(
+                "{REGISTRY_SOURCES}: both allowedRegistries and blockedRegistries are set: the API \
+                 server denies the object (rule R1){mco}"
+            ));
+        }
+        let search = rs
+            .and_then(|rs| rs.search.as_ref())
+            .map(|_| list(|rs| &rs.search));
+        for (index, registry) in search.iter().flatten() {
+            if !is_host_port(registry) {
+                notes.push(format!(
+                    "{SEARCH_LIST}[{index}]: {} is not a hostname[:port]: CRI-O cannot load its \
+                     registries configuration on any node",
+                    go_quote(registry)
+                ));
+            }
+        }
+
+        let entries = registry_entries(&blocked, &insecure);
+        let mut by_prefix = HashMap::new();
+        let mut wildcards = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            if entry.prefix.is_empty() {
+                by_prefix
+                    .entry(entry.match_prefix().to_owned())
+                    .or_insert(i);
+            } else {
+                wildcards.push(i);
+            }
+        }
+        let (policy, policy_scopes) = policy_json(&blocked, &allowed);
+        let policy_index = ScopeIndex::new(policy_scopes);
+
+        let internal = image
+            .status
+            .as_ref()
+            .and_then(|s| s.internal_registry_hostname.as_deref())
+            .filter(|h| !h.is_empty())
+            .map_or((settings.internal_registry.as_str(), false), |h| (h, true));
+        let import = import_policy(
+            spec.and_then(|s| s.allowed_registries_for_import.as_ref()),
+            internal,
+        );
+        if let ImportPolicy::Broken { index, domain_name } = import {
+            notes.push(format!(
+                "{IMPORT_LIST}[{index}].domainName: failed to parse allowed registry {}: too many colons: \
+                 openshift-apiserver cannot build its whitelist and does not start",
+                go_quote(domain_name)
+            ));
+        }
+        Node {
+            payload_repository: payload,
+            by_prefix,
+            wildcards,
+            // MCO regenerates registries.conf iff insecureRegistries is non-nil (present, even
+            // empty) or a blocked entry is kept; policy.json iff a list is non-empty.
+            writes_registries_conf: present(|rs| &rs.insecure) || !blocked.is_empty(),
+            writes_policy_json: !blocked.is_empty() || !allowed.is_empty(),
+            entries,
+            search: search.map(|list| list.into_iter().map(|(_, r)| r).collect()),
+            policy,
+            policy_index,
+            dropped,
+            refusal,
+            import,
+            notes,
+        }
+    }
+
+    /// The first error MCO reports, in its order: registries.conf (insecure, then blocked
+    /// scopes), then policy.json (both lists set, then blocked, then allowed scopes).
+    fn refusal_of(
+        insecure: &[(usize, &str)],
+        blocked: &[(usize, &str)],
+        allowed: &[(usize, &str)],
+        payload: Option<&str>,
+        insecure_present: bool,
+    ) -> Option<RenderError> {
+        fn invalid<'s>(list: &[(usize, &'s str)]) -> Option<(usize, &'s str)> {
+            list.iter()
+                .find(|(_, s)| !is_valid_registries_conf_scope(s))
+                .copied()
+        }
+        if insecure_present || !blocked.is_empty() {
+            if let Some((i, v)) = invalid(insecure) {
+                return Some(RenderError::new(
+                    RenderErrorKind::InvalidInsecure,
+                    Some(("insecureRegistries", i, v)),
+                ));
+            }
+            if let Some((i, v)) = invalid(blocked) {
+                return Some(RenderError::new(
+                    RenderErrorKind::InvalidBlocked,
+                    Some(("blockedRegistries", i, v)),
+                ));
+            }
+        }
+        if !allowed.is_empty() && !blocked.is_empty() {
+            let only_payload = matches!(allowed, [(_, a)] if Some(*a) == payload);
+            if !only_payload {
+                return Some(RenderError::new(RenderErrorKind::OnlyOneOf, None));
+            }
+        }
+        // updatePolicyJSON validates the blocked scopes again (already done above: a kept blocked
+        // entry regenerates registries.conf), then the allowed ones (an empty list: no scope).
+        invalid(allowed).map(|(i, v)| {
+            RenderError::new(
+                RenderErrorKind::InvalidAllowed,
+                Some(("allowedRegistries", i, v)),
+            )
+        })
+    }
+
+    /// P, the release payload repository the exception protects.
+    pub fn payload_repository(&self) -> Option<&str> {
+        self.payload_repository
+    }
+
+    /// The error MCO refuses to render with, if any: it then writes nothing, and the answers
+    /// below describe the files it would write once the error is fixed.
+    pub fn refusal(&self) -> Option<&RenderError> {
+        self.refusal.as_ref()
+    }
+
+    /// The `[[registry]]` entries, in the order MCO writes them (blocked scopes, then insecure
+    /// scopes not already there).
+    pub fn registries_conf(&self) -> &[RegistryEntry] {
+        &self.entries
+    }
+
+    /// Whether MCO regenerates registries.conf (else the node keeps the template).
+    pub fn writes_registries_conf(&self) -> bool {
+        self.writes_registries_conf
+    }
+
+    /// `unqualified-search-registries` of the drop-in MCO writes; `None`: no drop-in, the
+    /// template's [`TEMPLATE_SEARCH_REGISTRIES`] apply.
+    pub fn search_registries(&self) -> Option<&[&'a str]> {
+        self.search.as_deref()
+    }
+
+    /// The policy.json MCO writes (the template's when [`Node::writes_policy_json`] is false).
+    pub fn policy_json(&self) -> &PolicyJson {
+        &self.policy
+    }
+
+    /// Whether MCO regenerates policy.json (else the node keeps the template).
+    pub fn writes_policy_json(&self) -> bool {
+        self.writes_policy_json
+    }
+
+    /// Blocked entries dropped by the release-payload exception.
+    pub fn dropped(&self) -> &[Dropped] {
+        &self.dropped
+    }
+
+    /// The line the machine-config controller logs at V(2) for the dropped entries
+    /// (`%q` of the Go `[]string`, then `, skipping....`).
+    pub fn dropped_log(&self) -> Option<String> {
+        if self.dropped.is_empty() {
+            return None;
+        }
+        let values: Vec<String> = self
+            .dropped
+            .iter()
+            .map(|d| go_quote(d.entry.value.as_deref().unwrap_or("")))
+            .collect();
+        Some(format!(
+            "error adding [{}] to blocked registries, cannot block the repository being used by the payload, skipping....",
+            values.join(" ")
+        ))
+    }
+
+    /// What else to know about the config as a whole (refusals, dropped entries, values CRI-O
+    /// or openshift-apiserver cannot load), one sentence each.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// sysregistriesv2 `FindRegistry`: the entry with the longest prefix matching the repository
+    /// `name` (the first of equal length).
+    pub fn find_registry(&self, name: &str) -> Option<usize> {
+        let mut best: Option<(usize, usize)> = None;
+        // Plain prefixes: `name` itself, or `name` cut before a `:`, `/` or `@`.
+        let cuts = name
+            .char_indices()
+            .filter(|(_, c)| matches!(c, ':' | '/' | '@'))
+            .map(|(i, _)| i)
+            .chain([name.len()]);
+        for end in cuts {
+            if let Some(&i) = name.get(..end).and_then(|p| self.by_prefix.get(p)) {
+                best = pick(best, end, i);
+            }
+        }
+        for &i in &self.wildcards {
+            if let Some(entry) = self.entries.get(i)
+                && ref_matching_prefix(name, entry.match_prefix()).is_some()
+            {
+                best = pick(best, entry.match_prefix().len(), i);
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
+    /// A pull of a fully qualified reference, on the reference as written (a short name is
+    /// [`Node::short_name`]).
+    pub fn pull(&self, reference: &Reference) -> Pull {
+        let name = reference.name();
+        let identity = reference.policy_identity();
+        let entry_index = self.find_registry(&name);
+        let entry = entry_index.and_then(|i| self.entries.get(i));
+        let blocked = entry.is_some_and(|e| e.blocked);
+        let insecure_by = entry
+            .filter(|e| e.insecure)
+            .and_then(|e| e.insecure_by.clone());
+        let policy = if !self.writes_policy_json {
+            PolicyDecision::Template
+        } else {
+            match self.policy_index.policy_match(&name, &identity) {
+                Some(k) => PolicyDecision::Scope(k),
+                None => PolicyDecision::Default(self.policy.default),
+            }
+        };
+        let policy_accepts = match &policy {
+            PolicyDecision::Template => true,
+            PolicyDecision::Scope(k) => self
+                .policy
+                .docker
+                .get(*k)
+                .is_some_and(|s| s.requirement.accepts()),
+            PolicyDecision::Default(r) => r.accepts(),
+        };
+        let decided_by = if blocked {
+            entry.and_then(|e| e.blocked_by.clone())
+        } else {
+            match &policy {
+                PolicyDecision::Template => None,
+                PolicyDecision::Scope(k) => {
+                    self.policy.docker.get(*k).map(|s| s.decided_by.clone())
+                }
+                PolicyDecision::Default(Requirement::Reject) => Some(DecidedBy::not_listed(
+                    &format!("{REGISTRY_SOURCES}.allowedRegistries"),
+                )),
+                PolicyDecision::Default(_) => None,
+            }
+        };
+        let allowed = !blocked && policy_accepts;
+        let rescued_by_exception = if allowed && !self.dropped.is_empty() {
+            let lookups = crate::grammar::scope::policy_scopes(&name, Some(&identity));
+            self.dropped
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| {
+                    let scope = d.entry.value.as_deref().unwrap_or("");
+                    ref_matching_prefix(&name, scope).is_some()
+                        || lookups.iter().any(|s| s == scope)
+                })
+                .map(|(i, _)| i)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Pull {
+            name,
+            identity,
+            entry: entry_index,
+            blocked,
+            insecure: entry.is_some_and(|e| e.insecure),
+            policy,
+            allowed,
+            decided_by,
+            insecure_by,
+            rescued_by_exception,
+        }
+    }
+
+    /// How CRI-O resolves a short name: one candidate per search registry, in order (the drop-in
+    /// list, else the template default). Aliases are not modelled (MCO writes none).
+    pub fn short_name(&self, reference: &Reference) -> ShortName {
+        let (search_field, registries): (Option<String>, Vec<&str>) = match &self.search {
+            Some(list) => (Some(SEARCH_LIST.to_owned()), list.clone()),
+            None => (None, TEMPLATE_SEARCH_REGISTRIES.to_vec()),
+        };
+        let candidates = registries
+            .iter()
+            .map(|registry| {
+                let candidate = reference.in_registry(registry);
+                let pull = candidate.as_ref().ok().map(|c| self.pull(c));
+                Candidate {
+                    registry: (*registry).to_owned(),
+                    reference: candidate,
+                    pull,
+                }
+            })
+            .collect();
+        ShortName {
+            search_field,
+            registries: registries.iter().map(|r| (*r).to_owned()).collect(),
+            candidates,
+        }
+    }
+
+    /// An import into an ImageStream (a secure import) under openshift-apiserver's whitelister,
+    /// checked on the registry as written.
+    pub fn import(&self, reference: &Reference) -> Import {
+        let registry = reference.written_domain().unwrap_or("");
+        let (host, port) = registry_host_port(registry, false);
+        let mut import = Import {
+            allowed: true,
+            checked: format!("{host}:{port}"),
+            basis: ImportBasis::Unrestricted,
+            decided_by: None,
+            error: None,
+            insecure_alternative: None,
+        };
+        match &self.import {
+            ImportPolicy::Unrestricted => {}
+            ImportPolicy::Broken { index, domain_name } => {
+                import.allowed = false;
+                import.basis = ImportBasis::Broken;
+                import.decided_by = Some(DecidedBy::entry(
+                    format!("{IMPORT_LIST}[{index}].domainName"),
+                    domain_name,
+                ));
+                import.error = Some(format!(
+                    "openshift-apiserver does not start: failed to parse allowed registry {}: too many colons",
+                    go_quote(domain_name)
+                ));
+            }
+            ImportPolicy::Listed {
+                list,
+                entries,
+                internal,
+            } => match list.admit(registry, Transport::Secure) {
+                Ok(admitter) => {
+                    import.basis = match admitter {
+                        Admitter::Internal => ImportBasis::Internal,
+                        _ => ImportBasis::Entry,
+                    };
+                    import.decided_by = Some(import_admitter(admitter, entries, *internal));
+                }
+                Err(refusal) => {
+                    import.allowed = false;
+                    import.basis = ImportBasis::NotListed;
+                    import.checked = refusal.checked.clone();
+                    import.decided_by = Some(DecidedBy::not_listed(IMPORT_LIST));
+                    import.error = Some(refusal.message);
+                    import.insecure_alternative = list
+                        .admit(registry, Transport::Any)
+                        .ok()
+                        .map(|a| import_admitter(a, entries, *internal));
+                }
+            },
+        }
+        import
+    }
+
+    /// The registries.conf MCO writes, byte for byte as far as the sources tell (see
+    /// [`RenderedFile`]); the template when MCO does not regenerate it.
+    pub fn render_registries_conf(&self) -> RenderedFile {
+        render::registries_conf(self)
+    }
+
+    /// The policy.json MCO writes (Go `json.MarshalIndent(policy, "", "  ")`, no final newline).
+    pub fn render_policy_json(&self) -> RenderedFile {
+        render::policy_json(self)
+    }
+
+    /// The search-registries drop-in, when MCO writes one.
+    pub fn render_search_registries(&self) -> Option<String> {
+        self.search.as_deref().map(render::search_drop_in)
+    }
+}
+
+/// The longer of two matches (the earlier entry on a tie).
+fn pick(best: Option<(usize, usize)>, len: usize, i: usize) -> Option<(usize, usize)> {
+    match best {
+        Some((l, j)) if l > len || (l == len && j < i) => Some((l, j)),
+        _ => Some((len, i)),
+    }
+}
+
+/// runtime-utils `EditRegistriesConfig` with no mirror sets: an entry per distinct blocked
+/// scope, then per distinct insecure scope; flags propagated to every entry nested inside.
+fn registry_entries(blocked: &[(usize, &str)], insecure: &[(usize, &str)]) -> Vec<RegistryEntry> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (_, scope) in blocked.iter().chain(insecure) {
+        if seen.insert(*scope) {
+            order.push(scope);
+        }
+    }
+    let blocked_by = Flags::new(blocked, "blockedRegistries");
+    let insecure_by = Flags::new(insecure, "insecureRegistries");
+    order
+        .into_iter()
+        .map(|scope| {
+            let (prefix, location) = if scope.starts_with("*.") {
+                (scope.to_owned(), String::new())
+            } else {
+                (String::new(), scope.to_owned())
+            };
+            let blocked_by = blocked_by.flagging(scope);
+            let insecure_by = insecure_by.flagging(scope);
+            RegistryEntry {
+                prefix,
+                location,
+                insecure: insecure_by.is_some(),
+                blocked: blocked_by.is_some(),
+                blocked_by,
+                insecure_by,
+            }
+        })
+        .collect()
+}
+
+/// Which scope of one list flags an entry: its own scope, else the first scope of the list it is
+/// nested inside (linear in the entry, however long the list).
+struct Flags<'l> {
+    list: &'l [(usize, &'l str)],
+    name: &'static str,
+    own: HashMap<&'l str, usize>,
+    index: ScopeIndex<'l>,
+}
+
+impl<'l> Flags<'l> {
+    fn new(list: &'l [(usize, &'l str)], name: &'static str) -> Self {
+        let mut own = HashMap::new();
+        for (position, (_, scope)) in list.iter().enumerate() {
+            own.entry(*scope).or_insert(position);
+        }
+        Flags {
+            list,
+            name,
+            own,
+            index: ScopeIndex::new(list.iter().map(|(_, s)| *s)),
+        }
+    }
+
+    fn flagging(&self, scope: &str) -> Option<DecidedBy> {
+        let position = self
+            .own
+            .get(scope)
+            .copied()
+            .or_else(|| self.index.first_covering(scope))?;
+        self.list
+            .get(position)
+            .map(|(i, s)| DecidedBy::list_item(self.name, *i, s))
+    }
+}
+
+/// MCO `updatePolicyJSON` on the lists after the payload exception: allowed scopes accept with
+/// default reject, then blocked scopes reject with default accept (a Go map: the last write of
+/// a scope wins, keys sorted when encoded).
+fn policy_json<'a>(
+    blocked: &[(usize, &'a str)],
+    allowed: &[(usize, &'a str)],
+) -> (PolicyJson, Vec<&'a str>) {
+    let mut scopes: std::collections::BTreeMap<&'a str, PolicyScope> = Default::default();
+    let mut default = Requirement::InsecureAcceptAnything;
+    if !allowed.is_empty() {
+        default = Requirement::Reject;
+        for (i, scope) in allowed {
+            scopes.insert(
+                scope,
+                PolicyScope {
+                    scope: (*scope).to_owned(),
+                    requirement: Requirement::InsecureAcceptAnything,
+                    decided_by: DecidedBy::list_item("allowedRegistries", *i, scope),
+                },
+            );
+        }
+    }
+    if !blocked.is_empty() {
+        default = Requirement::InsecureAcceptAnything;
+        for (i, scope) in blocked {
+            let new = PolicyScope {
+                scope: (*scope).to_owned(),
+                requirement: Requirement::Reject,
+                decided_by: DecidedBy::list_item("blockedRegistries", *i, scope),
+            };
+            // The first blocked entry of a scope names it; a later duplicate writes the same.
+            match scopes.get(scope) {
+                Some(s) if s.requirement == Requirement::Reject => {}
+                _ => {
+                    scopes.insert(scope, new);
+                }
+            }
+        }
+    }
+    let keys = scopes.keys().copied().collect();
+    let policy = PolicyJson {
+        default,
+        docker: scopes.into_values().collect(),
+    };
+    (policy, keys)
+}
+
+fn import_policy<'a>(
+    list: Option<&'a Vec<Option<RegistryLocation>>>,
+    internal: (&'a str, bool),
+) -> ImportPolicy<'a> {
+    let Some(list) = list.filter(|l| !l.is_empty()) else {
+        return ImportPolicy::Unrestricted;
+    };
+    let entries: Vec<(usize, &'a str, bool)> = list
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            l.as_ref()
+                .map(|l| (i, l.domain_name.as_deref().unwrap_or(""), l.insecure))
+        })
+        .collect();
+    if let Some((index, domain_name, _)) = entries
+        .iter()
+        .find(|(_, d, insecure)| ImportEntry::parse(d, *insecure) == Err(EntryError::TooManyColons))
+    {
+        return ImportPolicy::Broken {
+            index: *index,
+            domain_name,
+        };
+    }
+    ImportPolicy::Listed {
+        list: ImportAllowList::new(entries.iter().copied()).with_internal(internal.0),
+        entries,
+        internal,
+    }
+}
+
+fn import_admitter(
+    admitter: Admitter,
+    entries: &[(usize, &str, bool)],
+    internal: (&str, bool),
+) -> DecidedBy {
+    match admitter {
+        Admitter::Entry(i) => {
+            let (domain_name, insecure) = entries
+                .iter()
+                .find(|(index, _, _)| *index == i)
+                .map_or(("", false), |(_, d, s)| (*d, *s));
+            let value = if insecure {
+                format!("{domain_name} (insecure)")
+            } else {
+                domain_name.to_owned()
+            };
+            DecidedBy::entry(format!("{IMPORT_LIST}[{i}]"), &value)
+        }
+        _ => DecidedBy::entry(
+            if internal.1 {
+                "status.internalRegistryHostname".to_owned()
+            } else {
+                "internal registry (--internal-registry)".to_owned()
+            },
+            internal.0,
+        ),
+    }
+}

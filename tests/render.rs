@@ -1,0 +1,120 @@
+//! `explain --render`, table-driven: each directory under `tests/render/` is one case.
+//!
+//! A case holds `image.yaml` (the Image config), optionally `release-image.txt` (the
+//! `--release-image` value), and what the machine-config operator writes for it, byte for byte:
+//! `registries.conf`, `policy.json` and, when it writes the drop-in, `search.conf`. A case where
+//! MCO refuses to render holds `stderr.txt` instead: its error line, verbatim; every `--render`
+//! then prints nothing on stdout and exits 4.
+//!
+//! The facts are re-expressed from the upstream tests and code cited in `MIRRORS.md` §2.1, §3
+//! and §5.3-§5.4 (MCO `helpers_test.go`, runtime-utils `registries_test.go`), as our own
+//! fixtures. `r11-*` is the regression of issue 11.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// What one `--render` printed.
+struct Rendered {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn render(case: &Path, file: &str) -> Rendered {
+    let mut args = vec![
+        "explain".to_owned(),
+        "--config".to_owned(),
+        case.join("image.yaml").display().to_string(),
+        "--render".to_owned(),
+        file.to_owned(),
+    ];
+    if let Ok(release) = std::fs::read_to_string(case.join("release-image.txt")) {
+        args.extend(["--release-image".to_owned(), release.trim().to_owned()]);
+    }
+    let out = Command::new(BIN)
+        .args(&args)
+        .current_dir(ROOT)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+    Rendered {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn cases() -> Vec<PathBuf> {
+    let dir = Path::new(ROOT).join("tests/render");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.join("image.yaml").is_file())
+        .collect();
+    cases.sort();
+    cases
+}
+
+fn read(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// Every case, every file: the bytes MCO writes, or its refusal.
+#[test]
+fn render_cases() {
+    let cases = cases();
+    assert!(cases.len() >= 15, "only {} cases", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(refusal) = read(&case.join("stderr.txt")) {
+            for file in ["registries.conf", "policy.json", "search"] {
+                let r = render(case, file);
+                if r.code != 4 || !r.stdout.is_empty() || !r.stderr.starts_with(&refusal) {
+                    failures.push(format!(
+                        "{name} --render {file}: exit {} (want 4), stdout {:?} (want empty), stderr {:?} (want it to start with {refusal:?})",
+                        r.code, r.stdout, r.stderr
+                    ));
+                }
+            }
+            continue;
+        }
+        for (file, expected) in [
+            ("registries.conf", "registries.conf"),
+            ("policy.json", "policy.json"),
+            ("search", "search.conf"),
+        ] {
+            let r = render(case, file);
+            // No search.conf: MCO writes no drop-in, and nothing is printed.
+            let want = read(&case.join(expected)).unwrap_or_default();
+            if r.code != 0 || r.stdout != want {
+                failures.push(format!(
+                    "{name} --render {file}: exit {}\n--- want ({expected})\n{want}\n--- got\n{}\n--- stderr\n{}",
+                    r.code, r.stdout, r.stderr
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Rendering twice gives the same bytes (map order, list order).
+#[test]
+fn render_is_byte_stable() {
+    for case in cases() {
+        for file in ["registries.conf", "policy.json", "search"] {
+            let (a, b) = (render(&case, file), render(&case, file));
+            assert_eq!(
+                (a.code, &a.stdout),
+                (b.code, &b.stdout),
+                "{} {file}",
+                case.display()
+            );
+        }
+    }
+}
