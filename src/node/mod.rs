@@ -498,8 +498,13 @@ pub struct Node<'a> {
     entries: Vec<RegistryEntry>,
     /// Non-wildcard entries by match prefix (first of equal prefixes), for `FindRegistry`.
     by_prefix: HashMap<String, usize>,
-    /// Indices of the wildcard entries.
-    wildcards: Vec<usize>,
+    /// Wildcard entries `*.d` by their domain `.d` (first of equal prefixes): a lookup tries
+    /// each `.`-suffix of a name's host, so a query costs the labels of the name, not the
+    /// number of wildcard entries.
+    wildcards: HashMap<String, usize>,
+    /// Wildcard entries whose domain holds a `:`, `/` or `@` (which MCO refuses to render, but
+    /// containers/image would still match): searched one by one; normally none.
+    odd_wildcards: Vec<usize>,
     writes_registries_conf: bool,
     search: Option<Vec<&'a str>>,
     policy: PolicyJson,
@@ -626,14 +631,20 @@ impl<'a> Node<'a> {
 
         let entries = registry_entries(&blocked, &insecure);
         let mut by_prefix = HashMap::new();
-        let mut wildcards = Vec::new();
+        let mut wildcards = HashMap::new();
+        let mut odd_wildcards = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             if entry.prefix.is_empty() {
                 by_prefix
                     .entry(entry.match_prefix().to_owned())
                     .or_insert(i);
             } else {
-                wildcards.push(i);
+                match entry.match_prefix().strip_prefix('*') {
+                    Some(domain) if !domain.contains([':', '/', '@']) => {
+                        wildcards.entry(domain.to_owned()).or_insert(i);
+                    }
+                    _ => odd_wildcards.push(i),
+                }
             }
         }
         let (policy, policy_scopes) = policy_json(&blocked, &allowed);
@@ -660,6 +671,7 @@ impl<'a> Node<'a> {
             payload_repository: payload,
             by_prefix,
             wildcards,
+            odd_wildcards,
             // MCO regenerates registries.conf iff insecureRegistries is non-nil (present, even
             // empty) or a blocked entry is kept; policy.json iff a list is non-empty.
             writes_registries_conf: present(|rs| &rs.insecure) || !blocked.is_empty(),
@@ -785,6 +797,21 @@ impl<'a> Node<'a> {
         &self.notes
     }
 
+    /// The `[[registry]]` entry MCO writes for exactly this scope (a blocked or insecure entry),
+    /// not the longest-prefix one that a pull would use.
+    pub fn entry_for_scope(&self, scope: &str) -> Option<&RegistryEntry> {
+        let index = match scope.strip_prefix('*').filter(|_| scope.starts_with("*.")) {
+            Some(domain) => self.wildcards.get(domain).copied().or_else(|| {
+                self.odd_wildcards
+                    .iter()
+                    .copied()
+                    .find(|&i| self.entries.get(i).is_some_and(|e| e.scope() == scope))
+            }),
+            None => self.by_prefix.get(scope).copied(),
+        }?;
+        self.entries.get(index).filter(|e| e.scope() == scope)
+    }
+
     /// sysregistriesv2 `FindRegistry`: the entry with the longest prefix matching the repository
     /// `name` (the first of equal length).
     pub fn find_registry(&self, name: &str) -> Option<usize> {
@@ -800,7 +827,16 @@ impl<'a> Node<'a> {
                 best = pick(best, end, i);
             }
         }
-        for &i in &self.wildcards {
+        // A wildcard `*.d` matches where `.d` first occurs in the name, before any `/`, ending
+        // at a `:`, `/`, `@` or the end: `.d` is a `.`-suffix of the host (the part before the
+        // first separator). Each candidate found is confirmed by the matcher itself.
+        let host_end = name.find([':', '/', '@']).unwrap_or(name.len());
+        let host = name.get(..host_end).unwrap_or(name);
+        let candidates = host
+            .char_indices()
+            .filter(|(_, c)| *c == '.')
+            .filter_map(|(p, _)| self.wildcards.get(host.get(p..)?));
+        for &i in candidates.chain(&self.odd_wildcards) {
             if let Some(entry) = self.entries.get(i)
                 && ref_matching_prefix(name, entry.match_prefix()).is_some()
             {
