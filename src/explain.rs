@@ -44,6 +44,10 @@
 //!
 //! ```text
 //! {
+//!   "verdict": {"operation": "CREATE" | "UPDATE", "allowed": bool,   absent without --config;
+//!               "skipped": bool, "denial": "Error from server ...",  the engine's answer, as
+//!               "errors": ["field: message"], "warnings": [...],     replay gives it; denial
+//!               "notes": [...]},                                    only when denied
 //!   "config": {"source": "new.yaml" | null, "notes": ["..."]},       null source: empty spec
 //!   "old":    {"source": "current.yaml", "notes": [...]} | null,      null without an old config
 //!   "changed": true | false | null,                                   null without an old config
@@ -350,9 +354,72 @@ pub struct ConfigSummary {
     pub notes: Vec<String>,
 }
 
+/// What the API server would answer to the config with this webhook installed: the engine's
+/// verdict on it as a CREATE, or as an UPDATE of the old config, as `replay` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigVerdict {
+    /// `CREATE` or `UPDATE`.
+    pub operation: &'static str,
+    /// Whether it would be allowed.
+    pub allowed: bool,
+    /// Whether the engine does not judge it (another group or kind).
+    pub skipped: bool,
+    /// For a denial, what `oc apply` prints, with every field-path error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denial: Option<String>,
+    /// The field-path errors (`field: message`), one per cause.
+    pub errors: Vec<String>,
+    /// The warnings, once for the config.
+    pub warnings: Vec<String>,
+    /// What the API server changes before admission, and why a config was skipped.
+    pub notes: Vec<String>,
+}
+
+/// Asks the engine about the config first: `replay`'s verdict on the same file.
+pub fn judge_config(
+    config: ConfigSource<'_>,
+    old: Option<ConfigSource<'_>>,
+    policy: &crate::policy::Policy,
+) -> Result<ConfigVerdict, String> {
+    let judged =
+        crate::replay::judge_object(config.object.clone(), old.map(|o| o.object.clone()), policy)?;
+    let verdict = &judged.verdict;
+    let errors = verdict
+        .status
+        .details
+        .iter()
+        .flat_map(|d| &d.causes)
+        .map(|c| format!("{}: {}", c.field, c.message))
+        .collect();
+    let denial = (!verdict.allowed).then(|| {
+        crate::replay::oc_message(
+            config.source.unwrap_or("-"),
+            Some(judged.operation),
+            &verdict.status,
+            &policy.settings().webhook_name,
+        )
+    });
+    Ok(ConfigVerdict {
+        operation: judged.operation,
+        allowed: verdict.allowed,
+        skipped: verdict.skipped,
+        denial,
+        errors,
+        warnings: verdict.warnings.clone(),
+        notes: judged.notes,
+    })
+}
+
+/// The exit status when the API server would deny the config.
+pub const EXIT_CONFIG_DENIED: u8 = 5;
+
 /// The whole answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// What the API server would answer to the config with this webhook installed; `None`
+    /// without a config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<ConfigVerdict>,
     /// The config explained.
     pub config: ConfigSummary,
     /// The old config, when comparing.
@@ -409,6 +476,7 @@ pub fn explain(
             .any(|r| r.changes.as_ref().is_some_and(|c| !c.is_empty()))
     });
     Report {
+        verdict: None,
         config: summary(config.source, &new_node, &new_decoded.errors),
         old: old
             .zip(old_node.as_ref())
@@ -515,10 +583,13 @@ fn compare(input: &str, before: &Explanation, after: &Explanation) -> Vec<Change
 }
 
 impl Report {
-    /// 2 when no reference could be parsed, 1 when a decision changes, else 0.
+    /// 2 when no reference could be parsed, [`EXIT_CONFIG_DENIED`] when the config would be
+    /// denied, 1 when a decision changes, else 0.
     pub fn exit_code(&self) -> u8 {
         if self.results.iter().all(|r| r.error.is_some()) {
             2
+        } else if self.verdict.as_ref().is_some_and(|v| !v.allowed) {
+            EXIT_CONFIG_DENIED
         } else if self.changed == Some(true) {
             1
         } else {
@@ -535,9 +606,9 @@ impl Report {
     /// The text report.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        write_config(&mut out, "config", &self.config);
+        write_config(&mut out, "config", &self.config, self.verdict.as_ref());
         if let Some(old) = &self.old {
-            write_config(&mut out, "old", old);
+            write_config(&mut out, "old", old, None);
         }
         for result in &self.results {
             out.push('\n');
@@ -563,14 +634,45 @@ impl Report {
     }
 }
 
-fn write_config(out: &mut String, label: &str, config: &ConfigSummary) {
+fn write_config(
+    out: &mut String,
+    label: &str,
+    config: &ConfigSummary,
+    verdict: Option<&ConfigVerdict>,
+) {
     match &config.source {
         Some(source) => out.push_str(&format!("{label}: {source}\n")),
         None => out.push_str(&format!(
             "{label}: (none: an empty spec, everything allowed)\n"
         )),
     }
+    if let Some(verdict) = verdict {
+        write_verdict(out, verdict);
+    }
     for note in &config.notes {
+        out.push_str(&format!("  note: {note}\n"));
+    }
+}
+
+/// The engine's verdict under the config line: a denial first, as `replay` prints it, then
+/// each warning once.
+fn write_verdict(out: &mut String, verdict: &ConfigVerdict) {
+    let op = verdict.operation;
+    let state = match (verdict.skipped, verdict.allowed) {
+        (true, _) => format!("SKIPPED ({op}): the webhook does not judge it"),
+        (false, true) => format!("ALLOWED ({op}) by the API server with this webhook"),
+        (false, false) => format!(
+            "DENIED ({op}) by the API server with this webhook: nodes never get this config"
+        ),
+    };
+    line(out, "verdict:", &state);
+    if let Some(denial) = &verdict.denial {
+        more(out, denial);
+    }
+    for warning in &verdict.warnings {
+        out.push_str(&format!("  Warning: {warning}\n"));
+    }
+    for note in &verdict.notes {
         out.push_str(&format!("  note: {note}\n"));
     }
 }

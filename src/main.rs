@@ -166,12 +166,18 @@ byte, to diff against the node's copy: registries.conf (/etc/containers/registri
 policy.json (/etc/containers/policy.json) or search
 (/etc/containers/registries.conf.d/01-image-searchRegistries.conf). Notes go to stderr.
 
+With --config, the engine judges the config first, as replay does (a CREATE, or an UPDATE of
+--old): the verdict heads the output, with the field-path errors oc apply would print for a
+denial, and the config's warnings, once.
+
 Exit status: 0 no decision changes (always 0 without an old config; with --render: the file is
 printed), 1 some decision changes against the old config, 2 a config file cannot be used or a
 usage error, or no reference at all can be parsed, 4 (--render) the machine-config operator
 refuses to render the config: nothing on stdout, its error verbatim on stderr, and nodes keep
-their current files. An invalid reference is an error for that reference only: it is reported in
-its result and the others are still explained.")]
+their current files, 5 the API server would deny the config with this webhook installed (the
+decisions shown are what nodes would do if it were applied anyway).
+An invalid reference is an error for that reference only: it is reported in its result and the
+others are still explained.")]
 struct ExplainArgs {
     /// Image references as users write them: nginx, quay.io/org/app:1.2,
     /// registry:5000/ns/app@sha256:<digest>.
@@ -645,18 +651,29 @@ fn run_explain(args: ExplainArgs) -> u8 {
             (format!("{source} (oldObject)"), v)
         }),
     };
-    let report = explain::explain(
-        ConfigSource {
-            source: args.config.as_deref(),
-            object: config.as_ref().unwrap_or(&empty),
-        },
-        old.as_ref().map(|(source, object)| ConfigSource {
-            source: Some(source),
-            object,
-        }),
-        &args.references,
-        &settings,
-    );
+    let config_source = ConfigSource {
+        source: args.config.as_deref(),
+        object: config.as_ref().unwrap_or(&empty),
+    };
+    let old_source = old.as_ref().map(|(source, object)| ConfigSource {
+        source: Some(source),
+        object,
+    });
+    let mut report = explain::explain(config_source, old_source, &args.references, &settings);
+    // The engine first: would the API server take this config at all?
+    if config.is_some() {
+        let policy = Policy::new(image_config_webhook::Settings {
+            internal_registry: settings.internal_registry.clone(),
+            ..image_config_webhook::Settings::default()
+        });
+        match policy
+            .map_err(|e| e.to_string())
+            .and_then(|p| explain::judge_config(config_source, old_source, &p))
+        {
+            Ok(verdict) => report.verdict = Some(verdict),
+            Err(e) => report.config.notes.push(format!("not judged: {e}")),
+        }
+    }
     let text = match args.output {
         RulesFormat::Text => report.to_text(),
         RulesFormat::Json => report.to_json() + "\n",

@@ -362,7 +362,20 @@ fn json_shape() {
     ]);
     r.expect_code(1);
     let v = r.json();
-    assert_eq!(keys(&v), ["changed", "config", "old", "results"]);
+    assert_eq!(keys(&v), ["changed", "config", "old", "results", "verdict"]);
+    assert_eq!(
+        keys(&v["verdict"]),
+        [
+            "allowed",
+            "errors",
+            "notes",
+            "operation",
+            "skipped",
+            "warnings"
+        ]
+    );
+    assert_eq!(v["verdict"]["operation"], "UPDATE");
+    assert_eq!(v["verdict"]["allowed"], true);
     assert_eq!(v["changed"], true);
     assert_eq!(keys(&v["config"]), ["notes", "source"]);
     assert_eq!(v["config"]["source"], NEW);
@@ -473,6 +486,7 @@ fn help_documents_the_exit_codes() {
         "[default: none given: quay.io/openshift-release-dev/ocp-release]",
         "--render <FILE>",
         "4 (--render) the machine-config operator",
+        "5 the API server would deny the config with this webhook installed",
         "Exit status: 0",
         "An invalid reference is an error for that reference only",
     ] {
@@ -482,4 +496,63 @@ fn help_documents_the_exit_codes() {
             r.stdout
         );
     }
+}
+
+/// `explain` asks the engine first: a config the API server would deny says so at the top,
+/// with the field-path errors `replay` prints, its warnings once, and exit 5.
+#[test]
+fn a_config_the_api_server_denies_says_so_first() {
+    let r = run(&[
+        "--config",
+        "tests/examples/bad-image.yaml",
+        "quay.io/org/app:1",
+    ]);
+    r.expect_code(5);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"config: tests/examples/bad-image.yaml"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines
+            .get(1)
+            .is_some_and(|l| l.starts_with("  verdict:    DENIED (CREATE) by the API server")),
+        "{}",
+        r.stdout
+    );
+    let replayed = std::process::Command::new(env!("CARGO_BIN_EXE_image-config-webhook"))
+        .args(["replay", "tests/examples/bad-image.yaml"])
+        .output()
+        .expect("replay runs");
+    let replayed = String::from_utf8_lossy(&replayed.stdout);
+    let denial = replayed
+        .lines()
+        .find(|l| l.trim_start().starts_with("Error from server"))
+        .expect("replay prints the denial");
+    assert!(r.stdout.contains(denial.trim_start()), "{}", r.stdout);
+    // Each warning once, under the config.
+    let warning =
+        "Warning: spec.registrySources.allowedRegistries: does not include \"registry.redhat.io\"";
+    assert_eq!(r.stdout.matches(warning).count(), 1, "{}", r.stdout);
+    // The JSON carries the same verdict.
+    let r = run(&[
+        "--config",
+        "tests/examples/bad-image.yaml",
+        "-o",
+        "json",
+        "quay.io/org/app:1",
+    ]);
+    r.expect_code(5);
+    let v = r.json();
+    assert_eq!(v["verdict"]["allowed"], false);
+    assert!(
+        v["verdict"]["errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e.as_str().is_some_and(
+                |e| e.starts_with("spec.registrySources.blockedRegistries[0]: Invalid value")
+            ))),
+        "{v}"
+    );
 }

@@ -450,6 +450,39 @@ pub trait Judge: Sync {
     }
 }
 
+/// What the engine says of a bare object applied with `oc apply`: a CREATE, or an UPDATE of
+/// `old`, after what the API server does before admission (told in `notes`).
+#[derive(Debug, Clone)]
+pub struct ObjectVerdict {
+    /// `CREATE` or `UPDATE`.
+    pub operation: &'static str,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What the API server would change first, and why a request was skipped.
+    pub notes: Vec<String>,
+}
+
+/// Judges a bare object as `replay` judges a file holding it (`explain` asks this first).
+pub fn judge_object(
+    object: Value,
+    old: Option<Value>,
+    policy: &Policy,
+) -> Result<ObjectVerdict, String> {
+    let options = Options {
+        old,
+        ..Options::default()
+    };
+    let mut notes = Vec::new();
+    let request = bare_image_request(object, &options, 0, &mut notes)?;
+    let verdict = evaluate(&request, policy).map_err(|e| e.to_string())?;
+    notes.extend(verdict.skip_reason.iter().map(|r| format!("skipped: {r}")));
+    Ok(ObjectVerdict {
+        operation: request.operation.as_str(),
+        verdict,
+        notes,
+    })
+}
+
 /// The in-process engine.
 #[derive(Debug, Clone, Copy)]
 pub struct Local<'a>(pub &'a Policy);
