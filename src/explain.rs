@@ -84,24 +84,9 @@ use serde_json::Value;
 
 use crate::field::FieldError;
 use crate::field::go_quote;
-use crate::grammar::host::is_host_port;
 use crate::grammar::reference::Reference;
-use crate::grammar::scope::is_valid_scope;
 use crate::image::decode;
 use crate::node::{self, ImportBasis, Node, PolicyDecision, RenderError, RenderedFile};
-use crate::policy::DEFAULT_INTERNAL_REGISTRY;
-
-/// The release payload repositories of OpenShift: the release image and its component images.
-/// Deprecated: MCO's exception protects only the release image's repository, so the node model
-/// uses the first of [`Settings::payload_repositories`] (`--release-image` sets it).
-pub const DEFAULT_PAYLOAD_REPOSITORIES: [&str; 2] = [
-    node::DEFAULT_PAYLOAD_REPOSITORY,
-    "quay.io/openshift-release-dev/ocp-v4.0-art-dev",
-];
-
-/// `unqualified-search-registries` of the `registries.conf` MCO writes when
-/// `containerRuntimeSearchRegistries` is absent.
-pub const NODE_DEFAULT_SEARCH_REGISTRIES: [&str; 2] = node::TEMPLATE_SEARCH_REGISTRIES;
 
 /// The exit status of `explain --render` when MCO refuses to render the config.
 pub const EXIT_RENDER_REFUSED: u8 = 4;
@@ -109,59 +94,8 @@ pub const EXIT_RENDER_REFUSED: u8 = 4;
 const IMPORT_LIST: &str = "spec.allowedRegistriesForImport";
 const SEARCH_LIST: &str = "spec.registrySources.containerRuntimeSearchRegistries";
 
-/// What `explain` needs besides the config.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// Repositories of the release payload. The node model's P (the repository MCO's exception
-    /// protects) is the first; `--release-image` puts its repository there.
-    /// Default: [`DEFAULT_PAYLOAD_REPOSITORIES`].
-    pub payload_repositories: Vec<String>,
-    /// The internal registry, when `status.internalRegistryHostname` is empty.
-    /// Default: `image-registry.openshift-image-registry.svc:5000`.
-    pub internal_registry: String,
-}
-
-impl Settings {
-    /// Checks the settings: each payload repository a registry scope without wildcard, the
-    /// internal registry a `hostname[:port]`.
-    pub fn check(&self) -> Result<(), String> {
-        if let Some(bad) = self
-            .payload_repositories
-            .iter()
-            .find(|r| !is_valid_scope(r) || r.starts_with('*'))
-        {
-            return Err(format!(
-                "release payload repository {bad:?} is not host[:port]/path without wildcard, tag or digest"
-            ));
-        }
-        if !is_host_port(&self.internal_registry) {
-            return Err(format!(
-                "internal registry {:?} is not a hostname[:port]",
-                self.internal_registry
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl Settings {
-    /// The node model's settings: P is the first payload repository.
-    pub fn node_settings(&self) -> node::Settings {
-        node::Settings {
-            payload_repository: self.payload_repositories.first().cloned(),
-            internal_registry: self.internal_registry.clone(),
-        }
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            payload_repositories: DEFAULT_PAYLOAD_REPOSITORIES.map(String::from).to_vec(),
-            internal_registry: DEFAULT_INTERNAL_REGISTRY.to_owned(),
-        }
-    }
-}
+/// What `explain` needs besides the config: the node model's settings.
+pub use crate::node::Settings;
 
 pub use crate::replay::{ConfigFile, read_image as read_config};
 
@@ -446,13 +380,10 @@ pub fn explain(
     references: &[String],
     settings: &Settings,
 ) -> Report {
-    let node_settings = settings.node_settings();
     let new_decoded = decode(config.object);
-    let new_node = Node::new(&new_decoded.image, &node_settings);
+    let new_node = Node::new(&new_decoded.image, settings);
     let old_decoded = old.map(|o| decode(o.object));
-    let old_node = old_decoded
-        .as_ref()
-        .map(|d| Node::new(&d.image, &node_settings));
+    let old_node = old_decoded.as_ref().map(|d| Node::new(&d.image, settings));
     let summary = |source: Option<&str>, node: &Node<'_>, errors: &[FieldError]| {
         let mut notes: Vec<String> = errors.iter().map(|e| format!("ignored: {e}")).collect();
         notes.extend(node.notes().iter().cloned());
@@ -514,9 +445,8 @@ pub enum Rendering {
 
 /// The file MCO renders for `object` on every node.
 pub fn render(object: &Value, settings: &Settings, target: RenderTarget) -> Rendering {
-    let node_settings = settings.node_settings();
     let decoded = decode(object);
-    let node = Node::new(&decoded.image, &node_settings);
+    let node = Node::new(&decoded.image, settings);
     if let Some(refusal) = node.refusal() {
         return Rendering::Refused(refusal.clone());
     }
@@ -1192,7 +1122,7 @@ mod tests {
         let refs = vec!["quay.io/org/app".to_owned()];
         let object = image(blocked(&["quay.io"]));
         let settings = Settings {
-            payload_repositories: vec!["mirror.corp.example.com/ocp/release".to_owned()],
+            payload_repository: Some("mirror.corp.example.com/ocp/release".to_owned()),
             ..Settings::default()
         };
         let r = explain(
@@ -1572,7 +1502,7 @@ mod tests {
     fn settings_are_checked() {
         assert_eq!(Settings::default().check(), Ok(()));
         let bad = Settings {
-            payload_repositories: vec!["quay.io/x:tag".to_owned()],
+            payload_repository: Some("quay.io/x:tag".to_owned()),
             ..Settings::default()
         };
         assert!(bad.check().is_err());

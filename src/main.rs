@@ -568,9 +568,9 @@ impl replay::Progress for Bar {
 }
 
 fn run_explain(args: ExplainArgs) -> u8 {
-    let payload_repositories = match (&args.release_image, args.release_repos.is_empty()) {
+    let payload_repository = match (&args.release_image, args.release_repos.first()) {
         (Some(image), _) => match node::payload_repository(image) {
-            Ok(repository) => vec![repository],
+            Ok(repository) => repository,
             Err(e) if args.render.is_some() => {
                 eprintln!("{}", e.logged());
                 return explain::EXIT_RENDER_REFUSED;
@@ -581,17 +581,24 @@ fn run_explain(args: ExplainArgs) -> u8 {
                 ));
             }
         },
-        (None, false) => {
+        (None, Some(first)) => {
             eprintln!(
                 "warning: --release-repo is deprecated and will be removed in the next release; \
                  use --release-image (its first value is taken as the release payload repository)"
             );
-            args.release_repos
+            if let Some(e) = args
+                .release_repos
+                .iter()
+                .find_map(|r| node::check_payload_repository(r).err())
+            {
+                return usage_error(&e);
+            }
+            first.clone()
         }
-        (None, true) => vec![node::DEFAULT_PAYLOAD_REPOSITORY.to_owned()],
+        (None, None) => node::DEFAULT_PAYLOAD_REPOSITORY.to_owned(),
     };
     let settings = explain::Settings {
-        payload_repositories,
+        payload_repository: Some(payload_repository),
         internal_registry: args.internal_registry,
     };
     if let Err(e) = settings.check() {

@@ -92,6 +92,21 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Checks the settings: the payload repository a registry scope without wildcard
+    /// ([`check_payload_repository`]), the internal registry a `hostname[:port]`.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(repository) = &self.payload_repository {
+            check_payload_repository(repository)?;
+        }
+        if !crate::grammar::host::is_host_port(&self.internal_registry) {
+            return Err(format!(
+                "internal registry {:?} is not a hostname[:port]",
+                self.internal_registry
+            ));
+        }
+        Ok(())
+    }
+
     /// Settings whose P is derived from a release image reference the way MCO `getPayloadRepo`
     /// does ([`payload_repository`]).
     pub fn from_release_image(
@@ -102,6 +117,17 @@ impl Settings {
             payload_repository: Some(payload_repository(release_image)?),
             internal_registry: internal_registry.into(),
         })
+    }
+}
+
+/// A payload repository as a setting gives it: a registry scope without wildcard, tag or digest.
+pub fn check_payload_repository(repository: &str) -> Result<(), String> {
+    if crate::grammar::scope::is_valid_scope(repository) && !repository.starts_with('*') {
+        Ok(())
+    } else {
+        Err(format!(
+            "release payload repository {repository:?} is not host[:port]/path without wildcard, tag or digest"
+        ))
     }
 }
 
@@ -795,21 +821,6 @@ impl<'a> Node<'a> {
     /// or openshift-apiserver cannot load), one sentence each.
     pub fn notes(&self) -> &[String] {
         &self.notes
-    }
-
-    /// The `[[registry]]` entry MCO writes for exactly this scope (a blocked or insecure entry),
-    /// not the longest-prefix one that a pull would use.
-    pub fn entry_for_scope(&self, scope: &str) -> Option<&RegistryEntry> {
-        let index = match scope.strip_prefix('*').filter(|_| scope.starts_with("*.")) {
-            Some(domain) => self.wildcards.get(domain).copied().or_else(|| {
-                self.odd_wildcards
-                    .iter()
-                    .copied()
-                    .find(|&i| self.entries.get(i).is_some_and(|e| e.scope() == scope))
-            }),
-            None => self.by_prefix.get(scope).copied(),
-        }?;
-        self.entries.get(index).filter(|e| e.scope() == scope)
     }
 
     /// sysregistriesv2 `FindRegistry`: the entry with the longest prefix matching the repository
