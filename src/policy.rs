@@ -90,6 +90,8 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
     settings: Settings,
+    /// What the node model needs: the payload repository MCO protects, the internal registry.
+    node: crate::node::Settings,
 }
 
 impl Policy {
@@ -124,12 +126,21 @@ impl Policy {
                 });
             }
         }
-        Ok(Policy { settings })
+        let node = crate::node::Settings {
+            internal_registry: settings.internal_registry.clone(),
+            ..crate::node::Settings::default()
+        };
+        Ok(Policy { settings, node })
     }
 
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The settings of the node model ([`crate::node::Node`]) that the rules ask.
+    pub fn node_settings(&self) -> &crate::node::Settings {
+        &self.node
     }
 }
 

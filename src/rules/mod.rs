@@ -131,11 +131,21 @@ pub struct Ctx<'a> {
 #[derive(Debug, Default)]
 pub struct Shared<'a> {
     allowed: std::cell::OnceCell<Option<crate::grammar::scope::ScopeIndex<'a>>>,
+    /// The node model: what MCO writes and how a node pulls, built on first use.
+    node: std::cell::OnceCell<crate::node::Node<'a>>,
 }
 
 impl<'a> Ctx<'a> {
     fn spec(&self) -> Option<&'a Spec> {
         self.new.spec.as_ref()
+    }
+
+    /// The node model of the new object, built once per evaluation on first use: the rules
+    /// that speak of what a node does ask it, as `explain` does.
+    fn node(&self) -> &crate::node::Node<'a> {
+        self.shared
+            .node
+            .get_or_init(|| crate::node::Node::new(self.new, self.policy.node_settings()))
     }
 
     fn registry_sources(&self) -> Option<&'a RegistrySources> {

@@ -1,11 +1,12 @@
 //! `spec.registrySources`: what every node may pull (R1-R7, P1, W1-W6, W8, W17).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::{Ctx, Out, items, registry_sources_path};
 use crate::field::{FieldError, Path, go_quote};
 use crate::grammar::host::{is_host_port, shorten};
-use crate::grammar::scope::{ScopeIndex, dropped_for_payload, is_nested_inside, is_valid_scope};
+use crate::grammar::reference::Reference;
+use crate::grammar::scope::{ScopeIndex, is_nested_inside, is_valid_scope};
 use crate::image::{RegistrySources, StrList};
 
 /// Longest value quoted in a warning before it is shortened, to keep warnings near 120 chars.
@@ -317,45 +318,69 @@ pub(super) fn block_list_blocks_release(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
-/// W4: an insecure registry that the allow-list does not cover.
+/// A reference inside `scope`, for asking the node model what happens to the images the scope
+/// names: `*.d` becomes a host under `.d`; any other scope gets a repository appended. `None`
+/// for a scope that names no image (R2 and P1 report it).
+fn probe_inside(scope: &str) -> Option<Reference> {
+    let probe = match scope.strip_prefix("*.") {
+        Some(domain) => format!("{PROBE}.{domain}/{PROBE}"),
+        None => format!("{scope}/{PROBE}"),
+    };
+    Reference::parse(&probe).ok()
+}
+
+/// The repository name of the probes: a name no entry of a real config spells.
+const PROBE: &str = "image-config-webhook-probe";
+
+/// W4: an insecure registry whose images the allow-list rejects: the node's policy.json
+/// (the model's `pull`) decides, as `explain` shows it.
 pub(super) fn insecure_not_allowed(ctx: &Ctx<'_>, out: &mut Out) {
-    let Some(rs) = ctx.registry_sources() else {
+    let Some(rs) = ctx.registry_sources().filter(|rs| non_empty(&rs.allowed)) else {
         return;
     };
-    let Some(index) = allow_index(ctx) else {
+    if !non_empty(&rs.insecure) {
         return;
-    };
-    for (i, value) in items(&rs.insecure).filter(|(_, v)| !index.covers(v)) {
-        out.warn_with(|| {
-            (
-                list_path("insecureRegistries").index(i),
-                format!(
-                    "insecure registry {} is not in allowedRegistries",
-                    quoted(value)
-                ),
-            )
+    }
+    let node = ctx.node();
+    for (i, value) in items(&rs.insecure) {
+        let rejected = probe_inside(value).is_some_and(|probe| {
+            let pull = node.pull(&probe);
+            !pull.allowed && !pull.blocked
         });
+        if rejected {
+            out.warn_with(|| {
+                (
+                    list_path("insecureRegistries").index(i),
+                    format!(
+                        "insecure registry {} is not in allowedRegistries",
+                        quoted(value)
+                    ),
+                )
+            });
+        }
     }
 }
 
-/// W5: a search registry that is blocked, or not allowed.
+/// W5: a search registry through which every short-name pull is refused: blocked in
+/// registries.conf (its longest-prefix entry, so `example.com` blocks `example.com:5000`) or
+/// rejected by policy.json. The node model answers, the same answer `explain` gives.
 pub(super) fn search_registry_blocked(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(rs) = ctx.registry_sources().filter(|rs| non_empty(&rs.search)) else {
         return;
     };
-    // Entries that cover the release payload are dropped by MCO and block nothing: W5 and
-    // `explain` must agree on that.
-    let payload = &ctx.policy.settings().release_repositories;
-    let blocked = ScopeIndex::new(
-        items(&rs.blocked)
-            .map(|(_, v)| v)
-            .filter(|v| dropped_for_payload(v, payload).is_none()),
-    );
-    let allowed = allow_index(ctx);
+    let Ok(short_name) = Reference::parse(PROBE) else {
+        return;
+    };
+    let node = ctx.node();
     for (i, value) in items(&rs.search) {
-        let verdict = if blocked.covers(value) {
+        // CRI-O's candidate for a short name through this registry.
+        let Ok(candidate) = short_name.in_registry(value) else {
+            continue;
+        };
+        let pull = node.pull(&candidate);
+        let verdict = if pull.blocked {
             "blocked"
-        } else if allowed.as_ref().is_some_and(|a| !a.covers(value)) {
+        } else if !pull.allowed {
             "not allowed"
         } else {
             continue;
@@ -385,19 +410,27 @@ pub(super) fn search_registry_is_public(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
-/// W8: the same scope is insecure and blocked.
+/// W8: an insecure scope whose registries.conf entry is also blocked (the same scope, or one
+/// inside a blocked scope): the node writes both flags and the insecure one never matters.
 pub(super) fn insecure_and_blocked(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(rs) = ctx.registry_sources().filter(|rs| non_empty(&rs.insecure)) else {
         return;
     };
-    let blocked: HashSet<&str> = items(&rs.blocked).map(|(_, v)| v).collect();
-    for (i, value) in items(&rs.insecure).filter(|(_, v)| blocked.contains(v)) {
-        out.warn_with(|| {
-            (
-                list_path("insecureRegistries").index(i),
-                format!("{} is both insecure and blocked", quoted(value)),
-            )
-        });
+    if !non_empty(&rs.blocked) {
+        return;
+    }
+    let node = ctx.node();
+    for (i, value) in items(&rs.insecure) {
+        // MCO writes an entry for every insecure scope, blocked when a blocked scope covers it.
+        let blocked = node.entry_for_scope(value).is_some_and(|e| e.blocked);
+        if blocked {
+            out.warn_with(|| {
+                (
+                    list_path("insecureRegistries").index(i),
+                    format!("{} is both insecure and blocked", quoted(value)),
+                )
+            });
+        }
     }
 }
 

@@ -1117,6 +1117,32 @@ fn rule_w8() {
         path,
         &format!("{path}: \"r.io\" is both insecure and blocked"),
     );
+    // The node writes the insecure scope's entry blocked when a blocked scope covers it.
+    let rows = findings(
+        Phase::Create,
+        rs(
+            json!({"insecureRegistries": ["x.a.io", "b.io/ns"], "blockedRegistries": ["*.a.io", "b.io"]}),
+        ),
+        None,
+    );
+    for (i, v) in [(0, "x.a.io"), (1, "b.io/ns")] {
+        let path = format!("spec.registrySources.insecureRegistries[{i}]");
+        expect(
+            &rows,
+            "W8",
+            "warning",
+            "",
+            &path,
+            &format!("{path}: \"{v}\" is both insecure and blocked"),
+        );
+    }
+    // A blocked entry MCO drops for the release payload blocks nothing.
+    let rows = findings(
+        Phase::Create,
+        rs(json!({"insecureRegistries": ["quay.io"], "blockedRegistries": ["quay.io"]})),
+        None,
+    );
+    absent(&rows, "W8");
 }
 
 #[test]

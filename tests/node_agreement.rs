@@ -1,0 +1,185 @@
+//! The warnings that speak of what a node does agree with the node model, which `explain`
+//! presents: for random configs and probe references the rules talk about, W4 ("insecure
+//! registry is not in allowedRegistries"), W5 ("search registry is blocked / not allowed") and
+//! W8 ("both insecure and blocked") fire exactly when the model's pull says so.
+
+use image_config_webhook::engine::evaluate;
+use image_config_webhook::envelope::parse_review;
+use image_config_webhook::grammar::reference::Reference;
+use image_config_webhook::image::decode;
+use image_config_webhook::node::{Node, Settings};
+use image_config_webhook::policy::Policy;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+/// Hosts, with the `example.com` / `example.com:5000` class of issue 11 among them.
+const HOSTS: [&str; 8] = [
+    "a.io",
+    "a.io:5000",
+    "x.a.io",
+    "example.com",
+    "example.com:5000",
+    "docker.io",
+    "quay.io",
+    "registry.redhat.io",
+];
+
+/// A registry scope: a host, a host with a path, or a wildcard.
+fn scope() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(HOSTS.to_vec()).prop_map(str::to_owned),
+        2 => (prop::sample::select(HOSTS.to_vec()), prop::sample::select(vec!["ns", "ns/repo", "library"]))
+            .prop_map(|(h, p)| format!("{h}/{p}")),
+        1 => prop::sample::select(vec!["*.a.io", "*.example.com", "*.io"]).prop_map(str::to_owned),
+    ]
+}
+
+/// A config with one of blocked or allowed (never both: R1 denies that), insecure scopes and
+/// search registries.
+fn config() -> impl Strategy<Value = Value> {
+    (
+        any::<bool>(),
+        prop::collection::vec(scope(), 0..4),
+        prop::collection::vec(scope(), 0..3),
+        prop::collection::vec(prop::sample::select(HOSTS.to_vec()), 0..4),
+    )
+        .prop_map(|(blocking, list, insecure, search)| {
+            let mut rs = serde_json::Map::new();
+            if !list.is_empty() {
+                let key = if blocking {
+                    "blockedRegistries"
+                } else {
+                    "allowedRegistries"
+                };
+                rs.insert(key.to_owned(), json!(list));
+            }
+            if !insecure.is_empty() {
+                rs.insert("insecureRegistries".to_owned(), json!(insecure));
+            }
+            if !search.is_empty() {
+                rs.insert("containerRuntimeSearchRegistries".to_owned(), json!(search));
+            }
+            json!({
+                "apiVersion": "config.openshift.io/v1",
+                "kind": "Image",
+                "metadata": {"name": "cluster"},
+                "spec": {"registrySources": rs},
+            })
+        })
+}
+
+/// The engine's warnings for a CREATE of `image`.
+fn warnings(image: &Value) -> Vec<String> {
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "agreement",
+            "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
+            "resource": {"group": "config.openshift.io", "version": "v1", "resource": "images"},
+            "name": "cluster",
+            "operation": "CREATE",
+            "userInfo": {"username": "proptest"},
+            "object": image,
+        }
+    });
+    let review = parse_review(review).expect("a well-formed review");
+    evaluate(&review.request, &Policy::default())
+        .expect("a verdict")
+        .warnings
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn reference(s: &str) -> Reference {
+    Reference::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// A reference inside a scope, with a repository no config of this test names.
+fn inside(scope: &str) -> Reference {
+    match scope.strip_prefix("*.") {
+        Some(domain) => reference(&format!("app.{domain}/app")),
+        None => reference(&format!("{scope}/app")),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn w4_w5_w8_agree_with_the_node_model(image in config()) {
+        let warned = warnings(&image);
+        let has = |path: &str, text: &str| {
+            warned.iter().any(|w| w.starts_with(&format!("{path}: ")) && w.contains(text))
+        };
+        let decoded = decode(&image);
+        let settings = Settings::default();
+        let node = Node::new(&decoded.image, &settings);
+        let rs = &image["spec"]["registrySources"];
+        let allow_list = !strings(&rs["allowedRegistries"]).is_empty();
+
+        // W5: a short name through search registry i is refused by the node.
+        let short = reference("app");
+        for (i, registry) in strings(&rs["containerRuntimeSearchRegistries"]).iter().enumerate() {
+            let path = format!("spec.registrySources.containerRuntimeSearchRegistries[{i}]");
+            let pull = node.pull(&short.in_registry(registry).expect("a candidate"));
+            prop_assert_eq!(
+                has(&path, "is blocked"), pull.blocked,
+                "{} in {}: {:?}", registry, image, warned
+            );
+            prop_assert_eq!(
+                has(&path, "is not allowed"), !pull.blocked && !pull.allowed,
+                "{} in {}: {:?}", registry, image, warned
+            );
+        }
+        for (i, insecure) in strings(&rs["insecureRegistries"]).iter().enumerate() {
+            let path = format!("spec.registrySources.insecureRegistries[{i}]");
+            // W4: with an allow-list, policy.json rejects the images of the insecure scope.
+            let pull = node.pull(&inside(insecure));
+            prop_assert_eq!(
+                has(&path, "is not in allowedRegistries"),
+                allow_list && !pull.allowed && !pull.blocked,
+                "{} in {}: {:?}", insecure, image, warned
+            );
+            // W8: the scope's own registries.conf entry is blocked too.
+            let entry_blocked = node
+                .registries_conf()
+                .iter()
+                .any(|e| e.scope() == insecure && e.blocked);
+            prop_assert_eq!(
+                has(&path, "is both insecure and blocked"), entry_blocked,
+                "{} in {}: {:?}", insecure, image, warned
+            );
+        }
+    }
+}
+
+/// Issue 11's report: `explain` said a short-name pull through `example.com:5000` is blocked by
+/// `blockedRegistries: [example.com]` (registries.conf prefix matching), while W5 stayed silent.
+#[test]
+fn a_blocked_registry_blocks_its_other_ports_for_w5_as_for_explain() {
+    let image = json!({
+        "apiVersion": "config.openshift.io/v1",
+        "kind": "Image",
+        "metadata": {"name": "cluster"},
+        "spec": {"registrySources": {
+            "blockedRegistries": ["example.com"],
+            "containerRuntimeSearchRegistries": ["example.com:5000"],
+        }},
+    });
+    let warned = warnings(&image);
+    assert!(
+        warned.contains(
+            &"spec.registrySources.containerRuntimeSearchRegistries[0]: search registry \"example.com:5000\" is blocked"
+                .to_owned()
+        ),
+        "{warned:#?}"
+    );
+}
