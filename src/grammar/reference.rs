@@ -312,6 +312,15 @@ impl fmt::Display for Reference {
 }
 
 /// `splitDockerDomain`: (registry as written, registry, remainder, whether `library/` was added).
+/// The repository name of `path` in `registry` as `ParseNormalizedNamed` normalises it
+/// (`docker.io/library/x` for a one-component path on Docker Hub), without the grammar check of
+/// [`Reference::parse`]: for names built from values that rules already checked. `None` when
+/// `registry` would read as a Docker Hub namespace (no `.` or `:`, not `localhost`).
+pub fn normalized_name(registry: &str, path: &str) -> Option<String> {
+    let (written, domain, remainder, _) = split_docker_domain(&format!("{registry}/{path}"));
+    written.map(|_| format!("{domain}/{remainder}"))
+}
+
 fn split_docker_domain(name: &str) -> (Option<String>, String, String, bool) {
     let (written, mut remainder) = match name.split_once('/') {
         Some((first, rest))

@@ -184,7 +184,17 @@ impl DecidedBy {
     }
 
     fn list_item(list: &str, index: usize, value: &str) -> Self {
-        DecidedBy::entry(format!("{REGISTRY_SOURCES}.{list}[{index}]"), value)
+        // Built by hand: `format!` costs more than the rest of a small config's model.
+        let index = index.to_string();
+        let mut field =
+            String::with_capacity(REGISTRY_SOURCES.len() + list.len() + index.len() + 3);
+        field.push_str(REGISTRY_SOURCES);
+        field.push('.');
+        field.push_str(list);
+        field.push('[');
+        field.push_str(&index);
+        field.push(']');
+        DecidedBy::entry(field, value)
     }
 }
 
@@ -860,8 +870,12 @@ impl<'a> Node<'a> {
     /// A pull of a fully qualified reference, on the reference as written (a short name is
     /// [`Node::short_name`]).
     pub fn pull(&self, reference: &Reference) -> Pull {
-        let name = reference.name();
-        let identity = reference.policy_identity();
+        self.pull_name(reference.name(), reference.policy_identity())
+    }
+
+    /// [`Node::pull`] of the repository `name` (normalised, fully qualified) with the policy
+    /// identity `identity` (`name:tag` or `name@digest`).
+    pub fn pull_name(&self, name: String, identity: String) -> Pull {
         let entry_index = self.find_registry(&name);
         let entry = entry_index.and_then(|i| self.entries.get(i));
         let blocked = entry.is_some_and(|e| e.blocked);

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::{Ctx, Out, items, registry_sources_path};
 use crate::field::{FieldError, Path, go_quote};
 use crate::grammar::host::{is_host_port, shorten};
-use crate::grammar::reference::Reference;
+use crate::grammar::reference::normalized_name;
 use crate::grammar::scope::{ScopeIndex, is_nested_inside, is_valid_scope};
 use crate::image::{RegistrySources, StrList};
 
@@ -318,15 +318,31 @@ pub(super) fn block_list_blocks_release(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
-/// A reference inside `scope`, for asking the node model what happens to the images the scope
-/// names: `*.d` becomes a host under `.d`; any other scope gets a repository appended. `None`
-/// for a scope that names no image (R2 and P1 report it).
-fn probe_inside(scope: &str) -> Option<Reference> {
-    let probe = match scope.strip_prefix("*.") {
-        Some(domain) => format!("{PROBE}.{domain}/{PROBE}"),
-        None => format!("{scope}/{PROBE}"),
-    };
-    Reference::parse(&probe).ok()
+/// The repository name of an image inside `scope`, for asking the node model what happens to
+/// the images the scope names: `*.d` becomes a host under `.d`; any other scope gets a
+/// repository appended. `None` for a scope that names no image (R2 reports it).
+fn probe_inside(scope: &str) -> Option<String> {
+    if !is_valid_scope(scope) {
+        return None;
+    }
+    match scope.strip_prefix("*.") {
+        Some(domain) => normalized_name(&format!("{PROBE}.{domain}"), PROBE),
+        None => {
+            let (host, path) = scope.split_once('/').unwrap_or((scope, ""));
+            let path = if path.is_empty() {
+                PROBE.to_owned()
+            } else {
+                format!("{path}/{PROBE}")
+            };
+            normalized_name(host, &path)
+        }
+    }
+}
+
+/// A pull of the latest tag of `name`.
+fn pull_latest(node: &crate::node::Node<'_>, name: String) -> crate::node::Pull {
+    let identity = format!("{name}:latest");
+    node.pull_name(name, identity)
 }
 
 /// The repository name of the probes: a name no entry of a real config spells.
@@ -344,7 +360,7 @@ pub(super) fn insecure_not_allowed(ctx: &Ctx<'_>, out: &mut Out) {
     let node = ctx.node();
     for (i, value) in items(&rs.insecure) {
         let rejected = probe_inside(value).is_some_and(|probe| {
-            let pull = node.pull(&probe);
+            let pull = pull_latest(node, probe);
             !pull.allowed && !pull.blocked
         });
         if rejected {
@@ -368,16 +384,13 @@ pub(super) fn search_registry_blocked(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(rs) = ctx.registry_sources().filter(|rs| non_empty(&rs.search)) else {
         return;
     };
-    let Ok(short_name) = Reference::parse(PROBE) else {
-        return;
-    };
     let node = ctx.node();
     for (i, value) in items(&rs.search) {
-        // CRI-O's candidate for a short name through this registry.
-        let Ok(candidate) = short_name.in_registry(value) else {
+        // CRI-O's candidate for a short name through this registry (P1 reports a bad one).
+        let Some(candidate) = normalized_name(value, PROBE).filter(|_| is_host_port(value)) else {
             continue;
         };
-        let pull = node.pull(&candidate);
+        let pull = pull_latest(node, candidate);
         let verdict = if pull.blocked {
             "blocked"
         } else if !pull.allowed {
