@@ -833,6 +833,21 @@ impl<'a> Node<'a> {
         &self.notes
     }
 
+    /// The `[[registry]]` entry MCO writes for exactly this scope (a blocked or insecure entry),
+    /// not the longest-prefix one that a pull would use.
+    pub fn entry_for_scope(&self, scope: &str) -> Option<&RegistryEntry> {
+        let index = match scope.strip_prefix('*').filter(|_| scope.starts_with("*.")) {
+            Some(domain) => self.wildcards.get(domain).copied().or_else(|| {
+                self.odd_wildcards
+                    .iter()
+                    .copied()
+                    .find(|&i| self.entries.get(i).is_some_and(|e| e.scope() == scope))
+            }),
+            None => self.by_prefix.get(scope).copied(),
+        }?;
+        self.entries.get(index).filter(|e| e.scope() == scope)
+    }
+
     /// sysregistriesv2 `FindRegistry`: the entry with the longest prefix matching the repository
     /// `name` (the first of equal length).
     pub fn find_registry(&self, name: &str) -> Option<usize> {
