@@ -118,15 +118,31 @@ struct ReplayArgs {
     settings: SettingsArgs,
 }
 
+/// The settings `serve`, `replay` and `explain` share: one set of flags and environment
+/// variables, read into one [`Settings`].
 #[derive(clap::Args)]
 struct SettingsArgs {
-    /// Release registries that allow-lists must cover and block-lists must not block.
+    /// The release image (ClusterVersion status.desired.image), fully qualified, by digest or
+    /// tag: quay.io/openshift-release-dev/ocp-release@sha256:<digest>. Its repository is the
+    /// one the machine-config operator's payload exception protects, and its namespace holds
+    /// the payload's images [default: the repository quay.io/openshift-release-dev/ocp-release].
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_RELEASE_IMAGE", value_name = "REF")]
+    release_image: Option<String>,
+    /// Deprecated, use --release-image (removed in the next release): release payload
+    /// repositories; the first is taken as the release image's repository.
+    #[arg(
+        long = "release-repository",
+        visible_alias = "release-repo",
+        env = "IMAGE_CONFIG_WEBHOOK_RELEASE_REPOSITORY",
+        value_delimiter = ',',
+        value_name = "REPO"
+    )]
+    release_repositories: Vec<String>,
+    /// Release registries that allow-lists and import lists must admit and block-lists must
+    /// not block.
     #[arg(long = "release-registry", env = "IMAGE_CONFIG_WEBHOOK_RELEASE_REGISTRY", value_delimiter = ',', value_name = "REGISTRY", default_values_t = Settings::default().release_registries)]
     release_registries: Vec<String>,
-    /// Release payload repositories that must not be blocked.
-    #[arg(long = "release-repository", env = "IMAGE_CONFIG_WEBHOOK_RELEASE_REPOSITORY", value_delimiter = ',', value_name = "REPO", default_values_t = Settings::default().release_repositories)]
-    release_repositories: Vec<String>,
-    /// Internal registry, when the object's status does not name one.
+    /// Internal registry, when the config's status.internalRegistryHostname is empty.
     #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_INTERNAL_REGISTRY", value_name = "HOST:PORT", default_value_t = Settings::default().internal_registry)]
     internal_registry: String,
     /// Registries that should not resolve short names.
@@ -137,15 +153,60 @@ struct SettingsArgs {
     webhook_name: String,
 }
 
+/// Why the settings flags cannot be used.
+enum SettingsError {
+    /// The release image is no reference MCO can parse: its render error.
+    ReleaseImage(String, node::RenderError),
+    /// Any other unusable value.
+    Invalid(String),
+}
+
+impl SettingsError {
+    fn message(&self) -> String {
+        match self {
+            SettingsError::ReleaseImage(image, e) => format!(
+                "--release-image {image}: {e}: the machine-config operator renders nothing with it"
+            ),
+            SettingsError::Invalid(message) => message.clone(),
+        }
+    }
+}
+
 impl SettingsArgs {
-    fn into_settings(self) -> Settings {
-        Settings {
+    /// The checked settings, and the deprecation warnings to show.
+    fn into_settings(self) -> Result<(Settings, Vec<String>), SettingsError> {
+        let mut warnings = Vec::new();
+        let payload_repository = match (&self.release_image, self.release_repositories.first()) {
+            (Some(image), deprecated) => {
+                if deprecated.is_some() {
+                    warnings.push(
+                        "--release-repository (IMAGE_CONFIG_WEBHOOK_RELEASE_REPOSITORY) is \
+                         deprecated and ignored when --release-image is given"
+                            .to_owned(),
+                    );
+                }
+                node::payload_repository(image)
+                    .map_err(|e| SettingsError::ReleaseImage(image.clone(), e))?
+            }
+            (None, Some(first)) => {
+                warnings.push(format!(
+                    "--release-repository and --release-repo (IMAGE_CONFIG_WEBHOOK_RELEASE_REPOSITORY) \
+                     are deprecated and will be removed in the next release: use --release-image \
+                     (taking {first:?} as the release image's repository)"
+                ));
+                first.clone()
+            }
+            (None, None) => node::DEFAULT_PAYLOAD_REPOSITORY.to_owned(),
+        };
+        let settings = Settings {
             release_registries: self.release_registries,
-            release_repositories: self.release_repositories,
+            payload_repository: Some(payload_repository),
             internal_registry: self.internal_registry,
             public_search_registries: self.public_search_registries,
             webhook_name: self.webhook_name,
-        }
+        };
+        settings.check().map_err(SettingsError::Invalid)?;
+        Ok((settings, warnings))
     }
 }
 
@@ -194,19 +255,8 @@ struct ExplainArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = RulesFormat::Text)]
     output: RulesFormat,
-    /// The release image (ClusterVersion status.desired.image), by tag or digest, fully
-    /// qualified: quay.io/openshift-release-dev/ocp-release@sha256:<digest>. Its repository is
-    /// the one the machine-config operator's payload exception protects
-    /// [default: none given: quay.io/openshift-release-dev/ocp-release].
-    #[arg(long, value_name = "REF", conflicts_with = "release_repos")]
-    release_image: Option<String>,
-    /// Deprecated (use --release-image): release payload repositories; the first is the one
-    /// the payload exception protects.
-    #[arg(long = "release-repo", value_delimiter = ',', value_name = "REPO")]
-    release_repos: Vec<String>,
-    /// Internal registry, when the config's status.internalRegistryHostname is empty.
-    #[arg(long, value_name = "HOST:PORT", default_value_t = explain::Settings::default().internal_registry)]
-    internal_registry: String,
+    #[command(flatten)]
+    settings: SettingsArgs,
     /// Print the file the machine-config operator writes for --config instead of explaining
     /// references.
     #[arg(long, value_enum, value_name = "FILE", conflicts_with = "references")]
@@ -459,9 +509,15 @@ fn usage_error(message: &str) -> u8 {
 }
 
 fn run_replay(args: ReplayArgs) -> u8 {
-    let policy = match Policy::new(args.settings.into_settings()) {
-        Ok(p) => p,
-        Err(e) => return usage_error(&e.to_string()),
+    let policy = match args.settings.into_settings().map(|(settings, warnings)| {
+        for warning in warnings {
+            eprintln!("warning: {warning}");
+        }
+        Policy::new(settings)
+    }) {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return usage_error(&e.to_string()),
+        Err(e) => return usage_error(&e.message()),
     };
     let mut options = Options {
         operation: args.operation.map(|op| match op {
@@ -568,42 +624,19 @@ impl replay::Progress for Bar {
 }
 
 fn run_explain(args: ExplainArgs) -> u8 {
-    let payload_repository = match (&args.release_image, args.release_repos.first()) {
-        (Some(image), _) => match node::payload_repository(image) {
-            Ok(repository) => repository,
-            Err(e) if args.render.is_some() => {
-                eprintln!("{}", e.logged());
-                return explain::EXIT_RENDER_REFUSED;
+    let settings = match args.settings.into_settings() {
+        Ok((settings, warnings)) => {
+            for warning in warnings {
+                eprintln!("warning: {warning}");
             }
-            Err(e) => {
-                return usage_error(&format!(
-                    "--release-image {image}: {e}: the machine-config operator renders nothing with it"
-                ));
-            }
-        },
-        (None, Some(first)) => {
-            eprintln!(
-                "warning: --release-repo is deprecated and will be removed in the next release; \
-                 use --release-image (its first value is taken as the release payload repository)"
-            );
-            if let Some(e) = args
-                .release_repos
-                .iter()
-                .find_map(|r| node::check_payload_repository(r).err())
-            {
-                return usage_error(&e);
-            }
-            first.clone()
+            settings
         }
-        (None, None) => node::DEFAULT_PAYLOAD_REPOSITORY.to_owned(),
+        Err(SettingsError::ReleaseImage(_, e)) if args.render.is_some() => {
+            eprintln!("{}", e.logged());
+            return explain::EXIT_RENDER_REFUSED;
+        }
+        Err(e) => return usage_error(&e.message()),
     };
-    let settings = explain::Settings {
-        payload_repository: Some(payload_repository),
-        internal_registry: args.internal_registry,
-    };
-    if let Err(e) = settings.check() {
-        return usage_error(&e);
-    }
     let read = |flag: &str, path: &str| {
         let mut inputs = replay::load_inputs(&[path.to_owned()]);
         match (inputs.pop(), inputs.is_empty()) {
@@ -669,11 +702,7 @@ fn run_explain(args: ExplainArgs) -> u8 {
     let mut report = explain::explain(config_source, old_source, &args.references, &settings);
     // The engine first: would the API server take this config at all?
     if config.is_some() {
-        let policy = Policy::new(image_config_webhook::Settings {
-            internal_registry: settings.internal_registry.clone(),
-            ..image_config_webhook::Settings::default()
-        });
-        match policy
+        match Policy::new(settings.clone())
             .map_err(|e| e.to_string())
             .and_then(|p| explain::judge_config(config_source, old_source, &p))
         {
@@ -723,9 +752,15 @@ fn run_certs(args: CertsArgs) -> u8 {
 
 fn run_serve(args: ServeArgs) -> u8 {
     init_logging(args.log_format, &args.log_level);
-    let policy = match Policy::new(args.settings.into_settings()) {
-        Ok(p) => p,
-        Err(e) => return usage_error(&e.to_string()),
+    let policy = match args.settings.into_settings().map(|(settings, warnings)| {
+        for warning in warnings {
+            tracing::warn!("{warning}");
+        }
+        Policy::new(settings)
+    }) {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return usage_error(&e.to_string()),
+        Err(e) => return usage_error(&e.message()),
     };
     let (cert, key) = match &args.cert_dir {
         Some(dir) => (dir.join("tls.crt"), dir.join("tls.key")),

@@ -8,8 +8,7 @@ use crate::grammar::scope::is_valid_scope;
 
 /// The registries the release payload and the operators are pulled from.
 pub const DEFAULT_RELEASE_REGISTRIES: [&str; 2] = ["quay.io", "registry.redhat.io"];
-/// Repositories of the release payload: blocking anything inside them is ignored by MCO.
-pub const DEFAULT_RELEASE_REPOSITORIES: [&str; 1] = ["quay.io/openshift-release-dev"];
+pub use crate::node::DEFAULT_PAYLOAD_REPOSITORY;
 /// The internal registry, unless `status.internalRegistryHostname` says otherwise.
 pub const DEFAULT_INTERNAL_REGISTRY: &str = "image-registry.openshift-image-registry.svc:5000";
 /// Public registries that should not resolve short names (W6).
@@ -24,10 +23,13 @@ pub struct Settings {
     /// that `allowedRegistriesForImport` must admit on port 443 (W15).
     /// Default: `quay.io`, `registry.redhat.io`.
     pub release_registries: Vec<String>,
-    /// Release payload repositories that must not be blocked (W3).
-    /// Default: `quay.io/openshift-release-dev`.
-    pub release_repositories: Vec<String>,
-    /// The internal registry, when the object's status does not name one (W2, W3).
+    /// P: the repository of the release image (`ClusterVersion.status.desired.image`), which
+    /// the machine-config operator's payload exception protects (blocked entries covering it
+    /// are dropped), and whose namespace holds the payload's component images (W3). `None`: no
+    /// exception. Derive it from the release image with [`Settings::from_release_image`].
+    /// Default: [`DEFAULT_PAYLOAD_REPOSITORY`].
+    pub payload_repository: Option<String>,
+    /// The internal registry, when the object's status does not name one (W2, W3, imports).
     /// Default: `image-registry.openshift-image-registry.svc:5000`.
     pub internal_registry: String,
     /// Registries that should not be short-name search registries (W6).
@@ -42,7 +44,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             release_registries: DEFAULT_RELEASE_REGISTRIES.map(String::from).to_vec(),
-            release_repositories: DEFAULT_RELEASE_REPOSITORIES.map(String::from).to_vec(),
+            payload_repository: Some(DEFAULT_PAYLOAD_REPOSITORY.to_owned()),
             internal_registry: DEFAULT_INTERNAL_REGISTRY.to_owned(),
             public_search_registries: DEFAULT_PUBLIC_SEARCH_REGISTRIES.map(String::from).to_vec(),
             webhook_name: DEFAULT_WEBHOOK_NAME.to_owned(),
@@ -90,26 +92,27 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
     settings: Settings,
-    /// What the node model needs: the payload repository MCO protects, the internal registry.
-    node: crate::node::Settings,
 }
 
 impl Policy {
     /// Checks the settings.
     pub fn new(settings: Settings) -> Result<Self, ConfigError> {
-        for (setting, values) in [
-            ("release registries", &settings.release_registries),
-            ("release repositories", &settings.release_repositories),
-        ] {
-            if let Some(bad) = values
-                .iter()
-                .find(|v| !is_valid_scope(v) || v.starts_with('*'))
-            {
-                return Err(ConfigError::InvalidScope {
-                    setting,
-                    value: bad.clone(),
-                });
-            }
+        let repositories = settings
+            .release_registries
+            .iter()
+            .map(|v| ("release registries", v));
+        let payload = settings
+            .payload_repository
+            .iter()
+            .map(|v| ("release payload repository", v));
+        if let Some((setting, bad)) = repositories
+            .chain(payload)
+            .find(|(_, v)| !is_valid_scope(v) || v.starts_with('*'))
+        {
+            return Err(ConfigError::InvalidScope {
+                setting,
+                value: bad.clone(),
+            });
         }
         for (setting, value) in std::iter::once(("internal registry", &settings.internal_registry))
             .chain(
@@ -126,21 +129,46 @@ impl Policy {
                 });
             }
         }
-        let node = crate::node::Settings {
-            internal_registry: settings.internal_registry.clone(),
-            ..crate::node::Settings::default()
-        };
-        Ok(Policy { settings, node })
+        Ok(Policy { settings })
     }
 
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
+}
 
-    /// The settings of the node model ([`crate::node::Node`]) that the rules ask.
-    pub fn node_settings(&self) -> &crate::node::Settings {
-        &self.node
+impl Settings {
+    /// The default settings with P derived from a release image reference the way MCO
+    /// `getPayloadRepo` does ([`crate::node::payload_repository`]): a reference MCO cannot parse
+    /// is its render error.
+    pub fn from_release_image(
+        release_image: &str,
+        internal_registry: impl Into<String>,
+    ) -> Result<Self, crate::node::RenderError> {
+        Ok(Settings {
+            payload_repository: Some(crate::node::payload_repository(release_image)?),
+            internal_registry: internal_registry.into(),
+            ..Settings::default()
+        })
+    }
+
+    /// [`Policy::new`]'s checks, as a message.
+    pub fn check(&self) -> Result<(), String> {
+        Policy::new(self.clone())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The namespace of the payload repository (`quay.io/openshift-release-dev` for
+    /// `quay.io/openshift-release-dev/ocp-release`), where the payload's component images live
+    /// beside the release image; P itself when it has no namespace.
+    pub fn payload_namespace(&self) -> Option<&str> {
+        let p = self.payload_repository.as_deref()?;
+        Some(match p.rsplit_once('/') {
+            Some((parent, _)) if parent.contains('/') => parent,
+            _ => p,
+        })
     }
 }
 

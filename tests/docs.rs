@@ -152,8 +152,18 @@ fn subcommands() -> BTreeSet<String> {
         .collect()
 }
 
-/// The long flags a `--help` text lists (`-o, --output <FORMAT>` gives `--output`).
+/// The long flags a `--help` text lists (`-o, --output <FORMAT>` gives `--output`), with their
+/// aliases (`[alias: --release-repo]`).
 fn flags_in_help(help: &str) -> BTreeSet<String> {
+    let aliases = help.split(" [alias").skip(1).flat_map(|rest| {
+        let rest = rest.trim_start_matches("es").trim_start_matches(": ");
+        rest.split(']')
+            .next()
+            .unwrap_or("")
+            .split(", ")
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    });
     help.lines()
         .map(str::trim_start)
         .filter_map(|l| {
@@ -168,6 +178,7 @@ fn flags_in_help(help: &str) -> BTreeSet<String> {
             Some(format!("--{}", &name[..end]))
         })
         .filter(|f| f.len() > 2)
+        .chain(aliases.filter(|a| a.starts_with("--")))
         .collect()
 }
 
@@ -307,8 +318,172 @@ fn assert_flags_documented(sub: &str, files: &[&str]) {
 }
 
 #[test]
-fn every_serve_flag_is_documented_in_operating_or_rules() {
-    assert_flags_documented("serve", &["docs/operating.md", "docs/rules.md"]);
+fn every_serve_flag_is_documented_in_operating_or_the_settings_table() {
+    assert_flags_documented("serve", &["docs/operating.md", "README.md"]);
+}
+
+/// The rows of the README's settings table: (flag, environment variable).
+fn settings_table() -> Vec<(String, String)> {
+    let readme = read("README.md");
+    let section = readme
+        .split("\n## Settings\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .unwrap_or_else(|| panic!("README.md has no `## Settings` section"));
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `--"))
+        .map(|row| {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let first = |cell: Option<&&str>| {
+                cell.and_then(|c| code_spans(c).first().copied())
+                    .map(|span| span.split(' ').next().unwrap_or(span).to_owned())
+                    .unwrap_or_else(|| {
+                        panic!("README.md settings row without a flag or variable: {row}")
+                    })
+            };
+            (first(cells.first()), first(cells.get(1)))
+        })
+        .collect()
+}
+
+/// Issue 11: one settings type, one set of flags and environment variables for `serve`, `replay`
+/// and `explain`, documented in one table: every row is a flag of all three with that variable,
+/// and every flag the three share is a row.
+#[test]
+fn the_settings_are_one_table_shared_by_serve_replay_and_explain() {
+    let rows = settings_table();
+    assert!(rows.len() >= 5, "README.md's settings table: {rows:?}");
+    let helps: Vec<(&str, String)> = ["serve", "replay", "explain"]
+        .into_iter()
+        .map(|sub| (sub, run_ok(&[sub, "--help"])))
+        .collect();
+    for (flag, env) in &rows {
+        for (sub, help) in &helps {
+            let at = help
+                .find(&format!("{flag} <"))
+                .unwrap_or_else(|| panic!("`{sub} --help` has no {flag}:\n{help}"));
+            let entry = &help[at..];
+            let entry = entry
+                .get(..entry.find("\n  -").unwrap_or(entry.len()))
+                .unwrap_or(entry);
+            assert!(
+                entry.contains(&format!("[env: {env}=")),
+                "`{sub} --help`: {flag} does not read {env}:\n{entry}"
+            );
+        }
+    }
+    let shared: BTreeSet<String> = ["serve", "replay", "explain"]
+        .into_iter()
+        .map(subcommand_flags)
+        .reduce(|a, b| a.intersection(&b).cloned().collect())
+        .unwrap_or_default();
+    for flag in shared {
+        if matches!(
+            flag.as_str(),
+            "--help"
+                | "--version"
+                | "--output"
+                | "--old"
+                | "--release-repository"
+                | "--release-repo"
+        ) {
+            continue;
+        }
+        assert!(
+            rows.iter().any(|(f, _)| *f == flag),
+            "{flag} is a flag of serve, replay and explain, but not in README.md's settings table"
+        );
+    }
+}
+
+/// A console example of the README: the lines it shows appear in what the command prints, in
+/// order. `...` alone stands for any lines; a line ending in `...` for a line starting so.
+fn assert_example(command: &[&str], code: i32, shown: &str) {
+    let out = Command::new(BIN)
+        .args(command)
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| panic!("{BIN}: {e}"));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(code), "{command:?}:\n{printed}");
+    let mut lines = printed.lines();
+    for want in shown.lines().filter(|l| l.trim() != "...") {
+        let prefix = want.strip_suffix("...");
+        let found = lines.any(|l| match prefix {
+            Some(p) => l.starts_with(p),
+            None => l == want,
+        });
+        assert!(
+            found,
+            "{command:?}: README.md shows {want:?}, not printed (in order):\n{printed}"
+        );
+    }
+}
+
+/// The console block after `prompt` in the README, without the prompt.
+fn readme_example(prompt: &str) -> String {
+    let readme = read("README.md");
+    let start = readme
+        .find(prompt)
+        .map(|i| i + prompt.len())
+        .unwrap_or_else(|| panic!("README.md shows no example {prompt:?}"));
+    readme[start..]
+        .split("\n```")
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Issue 11 item 6: the explain section's examples print what they show: the verdict header of
+/// an allowed and of a denied config, and the byte-exact `--render` output.
+#[test]
+fn readme_explain_examples_print_what_they_show() {
+    let shown = readme_example(
+        "$ image-config-webhook explain --config tests/explain/new.yaml --old tests/explain/current.yaml \\\n    quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64 nginx\n",
+    );
+    assert_example(
+        &[
+            "explain",
+            "--config",
+            "tests/explain/new.yaml",
+            "--old",
+            "tests/explain/current.yaml",
+            "quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64",
+            "nginx",
+        ],
+        1,
+        &shown,
+    );
+    let shown = readme_example(
+        "$ image-config-webhook explain --config tests/examples/bad-image.yaml nginx\n",
+    );
+    assert!(shown.contains("verdict:    DENIED (CREATE)"), "{shown}");
+    assert_example(
+        &[
+            "explain",
+            "--config",
+            "tests/examples/bad-image.yaml",
+            "nginx",
+        ],
+        5,
+        &shown,
+    );
+    let shown = readme_example(
+        "$ image-config-webhook explain --config tests/explain/current.yaml --render registries.conf\n",
+    );
+    let out = run_ok(&[
+        "explain",
+        "--config",
+        "tests/explain/current.yaml",
+        "--render",
+        "registries.conf",
+    ]);
+    assert_eq!(
+        out.trim_end(),
+        shown.trim_end(),
+        "README.md's --render example differs"
+    );
 }
 
 /// The other way round: every flag in the first column of docs/operating.md's flag table is a
@@ -333,7 +508,7 @@ fn every_flag_in_the_operating_flag_table_is_a_serve_flag() {
 
 #[test]
 fn every_replay_flag_is_documented_in_the_readme() {
-    assert_flags_documented("replay", &["README.md", "docs/rules.md"]);
+    assert_flags_documented("replay", &["README.md"]);
 }
 
 /// The README's exit-code table agrees with `replay --help`'s: four codes, and what makes 1.

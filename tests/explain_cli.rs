@@ -212,7 +212,7 @@ fn exit_2_for_bad_input() {
         ),
         (
             &["--internal-registry", "https://x", "nginx"],
-            "error: internal registry \"https://x\" is not a hostname[:port]",
+            "error: internal registry: \"https://x\" is not a hostname[:port]",
         ),
     ];
     for (args, want) in cases {
@@ -274,15 +274,16 @@ fn release_repo_is_deprecated_but_accepted() {
     r.expect_code(1);
     assert!(
         r.stderr
-            .starts_with("warning: --release-repo is deprecated"),
+            .starts_with("warning: --release-repository and --release-repo (IMAGE_CONFIG_WEBHOOK_RELEASE_REPOSITORY) are deprecated"),
         "{}",
         r.stderr
     );
     let r = run(&["--release-repo", "quay.io/x:tag", "nginx"]);
     r.expect_code(2);
     assert!(
-        r.stderr
-            .contains("error: release payload repository \"quay.io/x:tag\" is not"),
+        r.stderr.contains(
+            "error: release payload repository: \"quay.io/x:tag\" is not a registry scope"
+        ),
         "{}",
         r.stderr
     );
@@ -481,9 +482,11 @@ fn help_documents_the_exit_codes() {
     for want in [
         "--config <FILE>",
         "--old <FILE>",
-        "--release-repo <REPO>",
+        "--release-repository <REPO>",
+        "[alias: --release-repo]",
         "--release-image <REF>",
-        "[default: none given: quay.io/openshift-release-dev/ocp-release]",
+        "[env: IMAGE_CONFIG_WEBHOOK_RELEASE_IMAGE=]",
+        "[default: the repository quay.io/openshift-release-dev/ocp-release]",
         "--render <FILE>",
         "4 (--render) the machine-config operator",
         "5 the API server would deny the config with this webhook installed",
@@ -534,7 +537,7 @@ fn a_config_the_api_server_denies_says_so_first() {
     assert!(r.stdout.contains(denial.trim_start()), "{}", r.stdout);
     // Each warning once, under the config.
     let warning =
-        "Warning: spec.registrySources.allowedRegistries: does not include \"registry.redhat.io\"";
+        "Warning: spec.registrySources.containerRuntimeSearchRegistries[0]: public registry";
     assert_eq!(r.stdout.matches(warning).count(), 1, "{}", r.stdout);
     // The JSON carries the same verdict.
     let r = run(&[

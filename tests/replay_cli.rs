@@ -25,7 +25,7 @@ const EDGE: &str = "tests/fixtures/edge";
 const WEBHOOK: &str = "image-config-webhook.openshift.io";
 const R2_DETAIL: &str = "each registry must be a valid hostname[:port][/path] or wildcard *.hostname format without tags or digests";
 const R2_ERROR: &str = "spec.registrySources.blockedRegistries[0]: Invalid value: \"registry.io/myrepo:latest\": each registry must be a valid hostname[:port][/path] or wildcard *.hostname format without tags or digests";
-const W3_QUAY: &str = "spec.registrySources.blockedRegistries[0]: blocking \"quay.io\" blocks release payload images (MCO may ignore it)";
+const W3_QUAY: &str = "spec.registrySources.blockedRegistries[0]: \"quay.io\" covers the release payload repository \"quay.io/openshift-release-dev/ocp-release\": the machine-config operator drops it and nodes do not block it";
 const D1_MESSAGE: &str = "images.config.openshift.io \"cluster\" is forbidden: deleting required images.config.openshift.io resource, named cluster, is not allowed";
 
 /// Every rule id of RULEBOOK section 1 (P6 is our id for the status hostname rule), and those
@@ -1160,7 +1160,8 @@ fn an_admission_review_in_json() {
             "FieldValueInvalid".to_owned()
         )])
     );
-    assert_eq!(r["rules"], json!(["R1", "W1", "W2"]));
+    // With both lists the node applies the blocked one (default accept): W1 and W2 stay silent.
+    assert_eq!(r["rules"], json!(["R1", "W6"]));
 }
 
 #[test]
@@ -1342,9 +1343,7 @@ fn text_output_of_a_denial_with_warnings() {
     assert_eq!(
         warnings,
         [
-            "spec.registrySources.allowedRegistries: does not include \"quay.io\"; release payload images will fail to pull",
-            "spec.registrySources.allowedRegistries: does not include \"registry.redhat.io\"; release payload images will fail to pull",
-            "spec.registrySources.allowedRegistries: does not include the internal registry \"image-registry.openshift-image-registry.svc:5000\"",
+            "spec.registrySources.containerRuntimeSearchRegistries[0]: public registry in short-name search list (spoofing/credential risk)",
         ]
     );
 }

@@ -46,7 +46,6 @@ use crate::grammar::scope::{
     ScopeIndex, is_nested_inside, is_valid_registries_conf_scope, ref_matching_prefix,
 };
 use crate::image::{Image, RegistryLocation, RegistrySources, StrList};
-use crate::policy::DEFAULT_INTERNAL_REGISTRY;
 
 pub use render::{REGISTRIES_CONF_TEMPLATE, RenderedFile};
 
@@ -70,55 +69,9 @@ const REGISTRY_SOURCES: &str = "spec.registrySources";
 const IMPORT_LIST: &str = "spec.allowedRegistriesForImport";
 const SEARCH_LIST: &str = "spec.registrySources.containerRuntimeSearchRegistries";
 
-/// What the node model needs besides the Image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// P: the repository of the release image (`ClusterVersion.status.desired.image`), which
-    /// MCO's payload exception protects. `None`: no exception (nothing is dropped).
-    /// Default: [`DEFAULT_PAYLOAD_REPOSITORY`].
-    pub payload_repository: Option<String>,
-    /// The internal registry, when `status.internalRegistryHostname` is empty.
-    /// Default: `image-registry.openshift-image-registry.svc:5000`.
-    pub internal_registry: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            payload_repository: Some(DEFAULT_PAYLOAD_REPOSITORY.to_owned()),
-            internal_registry: DEFAULT_INTERNAL_REGISTRY.to_owned(),
-        }
-    }
-}
-
-impl Settings {
-    /// Checks the settings: the payload repository a registry scope without wildcard
-    /// ([`check_payload_repository`]), the internal registry a `hostname[:port]`.
-    pub fn check(&self) -> Result<(), String> {
-        if let Some(repository) = &self.payload_repository {
-            check_payload_repository(repository)?;
-        }
-        if !crate::grammar::host::is_host_port(&self.internal_registry) {
-            return Err(format!(
-                "internal registry {:?} is not a hostname[:port]",
-                self.internal_registry
-            ));
-        }
-        Ok(())
-    }
-
-    /// Settings whose P is derived from a release image reference the way MCO `getPayloadRepo`
-    /// does ([`payload_repository`]).
-    pub fn from_release_image(
-        release_image: &str,
-        internal_registry: impl Into<String>,
-    ) -> Result<Self, RenderError> {
-        Ok(Settings {
-            payload_repository: Some(payload_repository(release_image)?),
-            internal_registry: internal_registry.into(),
-        })
-    }
-}
+/// What the node model needs besides the Image: the settings the engine runs with (P, the
+/// release payload repository, and the internal registry are the fields it reads).
+pub use crate::policy::Settings;
 
 /// A payload repository as a setting gives it: a registry scope without wildcard, tag or digest.
 pub fn check_payload_repository(repository: &str) -> Result<(), String> {

@@ -6,7 +6,8 @@ use serde_json::Value;
 use super::registry_sources::quoted;
 use super::{Ctx, Out};
 use crate::field::{FieldError, Path, go_quote};
-use crate::grammar::import::{EntryError, ImportAllowList, ImportEntry, Transport};
+use crate::grammar::import::{EntryError, ImportEntry};
+use crate::grammar::reference::Reference;
 use crate::image::RegistryLocation;
 
 fn list_path() -> Path {
@@ -84,7 +85,15 @@ pub(super) fn domain_name_has_path(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
-/// W15: a non-empty list that does not admit a release registry on port 443.
+/// An import over TLS of an image on `host` (a `hostname[:port]`), as the node model's
+/// whitelister (openshift-apiserver's) decides it; `None` when no reference can be built there.
+fn secure_import_allowed(ctx: &Ctx<'_>, host: &str) -> Option<bool> {
+    let reference = Reference::parse(&format!("{host}/image-config-webhook-probe")).ok()?;
+    Some(ctx.node().import(&reference).allowed)
+}
+
+/// W15: a non-empty list that does not admit a release registry on port 443: the node model's
+/// import answer, the one `explain` prints.
 pub(super) fn release_registry_not_importable(ctx: &Ctx<'_>, out: &mut Out) {
     let listed = ctx
         .spec()
@@ -93,14 +102,9 @@ pub(super) fn release_registry_not_importable(ctx: &Ctx<'_>, out: &mut Out) {
     if !listed {
         return;
     }
-    let allow = ImportAllowList::new(
-        locations(ctx).filter_map(|(i, l)| l.domain_name.as_deref().map(|d| (i, d, l.insecure))),
-    );
     for registry in &ctx.policy.settings().release_registries {
-        // The same check `explain` makes for an import from this registry, without the
-        // whitelister's error text, which the warning does not show.
         let host_port = registry.split('/').next().unwrap_or(registry);
-        if allow.admitter(host_port, Transport::Secure).is_none() {
+        if secure_import_allowed(ctx, host_port) == Some(false) {
             out.warn(
                 list_path(),
                 format!(
@@ -112,13 +116,19 @@ pub(super) fn release_registry_not_importable(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
-/// W16: `insecure: true` without a port only matches port 80.
+/// W16: `insecure: true` without a port only matches port 80: warned when the node model's
+/// whitelister then refuses a secure import from that host (no other entry admits it). A host
+/// glob cannot be probed for every host it matches, and is always warned.
 pub(super) fn insecure_without_port(ctx: &Ctx<'_>, out: &mut Out) {
     for (i, location) in locations(ctx) {
         let Some(domain) = location.domain_name.as_deref() else {
             continue;
         };
-        if location.insecure && !domain.is_empty() && !domain.contains(':') {
+        if !location.insecure || domain.is_empty() || domain.contains(':') {
+            continue;
+        }
+        let is_glob = domain.contains(['*', '?', '[']);
+        if is_glob || secure_import_allowed(ctx, domain) != Some(true) {
             out.warn_with(|| {
                 (
                     list_path().index(i),

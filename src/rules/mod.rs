@@ -130,7 +130,6 @@ pub struct Ctx<'a> {
 /// Values several rules derive from the object, computed once per evaluation.
 #[derive(Debug, Default)]
 pub struct Shared<'a> {
-    allowed: std::cell::OnceCell<Option<crate::grammar::scope::ScopeIndex<'a>>>,
     /// The node model: what MCO writes and how a node pulls, built on first use.
     node: std::cell::OnceCell<crate::node::Node<'a>>,
 }
@@ -145,7 +144,7 @@ impl<'a> Ctx<'a> {
     fn node(&self) -> &crate::node::Node<'a> {
         self.shared
             .node
-            .get_or_init(|| crate::node::Node::new(self.new, self.policy.node_settings()))
+            .get_or_init(|| crate::node::Node::new(self.new, self.policy.settings()))
     }
 
     fn registry_sources(&self) -> Option<&'a RegistrySources> {
@@ -744,8 +743,8 @@ pub static RULES: &[Rule] = &[
         id: "W3",
         tier: Tier::Warning,
         field: "spec.registrySources.blockedRegistries[i]",
-        check: "no entry blocks a release registry, the internal registry or the release payload repositories",
-        why: "operator pods go to ImagePullBackOff; MCO silently drops entries that cover the payload",
+        check: "no entry blocks a release registry, the internal registry or the release payload (the release image's repository and its namespace)",
+        why: "operator pods go to ImagePullBackOff; MCO silently drops an entry that covers the release image's repository, so it blocks nothing",
         source: "openshift-docs images-configuration-blocked.adoc; MCO getValidBlockedAndAllowedRegistries",
         phases: &[C, U],
         eval: registry_sources::block_list_blocks_release,

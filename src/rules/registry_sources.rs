@@ -6,7 +6,7 @@ use super::{Ctx, Out, items, registry_sources_path};
 use crate::field::{FieldError, Path, go_quote};
 use crate::grammar::host::{is_host_port, shorten};
 use crate::grammar::reference::normalized_name;
-use crate::grammar::scope::{ScopeIndex, is_nested_inside, is_valid_scope};
+use crate::grammar::scope::{is_nested_inside, is_valid_scope, ref_matching_prefix};
 use crate::image::{RegistrySources, StrList};
 
 /// Longest value quoted in a warning before it is shortened, to keep warnings near 120 chars.
@@ -240,24 +240,27 @@ pub(super) fn search_registry_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
-/// The allow-list, indexed once per evaluation, when it is non-empty.
-fn allow_index<'c, 'a>(ctx: &'c Ctx<'a>) -> Option<&'c ScopeIndex<'a>> {
-    ctx.shared
-        .allowed
-        .get_or_init(|| {
-            let rs = ctx.registry_sources()?;
-            non_empty(&rs.allowed).then(|| ScopeIndex::new(items(&rs.allowed).map(|(_, v)| v)))
-        })
-        .as_ref()
+/// Whether the node's policy.json rejects the images inside `scope` (not listed in a non-empty
+/// allow-list), as `explain` shows a pull of one.
+fn policy_rejects(node: &crate::node::Node<'_>, scope: &str) -> bool {
+    probe_inside(scope).is_some_and(|probe| {
+        let pull = pull_latest(node, probe);
+        !pull.allowed && !pull.blocked
+    })
 }
 
-/// W1: the allow-list forgets a release registry.
+/// W1: the allow-list forgets a release registry: the node model rejects its images.
 pub(super) fn allow_list_misses_release_registry(ctx: &Ctx<'_>, out: &mut Out) {
-    let Some(index) = allow_index(ctx) else {
+    if ctx
+        .registry_sources()
+        .filter(|rs| non_empty(&rs.allowed))
+        .is_none()
+    {
         return;
-    };
+    }
+    let node = ctx.node();
     for registry in &ctx.policy.settings().release_registries {
-        if !index.covers(registry) {
+        if policy_rejects(node, registry) {
             out.warn(
                 list_path("allowedRegistries"),
                 format!(
@@ -269,13 +272,17 @@ pub(super) fn allow_list_misses_release_registry(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
-/// W2: the allow-list forgets the internal registry.
+/// W2: the allow-list forgets the internal registry: the node model rejects its images.
 pub(super) fn allow_list_misses_internal_registry(ctx: &Ctx<'_>, out: &mut Out) {
-    let Some(index) = allow_index(ctx) else {
+    if ctx
+        .registry_sources()
+        .filter(|rs| non_empty(&rs.allowed))
+        .is_none()
+    {
         return;
-    };
+    }
     let internal = ctx.internal_registry();
-    if !index.covers(internal) {
+    if policy_rejects(ctx.node(), internal) {
         out.warn(
             list_path("allowedRegistries"),
             format!(
@@ -286,35 +293,67 @@ pub(super) fn allow_list_misses_internal_registry(ctx: &Ctx<'_>, out: &mut Out) 
     }
 }
 
-/// W3: a blocked entry covers what the cluster itself runs on.
+/// W3: a blocked entry that touches what the cluster itself runs on, as the node model tells
+/// it: an entry covering P is dropped by the machine-config operator and blocks nothing; one
+/// that blocks images of a release registry or of the internal registry on the node, or lies
+/// in the payload's namespace, breaks the cluster's own pulls.
 pub(super) fn block_list_blocks_release(ctx: &Ctx<'_>, out: &mut Out) {
-    let Some(rs) = ctx.registry_sources() else {
+    let Some(rs) = ctx.registry_sources().filter(|rs| non_empty(&rs.blocked)) else {
         return;
     };
     let settings = ctx.policy.settings();
+    let node = ctx.node();
     let internal = ctx.internal_registry();
+    // An image in each registry the cluster pulls its own images from, with what the node does.
+    let probes: Vec<(String, bool, bool)> = settings
+        .release_registries
+        .iter()
+        .map(|r| (r.as_str(), false))
+        .chain([(internal, true)])
+        .filter_map(|(registry, is_internal)| {
+            let probe = probe_inside(registry)?;
+            let blocked = pull_latest(node, probe.clone()).blocked;
+            Some((probe, blocked, is_internal))
+        })
+        .collect();
+    let namespace = settings.payload_namespace();
     for (i, value) in items(&rs.blocked) {
-        let covers_registry = settings
-            .release_registries
-            .iter()
-            .map(String::as_str)
-            .chain([internal])
-            .any(|registry| is_nested_inside(registry, value));
-        let touches_payload = settings
-            .release_repositories
-            .iter()
-            .any(|repo| is_nested_inside(repo, value) || is_nested_inside(value, repo));
-        if covers_registry || touches_payload {
+        let field = list_path("blockedRegistries").index(i);
+        let dropped = node.dropped().iter().find(|d| {
+            d.entry.value.as_deref() == Some(value) && d.entry.field == field.to_string()
+        });
+        if let Some(d) = dropped {
             out.warn_with(|| {
                 (
-                    list_path("blockedRegistries").index(i),
+                    field,
                     format!(
-                        "blocking {} blocks release payload images (MCO may ignore it)",
-                        quoted(value)
+                        "{} covers the release payload repository {}: the machine-config \
+                         operator drops it and nodes do not block it",
+                        quoted(value),
+                        quoted(&d.payload_repository)
                     ),
                 )
             });
+            continue;
         }
+        // The node blocks the probe, and this entry's prefix is one that matches it.
+        let blocking = |(probe, blocked, _): &&(String, bool, bool)| {
+            *blocked && ref_matching_prefix(probe, value).is_some()
+        };
+        let what = match probes.iter().find(blocking) {
+            Some((_, _, true)) => "the internal registry",
+            Some(_) => "release payload images",
+            None if namespace.is_some_and(|ns| is_nested_inside(value, ns)) => {
+                "release payload images"
+            }
+            None => continue,
+        };
+        out.warn_with(|| {
+            (
+                field,
+                format!("blocking {} blocks {what} on every node", quoted(value)),
+            )
+        });
     }
 }
 

@@ -15,7 +15,16 @@ fn findings(phase: Phase, new: Value, old: Option<Value>) -> Vec<Row> {
 }
 
 fn findings_named(phase: Phase, name: &str, new: Value, old: Option<Value>) -> Vec<Row> {
-    let policy = Policy::default();
+    findings_with(&Policy::default(), phase, name, new, old)
+}
+
+fn findings_with(
+    policy: &Policy,
+    phase: Phase,
+    name: &str,
+    new: Value,
+    old: Option<Value>,
+) -> Vec<Row> {
     let decoded = decode(&new);
     let old_decoded = old.as_ref().map(decode);
     let ctx = Ctx {
@@ -27,7 +36,7 @@ fn findings_named(phase: Phase, name: &str, new: Value, old: Option<Value>) -> V
         old_raw: old.as_ref(),
         type_errors: &decoded.errors,
         omitted_type_errors: &decoded.omitted,
-        policy: &policy,
+        policy,
         shared: Default::default(),
     };
     run(&ctx, old.as_ref())
@@ -953,29 +962,52 @@ fn rule_w2() {
 
 #[test]
 fn rule_w3() {
-    let blocked = json!({"blockedRegistries": ["quay.io", "other.io", "quay.io/openshift-release-dev/ocp-release", "*.redhat.io", "image-registry.openshift-image-registry.svc:5000"]});
+    let blocked = json!({"blockedRegistries": [
+        "quay.io", "other.io", "quay.io/openshift-release-dev/ocp-release", "*.redhat.io",
+        "image-registry.openshift-image-registry.svc:5000", "quay.io/openshift-release-dev/ocp-v4.0-art-dev",
+        "quay.io/openshift-release-dev2"
+    ]});
     let rows = findings(Phase::Create, rs(blocked), None);
-    for (i, v) in [
-        (0, "quay.io"),
-        (2, "quay.io/openshift-release-dev/ocp-release"),
-        (3, "*.redhat.io"),
-        (4, "image-registry.openshift-image-registry.svc:5000"),
+    let p = "\"quay.io/openshift-release-dev/ocp-release\"";
+    for (i, text) in [
+        (0, format!("\"quay.io\" covers the release payload repository {p}: the machine-config operator drops it and nodes do not block it")),
+        (2, format!("{p} covers the release payload repository {p}: the machine-config operator drops it and nodes do not block it")),
+        (3, "blocking \"*.redhat.io\" blocks release payload images on every node".to_owned()),
+        (4, "blocking \"image-registry.openshift-image-registry.svc:5000\" blocks the internal registry on every node".to_owned()),
+        // Beside the release image: the payload's component images.
+        (5, "blocking \"quay.io/openshift-release-dev/ocp-v4.0-art-dev\" blocks release payload images on every node".to_owned()),
     ] {
         let path = format!("spec.registrySources.blockedRegistries[{i}]");
-        expect(
-            &rows,
-            "W3",
-            "warning",
-            "",
-            &path,
-            &format!("{path}: blocking \"{v}\" blocks release payload images (MCO may ignore it)"),
-        );
+        expect(&rows, "W3", "warning", "", &path, &format!("{path}: {text}"));
     }
     assert_eq!(
         rows.iter().filter(|r| r.0 == "W3").count(),
-        4,
-        "other.io is fine"
+        5,
+        "other.io and a namespace that only shares a prefix are fine: {rows:#?}"
     );
+
+    // The payload repository comes from the release image: a mirror's.
+    let settings = crate::policy::Settings::from_release_image(
+        "mirror.corp.example.com:5000/ocp4/openshift4:4.18.1-x86_64",
+        crate::policy::DEFAULT_INTERNAL_REGISTRY,
+    )
+    .map_err(|e| e.to_string());
+    let policy = settings.and_then(|s| Policy::new(s).map_err(|e| e.to_string()));
+    let Ok(policy) = policy else {
+        panic!("settings: {policy:?}");
+    };
+    let blocked = json!({"blockedRegistries": ["mirror.corp.example.com:5000", "quay.io", "mirror.corp.example.com:5000/ocp4/other"]});
+    let rows = findings_with(&policy, Phase::Create, "cluster", rs(blocked), None);
+    let m = "\"mirror.corp.example.com:5000/ocp4/openshift4\"";
+    for (i, text) in [
+        (0, format!("\"mirror.corp.example.com:5000\" covers the release payload repository {m}: the machine-config operator drops it and nodes do not block it")),
+        // No longer dropped: quay.io is kept, and blocks a release registry.
+        (1, "blocking \"quay.io\" blocks release payload images on every node".to_owned()),
+        (2, "blocking \"mirror.corp.example.com:5000/ocp4/other\" blocks release payload images on every node".to_owned()),
+    ] {
+        let path = format!("spec.registrySources.blockedRegistries[{i}]");
+        expect(&rows, "W3", "warning", "", &path, &format!("{path}: {text}"));
+    }
 }
 
 #[test]
