@@ -1,7 +1,10 @@
-//! The warnings that speak of what a node does agree with the node model, which `explain`
-//! presents: for random configs and probe references the rules talk about, W4 ("insecure
-//! registry is not in allowedRegistries"), W5 ("search registry is blocked / not allowed") and
-//! W8 ("both insecure and blocked") fire exactly when the model's pull says so.
+//! The warnings that speak of what a node or an import does agree with the node model, which
+//! `explain` presents: for random configs and probe references the rules talk about, W1 and W2
+//! ("does not include"), W4 ("insecure registry is not in allowedRegistries"), W5 ("search
+//! registry is blocked / not allowed"), W8 ("both insecure and blocked") and W15 ("not
+//! allowed" for imports) fire exactly when the model's pull or import says so; W3's and W16's
+//! claims ("blocks ...", "covers the release payload repository", "only matches port 80") hold
+//! in the model.
 
 use image_config_webhook::engine::evaluate;
 use image_config_webhook::envelope::parse_review;
@@ -34,24 +37,43 @@ fn scope() -> impl Strategy<Value = String> {
     ]
 }
 
-/// A config with one of blocked or allowed (never both: R1 denies that), insecure scopes and
-/// search registries.
+/// Import whitelist hosts: plain, with ports, globs.
+const IMPORT_HOSTS: [&str; 8] = [
+    "quay.io",
+    "quay.io:443",
+    "registry.redhat.io",
+    "a.io",
+    "a.io:5000",
+    "*.io",
+    "*.redhat.io:*",
+    "example.com",
+];
+
+/// A config with blocked or allowed scopes (both, now and then: R1 denies it, and the model
+/// still answers), insecure scopes, search registries and an import whitelist.
 fn config() -> impl Strategy<Value = Value> {
     (
-        any::<bool>(),
+        0..5u8,
         prop::collection::vec(scope(), 0..4),
         prop::collection::vec(scope(), 0..3),
         prop::collection::vec(prop::sample::select(HOSTS.to_vec()), 0..4),
+        prop::collection::vec(
+            (prop::sample::select(IMPORT_HOSTS.to_vec()), any::<bool>()),
+            0..4,
+        ),
     )
-        .prop_map(|(blocking, list, insecure, search)| {
+        .prop_map(|(mode, list, insecure, search, import)| {
             let mut rs = serde_json::Map::new();
             if !list.is_empty() {
-                let key = if blocking {
+                let key = if mode % 2 == 0 {
                     "blockedRegistries"
                 } else {
                     "allowedRegistries"
                 };
                 rs.insert(key.to_owned(), json!(list));
+                if mode == 4 {
+                    rs.insert("allowedRegistries".to_owned(), json!(list[..1]));
+                }
             }
             if !insecure.is_empty() {
                 rs.insert("insecureRegistries".to_owned(), json!(insecure));
@@ -59,11 +81,19 @@ fn config() -> impl Strategy<Value = Value> {
             if !search.is_empty() {
                 rs.insert("containerRuntimeSearchRegistries".to_owned(), json!(search));
             }
+            let import: Vec<Value> = import
+                .into_iter()
+                .map(|(domain, insecure)| json!({"domainName": domain, "insecure": insecure}))
+                .collect();
+            let mut spec = json!({"registrySources": rs});
+            if !import.is_empty() {
+                spec["allowedRegistriesForImport"] = json!(import);
+            }
             json!({
                 "apiVersion": "config.openshift.io/v1",
                 "kind": "Image",
                 "metadata": {"name": "cluster"},
-                "spec": {"registrySources": rs},
+                "spec": spec,
             })
         })
 }
@@ -114,7 +144,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn w4_w5_w8_agree_with_the_node_model(image in config()) {
+    fn the_node_warnings_agree_with_the_node_model(image in config()) {
         let warned = warnings(&image);
         let has = |path: &str, text: &str| {
             warned.iter().any(|w| w.starts_with(&format!("{path}: ")) && w.contains(text))
@@ -157,6 +187,65 @@ proptest! {
                 has(&path, "is both insecure and blocked"), entry_blocked,
                 "{} in {}: {:?}", insecure, image, warned
             );
+        }
+
+        // W1, W2: with an allow-list, policy.json rejects the registry's images.
+        let policy = Policy::default();
+        let release = &policy.settings().release_registries;
+        let internal = policy.settings().internal_registry.clone();
+        for registry in release.iter().chain([&internal]) {
+            let pull = node.pull(&inside(registry));
+            let text = if *registry == internal {
+                format!("does not include the internal registry \"{registry}\"")
+            } else {
+                format!("does not include \"{registry}\";")
+            };
+            prop_assert_eq!(
+                has("spec.registrySources.allowedRegistries", &text),
+                allow_list && !pull.allowed && !pull.blocked,
+                "{} in {}: {:?}", registry, image, warned
+            );
+        }
+
+        // W3: what it claims of blocked entry i holds on the node.
+        for (i, blocked) in strings(&rs["blockedRegistries"]).iter().enumerate() {
+            let path = format!("spec.registrySources.blockedRegistries[{i}]");
+            let dropped = node
+                .dropped()
+                .iter()
+                .any(|d| d.entry.field == path && d.entry.value.as_deref() == Some(blocked.as_str()));
+            prop_assert_eq!(
+                has(&path, "covers the release payload repository"), dropped,
+                "{} in {}: {:?}", blocked, image, warned
+            );
+            if has(&path, "blocks the internal registry") {
+                prop_assert!(node.pull(&inside(&internal)).blocked, "{} in {}", blocked, image);
+            }
+            if has(&path, "blocks release payload images") {
+                let payload = policy.settings().payload_namespace().unwrap_or_default();
+                let blocks_release = release.iter().any(|r| node.pull(&inside(r)).blocked);
+                prop_assert!(
+                    blocks_release || blocked.starts_with(payload),
+                    "{} in {}", blocked, image
+                );
+            }
+        }
+
+        // W15, W16: the import whitelist the API server builds.
+        let imports = image["spec"]["allowedRegistriesForImport"].as_array().cloned().unwrap_or_default();
+        for registry in release {
+            prop_assert_eq!(
+                has("spec.allowedRegistriesForImport", &format!("\"{registry}\" not allowed")),
+                !imports.is_empty() && !node.import(&inside(registry)).allowed,
+                "{} in {}: {:?}", registry, image, warned
+            );
+        }
+        for (i, entry) in imports.iter().enumerate() {
+            let path = format!("spec.allowedRegistriesForImport[{i}]");
+            let domain = entry["domainName"].as_str().unwrap_or_default();
+            if has(&path, "only matches port 80") && !domain.contains('*') {
+                prop_assert!(!node.import(&inside(domain)).allowed, "{} in {}", domain, image);
+            }
         }
     }
 }

@@ -1454,6 +1454,20 @@ fn rule_w16() {
         &format!("{path}: only matches port 80/insecure imports; add a secure entry too"),
     );
     assert_eq!(rows.iter().filter(|r| r.0 == "W16").count(), 1);
+    // The node's whitelist admits quay.io over TLS through another entry: nothing to add. A
+    // glob cannot be probed for every host, and is still warned.
+    let rows = findings(
+        Phase::Create,
+        image(json!({"allowedRegistriesForImport": [
+            {"domainName": "quay.io", "insecure": true},
+            {"domainName": "quay.io"},
+            {"domainName": "*.a.io", "insecure": true},
+            {"domainName": "*.a.io"},
+        ]})),
+        None,
+    );
+    let w16: Vec<&String> = rows.iter().filter(|r| r.0 == "W16").map(|r| &r.3).collect();
+    assert_eq!(w16, ["spec.allowedRegistriesForImport[2]"]);
 }
 
 #[test]
