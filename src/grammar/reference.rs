@@ -317,8 +317,26 @@ impl fmt::Display for Reference {
 /// [`Reference::parse`]: for names built from values that rules already checked. `None` when
 /// `registry` would read as a Docker Hub namespace (no `.` or `:`, not `localhost`).
 pub fn normalized_name(registry: &str, path: &str) -> Option<String> {
+    if is_plain_domain(registry) {
+        // `splitDockerDomain` keeps such a registry as written and the path as it is.
+        let mut name = String::with_capacity(registry.len() + 1 + path.len());
+        name.push_str(registry);
+        name.push('/');
+        name.push_str(path);
+        return Some(name);
+    }
     let (written, domain, remainder, _) = split_docker_domain(&format!("{registry}/{path}"));
     written.map(|_| format!("{domain}/{remainder}"))
+}
+
+/// Whether `splitDockerDomain` reads `registry` (one component, no `/`) as a domain that it
+/// keeps as written: `localhost` or text with a `.` or `:`, but neither Docker Hub name (which
+/// become `docker.io`, with `library/` for a one-component path).
+fn is_plain_domain(registry: &str) -> bool {
+    !registry.contains('/')
+        && (registry == "localhost" || registry.contains(['.', ':']))
+        && registry != DEFAULT_DOMAIN
+        && registry != LEGACY_DEFAULT_DOMAIN
 }
 
 fn split_docker_domain(name: &str) -> (Option<String>, String, String, bool) {
@@ -536,6 +554,58 @@ mod tests {
             format!("quay.io/app@md5:{}", &HEX64[..32]) => "unsupported digest algorithm";
             format!("quay.io/app@sha256:{}", HEX64.to_uppercase()) => "invalid checksum digest format";
         }
+    }
+
+    /// The fast path of `normalized_name` (a registry kept as written) gives what the general
+    /// `splitDockerDomain` path gives.
+    #[test]
+    fn normalized_name_fast_path_agrees() {
+        let general = |registry: &str, path: &str| {
+            let (written, domain, remainder, _) =
+                split_docker_domain(&format!("{registry}/{path}"));
+            written.map(|_| format!("{domain}/{remainder}"))
+        };
+        let registries = [
+            "quay.io",
+            "docker.io",
+            "index.docker.io",
+            "localhost",
+            "localhost:5000",
+            "Localhost",
+            "LOCALHOST:5000",
+            "Quay.IO",
+            "MYREG",
+            "myreg",
+            "reg:5000",
+            "a.b.c:1",
+            "quay.io/ns",
+            "docker.io/ns",
+            "",
+            ".",
+            ":",
+        ];
+        let paths = ["nginx", "ns/app", "library/nginx", "", "a/b/c"];
+        for registry in registries {
+            for path in paths {
+                assert_eq!(
+                    normalized_name(registry, path),
+                    general(registry, path),
+                    "{registry:?} / {path:?}"
+                );
+            }
+        }
+        assert!(is_plain_domain("localhost:5000") && is_plain_domain("Quay.IO"));
+        assert!(!is_plain_domain("docker.io") && !is_plain_domain("index.docker.io"));
+        assert!(!is_plain_domain("MYREG") && !is_plain_domain("quay.io/ns"));
+        assert_eq!(
+            normalized_name("docker.io", "nginx").as_deref(),
+            Some("docker.io/library/nginx")
+        );
+        assert_eq!(
+            normalized_name("index.docker.io", "ns/app").as_deref(),
+            Some("docker.io/ns/app")
+        );
+        assert_eq!(normalized_name("myreg", "nginx"), None);
     }
 
     /// containers/image shortnames: `ParseNormalizedNamed(registry + "/" + name)`.

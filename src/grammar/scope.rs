@@ -188,9 +188,28 @@ mod poly {
     }
 }
 
+/// Lists of at most this many entries are not hashed: each candidate is compared with each
+/// entry, which for a handful of entries costs less than hashing the candidate once.
+const SMALL_LIST: usize = 16;
+
 /// A list of scopes indexed for "which entry covers this target?" questions.
+///
+/// Both representations enumerate the same candidates in the same order (the target, its
+/// parents from the longest, the wildcards of its parent domains from the closest) and map each
+/// to the first entry equal to it; they differ only in how a candidate is found: a comparison
+/// with each entry of a short list, a [`poly`] hash filter and a map lookup for a long one.
+#[derive(Debug)]
+pub struct ScopeIndex<'a>(Repr<'a>);
+
+#[derive(Debug)]
+enum Repr<'a> {
+    /// The entries in list order (at most [`SMALL_LIST`]).
+    Small(Vec<&'a str>),
+    Hashed(Hashed<'a>),
+}
+
 #[derive(Debug, Default)]
-pub struct ScopeIndex<'a> {
+struct Hashed<'a> {
     exact: HashMap<&'a str, usize>,
     /// `.domain` suffixes of `*.domain` entries.
     wildcard: HashMap<&'a str, usize>,
@@ -200,10 +219,116 @@ pub struct ScopeIndex<'a> {
     wildcard_hashes: HashSet<u64>,
 }
 
+impl Default for ScopeIndex<'_> {
+    fn default() -> Self {
+        ScopeIndex(Repr::Small(Vec::new()))
+    }
+}
+
+/// Positions in a target: those a hash filter let through, or every separator of a short list's
+/// target.
+enum Positions<I> {
+    Hits(std::vec::IntoIter<usize>),
+    All(I),
+}
+
+impl<I: Iterator<Item = usize>> Iterator for Positions<I> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Positions::Hits(hits) => hits.next(),
+            Positions::All(all) => all.next(),
+        }
+    }
+}
+
 impl<'a> ScopeIndex<'a> {
     /// Indexes entries; the first index of a repeated entry is kept.
     pub fn new<I: IntoIterator<Item = &'a str>>(entries: I) -> Self {
-        let mut index = ScopeIndex::default();
+        let entries: Vec<&'a str> = entries.into_iter().collect();
+        if entries.len() <= SMALL_LIST {
+            ScopeIndex(Repr::Small(entries))
+        } else {
+            ScopeIndex(Repr::Hashed(Hashed::new(entries)))
+        }
+    }
+
+    /// Whether the index holds no entry.
+    pub fn is_empty(&self) -> bool {
+        match &self.0 {
+            Repr::Small(entries) => entries.is_empty(),
+            Repr::Hashed(hashed) => hashed.exact.is_empty() && hashed.wildcard.is_empty(),
+        }
+    }
+
+    /// The index of the most specific entry that covers `target` in the sense of
+    /// [`is_nested_inside`]: the target itself, then its parent repositories from the longest,
+    /// then the wildcard of the closest parent domain. This is [`policy_scopes`] order.
+    /// Linear in the length of `target`.
+    pub fn covering(&self, target: &str) -> Option<usize> {
+        self.candidates(target).next()
+    }
+
+    /// The first entry in list order (the smallest index) among all the entries that cover
+    /// `target`: MCO's "first scope it is nested inside". In a long list each parent of the
+    /// target is hashed in constant time, and each parent that is an entry is then compared once.
+    pub fn first_covering(&self, target: &str) -> Option<usize> {
+        self.candidates(target).min()
+    }
+
+    /// The index of every entry that covers `target`, most specific first.
+    fn candidates<'s>(&'s self, target: &'s str) -> impl Iterator<Item = usize> + 's {
+        let host = wildcard_host(target).unwrap_or("");
+        let (parent_ends, domain_starts) = match &self.0 {
+            Repr::Small(_) => (
+                Positions::All(target.rmatch_indices('/').map(|(end, _)| end)),
+                Positions::All(host.match_indices('.').map(|(start, _)| start)),
+            ),
+            Repr::Hashed(hashed) => (
+                Positions::Hits(hashed.parent_hits(target).into_iter()),
+                Positions::Hits(hashed.domain_hits(host).into_iter()),
+            ),
+        };
+        let whole = self.exact_get(target);
+        let parents = parent_ends.filter_map(move |end| self.exact_get(target.get(..end)?));
+        let domains = domain_starts.filter_map(move |start| self.wildcard_get(host.get(start..)?));
+        whole.into_iter().chain(parents).chain(domains)
+    }
+
+    /// The first entry equal to `key`.
+    fn exact_get(&self, key: &str) -> Option<usize> {
+        match &self.0 {
+            Repr::Small(entries) => entries.iter().position(|e| *e == key),
+            Repr::Hashed(hashed) => hashed.exact.get(key).copied(),
+        }
+    }
+
+    /// The first entry `*.domain` whose `.domain` is `suffix` (which starts with `.`).
+    fn wildcard_get(&self, suffix: &str) -> Option<usize> {
+        match &self.0 {
+            Repr::Small(entries) => entries
+                .iter()
+                .position(|e| e.starts_with("*.") && e.get(1..) == Some(suffix)),
+            Repr::Hashed(hashed) => hashed.wildcard.get(suffix).copied(),
+        }
+    }
+
+    /// The entry `policy.json` applies to an image: the first of [`policy_scopes`] that is an
+    /// entry. `identity` is `name:tag` or `name@digest`; `name` is the repository.
+    pub fn policy_match(&self, name: &str, identity: &str) -> Option<usize> {
+        self.exact_get(identity).or_else(|| self.covering(name))
+    }
+
+    /// Whether any entry covers `target`.
+    pub fn covers(&self, target: &str) -> bool {
+        self.covering(target).is_some()
+    }
+}
+
+impl<'a> Hashed<'a> {
+    fn new(entries: Vec<&'a str>) -> Self {
+        let mut index = Hashed::default();
         for (i, entry) in entries.into_iter().enumerate() {
             // Every entry is a plain entry; `*.d` is one too, as `*.d/x` lies below it as a
             // repository path (`is_nested_inside`; fuzz finding
@@ -221,41 +346,6 @@ impl<'a> ScopeIndex<'a> {
             }
         }
         index
-    }
-
-    /// Whether the index holds no entry.
-    pub fn is_empty(&self) -> bool {
-        self.exact.is_empty() && self.wildcard.is_empty()
-    }
-
-    /// The index of the most specific entry that covers `target` in the sense of
-    /// [`is_nested_inside`]: the target itself, then its parent repositories from the longest,
-    /// then the wildcard of the closest parent domain. This is [`policy_scopes`] order.
-    /// Linear in the length of `target`.
-    pub fn covering(&self, target: &str) -> Option<usize> {
-        self.candidates(target).next()
-    }
-
-    /// The first entry in list order (the smallest index) among all the entries that cover
-    /// `target`: MCO's "first scope it is nested inside". Each parent of the target is hashed
-    /// in constant time; each parent that is an entry is then compared once.
-    pub fn first_covering(&self, target: &str) -> Option<usize> {
-        self.candidates(target).min()
-    }
-
-    /// The index of every entry that covers `target`, most specific first.
-    fn candidates<'s>(&'s self, target: &'s str) -> impl Iterator<Item = usize> + 's {
-        let whole = self.exact_get(target);
-        let parents = self
-            .parent_hits(target)
-            .into_iter()
-            .filter_map(move |end| self.exact_get(target.get(..end)?));
-        let host = wildcard_host(target).unwrap_or("");
-        let domains = self
-            .domain_hits(host)
-            .into_iter()
-            .filter_map(move |start| self.wildcard.get(host.get(start..)?).copied());
-        whole.into_iter().chain(parents).chain(domains)
     }
 
     /// The ends of the parent repositories of `target` (`target[..end]`, before each `/`) whose
@@ -295,21 +385,6 @@ impl<'a> ScopeIndex<'a> {
         }
         hits.reverse();
         hits
-    }
-
-    fn exact_get(&self, key: &str) -> Option<usize> {
-        self.exact.get(key).copied()
-    }
-
-    /// The entry `policy.json` applies to an image: the first of [`policy_scopes`] that is an
-    /// entry. `identity` is `name:tag` or `name@digest`; `name` is the repository.
-    pub fn policy_match(&self, name: &str, identity: &str) -> Option<usize> {
-        self.exact_get(identity).or_else(|| self.covering(name))
-    }
-
-    /// Whether any entry covers `target`.
-    pub fn covers(&self, target: &str) -> bool {
-        self.covering(target).is_some()
     }
 }
 
@@ -484,6 +559,77 @@ mod tests {
             assert_eq!(index.first_covering(target), first, "{target}");
         }
         assert!(ScopeIndex::new([]).is_empty());
+    }
+
+    /// A short list (compared entry by entry) and the same list hashed give the same answers.
+    #[test]
+    fn short_and_hashed_lists_agree() {
+        let entries = [
+            "quay.io",
+            "*.example.com",
+            "reg.io/ns",
+            "reg.io/ns/app",
+            "*.io",
+            "localhost:5000",
+            "*.b.example.com",
+            "reg.io/ns",
+            "*.m",
+            "*.example.com",
+            "quay.io/ns/app:1",
+            "",
+        ];
+        let targets = [
+            "quay.io",
+            "quay.io/x",
+            "quay.io/ns/app",
+            "quay.io/ns/app:1",
+            "a.example.com",
+            "example.com",
+            "reg.io",
+            "reg.io/ns",
+            "reg.io/ns/app/x",
+            "reg.io/nsx",
+            "foo.io:5000/a",
+            "localhost:5000/r",
+            "localhost",
+            "x.b.example.com",
+            "*.c.example.com",
+            "*.m/:",
+            "a.m:1/b.example.com",
+            "/",
+            "",
+        ];
+        for n in 0..=entries.len() {
+            let small = ScopeIndex::new(entries[..n].iter().copied());
+            assert!(matches!(small.0, Repr::Small(_)));
+            let hashed = ScopeIndex(Repr::Hashed(Hashed::new(entries[..n].to_vec())));
+            assert_eq!(small.is_empty(), hashed.is_empty(), "{n}");
+            for target in targets {
+                let what = format!("{target:?} in {:?}", &entries[..n]);
+                assert_eq!(small.covering(target), hashed.covering(target), "{what}");
+                assert_eq!(
+                    small.first_covering(target),
+                    hashed.first_covering(target),
+                    "{what}"
+                );
+                assert_eq!(small.covers(target), hashed.covers(target), "{what}");
+                for identity in targets {
+                    assert_eq!(
+                        small.policy_match(target, identity),
+                        hashed.policy_match(target, identity),
+                        "{what} as {identity:?}"
+                    );
+                }
+                let pairwise = entries[..n]
+                    .iter()
+                    .position(|e| is_nested_inside(target, e));
+                assert_eq!(small.first_covering(target), pairwise, "{what}");
+            }
+        }
+        let long: Vec<String> = (0..=SMALL_LIST).map(|i| format!("r{i}.io")).collect();
+        let index = ScopeIndex::new(long.iter().map(String::as_str));
+        assert!(matches!(index.0, Repr::Hashed(_)));
+        assert_eq!(index.covering("r3.io/x"), Some(3));
     }
 
     /// Keys of every length and targets made of separators: each target is still looked at

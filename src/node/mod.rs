@@ -31,6 +31,7 @@ mod render;
 #[cfg(test)]
 mod tests;
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -480,30 +481,212 @@ enum ImportPolicy<'a> {
     },
 }
 
+/// An item of a `registrySources` list as the model keeps it: which list, where, and the value.
+/// It becomes a [`DecidedBy`] (a field path `String`) only when an answer names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Source<'a> {
+    /// The list's field under `spec.registrySources`, e.g. `blockedRegistries`.
+    list: &'static str,
+    index: usize,
+    value: &'a str,
+}
+
+impl Source<'_> {
+    fn decided_by(self) -> DecidedBy {
+        DecidedBy::list_item(self.list, self.index, self.value)
+    }
+}
+
+/// How `FindRegistry` matches an entry: the key it is looked up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PrefixKey<'a> {
+    /// A `location` entry: its match prefix, which the name itself or the name cut before a
+    /// `:`, `/` or `@` must equal.
+    Plain(&'a str),
+    /// A `*.d` entry whose domain `.d` holds no `:`, `/` or `@`: `.d` must be a `.`-suffix of
+    /// the name's host.
+    Wildcard(&'a str),
+    /// A `*.` entry whose domain holds a `:`, `/` or `@` (which MCO refuses to render, but
+    /// containers/image would still match): matched one by one; normally none.
+    Odd,
+}
+
+/// One `[[registry]]` table as the model keeps it ([`RegistryEntry`] is its public form).
+#[derive(Debug, Clone, Copy)]
+struct Entry<'a> {
+    /// The scope as written in the Image.
+    scope: &'a str,
+    key: PrefixKey<'a>,
+    blocked_by: Option<Source<'a>>,
+    insecure_by: Option<Source<'a>>,
+}
+
+impl<'a> Entry<'a> {
+    fn new(
+        scope: &'a str,
+        blocked_by: Option<Source<'a>>,
+        insecure_by: Option<Source<'a>>,
+    ) -> Self {
+        // containers/image trims trailing slashes when it loads the file.
+        let match_prefix = scope.trim_end_matches('/');
+        let key = if !scope.starts_with("*.") {
+            PrefixKey::Plain(match_prefix)
+        } else {
+            match match_prefix.strip_prefix('*') {
+                Some(domain) if !domain.contains([':', '/', '@']) => PrefixKey::Wildcard(domain),
+                _ => PrefixKey::Odd,
+            }
+        };
+        Entry {
+            scope,
+            key,
+            blocked_by,
+            insecure_by,
+        }
+    }
+
+    fn wildcard(&self) -> bool {
+        self.scope.starts_with("*.")
+    }
+
+    fn match_prefix(&self) -> &'a str {
+        self.scope.trim_end_matches('/')
+    }
+
+    fn public(&self) -> RegistryEntry {
+        let (prefix, location) = if self.wildcard() {
+            (self.scope.to_owned(), String::new())
+        } else {
+            (String::new(), self.scope.to_owned())
+        };
+        RegistryEntry {
+            prefix,
+            location,
+            insecure: self.insecure_by.is_some(),
+            blocked: self.blocked_by.is_some(),
+            blocked_by: self.blocked_by.map(Source::decided_by),
+            insecure_by: self.insecure_by.map(Source::decided_by),
+        }
+    }
+}
+
+/// Lists of at most this many entries are searched one by one; longer ones are hashed.
+const FEW: usize = 16;
+
+/// The registries.conf entries by [`PrefixKey`], for `FindRegistry`: a lookup of a key finds
+/// the first entry with that key, by a comparison with each entry when there are few, from a map
+/// when there are many (so a query costs the labels of the name, not the number of entries).
+#[derive(Debug)]
+enum Prefixes<'a> {
+    Few,
+    Many {
+        plain: HashMap<&'a str, usize>,
+        wildcards: HashMap<&'a str, usize>,
+        odd: Vec<usize>,
+    },
+}
+
+impl<'a> Prefixes<'a> {
+    fn new(entries: &[Entry<'a>]) -> Self {
+        if entries.len() <= FEW {
+            Prefixes::Few
+        } else {
+            Prefixes::hashed(entries)
+        }
+    }
+
+    fn hashed(entries: &[Entry<'a>]) -> Self {
+        let (mut plain, mut wildcards, mut odd) = (HashMap::new(), HashMap::new(), Vec::new());
+        for (i, entry) in entries.iter().enumerate() {
+            match entry.key {
+                PrefixKey::Plain(prefix) => {
+                    plain.entry(prefix).or_insert(i);
+                }
+                PrefixKey::Wildcard(domain) => {
+                    wildcards.entry(domain).or_insert(i);
+                }
+                PrefixKey::Odd => odd.push(i),
+            }
+        }
+        Prefixes::Many {
+            plain,
+            wildcards,
+            odd,
+        }
+    }
+}
+
+/// One scope of `transports.docker` as the model keeps it ([`PolicyScope`] is its public form).
+#[derive(Debug, Clone, Copy)]
+struct PolicyItem<'a> {
+    scope: &'a str,
+    requirement: Requirement,
+    source: Source<'a>,
+}
+
+impl PolicyItem<'_> {
+    fn public(&self) -> PolicyScope {
+        PolicyScope {
+            scope: self.scope.to_owned(),
+            requirement: self.requirement,
+            decided_by: self.source.decided_by(),
+        }
+    }
+}
+
+/// What registries.conf and policy.json decide for a pull, without naming the entries that
+/// decided ([`Node::decide`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// Whether registries.conf blocks it.
+    pub blocked: bool,
+    /// Whether CRI-O may pull it.
+    pub allowed: bool,
+}
+
+/// The one matcher's answer ([`Node::matching`]), before any entry is named.
+struct Matched<'n, 'a> {
+    entry_index: Option<usize>,
+    entry: Option<&'n Entry<'a>>,
+    blocked: bool,
+    policy: PolicyDecision,
+    allowed: bool,
+}
+
 /// The node model: what MCO renders from one Image, and what a node and the API server decide.
+///
+/// [`Node::new`] keeps what the lookups need, borrowed from the Image; the public forms of the
+/// files ([`Node::registries_conf`], [`Node::policy_json`]), the import whitelist and the notes
+/// are built on first use (the admission rules mostly ask [`Node::decide`], which needs none of
+/// them).
 #[derive(Debug)]
 pub struct Node<'a> {
+    image: &'a Image,
+    settings: &'a Settings,
     payload_repository: Option<&'a str>,
-    entries: Vec<RegistryEntry>,
-    /// Non-wildcard entries by match prefix (first of equal prefixes), for `FindRegistry`.
-    by_prefix: HashMap<String, usize>,
-    /// Wildcard entries `*.d` by their domain `.d` (first of equal prefixes): a lookup tries
-    /// each `.`-suffix of a name's host, so a query costs the labels of the name, not the
-    /// number of wildcard entries.
-    wildcards: HashMap<String, usize>,
-    /// Wildcard entries whose domain holds a `:`, `/` or `@` (which MCO refuses to render, but
-    /// containers/image would still match): searched one by one; normally none.
-    odd_wildcards: Vec<usize>,
+    /// `(index, value)` of the lists as MCO reads them (blocked after the payload exception).
+    insecure: Vec<(usize, &'a str)>,
+    blocked: Vec<(usize, &'a str)>,
+    allowed: Vec<(usize, &'a str)>,
+    /// The `[[registry]]` tables, in the order MCO writes them.
+    entries: Vec<Entry<'a>>,
+    prefixes: Prefixes<'a>,
     writes_registries_conf: bool,
     search: Option<Vec<&'a str>>,
-    policy: PolicyJson,
+    policy_default: Requirement,
+    /// `transports.docker`, sorted by scope.
+    policy_scopes: Vec<PolicyItem<'a>>,
     writes_policy_json: bool,
-    /// The scopes of `policy.docker`, in its order.
+    /// The scopes of `policy_scopes`, in its order.
     policy_index: ScopeIndex<'a>,
     dropped: Vec<Dropped>,
     refusal: Option<RenderError>,
-    import: ImportPolicy<'a>,
-    notes: Vec<String>,
+    /// The public form of `entries`.
+    registries_conf: OnceCell<Vec<RegistryEntry>>,
+    /// The public form of `policy_default` and `policy_scopes`.
+    policy: OnceCell<PolicyJson>,
+    import: OnceCell<ImportPolicy<'a>>,
+    notes: OnceCell<Vec<String>>,
 }
 
 /// `(index, value)` of the string items of a list.
@@ -521,159 +704,65 @@ fn list_field(list: &str, i: usize) -> String {
 impl<'a> Node<'a> {
     /// Renders the node's view of `image` (MCO `syncImageConfig` with no mirror sets).
     pub fn new(image: &'a Image, settings: &'a Settings) -> Self {
-        let spec = image.spec.as_ref();
-        let rs = spec.and_then(|s| s.registry_sources.as_ref());
+        let rs = Self::registry_sources_of(image);
         let list = |pick: fn(&'a RegistrySources) -> &'a Option<StrList>| -> Vec<(usize, &'a str)> {
             rs.map(|rs| items(pick(rs)).collect()).unwrap_or_default()
         };
-        let present = |pick: fn(&'a RegistrySources) -> &'a Option<StrList>| {
-            rs.is_some_and(|rs| pick(rs).is_some())
-        };
+        let insecure_present = rs.is_some_and(|rs| rs.insecure.is_some());
         let allowed = list(|rs| &rs.allowed);
         let insecure = list(|rs| &rs.insecure);
         let payload = settings.payload_repository.as_deref();
-        let mut notes = Vec::new();
 
         // MCO getValidBlockedAndAllowedRegistries: no mirror can rescue P, so every blocked
         // entry covering P is dropped from both files.
         let mut blocked = Vec::new();
         let mut dropped = Vec::new();
-        for (index, scope) in list(|rs| &rs.blocked) {
+        for (index, scope) in rs.into_iter().flat_map(|rs| items(&rs.blocked)) {
             match payload.filter(|p| is_nested_inside(p, scope)) {
-                Some(p) => {
-                    notes.push(format!(
-                        "{}: {} is dropped by the machine-config operator: it covers the release \
-                         payload repository {p}, so neither registries.conf nor policy.json blocks it",
-                        list_field("blockedRegistries", index),
-                        go_quote(scope)
-                    ));
-                    dropped.push(Dropped {
-                        entry: DecidedBy::list_item("blockedRegistries", index, scope),
-                        payload_repository: p.to_owned(),
-                    });
-                }
+                Some(p) => dropped.push(Dropped {
+                    entry: DecidedBy::list_item("blockedRegistries", index, scope),
+                    payload_repository: p.to_owned(),
+                }),
                 None => blocked.push((index, scope)),
             }
         }
 
-        let refusal = Self::refusal_of(
-            &insecure,
-            &blocked,
-            &allowed,
-            payload,
-            present(|rs| &rs.insecure),
-        );
-        for (name, entries) in [
-            ("insecure", &insecure),
-            ("blocked", &blocked),
-            ("allowed", &allowed),
-        ] {
-            for (index, scope) in entries
-                .iter()
-                .filter(|(_, s)| !is_valid_registries_conf_scope(s))
-            {
-                notes.push(format!(
-                    "{}: the machine-config operator refuses it (invalid entry for {name} registries {}): \
-                     nodes keep their current configuration until it is fixed",
-                    list_field(&format!("{name}Registries"), *index),
-                    go_quote(scope)
-                ));
-            }
-        }
-        for (name, entries) in [("insecure", &insecure), ("blocked", &blocked)] {
-            for (index, scope) in entries.iter().filter(|(_, s)| s.contains("://")) {
-                notes.push(format!(
-                    "{}: containers/image refuses the location {} (URI schemes are not supported): \
-                     every pull on the node fails",
-                    list_field(&format!("{name}Registries"), *index),
-                    go_quote(scope)
-                ));
-            }
-        }
-        if rs.is_some_and(|rs| rs.has_allowed && rs.has_blocked) {
-            let mco = if refusal
-                .as_ref()
-                .is_some_and(|r| r.kind == RenderErrorKind::OnlyOneOf)
-            {
-                " and the machine-config operator refuses it (only one of AllowedRegistries or \
-                 BlockedRegistries may be specified); the decisions below apply both lists"
-            } else {
-                ""
-            };
-            notes.push(format!(
-                "{REGISTRY_SOURCES}: both allowedRegistries and blockedRegistries are set: the API \
-                 server denies the object (rule R1){mco}"
-            ));
-        }
+        let refusal = Self::refusal_of(&insecure, &blocked, &allowed, payload, insecure_present);
         let search = rs
-            .and_then(|rs| rs.search.as_ref())
-            .map(|_| list(|rs| &rs.search));
-        for (index, registry) in search.iter().flatten() {
-            if !is_host_port(registry) {
-                notes.push(format!(
-                    "{SEARCH_LIST}[{index}]: {} is not a hostname[:port]: CRI-O cannot load its \
-                     registries configuration on any node",
-                    go_quote(registry)
-                ));
-            }
-        }
-
+            .and_then(|rs| rs.search.as_ref().map(|_| &rs.search))
+            .map(|list| items(list).map(|(_, r)| r).collect());
         let entries = registry_entries(&blocked, &insecure);
-        let mut by_prefix = HashMap::new();
-        let mut wildcards = HashMap::new();
-        let mut odd_wildcards = Vec::new();
-        for (i, entry) in entries.iter().enumerate() {
-            if entry.prefix.is_empty() {
-                by_prefix
-                    .entry(entry.match_prefix().to_owned())
-                    .or_insert(i);
-            } else {
-                match entry.match_prefix().strip_prefix('*') {
-                    Some(domain) if !domain.contains([':', '/', '@']) => {
-                        wildcards.entry(domain.to_owned()).or_insert(i);
-                    }
-                    _ => odd_wildcards.push(i),
-                }
-            }
-        }
-        let (policy, policy_scopes) = policy_json(&blocked, &allowed);
-        let policy_index = ScopeIndex::new(policy_scopes);
-
-        let internal = image
-            .status
-            .as_ref()
-            .and_then(|s| s.internal_registry_hostname.as_deref())
-            .filter(|h| !h.is_empty())
-            .map_or((settings.internal_registry.as_str(), false), |h| (h, true));
-        let import = import_policy(
-            spec.and_then(|s| s.allowed_registries_for_import.as_ref()),
-            internal,
-        );
-        if let ImportPolicy::Broken { index, domain_name } = import {
-            notes.push(format!(
-                "{IMPORT_LIST}[{index}].domainName: failed to parse allowed registry {}: too many colons: \
-                 openshift-apiserver cannot build its whitelist and does not start",
-                go_quote(domain_name)
-            ));
-        }
+        let prefixes = Prefixes::new(&entries);
+        let (policy_default, policy_scopes) = policy_json(&blocked, &allowed);
+        let policy_index = ScopeIndex::new(policy_scopes.iter().map(|s| s.scope));
         Node {
+            image,
+            settings,
             payload_repository: payload,
-            by_prefix,
-            wildcards,
-            odd_wildcards,
             // MCO regenerates registries.conf iff insecureRegistries is non-nil (present, even
             // empty) or a blocked entry is kept; policy.json iff a list is non-empty.
-            writes_registries_conf: present(|rs| &rs.insecure) || !blocked.is_empty(),
+            writes_registries_conf: insecure_present || !blocked.is_empty(),
             writes_policy_json: !blocked.is_empty() || !allowed.is_empty(),
+            insecure,
+            blocked,
+            allowed,
             entries,
-            search: search.map(|list| list.into_iter().map(|(_, r)| r).collect()),
-            policy,
+            prefixes,
+            search,
+            policy_default,
+            policy_scopes,
             policy_index,
             dropped,
             refusal,
-            import,
-            notes,
+            registries_conf: OnceCell::new(),
+            policy: OnceCell::new(),
+            import: OnceCell::new(),
+            notes: OnceCell::new(),
         }
+    }
+
+    fn registry_sources_of(image: &'a Image) -> Option<&'a RegistrySources> {
+        image.spec.as_ref()?.registry_sources.as_ref()
     }
 
     /// The first error MCO reports, in its order: registries.conf (insecure, then blocked
@@ -734,7 +823,8 @@ impl<'a> Node<'a> {
     /// The `[[registry]]` entries, in the order MCO writes them (blocked scopes, then insecure
     /// scopes not already there).
     pub fn registries_conf(&self) -> &[RegistryEntry] {
-        &self.entries
+        self.registries_conf
+            .get_or_init(|| self.entries.iter().map(Entry::public).collect())
     }
 
     /// Whether MCO regenerates registries.conf (else the node keeps the template).
@@ -750,7 +840,10 @@ impl<'a> Node<'a> {
 
     /// The policy.json MCO writes (the template's when [`Node::writes_policy_json`] is false).
     pub fn policy_json(&self) -> &PolicyJson {
-        &self.policy
+        self.policy.get_or_init(|| PolicyJson {
+            default: self.policy_default,
+            docker: self.policy_scopes.iter().map(PolicyItem::public).collect(),
+        })
     }
 
     /// Whether MCO regenerates policy.json (else the node keeps the template).
@@ -783,49 +876,198 @@ impl<'a> Node<'a> {
     /// What else to know about the config as a whole (refusals, dropped entries, values CRI-O
     /// or openshift-apiserver cannot load), one sentence each.
     pub fn notes(&self) -> &[String] {
-        &self.notes
+        self.notes.get_or_init(|| self.build_notes())
+    }
+
+    fn build_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for dropped in &self.dropped {
+            notes.push(format!(
+                "{}: {} is dropped by the machine-config operator: it covers the release \
+                 payload repository {}, so neither registries.conf nor policy.json blocks it",
+                dropped.entry.field,
+                go_quote(dropped.entry.value.as_deref().unwrap_or("")),
+                dropped.payload_repository
+            ));
+        }
+        for (name, entries) in [
+            ("insecure", &self.insecure),
+            ("blocked", &self.blocked),
+            ("allowed", &self.allowed),
+        ] {
+            for (index, scope) in entries
+                .iter()
+                .filter(|(_, s)| !is_valid_registries_conf_scope(s))
+            {
+                notes.push(format!(
+                    "{}: the machine-config operator refuses it (invalid entry for {name} registries {}): \
+                     nodes keep their current configuration until it is fixed",
+                    list_field(&format!("{name}Registries"), *index),
+                    go_quote(scope)
+                ));
+            }
+        }
+        for (name, entries) in [("insecure", &self.insecure), ("blocked", &self.blocked)] {
+            for (index, scope) in entries.iter().filter(|(_, s)| s.contains("://")) {
+                notes.push(format!(
+                    "{}: containers/image refuses the location {} (URI schemes are not supported): \
+                     every pull on the node fails",
+                    list_field(&format!("{name}Registries"), *index),
+                    go_quote(scope)
+                ));
+            }
+        }
+        let rs = Self::registry_sources_of(self.image);
+        if rs.is_some_and(|rs| rs.has_allowed && rs.has_blocked) {
+            let mco = if self
+                .refusal
+                .as_ref()
+                .is_some_and(|r| r.kind == RenderErrorKind::OnlyOneOf)
+            {
+                " and the machine-config operator refuses it (only one of AllowedRegistries or \
+                 BlockedRegistries may be specified); the decisions below apply both lists"
+            } else {
+                ""
+            };
+            notes.push(format!(
+                "{REGISTRY_SOURCES}: both allowedRegistries and blockedRegistries are set: the API \
+                 server denies the object (rule R1){mco}"
+            ));
+        }
+        let search = rs.filter(|rs| rs.search.is_some()).map(|rs| &rs.search);
+        for (index, registry) in search.into_iter().flat_map(items) {
+            if !is_host_port(registry) {
+                notes.push(format!(
+                    "{SEARCH_LIST}[{index}]: {} is not a hostname[:port]: CRI-O cannot load its \
+                     registries configuration on any node",
+                    go_quote(registry)
+                ));
+            }
+        }
+        if let ImportPolicy::Broken { index, domain_name } = self.import_policy() {
+            notes.push(format!(
+                "{IMPORT_LIST}[{index}].domainName: failed to parse allowed registry {}: too many colons: \
+                 openshift-apiserver cannot build its whitelist and does not start",
+                go_quote(domain_name)
+            ));
+        }
+        notes
+    }
+
+    /// `allowedRegistriesForImport` as openshift-apiserver builds it, with the internal registry.
+    fn import_policy(&self) -> &ImportPolicy<'a> {
+        self.import.get_or_init(|| {
+            let image = self.image;
+            let internal = image
+                .status
+                .as_ref()
+                .and_then(|s| s.internal_registry_hostname.as_deref())
+                .filter(|h| !h.is_empty())
+                .map_or((self.settings.internal_registry.as_str(), false), |h| {
+                    (h, true)
+                });
+            import_policy(
+                image
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.allowed_registries_for_import.as_ref()),
+                internal,
+            )
+        })
+    }
+
+    /// The first `location` entry whose match prefix is `prefix`.
+    fn plain_entry(&self, prefix: &str) -> Option<usize> {
+        match &self.prefixes {
+            Prefixes::Few => self
+                .entries
+                .iter()
+                .position(|e| e.key == PrefixKey::Plain(prefix)),
+            Prefixes::Many { plain, .. } => plain.get(prefix).copied(),
+        }
+    }
+
+    /// The first `*.d` entry whose domain `.d` is `domain`.
+    fn wildcard_entry(&self, domain: &str) -> Option<usize> {
+        match &self.prefixes {
+            Prefixes::Few => self
+                .entries
+                .iter()
+                .position(|e| e.key == PrefixKey::Wildcard(domain)),
+            Prefixes::Many { wildcards, .. } => wildcards.get(domain).copied(),
+        }
+    }
+
+    /// The [`PrefixKey::Odd`] entries, in order.
+    fn odd_entries(&self) -> impl Iterator<Item = usize> + '_ {
+        let (listed, scanned): (&[usize], &[Entry<'a>]) = match &self.prefixes {
+            Prefixes::Few => (&[], &self.entries),
+            Prefixes::Many { odd, .. } => (odd, &[]),
+        };
+        let scanned = scanned
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.key == PrefixKey::Odd)
+            .map(|(i, _)| i);
+        listed.iter().copied().chain(scanned)
     }
 
     /// The `[[registry]]` entry MCO writes for exactly this scope (a blocked or insecure entry),
     /// not the longest-prefix one that a pull would use.
     pub fn entry_for_scope(&self, scope: &str) -> Option<&RegistryEntry> {
         let index = match scope.strip_prefix('*').filter(|_| scope.starts_with("*.")) {
-            Some(domain) => self.wildcards.get(domain).copied().or_else(|| {
-                self.odd_wildcards
-                    .iter()
-                    .copied()
-                    .find(|&i| self.entries.get(i).is_some_and(|e| e.scope() == scope))
+            Some(domain) => self.wildcard_entry(domain).or_else(|| {
+                self.odd_entries()
+                    .find(|&i| self.entries.get(i).is_some_and(|e| e.scope == scope))
             }),
-            None => self.by_prefix.get(scope).copied(),
+            None => self.plain_entry(scope),
         }?;
-        self.entries.get(index).filter(|e| e.scope() == scope)
+        self.entries
+            .get(index)
+            .filter(|e| e.scope == scope)
+            .and_then(|_| self.registries_conf().get(index))
     }
 
     /// sysregistriesv2 `FindRegistry`: the entry with the longest prefix matching the repository
     /// `name` (the first of equal length).
     pub fn find_registry(&self, name: &str) -> Option<usize> {
+        if self.entries.is_empty() {
+            return None;
+        }
         let mut best: Option<(usize, usize)> = None;
+        let host_end = name.find([':', '/', '@']).unwrap_or(name.len());
+        let host = name.get(..host_end).unwrap_or(name);
+        if let Prefixes::Few = self.prefixes {
+            // Upstream's loop: each entry in turn, tested by the matcher itself; a `*.d` entry
+            // only when `.d` is a `.`-suffix of the host, as the lookups below find it.
+            for (i, entry) in self.entries.iter().enumerate() {
+                let matches = match entry.key {
+                    PrefixKey::Wildcard(domain) if !host.ends_with(domain) => false,
+                    _ => ref_matching_prefix(name, entry.match_prefix()).is_some(),
+                };
+                if matches {
+                    best = pick(best, entry.match_prefix().len(), i);
+                }
+            }
+            return best.map(|(_, i)| i);
+        }
         // Plain prefixes: `name` itself, or `name` cut before a `:`, `/` or `@`.
         let cuts = name
-            .char_indices()
-            .filter(|(_, c)| matches!(c, ':' | '/' | '@'))
+            .match_indices([':', '/', '@'])
             .map(|(i, _)| i)
             .chain([name.len()]);
         for end in cuts {
-            if let Some(&i) = name.get(..end).and_then(|p| self.by_prefix.get(p)) {
+            if let Some(i) = name.get(..end).and_then(|p| self.plain_entry(p)) {
                 best = pick(best, end, i);
             }
         }
         // A wildcard `*.d` matches where `.d` first occurs in the name, before any `/`, ending
         // at a `:`, `/`, `@` or the end: `.d` is a `.`-suffix of the host (the part before the
         // first separator). Each candidate found is confirmed by the matcher itself.
-        let host_end = name.find([':', '/', '@']).unwrap_or(name.len());
-        let host = name.get(..host_end).unwrap_or(name);
         let candidates = host
-            .char_indices()
-            .filter(|(_, c)| *c == '.')
-            .filter_map(|(p, _)| self.wildcards.get(host.get(p..)?));
-        for &i in candidates.chain(&self.odd_wildcards) {
+            .match_indices('.')
+            .filter_map(|(p, _)| self.wildcard_entry(host.get(p..)?));
+        for i in candidates.chain(self.odd_entries()) {
             if let Some(entry) = self.entries.get(i)
                 && ref_matching_prefix(name, entry.match_prefix()).is_some()
             {
@@ -833,6 +1075,47 @@ impl<'a> Node<'a> {
             }
         }
         best.map(|(_, i)| i)
+    }
+
+    /// The one matcher behind [`Node::pull`] and [`Node::decide`]: the registries.conf entry of
+    /// the repository `name` and how policy.json decides the identity `identity`.
+    fn matching(&self, name: &str, identity: &str) -> Matched<'_, 'a> {
+        let entry_index = self.find_registry(name);
+        let entry = entry_index.and_then(|i| self.entries.get(i));
+        let blocked = entry.is_some_and(|e| e.blocked_by.is_some());
+        let policy = if !self.writes_policy_json {
+            PolicyDecision::Template
+        } else {
+            match self.policy_index.policy_match(name, identity) {
+                Some(k) => PolicyDecision::Scope(k),
+                None => PolicyDecision::Default(self.policy_default),
+            }
+        };
+        let policy_accepts = match &policy {
+            PolicyDecision::Template => true,
+            PolicyDecision::Scope(k) => self
+                .policy_scopes
+                .get(*k)
+                .is_some_and(|s| s.requirement.accepts()),
+            PolicyDecision::Default(r) => r.accepts(),
+        };
+        Matched {
+            entry_index,
+            entry,
+            blocked,
+            policy,
+            allowed: !blocked && policy_accepts,
+        }
+    }
+
+    /// [`Node::pull_name`] without the entries that decided: whether registries.conf blocks the
+    /// repository `name` and whether CRI-O may pull the identity `identity`.
+    pub fn decide(&self, name: &str, identity: &str) -> Verdict {
+        let matched = self.matching(name, identity);
+        Verdict {
+            blocked: matched.blocked,
+            allowed: matched.allowed,
+        }
     }
 
     /// A pull of a fully qualified reference, on the reference as written (a short name is
@@ -844,36 +1127,21 @@ impl<'a> Node<'a> {
     /// [`Node::pull`] of the repository `name` (normalised, fully qualified) with the policy
     /// identity `identity` (`name:tag` or `name@digest`).
     pub fn pull_name(&self, name: String, identity: String) -> Pull {
-        let entry_index = self.find_registry(&name);
-        let entry = entry_index.and_then(|i| self.entries.get(i));
-        let blocked = entry.is_some_and(|e| e.blocked);
-        let insecure_by = entry
-            .filter(|e| e.insecure)
-            .and_then(|e| e.insecure_by.clone());
-        let policy = if !self.writes_policy_json {
-            PolicyDecision::Template
-        } else {
-            match self.policy_index.policy_match(&name, &identity) {
-                Some(k) => PolicyDecision::Scope(k),
-                None => PolicyDecision::Default(self.policy.default),
-            }
-        };
-        let policy_accepts = match &policy {
-            PolicyDecision::Template => true,
-            PolicyDecision::Scope(k) => self
-                .policy
-                .docker
-                .get(*k)
-                .is_some_and(|s| s.requirement.accepts()),
-            PolicyDecision::Default(r) => r.accepts(),
-        };
+        let Matched {
+            entry_index,
+            entry,
+            blocked,
+            policy,
+            allowed,
+        } = self.matching(&name, &identity);
+        let insecure_by = entry.and_then(|e| e.insecure_by).map(Source::decided_by);
         let decided_by = if blocked {
-            entry.and_then(|e| e.blocked_by.clone())
+            entry.and_then(|e| e.blocked_by).map(Source::decided_by)
         } else {
             match &policy {
                 PolicyDecision::Template => None,
                 PolicyDecision::Scope(k) => {
-                    self.policy.docker.get(*k).map(|s| s.decided_by.clone())
+                    self.policy_scopes.get(*k).map(|s| s.source.decided_by())
                 }
                 PolicyDecision::Default(Requirement::Reject) => Some(DecidedBy::not_listed(
                     &format!("{REGISTRY_SOURCES}.allowedRegistries"),
@@ -881,7 +1149,6 @@ impl<'a> Node<'a> {
                 PolicyDecision::Default(_) => None,
             }
         };
-        let allowed = !blocked && policy_accepts;
         let rescued_by_exception = if allowed && !self.dropped.is_empty() {
             let lookups = crate::grammar::scope::policy_scopes(&name, Some(&identity));
             self.dropped
@@ -902,7 +1169,7 @@ impl<'a> Node<'a> {
             identity,
             entry: entry_index,
             blocked,
-            insecure: entry.is_some_and(|e| e.insecure),
+            insecure: entry.is_some_and(|e| e.insecure_by.is_some()),
             policy,
             allowed,
             decided_by,
@@ -950,7 +1217,7 @@ impl<'a> Node<'a> {
             error: None,
             insecure_alternative: None,
         };
-        match &self.import {
+        match self.import_policy() {
             ImportPolicy::Unrestricted => {}
             ImportPolicy::Broken { index, domain_name } => {
                 import.allowed = false;
@@ -1019,53 +1286,55 @@ fn pick(best: Option<(usize, usize)>, len: usize, i: usize) -> Option<(usize, us
 
 /// runtime-utils `EditRegistriesConfig` with no mirror sets: an entry per distinct blocked
 /// scope, then per distinct insecure scope; flags propagated to every entry nested inside.
-fn registry_entries(blocked: &[(usize, &str)], insecure: &[(usize, &str)]) -> Vec<RegistryEntry> {
-    let mut order: Vec<&str> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (_, scope) in blocked.iter().chain(insecure) {
-        if seen.insert(*scope) {
-            order.push(scope);
+fn registry_entries<'a>(
+    blocked: &[(usize, &'a str)],
+    insecure: &[(usize, &'a str)],
+) -> Vec<Entry<'a>> {
+    let scopes = blocked.iter().chain(insecure).map(|(_, scope)| *scope);
+    let mut order: Vec<&'a str> = Vec::new();
+    if blocked.len() + insecure.len() <= FEW {
+        for scope in scopes {
+            if !order.contains(&scope) {
+                order.push(scope);
+            }
         }
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        order.extend(scopes.filter(|scope| seen.insert(*scope)));
     }
     let blocked_by = Flags::new(blocked, "blockedRegistries");
     let insecure_by = Flags::new(insecure, "insecureRegistries");
     order
         .into_iter()
         .map(|scope| {
-            let (prefix, location) = if scope.starts_with("*.") {
-                (scope.to_owned(), String::new())
-            } else {
-                (String::new(), scope.to_owned())
-            };
-            let blocked_by = blocked_by.flagging(scope);
-            let insecure_by = insecure_by.flagging(scope);
-            RegistryEntry {
-                prefix,
-                location,
-                insecure: insecure_by.is_some(),
-                blocked: blocked_by.is_some(),
-                blocked_by,
-                insecure_by,
-            }
+            Entry::new(
+                scope,
+                blocked_by.flagging(scope),
+                insecure_by.flagging(scope),
+            )
         })
         .collect()
 }
 
 /// Which scope of one list flags an entry: its own scope, else the first scope of the list it is
 /// nested inside (linear in the entry, however long the list).
-struct Flags<'l> {
-    list: &'l [(usize, &'l str)],
+struct Flags<'l, 'a> {
+    list: &'l [(usize, &'a str)],
     name: &'static str,
-    own: HashMap<&'l str, usize>,
-    index: ScopeIndex<'l>,
+    /// The first position of each scope, for a long list (a short one is searched).
+    own: Option<HashMap<&'a str, usize>>,
+    index: ScopeIndex<'a>,
 }
 
-impl<'l> Flags<'l> {
-    fn new(list: &'l [(usize, &'l str)], name: &'static str) -> Self {
-        let mut own = HashMap::new();
-        for (position, (_, scope)) in list.iter().enumerate() {
-            own.entry(*scope).or_insert(position);
-        }
+impl<'l, 'a> Flags<'l, 'a> {
+    fn new(list: &'l [(usize, &'a str)], name: &'static str) -> Self {
+        let own = (list.len() > FEW).then(|| {
+            let mut own = HashMap::new();
+            for (position, (_, scope)) in list.iter().enumerate() {
+                own.entry(*scope).or_insert(position);
+            }
+            own
+        });
         Flags {
             list,
             name,
@@ -1074,63 +1343,71 @@ impl<'l> Flags<'l> {
         }
     }
 
-    fn flagging(&self, scope: &str) -> Option<DecidedBy> {
-        let position = self
-            .own
-            .get(scope)
-            .copied()
-            .or_else(|| self.index.first_covering(scope))?;
-        self.list
-            .get(position)
-            .map(|(i, s)| DecidedBy::list_item(self.name, *i, s))
+    fn flagging(&self, scope: &str) -> Option<Source<'a>> {
+        if self.list.is_empty() {
+            return None;
+        }
+        let own = match &self.own {
+            Some(own) => own.get(scope).copied(),
+            None => self.list.iter().position(|(_, s)| *s == scope),
+        };
+        let position = own.or_else(|| self.index.first_covering(scope))?;
+        self.list.get(position).map(|&(index, value)| Source {
+            list: self.name,
+            index,
+            value,
+        })
     }
 }
 
 /// MCO `updatePolicyJSON` on the lists after the payload exception: allowed scopes accept with
 /// default reject, then blocked scopes reject with default accept (a Go map: the last write of
-/// a scope wins, keys sorted when encoded).
+/// a scope wins, keys sorted when encoded). Returns the default and the scopes, sorted.
 fn policy_json<'a>(
     blocked: &[(usize, &'a str)],
     allowed: &[(usize, &'a str)],
-) -> (PolicyJson, Vec<&'a str>) {
-    let mut scopes: std::collections::BTreeMap<&'a str, PolicyScope> = Default::default();
-    let mut default = Requirement::InsecureAcceptAnything;
-    if !allowed.is_empty() {
-        default = Requirement::Reject;
-        for (i, scope) in allowed {
-            scopes.insert(
-                scope,
-                PolicyScope {
-                    scope: (*scope).to_owned(),
-                    requirement: Requirement::InsecureAcceptAnything,
-                    decided_by: DecidedBy::list_item("allowedRegistries", *i, scope),
-                },
-            );
+) -> (Requirement, Vec<PolicyItem<'a>>) {
+    let write = |list: &'static str, requirement: Requirement| {
+        move |&(index, scope): &(usize, &'a str)| PolicyItem {
+            scope,
+            requirement,
+            source: Source {
+                list,
+                index,
+                value: scope,
+            },
         }
-    }
-    if !blocked.is_empty() {
-        default = Requirement::InsecureAcceptAnything;
-        for (i, scope) in blocked {
-            let new = PolicyScope {
-                scope: (*scope).to_owned(),
-                requirement: Requirement::Reject,
-                decided_by: DecidedBy::list_item("blockedRegistries", *i, scope),
-            };
-            // The first blocked entry of a scope names it; a later duplicate writes the same.
-            match scopes.get(scope) {
-                Some(s) if s.requirement == Requirement::Reject => {}
-                _ => {
-                    scopes.insert(scope, new);
-                }
-            }
-        }
-    }
-    let keys = scopes.keys().copied().collect();
-    let policy = PolicyJson {
-        default,
-        docker: scopes.into_values().collect(),
     };
-    (policy, keys)
+    // Every write in order (allowed, then blocked); a stable sort keeps that order per scope.
+    let mut writes: Vec<PolicyItem<'a>> = allowed
+        .iter()
+        .map(write(
+            "allowedRegistries",
+            Requirement::InsecureAcceptAnything,
+        ))
+        .chain(
+            blocked
+                .iter()
+                .map(write("blockedRegistries", Requirement::Reject)),
+        )
+        .collect();
+    writes.sort_by(|a, b| a.scope.cmp(b.scope));
+    let mut scopes = Vec::with_capacity(writes.len());
+    for same in writes.chunk_by(|a, b| a.scope == b.scope) {
+        // The last allowed write wins; a blocked one overrides it, and the first blocked entry
+        // of a scope names it (a later duplicate writes the same).
+        let winner = same
+            .iter()
+            .find(|w| w.requirement == Requirement::Reject)
+            .or(same.last());
+        scopes.extend(winner.copied());
+    }
+    let default = if !blocked.is_empty() || allowed.is_empty() {
+        Requirement::InsecureAcceptAnything
+    } else {
+        Requirement::Reject
+    };
+    (default, scopes)
 }
 
 fn import_policy<'a>(

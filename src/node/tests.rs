@@ -535,3 +535,58 @@ fn find_registry_longest_prefix_and_flag_propagation() {
         Some(("b.io/", true, true))
     );
 }
+
+/// Few entries are searched one by one, many are looked up by key: the same answers, odd
+/// entries included (trailing slashes, wildcards with a port or path, equal match prefixes).
+#[test]
+fn few_and_many_entries_find_the_same_registry() {
+    let img = image(json!({
+        "blockedRegistries": ["reg.io/ns", "*.example.com", "example.com", "b.io/", "*.a.io:5000", "*.x.io/"],
+        "insecureRegistries": ["reg.io", "a.example.com/x", "example.com:5000", "b.io", "*.x.io", "*.a.io:5000/p", "q.io@x", ""],
+    }));
+    let settings = Settings::default();
+    let few = Node::new(&img, &settings);
+    assert!(matches!(few.prefixes, Prefixes::Few));
+    let mut many = Node::new(&img, &settings);
+    many.prefixes = Prefixes::hashed(&many.entries);
+    let names = [
+        "reg.io/ns/app",
+        "reg.io/other",
+        "reg.io",
+        "a.example.com/x/y",
+        "b.example.com/y",
+        "example.com:5000/y",
+        "example.com:6000/y",
+        "example.com",
+        "b.io/a",
+        "b.io",
+        "c.a.io:5000/p/q",
+        "c.a.io:5000",
+        "c.a.io/p",
+        "y.x.io/z",
+        "y.x.io",
+        "q.io@x",
+        "q.io@xy",
+        "x:1.example.com/y",
+        "quay.io/x",
+        "",
+        "/",
+    ];
+    for name in names {
+        assert_eq!(few.find_registry(name), many.find_registry(name), "{name}");
+    }
+    let scopes = img
+        .spec
+        .iter()
+        .flat_map(|s| s.registry_sources.iter())
+        .flat_map(|rs| rs.blocked.iter().chain(rs.insecure.iter()).flatten())
+        .filter_map(|s| s.as_deref())
+        .chain(["reg.io/", "*.x.io//", "*.a.io", "nope.io"]);
+    for scope in scopes {
+        assert_eq!(
+            few.entry_for_scope(scope),
+            many.entry_for_scope(scope),
+            "{scope}"
+        );
+    }
+}

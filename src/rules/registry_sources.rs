@@ -365,30 +365,30 @@ fn probe_inside(scope: &str) -> Option<String> {
         return None;
     }
     match scope.strip_prefix("*.") {
-        Some(domain) => normalized_name(&format!("{PROBE}.{domain}"), PROBE),
-        None => {
-            let (host, path) = scope.split_once('/').unwrap_or((scope, ""));
-            let path = if path.is_empty() {
-                PROBE.to_owned()
-            } else {
-                format!("{path}/{PROBE}")
-            };
-            normalized_name(host, &path)
-        }
+        Some(domain) => normalized_name(&[PROBE, ".", domain].concat(), PROBE),
+        None => match scope.split_once('/') {
+            Some((host, path)) if !path.is_empty() => {
+                normalized_name(host, &[path, "/", PROBE].concat())
+            }
+            Some((host, _)) => normalized_name(host, PROBE),
+            None => normalized_name(scope, PROBE),
+        },
     }
 }
 
-/// A pull of the latest tag of `name`.
-fn pull_latest(node: &crate::node::Node<'_>, name: String) -> crate::node::Pull {
-    let identity = format!("{name}:latest");
-    node.pull_name(name, identity)
+/// The node's verdict on a pull of the latest tag of the repository `name`.
+fn pull_latest(node: &crate::node::Node<'_>, mut name: String) -> crate::node::Verdict {
+    let repository = name.len();
+    name.push_str(":latest");
+    let identity = name.as_str();
+    node.decide(identity.get(..repository).unwrap_or(identity), identity)
 }
 
 /// The repository name of the probes: a name no entry of a real config spells.
 const PROBE: &str = "image-config-webhook-probe";
 
 /// W4: an insecure registry whose images the allow-list rejects: the node's policy.json
-/// (the model's `pull`) decides, as `explain` shows it.
+/// decides (the model's `decide`, the matcher of its `pull`), as `explain` shows it.
 pub(super) fn insecure_not_allowed(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(rs) = ctx.registry_sources().filter(|rs| non_empty(&rs.allowed)) else {
         return;
@@ -399,8 +399,8 @@ pub(super) fn insecure_not_allowed(ctx: &Ctx<'_>, out: &mut Out) {
     let node = ctx.node();
     for (i, value) in items(&rs.insecure) {
         let rejected = probe_inside(value).is_some_and(|probe| {
-            let pull = pull_latest(node, probe);
-            !pull.allowed && !pull.blocked
+            let verdict = pull_latest(node, probe);
+            !verdict.allowed && !verdict.blocked
         });
         if rejected {
             out.warn_with(|| {
@@ -426,7 +426,10 @@ pub(super) fn search_registry_blocked(ctx: &Ctx<'_>, out: &mut Out) {
     let node = ctx.node();
     for (i, value) in items(&rs.search) {
         // CRI-O's candidate for a short name through this registry (P1 reports a bad one).
-        let Some(candidate) = normalized_name(value, PROBE).filter(|_| is_host_port(value)) else {
+        let Some(candidate) = Some(value)
+            .filter(|v| is_host_port(v))
+            .and_then(|v| normalized_name(v, PROBE))
+        else {
             continue;
         };
         let pull = pull_latest(node, candidate);
