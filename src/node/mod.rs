@@ -1204,6 +1204,19 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// [`Node::import`]'s verdict alone, for the registry as written (`host[:port]`): whether
+    /// the whitelister admits an import over TLS. The same match, without the explanation or the
+    /// whitelister's error text, which the rules do not show.
+    pub fn imports_securely(&self, registry: &str) -> bool {
+        match self.import_policy() {
+            ImportPolicy::Unrestricted => true,
+            ImportPolicy::Broken { .. } => false,
+            ImportPolicy::Listed { list, .. } => {
+                list.admitter(registry, Transport::Secure).is_some()
+            }
+        }
+    }
+
     /// An import into an ImageStream (a secure import) under openshift-apiserver's whitelister,
     /// checked on the registry as written.
     pub fn import(&self, reference: &Reference) -> Import {

@@ -7,7 +7,6 @@ use super::registry_sources::quoted;
 use super::{Ctx, Out};
 use crate::field::{FieldError, Path, go_quote};
 use crate::grammar::import::{EntryError, ImportEntry};
-use crate::grammar::reference::Reference;
 use crate::image::RegistryLocation;
 
 fn list_path() -> Path {
@@ -86,11 +85,14 @@ pub(super) fn domain_name_has_path(ctx: &Ctx<'_>, out: &mut Out) {
 }
 
 /// An import over TLS of an image on `host` (a `hostname[:port]`), as the node model's
-/// whitelister (openshift-apiserver's) decides it; `None` when no reference can be built there.
+/// whitelister (openshift-apiserver's) decides it; `None` without a model (see `Ctx::node`).
 fn secure_import_allowed(ctx: &Ctx<'_>, host: &str) -> Option<bool> {
-    let reference = Reference::parse(&format!("{host}/image-config-webhook-probe")).ok()?;
-    Some(ctx.node().import(&reference).allowed)
+    ctx.node().map(|node| node.imports_securely(host))
 }
+
+/// Most import entries W16 checks against the whole whitelist (each check is linear in the
+/// list): beyond, it warns on the entry alone.
+const MAX_PROBED_IMPORTS: usize = 1024;
 
 /// W15: a non-empty list that does not admit a release registry on port 443: the node model's
 /// import answer, the one `explain` prints.
@@ -118,8 +120,10 @@ pub(super) fn release_registry_not_importable(ctx: &Ctx<'_>, out: &mut Out) {
 
 /// W16: `insecure: true` without a port only matches port 80: warned when the node model's
 /// whitelister then refuses a secure import from that host (no other entry admits it). A host
-/// glob cannot be probed for every host it matches, and is always warned.
+/// glob cannot be probed for every host it matches, and is always warned, as are the entries
+/// past the first [`MAX_PROBED_IMPORTS`] (each probe is linear in the list).
 pub(super) fn insecure_without_port(ctx: &Ctx<'_>, out: &mut Out) {
+    let mut probes = 0;
     for (i, location) in locations(ctx) {
         let Some(domain) = location.domain_name.as_deref() else {
             continue;
@@ -128,7 +132,11 @@ pub(super) fn insecure_without_port(ctx: &Ctx<'_>, out: &mut Out) {
             continue;
         }
         let is_glob = domain.contains(['*', '?', '[']);
-        if is_glob || secure_import_allowed(ctx, domain) != Some(true) {
+        let admitted = !is_glob
+            && probes < MAX_PROBED_IMPORTS
+            && secure_import_allowed(ctx, domain) == Some(true);
+        probes += 1;
+        if !admitted {
             out.warn_with(|| {
                 (
                     list_path().index(i),

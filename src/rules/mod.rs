@@ -131,7 +131,7 @@ pub struct Ctx<'a> {
 #[derive(Debug, Default)]
 pub struct Shared<'a> {
     /// The node model: what MCO writes and how a node pulls, built on first use.
-    node: std::cell::OnceCell<crate::node::Node<'a>>,
+    node: std::cell::OnceCell<Option<crate::node::Node<'a>>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -140,11 +140,18 @@ impl<'a> Ctx<'a> {
     }
 
     /// The node model of the new object, built once per evaluation on first use: the rules
-    /// that speak of what a node does ask it, as `explain` does.
-    fn node(&self) -> &crate::node::Node<'a> {
+    /// that speak of what a node does ask it, as `explain` does. `None` when a `registrySources`
+    /// list is longer than `maxItems`: R5 denies the object, no node ever gets it, and a hostile
+    /// list must not make every review build a model of it.
+    fn node(&self) -> Option<&crate::node::Node<'a>> {
         self.shared
             .node
-            .get_or_init(|| crate::node::Node::new(self.new, self.policy.settings()))
+            .get_or_init(|| {
+                self.registry_sources()
+                    .is_none_or(registry_sources::within_max_items)
+                    .then(|| crate::node::Node::new(self.new, self.policy.settings()))
+            })
+            .as_ref()
     }
 
     fn registry_sources(&self) -> Option<&'a RegistrySources> {

@@ -165,16 +165,29 @@ pub(super) fn scope_is_too_long(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+/// `maxItems` of each `registrySources` list.
+pub(super) const MAX_ITEMS: usize = 1024;
+
 /// R5: `maxItems: 1024`.
 pub(super) fn scope_list_too_long(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(rs) = ctx.registry_sources() else {
         return;
     };
     for (name, list) in scope_lists(rs) {
-        if let Some(list) = list.as_ref().filter(|l| l.len() > 1024) {
-            out.error(FieldError::too_many(list_path(name), list.len(), 1024));
+        if let Some(list) = list.as_ref().filter(|l| l.len() > MAX_ITEMS) {
+            out.error(FieldError::too_many(list_path(name), list.len(), MAX_ITEMS));
         }
     }
+}
+
+/// Whether every `registrySources` list is within `maxItems` (else R5 denies the object, and the
+/// node model is not built for it).
+pub(super) fn within_max_items(rs: &RegistrySources) -> bool {
+    let search = ("containerRuntimeSearchRegistries", &rs.search);
+    scope_lists(rs)
+        .into_iter()
+        .chain([search])
+        .all(|(_, list)| list.as_ref().is_none_or(|l| l.len() <= MAX_ITEMS))
 }
 
 /// R6: `minItems: 1` on the search list.
@@ -241,9 +254,14 @@ pub(super) fn search_registry_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
 }
 
 /// Whether the node's policy.json rejects the images inside `scope` (not listed in a non-empty
-/// allow-list), as `explain` shows a pull of one.
-fn policy_rejects(node: &crate::node::Node<'_>, scope: &str) -> bool {
-    probe_inside(scope).is_some_and(|probe| {
+/// allow-list), as `explain` shows a pull of one; `checked`: `scope` is a checked setting.
+fn policy_rejects(node: &crate::node::Node<'_>, scope: &str, checked: bool) -> bool {
+    let probe = if checked {
+        probe_inside_checked(scope)
+    } else {
+        probe_inside(scope)
+    };
+    probe.is_some_and(|probe| {
         let pull = pull_latest(node, probe);
         !pull.allowed && !pull.blocked
     })
@@ -258,9 +276,11 @@ pub(super) fn allow_list_misses_release_registry(ctx: &Ctx<'_>, out: &mut Out) {
     {
         return;
     }
-    let node = ctx.node();
+    let Some(node) = ctx.node() else {
+        return;
+    };
     for registry in &ctx.policy.settings().release_registries {
-        if policy_rejects(node, registry) {
+        if policy_rejects(node, registry, true) {
             out.warn(
                 list_path("allowedRegistries"),
                 format!(
@@ -282,7 +302,11 @@ pub(super) fn allow_list_misses_internal_registry(ctx: &Ctx<'_>, out: &mut Out) 
         return;
     }
     let internal = ctx.internal_registry();
-    if policy_rejects(ctx.node(), internal) {
+    // The status may name an internal registry that is no scope: checked here.
+    if ctx
+        .node()
+        .is_some_and(|node| policy_rejects(node, internal, false))
+    {
         out.warn(
             list_path("allowedRegistries"),
             format!(
@@ -302,7 +326,9 @@ pub(super) fn block_list_blocks_release(ctx: &Ctx<'_>, out: &mut Out) {
         return;
     };
     let settings = ctx.policy.settings();
-    let node = ctx.node();
+    let Some(node) = ctx.node() else {
+        return;
+    };
     let internal = ctx.internal_registry();
     // An image in each registry the cluster pulls its own images from, with what the node does.
     let probes: Vec<(String, bool, bool)> = settings
@@ -311,7 +337,12 @@ pub(super) fn block_list_blocks_release(ctx: &Ctx<'_>, out: &mut Out) {
         .map(|r| (r.as_str(), false))
         .chain([(internal, true)])
         .filter_map(|(registry, is_internal)| {
-            let probe = probe_inside(registry)?;
+            // The release registries are checked settings; the status's internal registry not.
+            let probe = if is_internal {
+                probe_inside(registry)
+            } else {
+                probe_inside_checked(registry)
+            }?;
             let blocked = pull_latest(node, probe.clone()).blocked;
             Some((probe, blocked, is_internal))
         })
@@ -364,6 +395,12 @@ fn probe_inside(scope: &str) -> Option<String> {
     if !is_valid_scope(scope) {
         return None;
     }
+    probe_inside_checked(scope)
+}
+
+/// [`probe_inside`] of a scope already known to be valid: a setting, which
+/// [`crate::policy::Policy::new`] checked.
+fn probe_inside_checked(scope: &str) -> Option<String> {
     match scope.strip_prefix("*.") {
         Some(domain) => normalized_name(&[PROBE, ".", domain].concat(), PROBE),
         None => match scope.split_once('/') {
@@ -396,7 +433,9 @@ pub(super) fn insecure_not_allowed(ctx: &Ctx<'_>, out: &mut Out) {
     if !non_empty(&rs.insecure) {
         return;
     }
-    let node = ctx.node();
+    let Some(node) = ctx.node() else {
+        return;
+    };
     for (i, value) in items(&rs.insecure) {
         let rejected = probe_inside(value).is_some_and(|probe| {
             let verdict = pull_latest(node, probe);
@@ -423,7 +462,9 @@ pub(super) fn search_registry_blocked(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(rs) = ctx.registry_sources().filter(|rs| non_empty(&rs.search)) else {
         return;
     };
-    let node = ctx.node();
+    let Some(node) = ctx.node() else {
+        return;
+    };
     for (i, value) in items(&rs.search) {
         // CRI-O's candidate for a short name through this registry (P1 reports a bad one).
         let Some(candidate) = Some(value)
@@ -474,7 +515,9 @@ pub(super) fn insecure_and_blocked(ctx: &Ctx<'_>, out: &mut Out) {
     if !non_empty(&rs.blocked) {
         return;
     }
-    let node = ctx.node();
+    let Some(node) = ctx.node() else {
+        return;
+    };
     for (i, value) in items(&rs.insecure) {
         // MCO writes an entry for every insecure scope, blocked when a blocked scope covers it.
         let blocked = node.entry_for_scope(value).is_some_and(|e| e.blocked);

@@ -1583,3 +1583,28 @@ fn rule_w19() {
     assert!(is_wildcard_match("evilexample.com", "*example.com"));
     assert!(is_wildcard_match("registry.evil.example", "registry.*"));
 }
+
+/// Past `maxItems` R5 denies the object and the node model is not built: the rules that ask it
+/// stay silent, however many entries a hostile request sends.
+#[test]
+fn rules_asking_the_node_are_silent_past_max_items() {
+    let blocked: Vec<String> = (0..1025).map(|i| format!("r{i}.example.com")).collect();
+    let within = json!({"blockedRegistries": ["registry.redhat.io"], "containerRuntimeSearchRegistries": ["registry.redhat.io:5000"]});
+    let rows = findings(Phase::Create, rs(within), None);
+    assert!(rows.iter().any(|r| r.0 == "W3"), "{rows:#?}");
+    assert!(rows.iter().any(|r| r.0 == "W5"), "{rows:#?}");
+    let mut past = blocked;
+    past.push("registry.redhat.io".to_owned());
+    let rows = findings(
+        Phase::Create,
+        rs(
+            json!({"blockedRegistries": past, "containerRuntimeSearchRegistries": ["registry.redhat.io:5000"]}),
+        ),
+        None,
+    );
+    assert!(rows.iter().any(|r| r.0 == "R5"), "{rows:#?}");
+    assert!(
+        !rows.iter().any(|r| r.0 == "W3" || r.0 == "W5"),
+        "{rows:#?}"
+    );
+}
