@@ -1336,7 +1336,10 @@ struct Flags<'l, 'a> {
     name: &'static str,
     /// The first position of each scope, for a long list (a short one is searched).
     own: Option<HashMap<&'a str, usize>>,
-    index: ScopeIndex<'a>,
+    /// Built on the first scope that is not the list's own: a list is mostly asked about its
+    /// own scopes (an insecure entry's insecure flag), and a long list's index costs a hash of
+    /// every scope.
+    index: std::cell::OnceCell<ScopeIndex<'a>>,
 }
 
 impl<'l, 'a> Flags<'l, 'a> {
@@ -1352,7 +1355,7 @@ impl<'l, 'a> Flags<'l, 'a> {
             list,
             name,
             own,
-            index: ScopeIndex::new(list.iter().map(|(_, s)| *s)),
+            index: std::cell::OnceCell::new(),
         }
     }
 
@@ -1364,7 +1367,11 @@ impl<'l, 'a> Flags<'l, 'a> {
             Some(own) => own.get(scope).copied(),
             None => self.list.iter().position(|(_, s)| *s == scope),
         };
-        let position = own.or_else(|| self.index.first_covering(scope))?;
+        let position = own.or_else(|| {
+            self.index
+                .get_or_init(|| ScopeIndex::new(self.list.iter().map(|(_, s)| *s)))
+                .first_covering(scope)
+        })?;
         self.list.get(position).map(|&(index, value)| Source {
             list: self.name,
             index,
