@@ -31,17 +31,80 @@ pub struct Written {
     pub ca_pem: String,
 }
 
-/// Why certificates could not be written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertsError(pub String);
+/// Why certificates could not be written: which file or directory (when one is at fault),
+/// and what went wrong with it. Modelled on globset's `Error { glob, kind }`.
+#[derive(Debug)]
+pub struct CertsError {
+    /// The file or directory at fault, when one is.
+    path: Option<PathBuf>,
+    /// What went wrong.
+    kind: CertsErrorKind,
+}
 
-impl std::fmt::Display for CertsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+/// The kinds of [`CertsError`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CertsErrorKind {
+    /// The file exists and overwriting was not asked for (`--force`).
+    Exists,
+    /// rcgen could not create a key or a certificate; `what` names it ("CA key", "CA",
+    /// "serving key", "serving certificate").
+    Generate {
+        /// The key or certificate that could not be created.
+        what: &'static str,
+        /// rcgen's error.
+        source: rcgen::Error,
+    },
+    /// The output directory could not be created.
+    CreateDir(std::io::Error),
+    /// A file could not be written, or its mode set.
+    Write(std::io::Error),
+}
+
+impl CertsError {
+    fn new(path: Option<&Path>, kind: CertsErrorKind) -> Self {
+        CertsError {
+            path: path.map(Path::to_owned),
+            kind,
+        }
+    }
+
+    /// The file or directory at fault, when one is.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &CertsErrorKind {
+        &self.kind
     }
 }
 
-impl std::error::Error for CertsError {}
+impl std::fmt::Display for CertsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(path) = &self.path {
+            write!(f, "{}", path.display())?;
+        }
+        match &self.kind {
+            CertsErrorKind::Exists => f.write_str(" exists; pass --force to overwrite it"),
+            CertsErrorKind::Generate { what, source } => {
+                write!(f, "cannot create the {what}: {source}")
+            }
+            CertsErrorKind::CreateDir(e) => write!(f, ": cannot create: {e}"),
+            CertsErrorKind::Write(e) => write!(f, ": cannot write: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CertsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            CertsErrorKind::Exists => None,
+            CertsErrorKind::Generate { source, .. } => Some(source),
+            CertsErrorKind::CreateDir(e) | CertsErrorKind::Write(e) => Some(e),
+        }
+    }
+}
 
 /// The DNS names and addresses the serving certificate is valid for.
 pub fn subject_alt_names(service: &str, namespace: &str) -> Vec<String> {
@@ -73,12 +136,11 @@ pub fn generate(
             .into_iter()
             .find(|p| p.exists())
     {
-        return Err(CertsError(format!(
-            "{} exists; pass --force to overwrite it",
-            existing.display()
-        )));
+        return Err(CertsError::new(Some(existing), CertsErrorKind::Exists));
     }
-    let fail = |what: &str, e: rcgen::Error| CertsError(format!("cannot create the {what}: {e}"));
+    let fail = |what: &'static str, source: rcgen::Error| {
+        CertsError::new(None, CertsErrorKind::Generate { what, source })
+    };
     let now = time_now();
 
     let ca_key = KeyPair::generate().map_err(|e| fail("CA key", e))?;
@@ -106,7 +168,7 @@ pub fn generate(
         .map_err(|e| fail("serving certificate", e))?;
 
     std::fs::create_dir_all(out)
-        .map_err(|e| CertsError(format!("{}: cannot create: {e}", out.display())))?;
+        .map_err(|e| CertsError::new(Some(out), CertsErrorKind::CreateDir(e)))?;
     let ca_pem = ca_cert.pem();
     write(&written.ca, ca_pem.as_bytes(), 0o644)?;
     write(&written.cert, cert.pem().as_bytes(), 0o644)?;
@@ -125,7 +187,7 @@ fn time_now() -> time::OffsetDateTime {
 }
 
 fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CertsError> {
-    let fail = |e: std::io::Error| CertsError(format!("{}: cannot write: {e}", path.display()));
+    let fail = |e: std::io::Error| CertsError::new(Some(path), CertsErrorKind::Write(e));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -196,7 +258,14 @@ mod tests {
                 std::fs::metadata(dir.join("tls.key")).map(|m| m.permissions().mode() & 0o777);
             assert_eq!(mode.ok(), Some(0o600));
         }
-        let again = generate("svc", "ns", &dir, false).map_err(|e| e.to_string());
+        let again = generate("svc", "ns", &dir, false);
+        assert!(
+            again
+                .as_ref()
+                .is_err_and(|e| matches!(e.kind(), CertsErrorKind::Exists)),
+            "{again:?}"
+        );
+        let again = again.map_err(|e| e.to_string());
         assert!(
             again
                 .as_ref()

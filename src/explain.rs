@@ -88,16 +88,13 @@ use crate::grammar::reference::Reference;
 use crate::image::decode;
 use crate::node::{self, ImportBasis, Node, PolicyDecision, RenderError, RenderedFile};
 
-/// The exit status of `explain --render` when MCO refuses to render the config.
-pub const EXIT_RENDER_REFUSED: u8 = 4;
-
 const IMPORT_LIST: &str = "spec.allowedRegistriesForImport";
 const SEARCH_LIST: &str = "spec.registrySources.containerRuntimeSearchRegistries";
 
 /// What `explain` needs besides the config: the node model's settings.
 pub use crate::node::Settings;
 
-pub use crate::replay::{ConfigFile, read_image as read_config};
+pub use crate::replay::{ConfigFile, ConfigFileError, ObjectError, read_image as read_config};
 
 pub use crate::node::DecidedBy;
 
@@ -314,7 +311,7 @@ pub fn judge_config(
     config: ConfigSource<'_>,
     old: Option<ConfigSource<'_>>,
     policy: &crate::policy::Policy,
-) -> Result<ConfigVerdict, String> {
+) -> Result<ConfigVerdict, ObjectError> {
     let judged =
         crate::replay::judge_object(config.object.clone(), old.map(|o| o.object.clone()), policy)?;
     let verdict = &judged.verdict;
@@ -344,8 +341,20 @@ pub fn judge_config(
     })
 }
 
-/// The exit status when the API server would deny the config.
-pub const EXIT_CONFIG_DENIED: u8 = 5;
+/// What an `explain` run concluded, for the exit status (the command chooses the codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Not `non_exhaustive`: the command maps every conclusion to an exit status in one
+// exhaustive match, which a new conclusion must join.
+pub enum Conclusion {
+    /// No decision changes (always so without an old config).
+    Unchanged,
+    /// Some decision changes against the old config.
+    Changed,
+    /// No reference at all could be parsed.
+    NoReference,
+    /// The API server would deny the config with this webhook installed.
+    Denied,
+}
 
 /// The whole answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -438,8 +447,7 @@ pub enum Rendering {
     File(RenderedFile),
     /// MCO writes no such file for this config (a note for stderr).
     NotWritten(String),
-    /// MCO refuses to render: nothing on stdout, its error on stderr, exit
-    /// [`EXIT_RENDER_REFUSED`].
+    /// MCO refuses to render: nothing on stdout, its error on stderr.
     Refused(RenderError),
 }
 
@@ -513,17 +521,17 @@ fn compare(input: &str, before: &Explanation, after: &Explanation) -> Vec<Change
 }
 
 impl Report {
-    /// 2 when no reference could be parsed, [`EXIT_CONFIG_DENIED`] when the config would be
-    /// denied, 1 when a decision changes, else 0.
-    pub fn exit_code(&self) -> u8 {
+    /// What the run concluded, the first that applies: no reference could be parsed, the
+    /// config would be denied, a decision changes, nothing changes.
+    pub fn conclusion(&self) -> Conclusion {
         if self.results.iter().all(|r| r.error.is_some()) {
-            2
+            Conclusion::NoReference
         } else if self.verdict.as_ref().is_some_and(|v| !v.allowed) {
-            EXIT_CONFIG_DENIED
+            Conclusion::Denied
         } else if self.changed == Some(true) {
-            1
+            Conclusion::Changed
         } else {
-            0
+            Conclusion::Unchanged
         }
     }
 
@@ -1358,8 +1366,11 @@ mod tests {
         );
         assert!(r.results[0].pull.is_none());
         assert!(r.results[1].pull.as_ref().is_some_and(|p| p.allowed));
-        assert_eq!(r.exit_code(), 0);
-        assert_eq!(report(json!({}), None, &["", "a b"]).exit_code(), 2);
+        assert_eq!(r.conclusion(), Conclusion::Unchanged);
+        assert_eq!(
+            report(json!({}), None, &["", "a b"]).conclusion(),
+            Conclusion::NoReference
+        );
     }
 
     /// The `--old` comparison, reference by reference.
@@ -1383,7 +1394,10 @@ mod tests {
                 "quay.io/openshift-release-dev/ocp-release: pull allowed -> BLOCKED by spec.registrySources.allowedRegistries (not listed)"
             ]
         );
-        assert_eq!((r.changed, r.exit_code()), (Some(true), 1));
+        assert_eq!(
+            (r.changed, r.conclusion()),
+            (Some(true), Conclusion::Changed)
+        );
         let back = report(
             json!({}),
             Some(allowed(&["registry.example.com"])),
@@ -1405,7 +1419,10 @@ mod tests {
             Some(allowed(&["quay.io/openshift-release-dev"])),
             &[payload],
         );
-        assert_eq!((same.changed, same.exit_code()), (Some(false), 0));
+        assert_eq!(
+            (same.changed, same.conclusion()),
+            (Some(false), Conclusion::Unchanged)
+        );
         assert_eq!(same.results[0].changes, Some(vec![]));
         // Without an old config there is nothing to compare.
         let alone = report(allowed(&["quay.io"]), None, &[payload]);
@@ -1413,9 +1430,9 @@ mod tests {
             (
                 alone.changed,
                 alone.results[0].changes.clone(),
-                alone.exit_code()
+                alone.conclusion()
             ),
-            (None, None, 0)
+            (None, None, Conclusion::Unchanged)
         );
         // Short names, transport and imports.
         let new = json!({
@@ -1493,9 +1510,13 @@ mod tests {
             ),
         ];
         for (text, want) in errors {
-            assert_eq!(read_config(&input(text)), Err(want.to_owned()), "{text}");
+            let got = read_config(&input(text)).map_err(|e| e.to_string());
+            assert_eq!(got, Err(want.to_owned()), "{text}");
         }
-        assert!(read_config(&input("{")).is_err_and(|e| e.starts_with("malformed YAML")));
+        assert!(
+            read_config(&input("{")).is_err_and(|e| matches!(e, ConfigFileError::Input(_))
+                && e.to_string().starts_with("malformed YAML"))
+        );
     }
 
     #[test]

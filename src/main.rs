@@ -1,28 +1,36 @@
 //! The `image-config-webhook` command: the only place that prints and picks exit codes.
 //!
-//! Exit codes: 0 all allowed (with expectations: all met), 1 a denial (with expectations: a
-//! mismatch; with `replay --fail-on-warn` also a warning), 2 an input that cannot be read or
-//! judged, or a usage error, 3 an internal error.
+//! Every command ends in an [`Ended`]: what it concluded, or the [`Failure`] that stopped it,
+//! built from the library's error kinds and printed here once (`error: <failure>`). The exit
+//! status is chosen in one exhaustive function, [`exit_code`]: 0 all allowed (with
+//! expectations: all met), 1 a denial (with expectations: a mismatch; with `replay
+//! --fail-on-warn` also a warning), 2 an input that cannot be read or judged, or a usage error,
+//! 3 an internal error; `explain` adds 4 (`--render`: the machine-config operator refuses) and
+//! 5 (the API server would deny the config).
 
+use std::error::Error;
+use std::fmt;
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use image_config_webhook::certs;
+use image_config_webhook::certs::{self, CertsError};
 use image_config_webhook::envelope::Operation;
 use image_config_webhook::explain::{self, ConfigSource};
 use image_config_webhook::node;
-use image_config_webhook::policy::{Policy, Settings};
-use image_config_webhook::remote::Remote;
-use image_config_webhook::replay::{self, Expectation, Options};
+use image_config_webhook::policy::{ConfigError, Policy, Settings};
+use image_config_webhook::remote::{Remote, RemoteError};
+use image_config_webhook::replay::{
+    self, ConfigFile, ConfigFileError, Expectation, ExpectationError, Options,
+};
 use image_config_webhook::rules::RULES;
 use image_config_webhook::server::tls::{TlsSettings, TlsVersion};
-use image_config_webhook::server::{self, ServeConfig};
+use image_config_webhook::server::{self, ServeConfig, ServerError};
 
 #[derive(Parser)]
 #[command(
@@ -154,20 +162,32 @@ struct SettingsArgs {
 }
 
 /// Why the settings flags cannot be used.
+#[derive(Debug)]
 enum SettingsError {
-    /// The release image is no reference MCO can parse: its render error.
+    /// The release image is no reference MCO can parse: the flag's value and MCO's render
+    /// error.
     ReleaseImage(String, node::RenderError),
-    /// Any other unusable value.
-    Invalid(String),
+    /// A setting the policy cannot use.
+    Invalid(ConfigError),
 }
 
-impl SettingsError {
-    fn message(&self) -> String {
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SettingsError::ReleaseImage(image, e) => format!(
+            SettingsError::ReleaseImage(image, e) => write!(
+                f,
                 "--release-image {image}: {e}: the machine-config operator renders nothing with it"
             ),
-            SettingsError::Invalid(message) => message.clone(),
+            SettingsError::Invalid(e) => std::fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl Error for SettingsError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            SettingsError::ReleaseImage(_, e) => Some(e),
+            SettingsError::Invalid(e) => Some(e),
         }
     }
 }
@@ -485,71 +505,257 @@ enum Op {
     Delete,
 }
 
+/// How a command ended: what it concluded, or the failure that stopped it. [`exit_code`] turns
+/// it into the process's exit status.
+#[derive(Debug)]
+enum Ended {
+    /// The work was done (or stdout was closed under it, as by `| head`).
+    Done,
+    /// Only help or the version was asked for (clap printed it).
+    Help,
+    /// `replay` judged every input.
+    Replayed(replay::Conclusion),
+    /// `explain` explained the references.
+    Explained(explain::Conclusion),
+    /// `explain --render`: the machine-config operator refuses to render the config (its
+    /// error is already on stderr).
+    RenderRefused,
+    /// The command stopped: the failure, printed as `error: <failure>` (clap's own errors as
+    /// clap prints them).
+    Failed(Failure),
+}
+
+impl From<Failure> for Ended {
+    fn from(failure: Failure) -> Self {
+        Ended::Failed(failure)
+    }
+}
+
+/// Why a command stopped before doing its work.
+#[derive(Debug)]
+enum Failure {
+    /// The command line does not parse (clap's error).
+    Arguments(clap::Error),
+    /// The settings flags (shared by `serve`, `replay` and `explain`) cannot be used.
+    Settings(SettingsError),
+    /// A file named by a flag (`--old`, `--expect`, `--config`) cannot be used.
+    File(FileFlagError),
+    /// `replay --server` (or `--ca`) cannot be used.
+    Remote(RemoteError),
+    /// `certs` cannot write the certificates.
+    Certs(CertsError),
+    /// `certs --print-ca-bundle` cannot read the existing CA certificate.
+    ReadCa(PathBuf, std::io::Error),
+    /// `serve --dev` cannot write its throwaway certificates.
+    DevCerts(CertsError),
+    /// `serve --dev` with a certificate and key that are not `DIR/tls.crt` and `DIR/tls.key`.
+    DevLayout,
+    /// `serve` without `--dev`: the certificate or the key does not exist.
+    MissingCert(PathBuf),
+    /// `serve` cannot start the async runtime (the system is at fault, not the flags).
+    Runtime(std::io::Error),
+    /// `serve` cannot bind, load its certificates, or serve.
+    Serve(ServerError),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Arguments(e) => std::fmt::Display::fmt(e, f),
+            Failure::Settings(e) => std::fmt::Display::fmt(e, f),
+            Failure::File(e) => std::fmt::Display::fmt(e, f),
+            Failure::Remote(e) => write!(f, "--server: {e}"),
+            Failure::Certs(e) => std::fmt::Display::fmt(e, f),
+            Failure::ReadCa(path, e) => write!(f, "{}: cannot read: {e}", path.display()),
+            Failure::DevCerts(e) => write!(f, "--dev: {e}"),
+            Failure::DevLayout => f.write_str(
+                "--dev writes DIR/tls.crt and DIR/tls.key: use --cert-dir DIR (or the defaults)",
+            ),
+            Failure::MissingCert(path) => write!(
+                f,
+                "{} does not exist: the webhook needs a serving certificate and key.\n\
+                 For a local trial, add --dev: it writes throwaway ones (and their CA, ca.crt) there.\n\
+                 For a cluster, write them with `image-config-webhook certs --out DIR` (or mount a \
+                 kubernetes.io/tls Secret) and pass --cert-dir DIR, or --cert and --key.",
+                path.display()
+            ),
+            Failure::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+            Failure::Serve(e) => std::fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl Error for Failure {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            Failure::Arguments(e) => Some(e),
+            Failure::Settings(e) => Some(e),
+            Failure::File(e) => Some(e),
+            Failure::Remote(e) => Some(e),
+            Failure::Certs(e) | Failure::DevCerts(e) => Some(e),
+            Failure::ReadCa(_, e) | Failure::Runtime(e) => Some(e),
+            Failure::DevLayout | Failure::MissingCert(_) => None,
+            Failure::Serve(e) => Some(e),
+        }
+    }
+}
+
+/// A file named by a flag that cannot be used: the flag, the path as given, and why.
+#[derive(Debug)]
+struct FileFlagError {
+    /// `--old`, `--expect` or `--config`.
+    flag: &'static str,
+    /// The path as given.
+    path: String,
+    /// Why it cannot be used.
+    kind: FileFlagErrorKind,
+}
+
+/// The kinds of [`FileFlagError`].
+#[derive(Debug)]
+enum FileFlagErrorKind {
+    /// The path names no input at all.
+    Unreadable,
+    /// The path names a directory of several files, where one is needed.
+    NotOneFile,
+    /// The file holds no usable Image config.
+    Config(ConfigFileError),
+    /// The file holds no usable suite of expectations.
+    Suite(ExpectationError),
+}
+
+impl FileFlagError {
+    fn new(flag: &'static str, path: &str, kind: FileFlagErrorKind) -> Self {
+        FileFlagError {
+            flag,
+            path: path.to_owned(),
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for FileFlagError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: ", self.flag, self.path)?;
+        match &self.kind {
+            FileFlagErrorKind::Unreadable => f.write_str("cannot be read"),
+            FileFlagErrorKind::NotOneFile => f.write_str("one file is needed"),
+            FileFlagErrorKind::Config(e) => std::fmt::Display::fmt(e, f),
+            FileFlagErrorKind::Suite(e) => std::fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl Error for FileFlagError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match &self.kind {
+            FileFlagErrorKind::Unreadable | FileFlagErrorKind::NotOneFile => None,
+            FileFlagErrorKind::Config(e) => Some(e),
+            FileFlagErrorKind::Suite(e) => Some(e),
+        }
+    }
+}
+
+/// The exit status for how a command ended: the one place the codes are chosen.
+///
+/// `replay`: 0 every input allowed (with expectations: every one met), 1 a denial or mismatch
+/// (with `--fail-on-warn` also a warning), 2 an input that cannot be read or judged, or a usage
+/// error, 3 an internal error. `explain`: 0 no decision changes, 1 some decision changes, 2 a
+/// usage error or no reference can be parsed, 4 (`--render`) the machine-config operator
+/// refuses to render, 5 the API server would deny the config. `serve`, `certs`: 2 for unusable
+/// flags, certificates or addresses, 3 when the async runtime cannot start.
+fn exit_code(ended: &Ended) -> u8 {
+    match ended {
+        Ended::Done | Ended::Help => 0,
+        Ended::Replayed(conclusion) => match conclusion {
+            replay::Conclusion::Pass => 0,
+            replay::Conclusion::Fail => 1,
+            replay::Conclusion::Error => 2,
+            replay::Conclusion::Internal => 3,
+        },
+        Ended::Explained(conclusion) => match conclusion {
+            explain::Conclusion::Unchanged => 0,
+            explain::Conclusion::Changed => 1,
+            explain::Conclusion::NoReference => 2,
+            explain::Conclusion::Denied => 5,
+        },
+        Ended::RenderRefused => 4,
+        Ended::Failed(failure) => match failure {
+            Failure::Arguments(_)
+            | Failure::Settings(_)
+            | Failure::File(_)
+            | Failure::Remote(_)
+            | Failure::Certs(_)
+            | Failure::ReadCa(..)
+            | Failure::DevCerts(_)
+            | Failure::DevLayout
+            | Failure::MissingCert(_)
+            | Failure::Serve(_) => 2,
+            Failure::Runtime(_) => 3,
+        },
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let ended = match Cli::try_parse() {
+        Ok(cli) => match cli.command {
+            Command::Replay(args) => run_replay(*args),
+            Command::Serve(args) => run_serve(*args),
+            Command::Certs(args) => run_certs(args),
+            Command::Explain(args) => run_explain(*args),
+            Command::Rules { output } => print_rules(output),
+        },
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            if e.use_stderr() {
+                Ended::Failed(Failure::Arguments(e))
+            } else {
+                Ended::Help
+            }
         }
     };
-    let code = match cli.command {
-        Command::Replay(args) => run_replay(*args),
-        Command::Serve(args) => run_serve(*args),
-        Command::Certs(args) => run_certs(args),
-        Command::Explain(args) => run_explain(*args),
-        Command::Rules { output } => print_rules(output),
-    };
-    ExitCode::from(code)
+    match &ended {
+        // clap has printed its own error, with its own layout.
+        Ended::Failed(Failure::Arguments(_)) => {}
+        // One line naming the flag, file or address and the problem.
+        Ended::Failed(failure) => eprintln!("error: {failure}"),
+        _ => {}
+    }
+    ExitCode::from(exit_code(&ended))
 }
 
-fn usage_error(message: &str) -> u8 {
-    eprintln!("error: {message}");
-    2
+/// The policy the settings flags give, after printing their deprecation warnings with `warn`.
+fn policy_from(settings: SettingsArgs, warn: impl Fn(&str)) -> Result<Policy, Failure> {
+    let (settings, warnings) = settings.into_settings().map_err(Failure::Settings)?;
+    for warning in warnings {
+        warn(&warning);
+    }
+    Policy::new(settings).map_err(|e| Failure::Settings(SettingsError::Invalid(e)))
 }
 
-fn run_replay(args: ReplayArgs) -> u8 {
-    let policy = match args.settings.into_settings().map(|(settings, warnings)| {
-        for warning in warnings {
-            eprintln!("warning: {warning}");
-        }
-        Policy::new(settings)
-    }) {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => return usage_error(&e.to_string()),
-        Err(e) => return usage_error(&e.message()),
+fn run_replay(args: ReplayArgs) -> Ended {
+    let policy = match policy_from(args.settings, |w| eprintln!("warning: {w}")) {
+        Ok(policy) => policy,
+        Err(failure) => return failure.into(),
     };
-    let mut options = Options {
-        operation: args.operation.map(|op| match op {
-            Op::Create => Operation::Create,
-            Op::Update => Operation::Update,
-            Op::Delete => Operation::Delete,
-        }),
-        ..Options::default()
+    let options = match replay_options(
+        args.old.as_deref(),
+        &args.expect,
+        args.operation,
+        args.fail_on_warn,
+    ) {
+        Ok(options) => options,
+        Err(failure) => return failure.into(),
     };
-    if let Some(old) = &args.old {
-        let input = replay::load_inputs(std::slice::from_ref(old))
-            .into_iter()
-            .next();
-        match input.map(|i| replay::old_object_from(&i)) {
-            Some(Ok(old)) => options.old = Some(old),
-            Some(Err(e)) => return usage_error(&format!("--old {old}: {e}")),
-            None => return usage_error(&format!("--old {old}: cannot be read")),
-        }
-    }
-    for suite in replay::load_inputs(&args.expect) {
-        match Expectation::parse_suite(&suite) {
-            Ok(entries) => options.expectations.extend(entries),
-            Err(e) => return usage_error(&format!("--expect {}: {e}", suite.source)),
-        }
-    }
-    options.fail_on_warn = args.fail_on_warn;
     let inputs = replay::load_inputs(&args.paths);
     let report = match &args.server {
         Some(url) => match Remote::new(url, args.ca.as_deref()) {
             Ok(remote) => {
-                options.concurrency = args.concurrency;
-                options.fail_fast = args.fail_fast;
+                let options = Options {
+                    concurrency: args.concurrency,
+                    fail_fast: args.fail_fast,
+                    ..options
+                };
                 let remote = remote.with_timeout(args.timeout);
                 let stderr_is_terminal = std::io::stderr().is_terminal();
                 if shows_progress(args.output, stderr_is_terminal) {
@@ -558,7 +764,7 @@ fn run_replay(args: ReplayArgs) -> u8 {
                     replay::replay(&inputs, &options, &remote)
                 }
             }
-            Err(e) => return usage_error(&format!("--server: {e}")),
+            Err(e) => return Failure::Remote(e).into(),
         },
         None => replay::replay(&inputs, &options, &replay::Local(&policy)),
     };
@@ -578,9 +784,51 @@ fn run_replay(args: ReplayArgs) -> u8 {
         ReplayFormat::Junit => report.to_junit(),
     };
     if write_stdout(&text).is_err() {
-        return 0;
+        return Ended::Done;
     }
-    report.exit_code()
+    Ended::Replayed(report.conclusion())
+}
+
+/// `replay`'s options from its flags: the operation, `--old`, the `--expect` suites and
+/// `--fail-on-warn`.
+fn replay_options(
+    old: Option<&str>,
+    expect: &[String],
+    operation: Option<Op>,
+    fail_on_warn: bool,
+) -> Result<Options, Failure> {
+    let mut options = Options {
+        operation: operation.map(|op| match op {
+            Op::Create => Operation::Create,
+            Op::Update => Operation::Update,
+            Op::Delete => Operation::Delete,
+        }),
+        fail_on_warn,
+        ..Options::default()
+    };
+    if let Some(old) = old {
+        let input = replay::load_inputs(&[old.to_owned()]).into_iter().next();
+        let fail = |kind| Failure::File(FileFlagError::new("--old", old, kind));
+        match input.map(|i| replay::old_object_from(&i)) {
+            Some(Ok(old)) => options.old = Some(old),
+            Some(Err(e)) => return Err(fail(FileFlagErrorKind::Config(e))),
+            None => return Err(fail(FileFlagErrorKind::Unreadable)),
+        }
+    }
+    for suite in replay::load_inputs(expect) {
+        match Expectation::parse_suite(&suite) {
+            Ok(entries) => options.expectations.extend(entries),
+            Err(e) => {
+                let kind = FileFlagErrorKind::Suite(e);
+                return Err(Failure::File(FileFlagError::new(
+                    "--expect",
+                    &suite.source,
+                    kind,
+                )));
+            }
+        }
+    }
+    Ok(options)
 }
 
 /// Whether `replay --server` draws a progress bar: only for a person watching a terminal,
@@ -623,7 +871,7 @@ impl replay::Progress for Bar {
     }
 }
 
-fn run_explain(args: ExplainArgs) -> u8 {
+fn run_explain(args: ExplainArgs) -> Ended {
     let settings = match args.settings.into_settings() {
         Ok((settings, warnings)) => {
             for warning in warnings {
@@ -633,58 +881,25 @@ fn run_explain(args: ExplainArgs) -> u8 {
         }
         Err(SettingsError::ReleaseImage(_, e)) if args.render.is_some() => {
             eprintln!("{}", e.logged());
-            return explain::EXIT_RENDER_REFUSED;
+            return Ended::RenderRefused;
         }
-        Err(e) => return usage_error(&e.message()),
-    };
-    let read = |flag: &str, path: &str| {
-        let mut inputs = replay::load_inputs(&[path.to_owned()]);
-        match (inputs.pop(), inputs.is_empty()) {
-            (Some(input), true) => explain::read_config(&input)
-                .map_err(|e| usage_error(&format!("{flag} {path}: {e}"))),
-            _ => Err(usage_error(&format!("{flag} {path}: one file is needed"))),
-        }
+        Err(e) => return Failure::Settings(e).into(),
     };
     let (config, review_old) = match &args.config {
-        Some(path) => match read("--config", path) {
+        Some(path) => match read_config_flag("--config", path) {
             Ok(file) => (Some(file.image), file.old),
-            Err(code) => return code,
+            Err(failure) => return failure.into(),
         },
         None => (None, None),
     };
     let empty = serde_json::json!({});
     if let Some(file) = args.render {
-        let target = match file {
-            RenderFile::RegistriesConf => explain::RenderTarget::RegistriesConf,
-            RenderFile::PolicyJson => explain::RenderTarget::PolicyJson,
-            RenderFile::Search => explain::RenderTarget::Search,
-        };
-        return match explain::render(config.as_ref().unwrap_or(&empty), &settings, target) {
-            explain::Rendering::File(file) => {
-                if let Some(note) = &file.note {
-                    eprintln!("note: {note}");
-                }
-                let _ = write_stdout(&file.content);
-                0
-            }
-            explain::Rendering::NotWritten(note) => {
-                eprintln!("note: {note}");
-                0
-            }
-            explain::Rendering::Refused(e) => {
-                eprintln!("{}", e.logged());
-                eprintln!(
-                    "note: the machine-config operator refuses to render this config; nodes keep their current files"
-                );
-                explain::EXIT_RENDER_REFUSED
-            }
-            _ => 0,
-        };
+        return render(config.as_ref().unwrap_or(&empty), &settings, file);
     }
     let old = match &args.old {
-        Some(path) => match read("--old", path) {
+        Some(path) => match read_config_flag("--old", path) {
             Ok(file) => Some((path.clone(), file.image)),
-            Err(code) => return code,
+            Err(failure) => return failure.into(),
         },
         None => review_old.map(|v| {
             let source = args.config.as_deref().unwrap_or("-");
@@ -702,10 +917,13 @@ fn run_explain(args: ExplainArgs) -> u8 {
     let mut report = explain::explain(config_source, old_source, &args.references, &settings);
     // The engine first: would the API server take this config at all?
     if config.is_some() {
-        match Policy::new(settings.clone())
-            .map_err(|e| e.to_string())
-            .and_then(|p| explain::judge_config(config_source, old_source, &p))
-        {
+        let verdict = match Policy::new(settings) {
+            Ok(policy) => {
+                explain::judge_config(config_source, old_source, &policy).map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match verdict {
             Ok(verdict) => report.verdict = Some(verdict),
             Err(e) => report.config.notes.push(format!("not judged: {e}")),
         }
@@ -715,20 +933,63 @@ fn run_explain(args: ExplainArgs) -> u8 {
         RulesFormat::Json => report.to_json() + "\n",
     };
     if write_stdout(&text).is_err() {
-        return 0;
+        return Ended::Done;
     }
-    report.exit_code()
+    Ended::Explained(report.conclusion())
 }
 
-fn run_certs(args: CertsArgs) -> u8 {
+/// The config `flag` names: one file holding an Image, a one-item List or an AdmissionReview.
+fn read_config_flag(flag: &'static str, path: &str) -> Result<ConfigFile, Failure> {
+    let fail = |kind| Failure::File(FileFlagError::new(flag, path, kind));
+    let mut inputs = replay::load_inputs(&[path.to_owned()]);
+    match (inputs.pop(), inputs.is_empty()) {
+        (Some(input), true) => {
+            explain::read_config(&input).map_err(|e| fail(FileFlagErrorKind::Config(e)))
+        }
+        _ => Err(fail(FileFlagErrorKind::NotOneFile)),
+    }
+}
+
+/// `explain --render`: prints the file the machine-config operator writes for `config`, or its
+/// refusal on stderr.
+fn render(config: &serde_json::Value, settings: &Settings, file: RenderFile) -> Ended {
+    let target = match file {
+        RenderFile::RegistriesConf => explain::RenderTarget::RegistriesConf,
+        RenderFile::PolicyJson => explain::RenderTarget::PolicyJson,
+        RenderFile::Search => explain::RenderTarget::Search,
+    };
+    match explain::render(config, settings, target) {
+        explain::Rendering::File(file) => {
+            if let Some(note) = &file.note {
+                eprintln!("note: {note}");
+            }
+            let _ = write_stdout(&file.content);
+            Ended::Done
+        }
+        explain::Rendering::NotWritten(note) => {
+            eprintln!("note: {note}");
+            Ended::Done
+        }
+        explain::Rendering::Refused(e) => {
+            eprintln!("{}", e.logged());
+            eprintln!(
+                "note: the machine-config operator refuses to render this config; nodes keep their current files"
+            );
+            Ended::RenderRefused
+        }
+        _ => Ended::Done,
+    }
+}
+
+fn run_certs(args: CertsArgs) -> Ended {
     let ca = args.out.join("ca.crt");
     if args.print_ca_bundle && !args.force && ca.exists() {
         return match std::fs::read(&ca) {
             Ok(pem) => {
                 let _ = write_stdout(&(certs::base64(&pem) + "\n"));
-                0
+                Ended::Done
             }
-            Err(e) => usage_error(&format!("{}: cannot read: {e}", ca.display())),
+            Err(e) => Failure::ReadCa(ca, e).into(),
         };
     }
     match certs::generate(&args.service, &args.namespace, &args.out, args.force) {
@@ -744,63 +1005,24 @@ fn run_certs(args: CertsArgs) -> u8 {
                     written.key.display()
                 ));
             }
-            0
+            Ended::Done
         }
-        Err(e) => usage_error(&e.to_string()),
+        Err(e) => Failure::Certs(e).into(),
     }
 }
 
-fn run_serve(args: ServeArgs) -> u8 {
+fn run_serve(args: ServeArgs) -> Ended {
     init_logging(args.log_format, &args.log_level);
-    let policy = match args.settings.into_settings().map(|(settings, warnings)| {
-        for warning in warnings {
-            tracing::warn!("{warning}");
-        }
-        Policy::new(settings)
-    }) {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => return usage_error(&e.to_string()),
-        Err(e) => return usage_error(&e.message()),
+    let policy = match policy_from(args.settings, |w| tracing::warn!("{w}")) {
+        Ok(policy) => policy,
+        Err(failure) => return failure.into(),
     };
     let (cert, key) = match &args.cert_dir {
         Some(dir) => (dir.join("tls.crt"), dir.join("tls.key")),
-        None => (args.cert, args.key),
+        None => (args.cert.clone(), args.key.clone()),
     };
-    if args.dev && !(cert.exists() && key.exists()) {
-        let dir = cert.parent().unwrap_or(std::path::Path::new("")).to_owned();
-        if cert != dir.join("tls.crt") || key != dir.join("tls.key") {
-            return usage_error(
-                "--dev writes DIR/tls.crt and DIR/tls.key: use --cert-dir DIR (or the defaults)",
-            );
-        }
-        match certs::generate(
-            certs::DEFAULT_SERVICE,
-            certs::DEFAULT_NAMESPACE,
-            &dir,
-            false,
-        ) {
-            Ok(w) => tracing::warn!(
-                ca = %w.ca.display(),
-                cert = %w.cert.display(),
-                "DEV MODE: generated a THROWAWAY CA and serving certificate; trust {} to call the webhook. \
-                 Never use these in a cluster.",
-                w.ca.display()
-            ),
-            Err(e) => return usage_error(&format!("--dev: {e}")),
-        }
-    }
-    if !args.dev
-        && let Some(missing) = [&cert, &key]
-            .into_iter()
-            .find(|p| matches!(p.try_exists(), Ok(false)))
-    {
-        return usage_error(&format!(
-            "{} does not exist: the webhook needs a serving certificate and key.\n\
-             For a local trial, add --dev: it writes throwaway ones (and their CA, ca.crt) there.\n\
-             For a cluster, write them with `image-config-webhook certs --out DIR` (or mount a \
-             kubernetes.io/tls Secret) and pass --cert-dir DIR, or --cert and --key.",
-            missing.display()
-        ));
+    if let Err(failure) = ensure_serving_pair(args.dev, &cert, &key) {
+        return failure.into();
     }
     let config = ServeConfig {
         listen: args.listen,
@@ -825,29 +1047,57 @@ fn run_serve(args: ServeArgs) -> u8 {
         evictable_after: server::limit::EVICTABLE_AFTER,
         policy,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    match serve(config) {
+        Ok(()) => Ended::Done,
+        Err(failure) => failure.into(),
+    }
+}
+
+/// Checks that the serving certificate and key exist; with `dev`, writes throwaway ones (and
+/// their CA) first when either is missing.
+fn ensure_serving_pair(dev: bool, cert: &Path, key: &Path) -> Result<(), Failure> {
+    if dev && !(cert.exists() && key.exists()) {
+        let dir = cert.parent().unwrap_or(Path::new("")).to_owned();
+        if cert != dir.join("tls.crt") || key != dir.join("tls.key") {
+            return Err(Failure::DevLayout);
+        }
+        let w = certs::generate(
+            certs::DEFAULT_SERVICE,
+            certs::DEFAULT_NAMESPACE,
+            &dir,
+            false,
+        )
+        .map_err(Failure::DevCerts)?;
+        tracing::warn!(
+            ca = %w.ca.display(),
+            cert = %w.cert.display(),
+            "DEV MODE: generated a THROWAWAY CA and serving certificate; trust {} to call the webhook. \
+             Never use these in a cluster.",
+            w.ca.display()
+        );
+    }
+    if !dev
+        && let Some(missing) = [cert, key]
+            .into_iter()
+            .find(|p| matches!(p.try_exists(), Ok(false)))
+    {
+        return Err(Failure::MissingCert(missing.to_owned()));
+    }
+    Ok(())
+}
+
+/// Serves until a shutdown signal, on a runtime of its own.
+fn serve(config: ServeConfig) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return 3;
-        }
-    };
+        .map_err(Failure::Runtime)?;
     let outcome = runtime.block_on(server::run(config, server::shutdown_signal()));
     // Nothing left on the runtime after the drain may keep the process alive past the grace
     // period. (A review still running on a review thread is not waited for at all: those are
     // plain threads, ended with the process.)
     runtime.shutdown_timeout(Duration::from_millis(500));
-    match outcome {
-        Ok(()) => 0,
-        Err(e) => {
-            // One line naming the file or address and the problem.
-            eprintln!("error: {e}");
-            2
-        }
-    }
+    outcome.map_err(Failure::Serve)
 }
 
 fn init_logging(format: LogFormat, filter: &str) {
@@ -871,7 +1121,7 @@ fn init_logging(format: LogFormat, filter: &str) {
     };
 }
 
-fn print_rules(format: RulesFormat) -> u8 {
+fn print_rules(format: RulesFormat) -> Ended {
     let text = match format {
         RulesFormat::Json => {
             let rules: Vec<_> = RULES
@@ -910,10 +1160,8 @@ fn print_rules(format: RulesFormat) -> u8 {
             out
         }
     };
-    if write_stdout(&text).is_err() {
-        return 0;
-    }
-    0
+    let _ = write_stdout(&text);
+    Ended::Done
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

@@ -153,11 +153,9 @@ impl Settings {
         })
     }
 
-    /// [`Policy::new`]'s checks, as a message.
-    pub fn check(&self) -> Result<(), String> {
-        Policy::new(self.clone())
-            .map(drop)
-            .map_err(|e| e.to_string())
+    /// [`Policy::new`]'s checks, without keeping the policy.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        Policy::new(self.clone()).map(drop)
     }
 
     /// The namespace of the payload repository (`quay.io/openshift-release-dev` for

@@ -1,7 +1,7 @@
 //! `replay --server`: send the same requests to a live webhook instead of the in-process engine,
 //! over HTTPS with HTTP/1.1 keep-alive, the way the API server calls it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -54,19 +54,195 @@ impl std::fmt::Debug for Remote {
     }
 }
 
+/// Why `replay --server` cannot use a webhook, or why one call to it gave no verdict. Which
+/// side is at fault is told by [`RemoteError::is_unreachable`] and [`RemoteError::is_answer`].
+#[derive(Debug)]
+pub struct RemoteError {
+    /// What went wrong.
+    kind: RemoteErrorKind,
+    /// The cause, when another library reported it.
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// The kinds of [`RemoteError`], grouped by fault: the flags, the way to the webhook, or the
+/// webhook's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RemoteErrorKind {
+    /// `--server` is not a URL.
+    NotAUrl(String),
+    /// `--server` is not an `https://` URL.
+    NotHttps(String),
+    /// `--server` names no host.
+    NoHost(String),
+    /// The host is not a name or address TLS can verify.
+    ServerName(String),
+    /// No `--ca` was given and none of the system CA bundles exists.
+    NoSystemBundle,
+    /// The CA bundle cannot be read.
+    ReadBundle(PathBuf),
+    /// The CA bundle is not PEM.
+    NotPem(PathBuf),
+    /// A certificate of the CA bundle cannot be trusted.
+    UnusableCa(PathBuf),
+    /// The CA bundle holds no certificate.
+    EmptyBundle(PathBuf),
+    /// rustls refuses the client configuration.
+    TlsSetup,
+    /// The async runtime cannot start.
+    Runtime,
+    /// The TCP connection to `HOST:PORT` failed: the webhook is unreachable.
+    Connect(String),
+    /// The TLS handshake with `HOST:PORT` failed: the webhook is unreachable.
+    TlsHandshake(String),
+    /// The HTTP/1.1 handshake with `HOST:PORT` failed: the webhook is unreachable.
+    HttpHandshake(String),
+    /// The connection to `HOST:PORT` broke before a request could be sent: the webhook is
+    /// unreachable.
+    HttpConnection(String),
+    /// The request could not be built.
+    BuildRequest,
+    /// The request to `HOST:PORT` failed: the webhook is unreachable.
+    Request(String),
+    /// The answer of `HOST:PORT` could not be read whole: the webhook is unreachable.
+    ReadAnswer(String),
+    /// `HOST:PORT` did not answer within the timeout (`--timeout`): the webhook is
+    /// unreachable.
+    Timeout(String, Duration),
+    /// The answer, with this HTTP status, is not JSON; its body on one line.
+    NotJson(u16, String),
+    /// The answer, with this HTTP status, is not an AdmissionReview; its body on one line.
+    NotAReview(u16, String),
+    /// The answer is for another uid.
+    OtherUid,
+    /// The answer has no `allowed`.
+    NoAllowed,
+    /// The answer's `status` cannot be read.
+    BadStatus,
+}
+
+impl RemoteError {
+    fn new(kind: RemoteErrorKind) -> Self {
+        RemoteError { kind, source: None }
+    }
+
+    fn caused<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+        kind: RemoteErrorKind,
+    ) -> impl FnOnce(E) -> RemoteError {
+        move |source| RemoteError {
+            kind,
+            source: Some(source.into()),
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &RemoteErrorKind {
+        &self.kind
+    }
+
+    /// Whether no answer came: the connection, the TLS handshake or the call failed or timed
+    /// out. Nothing is known about the request.
+    pub fn is_unreachable(&self) -> bool {
+        use RemoteErrorKind as K;
+        matches!(
+            self.kind,
+            K::Connect(_)
+                | K::TlsHandshake(_)
+                | K::HttpHandshake(_)
+                | K::HttpConnection(_)
+                | K::Request(_)
+                | K::ReadAnswer(_)
+                | K::Timeout(..)
+        )
+    }
+
+    /// Whether the webhook answered, but not with a usable verdict.
+    pub fn is_answer(&self) -> bool {
+        use RemoteErrorKind as K;
+        matches!(
+            self.kind,
+            K::NotJson(..) | K::NotAReview(..) | K::OtherUid | K::NoAllowed | K::BadStatus
+        )
+    }
+}
+
+impl std::fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use RemoteErrorKind as K;
+        match &self.kind {
+            K::NotAUrl(url) => write!(f, "{url:?} is not a URL")?,
+            K::NotHttps(url) => write!(f, "{url:?}: the webhook is served over https://")?,
+            K::NoHost(url) => write!(f, "{url:?} has no host")?,
+            K::ServerName(host) => write!(f, "{host:?} is not a TLS server name")?,
+            K::NoSystemBundle => f.write_str("no --ca given and no system CA bundle found")?,
+            K::ReadBundle(path) => write!(f, "{}: cannot read", path.display())?,
+            K::NotPem(path) => write!(f, "{}: not a PEM bundle", path.display())?,
+            K::UnusableCa(path) => write!(f, "{}: unusable CA certificate", path.display())?,
+            K::EmptyBundle(path) => write!(f, "{}: holds no certificate", path.display())?,
+            K::TlsSetup => f.write_str("TLS setup")?,
+            K::Runtime => f.write_str("cannot start the async runtime")?,
+            K::Connect(address) => write!(f, "cannot connect to {address}")?,
+            K::TlsHandshake(address) => write!(f, "TLS handshake with {address} failed")?,
+            K::HttpHandshake(address) => write!(f, "HTTP handshake with {address} failed")?,
+            K::HttpConnection(address) => write!(f, "HTTP connection to {address} failed")?,
+            K::BuildRequest => f.write_str("cannot build the request")?,
+            K::Request(address) => write!(f, "request to {address} failed")?,
+            K::ReadAnswer(address) => write!(f, "cannot read the answer of {address}")?,
+            K::Timeout(address, timeout) => {
+                write!(f, "no answer from {address} within {timeout:?} (--timeout)")?
+            }
+            K::NotJson(status, body) => write!(f, "HTTP {status}: {body}")?,
+            K::NotAReview(status, body) => write!(
+                f,
+                "HTTP {status}: the answer is not an AdmissionReview: {body}"
+            )?,
+            K::OtherUid => f.write_str(
+                "the webhook answered with another uid; the API server would count the call as failed",
+            )?,
+            K::NoAllowed => f.write_str("the answer has no `allowed`")?,
+            K::BadStatus => f.write_str("unreadable status")?,
+        }
+        match &self.source {
+            Some(source) => write!(f, ": {source}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for RemoteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<RemoteError> for JudgeError {
+    /// An unreachable webhook is [`JudgeError::Unreachable`]; any other failure, of the
+    /// answer or of the request, is [`JudgeError::Refuse`].
+    fn from(e: RemoteError) -> Self {
+        if e.is_unreachable() {
+            JudgeError::Unreachable(Box::new(e))
+        } else {
+            JudgeError::Refuse(Box::new(e))
+        }
+    }
+}
+
 impl Remote {
     /// A client for `https://HOST[:PORT]/PATH`, trusting `ca` (PEM) or the system bundle, with
     /// calls bounded by [`DEFAULT_TIMEOUT`].
-    pub fn new(url: &str, ca: Option<&Path>) -> Result<Self, String> {
+    pub fn new(url: &str, ca: Option<&Path>) -> Result<Self, RemoteError> {
+        use RemoteErrorKind as K;
         let uri: Uri = url
             .parse()
-            .map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+            .map_err(RemoteError::caused(K::NotAUrl(url.to_owned())))?;
         if uri.scheme_str() != Some("https") {
-            return Err(format!("{url:?}: the webhook is served over https://"));
+            return Err(RemoteError::new(K::NotHttps(url.to_owned())));
         }
         let host = uri
             .host()
-            .ok_or_else(|| format!("{url:?} has no host"))?
+            .ok_or_else(|| RemoteError::new(K::NoHost(url.to_owned())))?
             .to_owned();
         let port = uri.port_u16().unwrap_or(443);
         let bare_host = host
@@ -74,33 +250,12 @@ impl Remote {
             .trim_end_matches(']')
             .to_owned();
         let server_name = ServerName::try_from(bare_host)
-            .map_err(|e| format!("{host:?} is not a TLS server name: {e}"))?;
-
-        let bundle = match ca {
-            Some(path) => path.to_owned(),
-            None => SYSTEM_BUNDLES
-                .iter()
-                .map(Path::new)
-                .find(|p| p.exists())
-                .ok_or("no --ca given and no system CA bundle found")?
-                .to_owned(),
-        };
-        let pem = std::fs::read(&bundle)
-            .map_err(|e| format!("{}: cannot read: {e}", bundle.display()))?;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(&pem) {
-            let cert = cert.map_err(|e| format!("{}: not a PEM bundle: {e}", bundle.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("{}: unusable CA certificate: {e}", bundle.display()))?;
-        }
-        if roots.is_empty() {
-            return Err(format!("{}: holds no certificate", bundle.display()));
-        }
+            .map_err(RemoteError::caused(K::ServerName(host.clone())))?;
+        let roots = root_store(ca)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup: {e}"))?
+            .map_err(RemoteError::caused(K::TlsSetup))?
             .with_root_certificates(roots)
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -110,7 +265,7 @@ impl Remote {
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+            .map_err(RemoteError::caused(K::Runtime))?;
         Ok(Remote {
             runtime,
             uri,
@@ -131,8 +286,9 @@ impl Remote {
     }
 
     /// Posts one AdmissionReview; returns the HTTP status and the body. Every failure before
-    /// the whole answer has arrived is [`JudgeError::Unreachable`].
-    pub fn post(&self, body: Vec<u8>) -> Result<(u16, Vec<u8>), JudgeError> {
+    /// the whole answer has arrived is one of the unreachable kinds
+    /// ([`RemoteError::is_unreachable`]).
+    pub fn post(&self, body: Vec<u8>) -> Result<(u16, Vec<u8>), RemoteError> {
         let idle = self.take_idle();
         let timeout = self.timeout;
         let answer = self
@@ -146,10 +302,10 @@ impl Remote {
                     .push(connection);
                 Ok((status, bytes))
             }
-            Ok(Err(e)) => Err(JudgeError::Unreachable(e)),
-            Err(_) => Err(JudgeError::Unreachable(format!(
-                "no answer from {} within {timeout:?} (--timeout)",
-                self.address
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(RemoteError::new(RemoteErrorKind::Timeout(
+                self.address.clone(),
+                timeout,
             ))),
         }
     }
@@ -169,7 +325,8 @@ impl Remote {
         &self,
         idle: Option<Connection>,
         body: Vec<u8>,
-    ) -> Result<(u16, Vec<u8>, Connection), String> {
+    ) -> Result<(u16, Vec<u8>, Connection), RemoteError> {
+        use RemoteErrorKind as K;
         // A kept-alive connection takes a request only once it has finished with the last
         // answer (`ready`); one that was closed meanwhile is replaced.
         let reused = match idle {
@@ -183,7 +340,7 @@ impl Remote {
                     connect(&self.connector, self.server_name.clone(), &self.address).await?;
                 c.ready()
                     .await
-                    .map_err(|e| format!("HTTP connection to {} failed: {e}", self.address))?;
+                    .map_err(RemoteError::caused(K::HttpConnection(self.address.clone())))?;
                 c
             }
         };
@@ -192,39 +349,66 @@ impl Remote {
             .header(header::HOST, self.address.as_str())
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| format!("cannot build the request: {e}"))?;
+            .map_err(RemoteError::caused(K::BuildRequest))?;
         let response = connection
             .send_request(request)
             .await
-            .map_err(|e| format!("request to {} failed: {e}", self.address))?;
+            .map_err(RemoteError::caused(K::Request(self.address.clone())))?;
         let status = response.status().as_u16();
         let bytes = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| format!("cannot read the answer of {}: {e}", self.address))?
+            .map_err(RemoteError::caused(K::ReadAnswer(self.address.clone())))?
             .to_bytes();
         Ok((status, bytes.to_vec(), connection))
     }
+}
+
+/// The CA certificates to trust: `ca`, or the first system bundle found.
+fn root_store(ca: Option<&Path>) -> Result<rustls::RootCertStore, RemoteError> {
+    use RemoteErrorKind as K;
+    let bundle = match ca {
+        Some(path) => path.to_owned(),
+        None => SYSTEM_BUNDLES
+            .iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+            .ok_or_else(|| RemoteError::new(K::NoSystemBundle))?
+            .to_owned(),
+    };
+    let pem = std::fs::read(&bundle).map_err(RemoteError::caused(K::ReadBundle(bundle.clone())))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(RemoteError::caused(K::NotPem(bundle.clone())))?;
+        roots
+            .add(cert)
+            .map_err(RemoteError::caused(K::UnusableCa(bundle.clone())))?;
+    }
+    if roots.is_empty() {
+        return Err(RemoteError::new(K::EmptyBundle(bundle)));
+    }
+    Ok(roots)
 }
 
 async fn connect(
     connector: &tokio_rustls::TlsConnector,
     server_name: ServerName<'static>,
     address: &str,
-) -> Result<Connection, String> {
+) -> Result<Connection, RemoteError> {
+    use RemoteErrorKind as K;
     let tcp = TcpStream::connect(address)
         .await
-        .map_err(|e| format!("cannot connect to {address}: {e}"))?;
+        .map_err(RemoteError::caused(K::Connect(address.to_owned())))?;
     let _ = tcp.set_nodelay(true);
     let tls = connector
         .connect(server_name, tcp)
         .await
-        .map_err(|e| format!("TLS handshake with {address} failed: {e}"))?;
+        .map_err(RemoteError::caused(K::TlsHandshake(address.to_owned())))?;
     let (sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
             .await
-            .map_err(|e| format!("HTTP handshake with {address} failed: {e}"))?;
+            .map_err(RemoteError::caused(K::HttpHandshake(address.to_owned())))?;
     tokio::spawn(connection);
     Ok(sender)
 }
@@ -255,8 +439,8 @@ pub fn review_body(request: &AdmissionRequest) -> Vec<u8> {
 
 impl Judge for Remote {
     fn judge(&self, request: &AdmissionRequest) -> Result<Verdict, JudgeError> {
-        let (status, body) = self.post(review_body(request))?;
-        verdict_from(status, &body, &request.uid).map_err(JudgeError::Refuse)
+        let (status, body) = self.post(review_body(request)).map_err(JudgeError::from)?;
+        verdict_from(status, &body, &request.uid).map_err(JudgeError::from)
     }
 
     fn knows_rules(&self) -> bool {
@@ -265,32 +449,24 @@ impl Judge for Remote {
 }
 
 /// The verdict in a webhook's answer to the request `uid`.
-fn verdict_from(status: u16, body: &[u8], uid: &str) -> Result<Verdict, String> {
+fn verdict_from(status: u16, body: &[u8], uid: &str) -> Result<Verdict, RemoteError> {
+    use RemoteErrorKind as K;
     let doc: Value = serde_json::from_slice(body).map_err(|_| {
-        format!(
-            "HTTP {status}: {}",
-            one_line(&String::from_utf8_lossy(body))
-        )
+        RemoteError::new(K::NotJson(status, one_line(&String::from_utf8_lossy(body))))
     })?;
-    let response = doc.get("response").ok_or_else(|| {
-        format!(
-            "HTTP {status}: the answer is not an AdmissionReview: {}",
-            one_line(&doc.to_string())
-        )
-    })?;
+    let response = doc
+        .get("response")
+        .ok_or_else(|| RemoteError::new(K::NotAReview(status, one_line(&doc.to_string()))))?;
     if response.get("uid").and_then(Value::as_str) != Some(uid) {
-        return Err(
-            "the webhook answered with another uid; the API server would count the call as failed"
-                .to_owned(),
-        );
+        return Err(RemoteError::new(K::OtherUid));
     }
     let allowed = response
         .get("allowed")
         .and_then(Value::as_bool)
-        .ok_or("the answer has no `allowed`")?;
+        .ok_or_else(|| RemoteError::new(K::NoAllowed))?;
     let status = match response.get("status") {
         Some(s) => serde_json::from_value::<Status>(s.clone())
-            .map_err(|e| format!("unreadable status: {e}"))?,
+            .map_err(RemoteError::caused(K::BadStatus))?,
         None => Status::success(),
     };
     let warnings = response
@@ -329,10 +505,12 @@ mod tests {
 
     #[test]
     fn an_unusable_answer_is_one_line() {
-        let e = verdict_from(500, b"line one\nline two\n", "u").unwrap_err();
-        assert_eq!(e, "HTTP 500: line one line two");
+        let e = verdict_from(500, b"line one\nline two\n", "u").map_err(|e| e.to_string());
+        assert_eq!(e, Err("HTTP 500: line one line two".to_owned()));
         let long = "x ".repeat(1000);
-        let e = verdict_from(502, long.as_bytes(), "u").unwrap_err();
+        let e = verdict_from(502, long.as_bytes(), "u")
+            .unwrap_err()
+            .to_string();
         assert!(
             !e.contains('\n') && e.len() < 400 && e.ends_with("..."),
             "{e}"

@@ -35,17 +35,18 @@ pub struct Reviewed {
     pub unlisted_findings: Vec<(&'static str, FindingClass, usize)>,
 }
 
-/// Why a body could not be answered with a verdict.
+/// Why a body could not be answered with a verdict: what could still be read of the review
+/// (its uid and apiVersion, to answer it), which kind of problem it is, and the cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReviewError {
     /// The uid, when it could still be read from the body.
-    pub uid: Option<String>,
+    uid: Option<String>,
     /// The review's apiVersion, when it could be read (v1 otherwise).
-    pub api_version: &'static str,
-    /// What is wrong.
-    pub message: String,
+    api_version: &'static str,
     /// Which kind of problem it is.
-    pub kind: ReviewErrorKind,
+    kind: ReviewErrorKind,
+    /// The cause.
+    cause: ReviewCause,
 }
 
 /// The kinds of [`ReviewError`].
@@ -56,6 +57,17 @@ pub enum ReviewErrorKind {
     Malformed,
     /// The decoded document would pass the memory budget ([`crate::bounded`]): status 413.
     TooLarge,
+}
+
+/// The cause of a [`ReviewError`], from the layer that found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ReviewCause {
+    /// Not JSON, or not an AdmissionReview envelope.
+    Envelope(EnvelopeError),
+    /// The decoded document would pass the budget.
+    TooLarge(crate::bounded::TooLarge),
+    /// An AdmissionReview whose request cannot be judged.
+    Request(RequestError),
 }
 
 impl ReviewErrorKind {
@@ -69,19 +81,54 @@ impl ReviewErrorKind {
 }
 
 impl std::fmt::Display for ReviewError {
+    /// The cause's message, clipped to [`MAX_CAUSE_BYTES`] as causes are (a message may quote
+    /// the request: an unknown operation, say).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&clip(&self.cause.to_string()))
     }
 }
 
-impl std::error::Error for ReviewError {}
+impl std::fmt::Display for ReviewCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReviewCause::Envelope(e) => std::fmt::Display::fmt(e, f),
+            ReviewCause::TooLarge(e) => std::fmt::Display::fmt(e, f),
+            ReviewCause::Request(e) => std::fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl std::error::Error for ReviewError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(match &self.cause {
+            ReviewCause::Envelope(e) => e,
+            ReviewCause::TooLarge(e) => e,
+            ReviewCause::Request(e) => e,
+        })
+    }
+}
 
 impl ReviewError {
+    /// The uid, when it could still be read from the body.
+    pub fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
+    }
+
+    /// The review's apiVersion, when it could be read (v1 otherwise).
+    pub fn api_version(&self) -> &'static str {
+        self.api_version
+    }
+
+    /// Which kind of problem it is.
+    pub fn kind(&self) -> ReviewErrorKind {
+        self.kind
+    }
+
     /// The answer for the API server when a uid was salvaged: `allowed: false`, status 400 and
     /// the message, so the user sees it instead of a generic webhook failure.
     pub fn to_response(&self) -> Option<Vec<u8>> {
         let uid = self.uid.as_deref()?;
-        let message = clip(&self.message);
+        let message = self.to_string();
         let (code, reason) = self.kind.code_and_reason();
         let status = Status::failure(&message, reason).with_code(code);
         Some(response_bytes(self.api_version, uid, false, &status, &[]))
@@ -97,31 +144,32 @@ pub fn review(body: &[u8], policy: &Policy) -> Result<Reviewed, ReviewError> {
 /// see [`crate::bounded`]) before that memory is spent.
 pub fn review_within(body: &[u8], policy: &Policy, budget: usize) -> Result<Reviewed, ReviewError> {
     let doc: Value = crate::bounded::from_slice(body, budget).map_err(|e| {
-        let (message, kind) = match e {
+        let (cause, kind) = match e {
             crate::bounded::Error::Json(e) => (
-                EnvelopeError::Json(e.to_string()).to_string(),
+                ReviewCause::Envelope(EnvelopeError::Json(e.to_string())),
                 ReviewErrorKind::Malformed,
             ),
-            crate::bounded::Error::TooLarge(e) => (e.to_string(), ReviewErrorKind::TooLarge),
+            crate::bounded::Error::TooLarge(e) => {
+                (ReviewCause::TooLarge(e), ReviewErrorKind::TooLarge)
+            }
         };
         ReviewError {
             uid: crate::envelope::salvage_uid_from_bytes(body),
             api_version: crate::envelope::ADMISSION_V1,
-            message: clip(&message).into_owned(),
             kind,
+            cause,
         }
     })?;
     let (uid, api_version) = (salvage_uid(&doc), api_version_of(&doc));
-    // A message may quote the request (an unknown operation, say): clipped, like causes.
-    let fail = |message: String| ReviewError {
+    let fail = |cause: ReviewCause| ReviewError {
         uid: uid.clone(),
         api_version,
-        message: clip(&message).into_owned(),
         kind: ReviewErrorKind::Malformed,
+        cause,
     };
-    let review = parse_review(doc).map_err(|e| fail(e.to_string()))?;
+    let review = parse_review(doc).map_err(|e| fail(ReviewCause::Envelope(e)))?;
     let bounded =
-        evaluate_bounded(&review.request, policy).map_err(|e: RequestError| fail(e.to_string()))?;
+        evaluate_bounded(&review.request, policy).map_err(|e| fail(ReviewCause::Request(e)))?;
     let (verdict, unlisted_findings) = (bounded.verdict, bounded.unlisted);
     let body = response_bytes(
         review.api_version,

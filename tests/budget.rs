@@ -244,7 +244,7 @@ fn normal_answers_are_unchanged() {
     for path in paths {
         let input = Input {
             source: path.display().to_string(),
-            text: std::fs::read_to_string(&path).map_err(|e| e.to_string()),
+            text: std::fs::read_to_string(&path).map_err(Into::into),
             json: path.extension().is_some_and(|e| e == "json"),
         };
         let Ok(docs) = parse_documents(&input) else {

@@ -185,8 +185,8 @@ proptest! {
         let policy = Policy::default();
         for (op, old) in [("CREATE", None), ("UPDATE", Some(&old)), ("DELETE", Some(&old))] {
             let request = body(op, &object, old);
-            let first = review(&request, &policy).map(|r| r.body).map_err(|e| e.message);
-            let second = review(&request, &policy).map(|r| r.body).map_err(|e| e.message);
+            let first = review(&request, &policy).map(|r| r.body).map_err(|e| e.to_string());
+            let second = review(&request, &policy).map(|r| r.body).map_err(|e| e.to_string());
             prop_assert_eq!(first, second);
         }
     }
@@ -219,8 +219,8 @@ proptest! {
     fn image_like_objects_are_deterministic(object in image_like(), old in image_like()) {
         let policy = Policy::default();
         let request = body("UPDATE", &object, Some(&old));
-        let first = review(&request, &policy).map(|r| r.body).map_err(|e| e.message);
-        let second = review(&request, &policy).map(|r| r.body).map_err(|e| e.message);
+        let first = review(&request, &policy).map(|r| r.body).map_err(|e| e.to_string());
+        let second = review(&request, &policy).map(|r| r.body).map_err(|e| e.to_string());
         prop_assert_eq!(first, second);
     }
 }

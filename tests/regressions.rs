@@ -38,7 +38,7 @@ fn check_review(body: &[u8]) {
         Err(error) => {
             if let Some(bytes) = error.to_response() {
                 let doc: Value = serde_json::from_slice(&bytes).expect("error response is JSON");
-                assert_eq!(doc["response"]["uid"].as_str(), error.uid.as_deref());
+                assert_eq!(doc["response"]["uid"].as_str(), error.uid());
             }
         }
     }

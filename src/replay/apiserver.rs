@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::Options;
+use super::{ObjectError, Options};
 use crate::engine::{GROUP, KIND, RESOURCE, VERSION};
 use crate::envelope::{AdmissionRequest, GroupVersionName, Operation};
 
@@ -54,43 +54,17 @@ pub(super) fn bare_image_request(
     options: &Options,
     ordinal: usize,
     notes: &mut Vec<String>,
-) -> Result<AdmissionRequest, String> {
+) -> Result<AdmissionRequest, ObjectError> {
     if !object.is_object() {
-        return Err("the document is not a JSON object".to_owned());
+        return Err(ObjectError::NotAnObject);
     }
     let operation = options.operation.unwrap_or(if options.old.is_some() {
         Operation::Update
     } else {
         Operation::Create
     });
-    let api_version = object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    // `v1` is the core group: no slash, no group.
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let kind_name = object.get("kind").and_then(Value::as_str).unwrap_or("");
-    let ours = group == GROUP && version == VERSION && kind_name == KIND;
-    let kind = GroupVersionName {
-        group: group.to_owned(),
-        version: version.to_owned(),
-        name: kind_name.to_owned(),
-    };
-    let resource = if ours {
-        GroupVersionName {
-            group: GROUP.to_owned(),
-            version: VERSION.to_owned(),
-            name: RESOURCE.to_owned(),
-        }
-    } else {
-        // The REST mapping of another kind is not known here; its lower-cased plural is the
-        // usual one, and only shown.
-        GroupVersionName {
-            group: group.to_owned(),
-            version: version.to_owned(),
-            name: format!("{}s", kind_name.to_ascii_lowercase()),
-        }
-    };
+    let (kind, resource) = kind_and_resource(&object);
+    let ours = kind.group == GROUP && kind.version == VERSION && kind.name == KIND;
     let (object, old_object) = match operation {
         Operation::Delete => (None, Some(options.old.clone().unwrap_or(object))),
         Operation::Update => {
@@ -128,6 +102,40 @@ pub(super) fn bare_image_request(
         old_object,
         dry_run: true,
     })
+}
+
+/// The kind an object names, and the resource the API server would send with it: for an
+/// Image its REST mapping, for another kind the usual lower-cased plural (only shown).
+fn kind_and_resource(object: &Value) -> (GroupVersionName, GroupVersionName) {
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    // `v1` is the core group: no slash, no group.
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let kind_name = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    let ours = group == GROUP && version == VERSION && kind_name == KIND;
+    let kind = GroupVersionName {
+        group: group.to_owned(),
+        version: version.to_owned(),
+        name: kind_name.to_owned(),
+    };
+    let resource = if ours {
+        GroupVersionName {
+            group: GROUP.to_owned(),
+            version: VERSION.to_owned(),
+            name: RESOURCE.to_owned(),
+        }
+    } else {
+        // The REST mapping of another kind is not known here; its lower-cased plural is the
+        // usual one, and only shown.
+        GroupVersionName {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            name: format!("{}s", kind_name.to_ascii_lowercase()),
+        }
+    };
+    (kind, resource)
 }
 
 /// `rest.BeforeCreate`: the namespace of a cluster-scoped object is cleared, a name is generated

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::Read as _;
 use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 use serde_saphyr::budget::BudgetBreach;
@@ -15,10 +16,93 @@ use serde_saphyr::{Budget, DefaultMessageFormatter, MessageFormatter, SnippetMod
 pub struct Input {
     /// The path as given (or found under a given directory), or `-`.
     pub source: String,
-    /// The text, or the read error.
-    pub text: Result<String, String>,
+    /// The text, or why it could not be read.
+    pub text: Result<String, ReadError>,
     /// Whether to parse as JSON only (`.json` files).
     pub json: bool,
+}
+
+/// Why an input could not be read: its kind, and the I/O or walk error behind it.
+#[derive(Debug, Clone)]
+pub struct ReadError {
+    /// What could not be read.
+    kind: ReadErrorKind,
+}
+
+/// The kinds of [`ReadError`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ReadErrorKind {
+    /// Standard input cannot be read.
+    Stdin(Arc<std::io::Error>),
+    /// The file cannot be read.
+    File(Arc<std::io::Error>),
+    /// The file is not UTF-8 text.
+    NotUtf8,
+    /// A directory named on the command line holds no fixture file.
+    NoFixture,
+    /// A symbolic link leads back to this ancestor directory; it is not followed.
+    LinkLoop {
+        /// The link.
+        link: PathBuf,
+        /// The directory it leads back to.
+        ancestor: PathBuf,
+    },
+    /// A directory cannot be walked.
+    Directory(Arc<walkdir::Error>),
+}
+
+impl ReadError {
+    fn new(kind: ReadErrorKind) -> Self {
+        ReadError { kind }
+    }
+
+    /// What could not be read.
+    pub fn kind(&self) -> &ReadErrorKind {
+        &self.kind
+    }
+}
+
+impl From<std::io::Error> for ReadError {
+    /// A file that cannot be read.
+    fn from(e: std::io::Error) -> Self {
+        ReadError::new(ReadErrorKind::File(Arc::new(e)))
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ReadErrorKind::Stdin(e) => write!(f, "cannot read standard input: {e}"),
+            ReadErrorKind::File(e) => write!(f, "cannot read file: {e}"),
+            ReadErrorKind::NotUtf8 => f.write_str("the file is not UTF-8 text"),
+            ReadErrorKind::NoFixture => {
+                f.write_str("the directory holds no .json, .yaml or .yml file")
+            }
+            ReadErrorKind::LinkLoop { link, ancestor } => write!(
+                f,
+                "symbolic link loop: {} leads back to {}; not followed",
+                link.display(),
+                ancestor.display()
+            ),
+            ReadErrorKind::Directory(e) => match e.io_error() {
+                Some(io) => write!(f, "cannot read directory: {io}"),
+                None => write!(f, "cannot read directory: {e}"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ReadErrorKind::Stdin(e) | ReadErrorKind::File(e) => Some(e.as_ref()),
+            ReadErrorKind::Directory(e) => Some(e.as_ref()),
+            ReadErrorKind::NotUtf8 | ReadErrorKind::NoFixture | ReadErrorKind::LinkLoop { .. } => {
+                None
+            }
+        }
+    }
 }
 
 /// Why an input holds no usable document.
@@ -74,7 +158,7 @@ pub fn load_inputs(paths: &[String]) -> Vec<Input> {
             let text = std::io::stdin()
                 .read_to_string(&mut text)
                 .map(|_| text)
-                .map_err(|e| format!("cannot read standard input: {e}"));
+                .map_err(|e| ReadError::new(ReadErrorKind::Stdin(Arc::new(e))));
             inputs.push(Input {
                 source: "-".to_owned(),
                 text,
@@ -88,7 +172,7 @@ pub fn load_inputs(paths: &[String]) -> Vec<Input> {
             if found.is_empty() {
                 inputs.push(Input {
                     source: path.clone(),
-                    text: Err("the directory holds no .json, .yaml or .yml file".to_owned()),
+                    text: Err(ReadError::new(ReadErrorKind::NoFixture)),
                     json: false,
                 });
             }
@@ -109,7 +193,7 @@ pub fn load_inputs(paths: &[String]) -> Vec<Input> {
 
 /// The fixture files under `dir` and the entries that cannot be walked (with why), in path
 /// order.
-fn walk(dir: &FsPath) -> Vec<(PathBuf, Option<String>)> {
+fn walk(dir: &FsPath) -> Vec<(PathBuf, Option<ReadError>)> {
     let mut found = Vec::new();
     for entry in walkdir::WalkDir::new(dir)
         .follow_links(true)
@@ -124,27 +208,27 @@ fn walk(dir: &FsPath) -> Vec<(PathBuf, Option<String>)> {
             Err(e) => {
                 let path = e.path().unwrap_or(dir).to_owned();
                 if let Some(ancestor) = e.loop_ancestor() {
-                    let message = format!(
-                        "symbolic link loop: {} leads back to {}; not followed",
-                        path.display(),
-                        ancestor.display()
-                    );
-                    found.push((path, Some(message)));
+                    let kind = ReadErrorKind::LinkLoop {
+                        link: path.clone(),
+                        ancestor: ancestor.to_owned(),
+                    };
+                    found.push((path, Some(ReadError::new(kind))));
                 } else if is_dangling_link(&path) {
                     // As if it were a file: a fixture's name is reported unreadable when read.
                     if is_fixture(&path) {
                         found.push((path, None));
                     }
                 } else {
-                    let why = e
-                        .io_error()
-                        .map_or_else(|| e.to_string(), ToString::to_string);
-                    found.push((path, Some(format!("cannot read directory: {why}"))));
+                    let kind = ReadErrorKind::Directory(Arc::new(e));
+                    found.push((path, Some(ReadError::new(kind))));
                 }
             }
         }
     }
-    found.sort();
+    // By path; of two entries for one path, the readable one first.
+    found.sort_by(|(a, a_error), (b, b_error)| {
+        a.cmp(b).then(a_error.is_some().cmp(&b_error.is_some()))
+    });
     found
 }
 
@@ -157,9 +241,9 @@ fn is_dangling_link(path: &FsPath) -> bool {
 fn read_file(path: &FsPath) -> Input {
     let json = path.extension().and_then(|e| e.to_str()) == Some("json");
     let text = std::fs::read(path)
-        .map_err(|e| format!("cannot read file: {e}"))
+        .map_err(ReadError::from)
         .and_then(|bytes| {
-            String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_owned())
+            String::from_utf8(bytes).map_err(|_| ReadError::new(ReadErrorKind::NotUtf8))
         });
     Input {
         source: path.display().to_string(),
@@ -173,7 +257,7 @@ pub fn parse_documents(input: &Input) -> Result<Vec<Value>, InputError> {
     let text = input
         .text
         .as_ref()
-        .map_err(|e| InputError::new(e.clone()))?;
+        .map_err(|e| InputError::new(e.to_string()))?;
     let docs: Vec<Value> = if input.json {
         vec![
             serde_json::from_str(text)

@@ -24,12 +24,14 @@ use serde_json::{Value, json};
 mod apiserver;
 mod inputs;
 
-pub use inputs::{Input, InputError, load_inputs, parse_documents};
+pub use inputs::{Input, InputError, ReadError, ReadErrorKind, load_inputs, parse_documents};
 
 use apiserver::{Unit, bare_image_request, expand};
 
-use crate::engine::{Verdict, evaluate};
-use crate::envelope::{AdmissionRequest, Operation, parse_request, parse_review, strictness_note};
+use crate::engine::{RequestError, Verdict, evaluate};
+use crate::envelope::{
+    AdmissionRequest, EnvelopeError, Operation, parse_request, parse_review, strictness_note,
+};
 use crate::policy::Policy;
 
 /// How bare Image documents are replayed, how requests are sent to the judge, and what fails
@@ -66,12 +68,56 @@ pub struct ConfigFile {
     pub old: Option<Value>,
 }
 
+/// Why a file holds no usable config (see [`read_image`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigFileError {
+    /// The file cannot be read or parsed.
+    Input(InputError),
+    /// An AdmissionReview in it is malformed.
+    Review(EnvelopeError),
+    /// An AdmissionReview in it carries no object (a DELETE).
+    NoObject,
+    /// It holds no object at all.
+    NoImage,
+    /// It holds this many objects, where one Image is needed.
+    Many(usize),
+    /// The object is not a JSON object.
+    NotAnObject,
+    /// The object is of this other kind.
+    OtherKind(String),
+}
+
+impl fmt::Display for ConfigFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigFileError::Input(e) => std::fmt::Display::fmt(e, f),
+            ConfigFileError::Review(e) => std::fmt::Display::fmt(e, f),
+            ConfigFileError::NoObject => f.write_str("the AdmissionReview carries no object"),
+            ConfigFileError::NoImage => f.write_str("holds no Image"),
+            ConfigFileError::Many(n) => write!(f, "holds {n} objects; one Image is needed"),
+            ConfigFileError::NotAnObject => f.write_str("the Image is not a JSON object"),
+            ConfigFileError::OtherKind(kind) => write!(f, "holds a {kind}, not an Image"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigFileError::Input(e) => Some(e),
+            ConfigFileError::Review(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Reads an Image, a one-item `ImageList`/`List`, or an AdmissionReview (its object, and its
 /// oldObject).
-pub fn read_image(input: &Input) -> Result<ConfigFile, String> {
+pub fn read_image(input: &Input) -> Result<ConfigFile, ConfigFileError> {
     let mut images = Vec::new();
     let mut old = None;
-    for doc in parse_documents(input).map_err(|e| e.message)? {
+    for doc in parse_documents(input).map_err(ConfigFileError::Input)? {
         match doc.get("kind").and_then(Value::as_str) {
             Some("List" | "ImageList") => images.extend(
                 doc.get("items")
@@ -81,10 +127,10 @@ pub fn read_image(input: &Input) -> Result<ConfigFile, String> {
                     .cloned(),
             ),
             Some("AdmissionReview") => {
-                let review = parse_review(doc).map_err(|e| e.to_string())?;
+                let review = parse_review(doc).map_err(ConfigFileError::Review)?;
                 match review.request.object {
                     Some(object) => images.push(object),
-                    None => return Err("the AdmissionReview carries no object".to_owned()),
+                    None => return Err(ConfigFileError::NoObject),
                 }
                 old = review.request.old_object.or(old);
             }
@@ -92,21 +138,21 @@ pub fn read_image(input: &Input) -> Result<ConfigFile, String> {
         }
     }
     let image = match images.len() {
-        1 => images.pop().ok_or_else(|| "holds no object".to_owned())?,
-        0 => return Err("holds no Image".to_owned()),
-        n => return Err(format!("holds {n} objects; one Image is needed")),
+        1 => images.pop().ok_or(ConfigFileError::NoImage)?,
+        0 => return Err(ConfigFileError::NoImage),
+        n => return Err(ConfigFileError::Many(n)),
     };
     if !image.is_object() {
-        return Err("the Image is not a JSON object".to_owned());
+        return Err(ConfigFileError::NotAnObject);
     }
     match image.get("kind").and_then(Value::as_str) {
         None | Some("Image") => Ok(ConfigFile { image, old }),
-        Some(kind) => Err(format!("holds a {kind}, not an Image")),
+        Some(kind) => Err(ConfigFileError::OtherKind(kind.to_owned())),
     }
 }
 
 /// Reads the old object for `--old` (see [`read_image`]).
-pub fn old_object_from(input: &Input) -> Result<Value, String> {
+pub fn old_object_from(input: &Input) -> Result<Value, ConfigFileError> {
     read_image(input).map(|c| c.image)
 }
 
@@ -129,9 +175,100 @@ pub struct Expectation {
     pub rules: Option<BTreeSet<String>>,
 }
 
+/// Why a suite file, or a recorded response, holds no usable expectation: which entry (for a
+/// suite), and what is wrong with it. Modelled on globset's `Error { glob, kind }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectationError {
+    /// The index of the suite entry at fault, when one is.
+    entry: Option<usize>,
+    /// What is wrong.
+    kind: ExpectationErrorKind,
+}
+
+/// The kinds of [`ExpectationError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExpectationErrorKind {
+    /// The suite file cannot be read or parsed.
+    Input(InputError),
+    /// A suite object without an `expectations` list.
+    NoExpectations,
+    /// A suite that is neither a list nor an object.
+    NotAList,
+    /// An entry that is not an object.
+    NotAnObject,
+    /// `allowed` is not a boolean.
+    Allowed,
+    /// `code` is not a number (of an HTTP status).
+    Code,
+    /// `causes` is not a list.
+    Causes,
+    /// `warnings` is not a list of strings.
+    Warnings,
+    /// `rules` is not a list of ids.
+    Rules,
+    /// A suite entry with neither `uid` nor `source`.
+    NoKey,
+}
+
+impl ExpectationError {
+    fn new(kind: ExpectationErrorKind) -> Self {
+        ExpectationError { entry: None, kind }
+    }
+
+    fn at(self, entry: usize) -> Self {
+        ExpectationError {
+            entry: Some(entry),
+            ..self
+        }
+    }
+
+    /// The index of the suite entry at fault, when one is.
+    pub fn entry(&self) -> Option<usize> {
+        self.entry
+    }
+
+    /// What is wrong.
+    pub fn kind(&self) -> &ExpectationErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for ExpectationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ExpectationErrorKind as K;
+        if let Some(i) = self.entry {
+            write!(f, "entry {i}: ")?;
+        }
+        match &self.kind {
+            K::Input(e) => std::fmt::Display::fmt(e, f),
+            K::NoExpectations => {
+                f.write_str("a suite is a list of expectations, or {expectations: [...]}")
+            }
+            K::NotAList => f.write_str("a suite is a list of expectations"),
+            K::NotAnObject => f.write_str("an expectation must be an object"),
+            K::Allowed => f.write_str("allowed must be a boolean"),
+            K::Code => f.write_str("code must be a number"),
+            K::Causes => f.write_str("causes must be a list"),
+            K::Warnings => f.write_str("warnings must be a list of strings"),
+            K::Rules => f.write_str("rules must be a list of ids"),
+            K::NoKey => f.write_str("needs a uid or a source"),
+        }
+    }
+}
+
+impl std::error::Error for ExpectationError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ExpectationErrorKind::Input(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl Expectation {
     /// The expectation carried by a recorded AdmissionReview `response`.
-    pub fn from_response(response: &Value) -> Result<Self, String> {
+    pub fn from_response(response: &Value) -> Result<Self, ExpectationError> {
         let mut e = Expectation::from_fields(response)?;
         // A recorded denial lists all of its causes; none recorded means none.
         if e.allowed == Some(false) && e.causes.is_none() {
@@ -142,34 +279,32 @@ impl Expectation {
 
     /// Reads a suite file: a YAML/JSON list of entries (or `{expectations: [...]}`) each with
     /// `uid` or `source`, and any of `allowed`, `code`, `causes`, `warnings`, `rules`.
-    pub fn parse_suite(input: &Input) -> Result<Vec<Self>, String> {
+    pub fn parse_suite(input: &Input) -> Result<Vec<Self>, ExpectationError> {
+        use ExpectationErrorKind as K;
+        let fail = ExpectationError::new;
         let mut out = Vec::new();
-        for doc in parse_documents(input).map_err(|e| e.message)? {
+        for doc in parse_documents(input).map_err(|e| fail(K::Input(e)))? {
             let entries = match &doc {
                 Value::Array(items) => items.clone(),
                 Value::Object(o) => o
                     .get("expectations")
                     .and_then(Value::as_array)
                     .cloned()
-                    .ok_or("a suite is a list of expectations, or {expectations: [...]}")?,
-                _ => return Err("a suite is a list of expectations".to_owned()),
+                    .ok_or_else(|| fail(K::NoExpectations))?,
+                _ => return Err(fail(K::NotAList)),
             };
             for (i, entry) in entries.iter().enumerate() {
-                let mut e =
-                    Expectation::from_fields(entry).map_err(|m| format!("entry {i}: {m}"))?;
+                let mut e = Expectation::from_fields(entry).map_err(|e| e.at(i))?;
                 e.uid = entry.get("uid").and_then(Value::as_str).map(str::to_owned);
                 e.source = entry
                     .get("source")
                     .and_then(Value::as_str)
                     .map(str::to_owned);
                 if e.uid.is_none() && e.source.is_none() {
-                    return Err(format!("entry {i}: needs a uid or a source"));
+                    return Err(fail(K::NoKey).at(i));
                 }
                 if let Some(rules) = entry.get("rules") {
-                    e.rules = Some(
-                        string_set(rules)
-                            .ok_or(format!("entry {i}: rules must be a list of ids"))?,
-                    );
+                    e.rules = Some(string_set(rules).ok_or_else(|| fail(K::Rules).at(i))?);
                 }
                 out.push(e);
             }
@@ -177,12 +312,14 @@ impl Expectation {
         Ok(out)
     }
 
-    fn from_fields(v: &Value) -> Result<Self, String> {
-        let obj = v.as_object().ok_or("an expectation must be an object")?;
+    fn from_fields(v: &Value) -> Result<Self, ExpectationError> {
+        use ExpectationErrorKind as K;
+        let fail = ExpectationError::new;
+        let obj = v.as_object().ok_or_else(|| fail(K::NotAnObject))?;
         let allowed = match obj.get("allowed") {
             None => None,
             Some(Value::Bool(b)) => Some(*b),
-            Some(_) => return Err("allowed must be a boolean".to_owned()),
+            Some(_) => return Err(fail(K::Allowed)),
         };
         let status = obj.get("status");
         let code = match status.and_then(|s| s.get("code")).or(obj.get("code")) {
@@ -190,7 +327,7 @@ impl Expectation {
             Some(c) => Some(
                 c.as_u64()
                     .and_then(|c| u16::try_from(c).ok())
-                    .ok_or("code must be a number")?,
+                    .ok_or_else(|| fail(K::Code))?,
             ),
         };
         let causes_value = status
@@ -209,11 +346,11 @@ impl Expectation {
                     })
                     .collect(),
             ),
-            Some(_) => return Err("causes must be a list".to_owned()),
+            Some(_) => return Err(fail(K::Causes)),
         };
         let warnings = match obj.get("warnings") {
             None | Some(Value::Null) => None,
-            Some(w) => Some(string_set(w).ok_or("warnings must be a list of strings")?),
+            Some(w) => Some(string_set(w).ok_or_else(|| fail(K::Warnings))?),
         };
         Ok(Expectation {
             allowed,
@@ -402,6 +539,23 @@ pub struct Summary {
     pub mismatches: usize,
 }
 
+/// How a replay run went, for the exit status (the command chooses the codes). Ordered from
+/// best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+// Not `non_exhaustive`: the command maps every conclusion to an exit status in one
+// exhaustive match, which a new conclusion must join.
+pub enum Conclusion {
+    /// Every input was allowed; with expectations, every one was met.
+    Pass,
+    /// A denial; with expectations, a mismatch or an expectation that matched no input; with
+    /// [`Options::fail_on_warn`], also a warning.
+    Fail,
+    /// An input could not be read or parsed, or a request could not be judged.
+    Error,
+    /// The engine panicked on an input (a bug).
+    Internal,
+}
+
 /// A whole replay run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -417,26 +571,38 @@ pub struct Report {
     pub fail_on_warn: bool,
 }
 
-/// Why a judge gave no verdict, by whose fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a judge gave no verdict, by whose fault. The judge's own error is kept whole: this
+/// type's `Display` and `source()` are those of the judge's error.
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum JudgeError {
     /// No answer came: the connection, the TLS handshake or the call failed or timed out.
     /// Nothing is known about the request; [`Options::fail_fast`] counts these.
-    Unreachable(String),
+    Unreachable(Box<dyn std::error::Error + Send + Sync>),
     /// The judge answered, but not with a usable verdict; or it cannot judge this request.
-    Refuse(String),
+    Refuse(Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl fmt::Display for JudgeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl JudgeError {
+    /// The judge's own error.
+    fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         match self {
-            JudgeError::Unreachable(m) | JudgeError::Refuse(m) => f.write_str(m),
+            JudgeError::Unreachable(e) | JudgeError::Refuse(e) => e.as_ref(),
         }
     }
 }
 
-impl std::error::Error for JudgeError {}
+impl fmt::Display for JudgeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        std::fmt::Display::fmt(self.inner(), f)
+    }
+}
+
+impl std::error::Error for JudgeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner().source()
+    }
+}
 
 /// Who judges a request: the in-process engine ([`Local`]) or a live webhook
 /// ([`crate::remote::Remote`]). Shared by the threads of [`Options::concurrency`].
@@ -462,19 +628,47 @@ pub struct ObjectVerdict {
     pub notes: Vec<String>,
 }
 
+/// Why a bare object cannot be judged at all (as opposed to being denied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ObjectError {
+    /// The document is not a JSON object.
+    NotAnObject,
+    /// The request built for it cannot be judged.
+    Request(RequestError),
+}
+
+impl fmt::Display for ObjectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ObjectError::NotAnObject => f.write_str("the document is not a JSON object"),
+            ObjectError::Request(e) => std::fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl std::error::Error for ObjectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ObjectError::NotAnObject => None,
+            ObjectError::Request(e) => Some(e),
+        }
+    }
+}
+
 /// Judges a bare object as `replay` judges a file holding it (`explain` asks this first).
 pub fn judge_object(
     object: Value,
     old: Option<Value>,
     policy: &Policy,
-) -> Result<ObjectVerdict, String> {
+) -> Result<ObjectVerdict, ObjectError> {
     let options = Options {
         old,
         ..Options::default()
     };
     let mut notes = Vec::new();
     let request = bare_image_request(object, &options, 0, &mut notes)?;
-    let verdict = evaluate(&request, policy).map_err(|e| e.to_string())?;
+    let verdict = evaluate(&request, policy).map_err(ObjectError::Request)?;
     notes.extend(verdict.skip_reason.iter().map(|r| format!("skipped: {r}")));
     Ok(ObjectVerdict {
         operation: request.operation.as_str(),
@@ -489,7 +683,7 @@ pub struct Local<'a>(pub &'a Policy);
 
 impl Judge for Local<'_> {
     fn judge(&self, request: &AdmissionRequest) -> Result<Verdict, JudgeError> {
-        evaluate(request, self.0).map_err(|e| JudgeError::Refuse(e.to_string()))
+        evaluate(request, self.0).map_err(|e| JudgeError::Refuse(Box::new(e)))
     }
 }
 
@@ -527,6 +721,39 @@ pub fn replay_with(
     judge: &dyn Judge,
     progress: &dyn Progress,
 ) -> Report {
+    let jobs = prepare_all(inputs, options);
+    let pending: Vec<&AdmissionRequest> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            Job::Pending(p) => Some(&p.request),
+            Job::Done(_) => None,
+        })
+        .collect();
+    let mut verdicts = judge_all(&pending, judge, options, progress).into_iter();
+    let knows_rules = judge.knows_rules();
+    let mut results: Vec<Outcome> = jobs
+        .into_iter()
+        .map(|job| match job {
+            Job::Done(outcome) => outcome,
+            Job::Pending(p) => {
+                let judged = verdicts.next().unwrap_or(Judged::Panicked);
+                finish(p, judged, knows_rules)
+            }
+        })
+        .collect();
+    let unmatched = apply_expectations(&mut results, &options.expectations, knows_rules);
+    let summary = summarize(&results, unmatched.len());
+    Report {
+        results,
+        summary,
+        unmatched,
+        fail_on_warn: options.fail_on_warn,
+    }
+}
+
+/// Reads every input into jobs, in order: a document per job (`<path>#<i>` when the input
+/// holds several), or one failed result for an input that cannot be parsed.
+fn prepare_all(inputs: &[Input], options: &Options) -> Vec<Job> {
     let mut jobs = Vec::new();
     for input in inputs {
         match parse_documents(input) {
@@ -549,27 +776,18 @@ pub fn replay_with(
             }
         }
     }
-    let pending: Vec<&AdmissionRequest> = jobs
-        .iter()
-        .filter_map(|j| match j {
-            Job::Pending(p) => Some(&p.request),
-            Job::Done(_) => None,
-        })
-        .collect();
-    let mut verdicts = judge_all(&pending, judge, options, progress).into_iter();
-    let knows_rules = judge.knows_rules();
-    let mut results: Vec<Outcome> = jobs
-        .into_iter()
-        .map(|job| match job {
-            Job::Done(outcome) => outcome,
-            Job::Pending(p) => {
-                let judged = verdicts.next().unwrap_or(Judged::Panicked);
-                finish(p, judged, knows_rules)
-            }
-        })
-        .collect();
+    jobs
+}
+
+/// Compares every judged result with the expectations that name it (by uid or by source);
+/// returns what to report for the expectations that matched no input.
+fn apply_expectations(
+    results: &mut [Outcome],
+    expectations: &[Expectation],
+    knows_rules: bool,
+) -> Vec<String> {
     let mut unmatched = Vec::new();
-    for expectation in &options.expectations {
+    for expectation in expectations {
         let mut matched = false;
         for result in results.iter_mut().filter(|r| r.error.is_none()) {
             let by_uid = expectation.uid.is_some() && expectation.uid == result.uid;
@@ -592,11 +810,16 @@ pub fn replay_with(
             unmatched.push(format!("no input matched the expectation for {key}"));
         }
     }
+    unmatched
+}
+
+/// The counts of a report; `unmatched` expectations count as mismatches.
+fn summarize(results: &[Outcome], unmatched: usize) -> Summary {
     let mut summary = Summary {
         total: results.len(),
         ..Summary::default()
     };
-    for r in &results {
+    for r in results {
         match (r.error.is_some(), r.skipped, r.allowed) {
             (true, _, _) => summary.errors += 1,
             (false, Some(true), _) => summary.skipped += 1,
@@ -607,13 +830,8 @@ pub fn replay_with(
             summary.mismatches += 1;
         }
     }
-    summary.mismatches += unmatched.len();
-    Report {
-        results,
-        summary,
-        unmatched,
-        fail_on_warn: options.fail_on_warn,
-    }
+    summary.mismatches += unmatched;
+    summary
 }
 
 /// A verdict rebuilt from a result, for comparisons.
@@ -682,7 +900,7 @@ fn prepare(source: String, unit: Unit, options: &Options, ordinal: usize) -> Job
         },
         Unit::Image(image) => match bare_image_request(image, options, ordinal, &mut notes) {
             Ok(request) => request,
-            Err(e) => return Job::Done(Outcome::error(source, e)),
+            Err(e) => return Job::Done(Outcome::error(source, e.to_string())),
         },
     };
     Job::Pending(Pending {
@@ -842,18 +1060,18 @@ impl Report {
         result.fails() || (self.fail_on_warn && result.warned())
     }
 
-    /// The process exit code: 3 internal error, 2 an input that cannot be read or judged,
-    /// 1 a denial (or, with expectations, a mismatch; with `fail_on_warn`, also a warning),
-    /// 0 otherwise.
-    pub fn exit_code(&self) -> u8 {
+    /// How the run went, the worst that applies: an internal error, an input that cannot be
+    /// read or judged, a failing result (a denial; with expectations, a mismatch; with
+    /// `fail_on_warn`, also a warning), or none of these.
+    pub fn conclusion(&self) -> Conclusion {
         if self.results.iter().any(|r| r.internal) {
-            3
+            Conclusion::Internal
         } else if self.summary.errors > 0 {
-            2
+            Conclusion::Error
         } else if !self.unmatched.is_empty() || self.results.iter().any(|r| self.fails(r)) {
-            1
+            Conclusion::Fail
         } else {
-            0
+            Conclusion::Pass
         }
     }
 
@@ -1042,7 +1260,7 @@ mod tests {
     impl Judge for Down {
         fn judge(&self, _: &AdmissionRequest) -> Result<Verdict, JudgeError> {
             self.0.fetch_add(1, Ordering::SeqCst);
-            Err(JudgeError::Unreachable("cannot connect".to_owned()))
+            Err(JudgeError::Unreachable("cannot connect".into()))
         }
     }
 
@@ -1061,7 +1279,7 @@ mod tests {
         };
         let concurrent = replay(&inputs, &options, &slow);
         assert_eq!(concurrent.to_json(), sequential.to_json());
-        assert_eq!(concurrent.exit_code(), sequential.exit_code());
+        assert_eq!(concurrent.conclusion(), sequential.conclusion());
         assert_eq!(slow.calls.load(Ordering::SeqCst), 10);
     }
 
@@ -1091,7 +1309,7 @@ mod tests {
                 .count();
             assert_eq!(sent + not_sent, 20);
             assert_eq!(report.summary.errors, 20);
-            assert_eq!(report.exit_code(), 2);
+            assert_eq!(report.conclusion(), Conclusion::Error);
         }
         // Without it, every request is sent.
         let down = Down(AtomicUsize::new(0));
@@ -1111,11 +1329,14 @@ mod tests {
         let inputs = std::slice::from_ref(&warned);
         let report = replay(inputs, &Options::default(), &Local(&policy));
         assert!(report.results[0].warned());
-        assert_eq!(report.exit_code(), 0);
+        assert_eq!(report.conclusion(), Conclusion::Pass);
         let options = Options {
             fail_on_warn: true,
             ..Options::default()
         };
-        assert_eq!(replay(inputs, &options, &Local(&policy)).exit_code(), 1);
+        assert_eq!(
+            replay(inputs, &options, &Local(&policy)).conclusion(),
+            Conclusion::Fail
+        );
     }
 }

@@ -241,7 +241,7 @@ impl Rejection {
             Rejection::BodyBudget => 503,
             Rejection::BodyTimeout => 408,
             Rejection::Body(_) => 400,
-            Rejection::Review(e) => e.kind.code_and_reason().0,
+            Rejection::Review(e) => e.kind().code_and_reason().0,
             Rejection::ReviewTimeout { .. } => 504,
             Rejection::Panic { .. } => 500,
         }
@@ -255,7 +255,7 @@ impl Rejection {
             Rejection::BodyBudget => "body_budget",
             Rejection::BodyTimeout => "body_timeout",
             Rejection::Body(_) => "body",
-            Rejection::Review(e) if e.kind == ReviewErrorKind::TooLarge => "review_budget",
+            Rejection::Review(e) if e.kind() == ReviewErrorKind::TooLarge => "review_budget",
             Rejection::Review(_) => "malformed_review",
             Rejection::ReviewTimeout { .. } => "review_timeout",
             Rejection::Panic { .. } => "panic",
@@ -297,9 +297,9 @@ impl IntoResponse for Rejection {
             Rejection::Review(e) => match e.to_response() {
                 Some(body) => json_response(StatusCode::OK, body),
                 None => error(
-                    StatusCode::from_u16(e.kind.code_and_reason().0)
+                    StatusCode::from_u16(e.kind().code_and_reason().0)
                         .unwrap_or(StatusCode::BAD_REQUEST),
-                    &e.message,
+                    &e.to_string(),
                 ),
             },
             Rejection::ReviewTimeout { deadline, echo } => {
@@ -476,11 +476,11 @@ fn log_rejection(state: &AppState, rejection: &Rejection, peer: Option<std::net:
         }
         _ if !state.log_budget.allow() => {}
         Rejection::Review(e) => {
-            let uid = e.uid.as_deref().map(|u| sanitize(u, MAX_LOGGED_UID));
+            let uid = e.uid().map(|u| sanitize(u, MAX_LOGGED_UID));
             tracing::warn!(
                 uid = uid.as_deref().unwrap_or(""),
                 peer,
-                error = %sanitize(&e.message, MAX_LOGGED_MESSAGE),
+                error = %sanitize(&e.to_string(), MAX_LOGGED_MESSAGE),
                 "admission review not judged"
             );
         }
