@@ -1,35 +1,16 @@
 //! End-to-end tests of `image-config-webhook explain` as a user runs it: exit codes, the text
 //! report, and the shape of `-o json`. Inputs live in `tests/explain/`.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
+use common::binary::{Run, run_binary};
+
 const NEW: &str = "tests/explain/new.yaml";
 const CURRENT: &str = "tests/explain/current.yaml";
 const PAYLOAD: &str = "quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64";
 
-/// What one run of the binary produced.
-struct Run {
-    args: Vec<String>,
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 impl Run {
-    fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "exit code of {:?}\nstdout:\n{}\nstderr:\n{}",
-            self.args, self.stdout, self.stderr
-        );
-        self
-    }
-
     /// The whole of stdout as exactly one JSON document.
     fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
@@ -56,32 +37,10 @@ fn run(args: &[&str]) -> Run {
 }
 
 fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new(BIN)
-        .arg("explain")
-        .args(args)
-        .current_dir(ROOT)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())
-            .unwrap_or_else(|e| panic!("cannot write stdin: {e}"));
-    }
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("cannot wait for {BIN}: {e}"));
-    Run {
-        args: args.iter().map(|a| (*a).to_owned()).collect(),
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let explain: Vec<&str> = std::iter::once("explain")
+        .chain(args.iter().copied())
+        .collect();
+    run_binary(&explain, stdin)
 }
 
 fn keys(v: &Value) -> Vec<&str> {

@@ -8,8 +8,10 @@
 
 mod common;
 
+use common::binary::{Run, run_binary};
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,14 +42,6 @@ const RULE_IDS: [&str; 43] = [
 // Harness
 // ---------------------------------------------------------------------------------------------
 
-/// What one run of the binary produced.
-struct Run {
-    args: Vec<String>,
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 impl Run {
     /// The whole of stdout parsed as exactly one JSON document (trailing text is an error).
     fn json(&self) -> Value {
@@ -57,15 +51,6 @@ impl Run {
                 self.args, self.stdout, self.stderr
             )
         })
-    }
-
-    fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "exit code of {:?}\nstdout:\n{}\nstderr:\n{}",
-            self.args, self.stdout, self.stderr
-        );
-        self
     }
 
     fn lines(&self) -> Vec<&str> {
@@ -78,29 +63,7 @@ fn run(args: &[&str]) -> Run {
 }
 
 fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(ROOT)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    if let Some(text) = stdin {
-        let mut pipe = child.stdin.take().expect("a stdin pipe");
-        pipe.write_all(text.as_bytes()).expect("stdin is written");
-    }
-    let out = child.wait_with_output().expect("the binary finishes");
-    Run {
-        args: args.iter().map(|a| (*a).to_owned()).collect(),
-        code: out.status.code().expect("the binary exits (no signal)"),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
+    run_binary(args, stdin)
 }
 
 fn cli(name: &str) -> String {

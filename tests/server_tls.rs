@@ -1,556 +1,54 @@
 //! Integration tests of the webhook server (`image-config-webhook serve`) over real TLS on
-//! loopback: verdicts, bad requests, keep-alive, slow clients, mTLS, TLS versions, HTTP/2,
-//! certificate rotation by kubelet-style symlink swap, graceful shutdown, metrics, IPv6, and the
-//! real binary (SIGTERM, start-up failures).
+//! loopback, for what needs a connection: keep-alive, slow clients, mTLS, TLS versions, HTTP/2,
+//! certificate rotation by kubelet-style symlink swap, graceful shutdown, metrics on both
+//! listeners, IPv6, and the real binary (SIGTERM, start-up failures). What depends on the
+//! request alone (status codes, envelope errors, verdicts, probes) is tested without sockets in
+//! `src/server/tests.rs`.
 //!
-//! Every certificate is generated here with rcgen (a CA and leaves for localhost, 127.0.0.1 and
-//! ::1) and written to a unique directory under the system temp dir, removed at the end. Every
-//! server listens on an ephemeral port; every network wait is bounded.
+//! The harness is `tests/common/`: certificates generated with rcgen (a CA and leaves for
+//! localhost, 127.0.0.1 and ::1) written to a unique directory under the system temp dir,
+//! removed at the end. Every server listens on an ephemeral port; every network wait is bounded.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
-};
+use rcgen::KeyPair;
 use rustls::ClientConfig;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 mod common;
-use common::binary::{cpu_seconds, spawn_binary, start_binary, wait_exit_blocking};
-use common::{metric_value, read_until_closed, wait_until, within};
+use common::binary::{cpu_seconds, failed_start, spawn_binary, start_binary, wait_exit_blocking};
+use common::http::{
+    H1, Reply, collect, one_shot, plain_get, post_head, read_reply, read_until_closed, request,
+    review_request,
+};
+use common::pki::{Ca, Leaf, not_after_of, serial_of};
+use common::server::{Fixture, metric, serve_config, start, stop};
+use common::tls::{ALL_VERSIONS, client_config, peer_der, tls_connect};
+use common::tmp::TempDir;
+use common::{IO, metric_value, wait_until, within};
 
-use image_config_webhook::policy::Policy;
-use image_config_webhook::server::tls::{TlsSettings, TlsVersion};
-use image_config_webhook::server::{self, MAX_BODY_BYTES, Running, ServeConfig};
+use image_config_webhook::server::Running;
+use image_config_webhook::server::tls::TlsVersion;
 
-/// Bound on any single network exchange.
-const IO: Duration = Duration::from_secs(10);
 const V1: &str = "admission.k8s.io/v1";
-const V1BETA1: &str = "admission.k8s.io/v1beta1";
 const R2_FIELD: &str = "spec.registrySources.blockedRegistries[0]";
 
 const IN_FLIGHT: &str = "image_config_webhook_requests_in_flight";
 const EXPIRY: &str = "image_config_webhook_certificate_expiry_timestamp_seconds";
 const RELOAD_OK: &str = "image_config_webhook_certificate_reloads_total{result=\"success\"}";
 const RELOAD_FAILED: &str = "image_config_webhook_certificate_reloads_total{result=\"failure\"}";
-
-// ---------------------------------------------------------------------------------------------
-// Temporary directories and certificates
-// ---------------------------------------------------------------------------------------------
-
-/// A unique directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "image-config-webhook-server-tls-{}-{tag}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .unwrap_or_else(|e| panic!("cannot create {}: {e}", parent.display()));
-        }
-        std::fs::write(&path, contents)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A test certificate authority.
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-    der: CertificateDer<'static>,
-}
-
-/// A certificate signed by a [`Ca`], with its key.
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    der: CertificateDer<'static>,
-    /// notAfter in Unix seconds, as x509-parser reads it from the DER.
-    not_after: i64,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let key = KeyPair::generate().expect("CA key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, name);
-        params.distinguished_name = dn;
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let cert = params.self_signed(&key).expect("CA certificate");
-        Ca {
-            pem: cert.pem(),
-            der: cert.der().clone(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A serving certificate for localhost, 127.0.0.1 and ::1, valid until `year`-01-01.
-    fn server_leaf(&self, serial: u64, year: i32) -> Leaf {
-        self.leaf(
-            serial,
-            year,
-            vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        )
-    }
-
-    /// A client certificate (the API server's identity, in mTLS).
-    fn client_leaf(&self, serial: u64) -> Leaf {
-        self.leaf(
-            serial,
-            2040,
-            vec!["kube-apiserver".into()],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        )
-    }
-
-    fn leaf(
-        &self,
-        serial: u64,
-        year: i32,
-        sans: Vec<String>,
-        eku: ExtendedKeyUsagePurpose,
-    ) -> Leaf {
-        let key = KeyPair::generate().expect("leaf key");
-        let mut params = CertificateParams::new(sans).expect("leaf params");
-        let mut dn = DistinguishedName::new();
-        dn.push(
-            DnType::CommonName,
-            format!("image-config-webhook test {serial}"),
-        );
-        params.distinguished_name = dn;
-        params.serial_number = Some(SerialNumber::from(serial));
-        params.not_after = rcgen::date_time_ymd(year, 1, 1);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![eku];
-        params.use_authority_key_identifier_extension = true;
-        let cert = params.signed_by(&key, &self.issuer).expect("leaf");
-        let der = cert.der().clone();
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            not_after: not_after_of(&der),
-            der,
-        }
-    }
-}
-
-impl Leaf {
-    fn key(&self) -> PrivateKeyDer<'static> {
-        PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).expect("leaf key PEM")
-    }
-}
-
-fn not_after_of(der: &[u8]) -> i64 {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).expect("certificate parses");
-    cert.validity().not_after.timestamp()
-}
-
-fn serial_of(der: &[u8]) -> String {
-    match x509_parser::parse_x509_certificate(der) {
-        Ok((_, cert)) => cert.raw_serial_as_string(),
-        Err(_) => format!("<{} bytes that do not parse>", der.len()),
-    }
-}
-
-/// A temp dir with `tls.crt` and `tls.key` from a fresh CA, and a config serving them.
-struct Fixture {
-    dir: TempDir,
-    ca: Ca,
-    leaf: Leaf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl Fixture {
-    fn new(tag: &str) -> Fixture {
-        let dir = TempDir::new(tag);
-        let ca = Ca::new("image-config-webhook test CA");
-        let leaf = ca.server_leaf(1, 2040);
-        let cert = dir.write("tls.crt", &leaf.cert_pem);
-        let key = dir.write("tls.key", &leaf.key_pem);
-        Fixture {
-            dir,
-            ca,
-            leaf,
-            cert,
-            key,
-        }
-    }
-
-    fn config(&self) -> ServeConfig {
-        serve_config(&self.cert, &self.key)
-    }
-
-    /// A client trusting the CA, TLS 1.2 and 1.3, offering HTTP/1.1.
-    fn client(&self) -> Arc<ClientConfig> {
-        client_config(&self.ca, ALL_VERSIONS, None, &[b"http/1.1"])
-    }
-}
-
-/// A server config with small timeouts, listening on 127.0.0.1:0.
-fn serve_config(cert: &Path, key: &Path) -> ServeConfig {
-    ServeConfig {
-        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        probe_addr: None,
-        tls: TlsSettings {
-            cert: cert.to_owned(),
-            key: key.to_owned(),
-            client_ca: None,
-            min_version: TlsVersion::Tls12,
-            http2: false,
-        },
-        cert_poll_interval: Duration::from_millis(500),
-        handshake_timeout: Duration::from_secs(3),
-        header_read_timeout: Duration::from_secs(3),
-        idle_timeout: Duration::from_secs(3),
-        write_timeout: Duration::from_secs(10),
-        request_timeout: Duration::from_secs(5),
-        shutdown_timeout: Duration::from_secs(5),
-        max_connections: server::limit::DEFAULT_MAX_CONNECTIONS,
-        max_connections_per_peer: server::limit::DEFAULT_MAX_CONNECTIONS_PER_PEER,
-        body_budgets: Default::default(),
-        evictable_after: image_config_webhook::server::limit::EVICTABLE_AFTER,
-        policy: Policy::default(),
-    }
-}
-
-async fn start(config: ServeConfig) -> Running {
-    within("server start", IO, server::start(config))
-        .await
-        .unwrap_or_else(|e| panic!("the server does not start: {e}"))
-}
-
-/// Graceful stop; `wait` must return Ok.
-async fn stop(running: Running) {
-    running.begin_shutdown();
-    within("server stop", IO, running.wait())
-        .await
-        .unwrap_or_else(|e| panic!("the server did not stop cleanly: {e}"));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Clients
-// ---------------------------------------------------------------------------------------------
-
-const ALL_VERSIONS: &[&rustls::SupportedProtocolVersion] =
-    &[&rustls::version::TLS13, &rustls::version::TLS12];
-
-fn client_config(
-    ca: &Ca,
-    versions: &[&'static rustls::SupportedProtocolVersion],
-    identity: Option<&Leaf>,
-    alpn: &[&[u8]],
-) -> Arc<ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.der.clone()).expect("CA in the root store");
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(versions)
-            .expect("client TLS versions")
-            .with_root_certificates(roots);
-    let mut config = match identity {
-        Some(leaf) => builder
-            .with_client_auth_cert(vec![leaf.der.clone()], leaf.key())
-            .expect("client certificate"),
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
-
-/// TCP connect and TLS handshake, bounded; the server name is the address's IP (an IP SAN).
-async fn tls_connect(
-    addr: SocketAddr,
-    config: &Arc<ClientConfig>,
-) -> std::io::Result<TlsStream<TcpStream>> {
-    let connect = async {
-        let tcp = TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        TlsConnector::from(config.clone())
-            .connect(ServerName::from(addr.ip()), tcp)
-            .await
-    };
-    tokio::time::timeout(IO, connect)
-        .await
-        .unwrap_or_else(|_| Err(std::io::Error::other("TLS connect timed out")))
-}
-
-fn peer_der(tls: &TlsStream<TcpStream>) -> Vec<u8> {
-    tls.get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|chain| chain.first())
-        .map(|c| c.as_ref().to_vec())
-        .unwrap_or_default()
-}
-
-/// An HTTP response, from hyper or from the raw reader.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "HTTP {} body is not JSON ({e}): {}",
-                self.status,
-                self.text()
-            )
-        })
-    }
-}
-
-/// One HTTP/1.1 connection through hyper's client, reusable (keep-alive).
-struct H1 {
-    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    peer: Vec<u8>,
-}
-
-impl H1 {
-    async fn open(addr: SocketAddr, config: &Arc<ClientConfig>) -> Result<H1, String> {
-        let tls = tls_connect(addr, config)
-            .await
-            .map_err(|e| format!("TLS connect to {addr}: {e}"))?;
-        let peer = peer_der(&tls);
-        let (sender, conn) =
-            tokio::time::timeout(IO, hyper::client::conn::http1::handshake(TokioIo::new(tls)))
-                .await
-                .map_err(|_| "HTTP handshake timed out".to_owned())?
-                .map_err(|e| format!("HTTP handshake: {e}"))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(H1 { sender, peer })
-    }
-
-    async fn send(&mut self, request: hyper::Request<Full<Bytes>>) -> Result<Reply, String> {
-        let exchange = async {
-            self.sender
-                .ready()
-                .await
-                .map_err(|e| format!("connection not ready: {e}"))?;
-            let response = self
-                .sender
-                .send_request(request)
-                .await
-                .map_err(|e| format!("request failed: {e}"))?;
-            collect(response).await
-        };
-        tokio::time::timeout(IO, exchange)
-            .await
-            .map_err(|_| "request timed out".to_owned())?
-    }
-
-    async fn review(&mut self, review: &Value) -> Result<Reply, String> {
-        self.send(review_request(review)).await
-    }
-}
-
-async fn collect(response: hyper::Response<hyper::body::Incoming>) -> Result<Reply, String> {
-    let (parts, body) = response.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(|e| format!("response body: {e}"))?
-        .to_bytes();
-    Ok(Reply {
-        status: parts.status.as_u16(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
-            .collect(),
-        body: body.to_vec(),
-    })
-}
-
-fn request(
-    method: &str,
-    uri: &str,
-    content_type: Option<&str>,
-    body: impl Into<Bytes>,
-) -> hyper::Request<Full<Bytes>> {
-    let mut builder = hyper::Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("host", "localhost");
-    if let Some(ct) = content_type {
-        builder = builder.header("content-type", ct);
-    }
-    builder.body(Full::new(body.into())).expect("request")
-}
-
-fn review_request(review: &Value) -> hyper::Request<Full<Bytes>> {
-    request(
-        "POST",
-        "/validate",
-        Some("application/json"),
-        serde_json::to_vec(review).expect("review JSON"),
-    )
-}
-
-/// One request on a fresh connection.
-async fn one_shot(
-    addr: SocketAddr,
-    config: &Arc<ClientConfig>,
-    request: hyper::Request<Full<Bytes>>,
-) -> Result<Reply, String> {
-    H1::open(addr, config).await?.send(request).await
-}
-
-/// Reads one HTTP/1.1 response (Content-Length framed, or up to EOF) from a raw stream.
-async fn read_reply<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Reply> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!(
-                    "closed after {} bytes of response head: {:?}",
-                    buf.len(),
-                    String::from_utf8_lossy(&buf)
-                ),
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut body = buf[head_end + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let mut reply = Reply {
-        status,
-        headers,
-        body: Vec::new(),
-    };
-    assert!(
-        reply.header("transfer-encoding").is_none(),
-        "the raw reader does not decode chunked responses: {head}"
-    );
-    match reply.header("content-length").and_then(|v| v.parse().ok()) {
-        Some(length) => {
-            while body.len() < length {
-                let n = stream.read(&mut chunk).await?;
-                if n == 0 {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "closed inside the response body",
-                    ));
-                }
-                body.extend_from_slice(&chunk[..n]);
-            }
-            body.truncate(length);
-        }
-        None => loop {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => body.extend_from_slice(&chunk[..n]),
-            }
-        },
-    }
-    reply.body = body;
-    Ok(reply)
-}
-
-/// `GET path` over plain HTTP (the probe listener), bounded.
-async fn plain_get(addr: SocketAddr, path: &str) -> std::io::Result<Reply> {
-    let exchange = async {
-        let mut tcp = TcpStream::connect(addr).await?;
-        tcp.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .await?;
-        read_reply(&mut tcp).await
-    };
-    tokio::time::timeout(Duration::from_secs(5), exchange)
-        .await
-        .unwrap_or_else(|_| Err(std::io::Error::other("plain HTTP request timed out")))
-}
-
-/// The head of a `POST /validate` with the given framing header line(s).
-fn post_head(path: &str, framing: &str) -> String {
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{framing}\r\n"
-    )
-}
 
 /// A request body fed through a channel, to send a body in pieces through hyper.
 struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
@@ -612,10 +110,6 @@ fn assert_denied(reply: &Reply, uid: &str, api_version: &str) {
     );
 }
 
-fn metric(running: &Running, series: &str) -> Option<f64> {
-    metric_value(&running.state.metrics().encode(), series)
-}
-
 /// The webhook's default listen address is `[::]:8443`: a machine without IPv6 cannot run it
 /// on its defaults, so the IPv6 tests fail there (with the reason) rather than skip and pass.
 #[track_caller]
@@ -629,268 +123,7 @@ fn require_ipv6_loopback() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 1. Verdicts
-// ---------------------------------------------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reviews_get_a_verdict_with_the_uid_and_the_api_version() {
-    let fx = Fixture::new("verdicts");
-    let running = start(fx.config()).await;
-    let mut conn = H1::open(running.addr, &fx.client()).await.expect("connect");
-    assert_eq!(conn.peer, fx.leaf.der.as_ref(), "the served certificate");
-
-    let allowed = conn.review(&allowed_review("uid-allowed")).await.unwrap();
-    assert_allowed(&allowed, "uid-allowed", V1);
-    assert_eq!(allowed.header("content-type"), Some("application/json"));
-
-    let denied = conn.review(&denied_review("uid-denied")).await.unwrap();
-    assert_denied(&denied, "uid-denied", V1);
-    let doc = denied.json();
-    assert_eq!(
-        doc["response"]["status"]["details"]["causes"][0]["reason"], "FieldValueInvalid",
-        "{doc}"
-    );
-    let message = doc["response"]["status"]["message"].as_str().unwrap_or("");
-    assert!(
-        message.contains("Invalid value: \"registry.io/myrepo:latest\""),
-        "{message}"
-    );
-
-    let mut beta = allowed_review("uid-beta");
-    beta["apiVersion"] = json!(V1BETA1);
-    assert_allowed(&conn.review(&beta).await.unwrap(), "uid-beta", V1BETA1);
-    let mut beta_denied = denied_review("uid-beta-denied");
-    beta_denied["apiVersion"] = json!(V1BETA1);
-    assert_denied(
-        &conn.review(&beta_denied).await.unwrap(),
-        "uid-beta-denied",
-        V1BETA1,
-    );
-
-    stop(running).await;
-}
-
-// ---------------------------------------------------------------------------------------------
-// 2. Bad requests
-// ---------------------------------------------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_class_of_bad_request_gets_its_status() {
-    let fx = Fixture::new("bad-requests");
-    let running = start(fx.config()).await;
-    let (addr, tls) = (running.addr, fx.client());
-    let body = serde_json::to_vec(&allowed_review("ct")).unwrap();
-
-    // Content-Type.
-    let plain = one_shot(
-        addr,
-        &tls,
-        request("POST", "/validate", Some("text/plain"), body.clone()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(plain.status, 415, "{}", plain.text());
-    assert!(
-        plain.json()["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("Content-Type")),
-        "{}",
-        plain.text()
-    );
-    let missing = one_shot(addr, &tls, request("POST", "/validate", None, body.clone()))
-        .await
-        .unwrap();
-    assert_eq!(missing.status, 415, "no Content-Type: {}", missing.text());
-    let with_charset = one_shot(
-        addr,
-        &tls,
-        request(
-            "POST",
-            "/validate",
-            Some("application/json; charset=utf-8"),
-            body,
-        ),
-    )
-    .await
-    .unwrap();
-    assert_allowed(&with_charset, "ct", V1);
-
-    // Malformed JSON that still shows its uid: answered as a review, so the user sees why.
-    let truncated = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"abc","operation":"CREATE","object":{"spec":{"#;
-    let reply = one_shot(
-        addr,
-        &tls,
-        request("POST", "/validate", Some("application/json"), truncated),
-    )
-    .await
-    .unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let doc = reply.json();
-    assert_eq!(doc["kind"], "AdmissionReview", "{doc}");
-    assert_eq!(doc["apiVersion"], V1, "{doc}");
-    assert_eq!(doc["response"]["uid"], "abc", "{doc}");
-    assert_eq!(doc["response"]["allowed"], false, "{doc}");
-    assert_eq!(doc["response"]["status"]["code"], 400, "{doc}");
-    let message = doc["response"]["status"]["message"].as_str().unwrap_or("");
-    assert!(message.contains("malformed JSON"), "{doc}");
-
-    // A well-formed v1beta1 review with a bad request: answered in v1beta1 with the uid.
-    let bad_field = json!({
-        "apiVersion": V1BETA1,
-        "kind": "AdmissionReview",
-        "request": {"uid": "beta-bad"}
-    });
-    let reply = one_shot(addr, &tls, review_request(&bad_field))
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let doc = reply.json();
-    assert_eq!(doc["apiVersion"], V1BETA1, "{doc}");
-    assert_eq!(doc["response"]["uid"], "beta-bad", "{doc}");
-    assert_eq!(doc["response"]["allowed"], false, "{doc}");
-    assert_eq!(doc["response"]["status"]["code"], 400, "{doc}");
-    assert!(
-        doc["response"]["status"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("request.operation")),
-        "{doc}"
-    );
-
-    // No request and no uid: nothing to answer as a review.
-    let reply = one_shot(
-        addr,
-        &tls,
-        review_request(&json!({"kind": "AdmissionReview"})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(reply.status, 400, "{}", reply.text());
-    assert!(
-        reply.json()["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("no request")),
-        "{}",
-        reply.text()
-    );
-
-    // Unknown paths.
-    for method in ["GET", "POST"] {
-        let reply = one_shot(
-            addr,
-            &tls,
-            request(method, "/nope", Some("application/json"), "{}"),
-        )
-        .await
-        .unwrap();
-        assert_eq!(reply.status, 404, "{method} /nope: {}", reply.text());
-        assert!(reply.json()["error"].is_string(), "{}", reply.text());
-    }
-
-    stop(running).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_content_length_is_refused_before_the_body_is_sent() {
-    let fx = Fixture::new("content-length");
-    let running = start(fx.config()).await;
-    for length in [8_000_000, MAX_BODY_BYTES + 1] {
-        let mut tls = tls_connect(running.addr, &fx.client()).await.unwrap();
-        let head = post_head("/validate", &format!("Content-Length: {length}\r\n"));
-        tls.write_all(head.as_bytes()).await.unwrap();
-        tls.flush().await.unwrap();
-        // Not one byte of the body is sent: the answer must come from the headers alone.
-        let reply = within("413 from Content-Length", IO, read_reply(&mut tls))
-            .await
-            .unwrap_or_else(|e| panic!("Content-Length {length}: no response: {e}"));
-        assert_eq!(
-            reply.status,
-            413,
-            "Content-Length {length}: {}",
-            reply.text()
-        );
-        assert!(
-            reply.json()["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("7 MiB")),
-            "{}",
-            reply.text()
-        );
-    }
-    stop(running).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_chunked_body_is_refused() {
-    let fx = Fixture::new("chunked");
-    let running = start(fx.config()).await;
-    let tls = tls_connect(running.addr, &fx.client()).await.unwrap();
-    let (mut reader, mut writer) = tokio::io::split(tls);
-    // 8 MiB of chunks, no Content-Length; the writer stops quietly once the server closes.
-    let sender = tokio::spawn(async move {
-        let chunk = vec![b' '; 64 * 1024];
-        let framed = [
-            format!("{:x}\r\n", chunk.len()).into_bytes(),
-            chunk,
-            b"\r\n".to_vec(),
-        ]
-        .concat();
-        let mut sent = 0usize;
-        if writer
-            .write_all(post_head("/validate", "Transfer-Encoding: chunked\r\n").as_bytes())
-            .await
-            .is_err()
-        {
-            return sent;
-        }
-        while sent < 8 * 1024 * 1024 {
-            if writer.write_all(&framed).await.is_err() {
-                return sent;
-            }
-            sent += 64 * 1024;
-        }
-        let _ = writer.write_all(b"0\r\n\r\n").await;
-        let _ = writer.flush().await;
-        sent
-    });
-    let reply = within(
-        "413 for a chunked body",
-        Duration::from_secs(30),
-        read_reply(&mut reader),
-    )
-    .await
-    .expect("a response");
-    assert_eq!(reply.status, 413, "{}", reply.text());
-    assert!(reply.json()["error"].is_string(), "{}", reply.text());
-    sender.abort();
-    let _ = sender.await;
-    assert_eq!(metric(&running, IN_FLIGHT), Some(0.0));
-    stop(running).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_timeout_parameter_bounds_a_stalled_body() {
-    let fx = Fixture::new("deadline");
-    let running = start(fx.config()).await;
-    let mut tls = tls_connect(running.addr, &fx.client()).await.unwrap();
-    let head = post_head("/validate?timeout=1s", "Content-Length: 1000\r\n");
-    tls.write_all(head.as_bytes()).await.unwrap();
-    tls.write_all(b"{\"apiVersion\":").await.unwrap();
-    tls.flush().await.unwrap();
-    let sent = Instant::now();
-    let reply = within("408", IO, read_reply(&mut tls)).await.unwrap();
-    let waited = sent.elapsed();
-    assert_eq!(reply.status, 408, "{}", reply.text());
-    assert!(reply.json()["error"].is_string(), "{}", reply.text());
-    assert!(
-        waited >= Duration::from_millis(800) && waited < Duration::from_secs(4),
-        "?timeout=1s answered after {waited:?} (request_timeout is 5 s)"
-    );
-    assert_eq!(metric(&running, IN_FLIGHT), Some(0.0));
-    stop(running).await;
-}
-
-// ---------------------------------------------------------------------------------------------
-// 3. Keep-alive
+// 1. Keep-alive
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -948,7 +181,7 @@ async fn idle_keep_alive_connections_outlive_the_header_read_timeout() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. Slow clients
+// 2. Slow clients
 // ---------------------------------------------------------------------------------------------
 
 /// Sends `prefix`, then one header byte every 500 ms until the server closes the connection.
@@ -1109,7 +342,7 @@ async fn clients_that_never_finish_the_tls_handshake_are_dropped() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. mTLS and TLS versions
+// 3. mTLS and TLS versions
 // ---------------------------------------------------------------------------------------------
 
 /// Connects and posts a review; any failure (handshake, alert, reset) is an Err.
@@ -1351,7 +584,7 @@ async fn aborted_uploads_do_not_leak_the_in_flight_gauge() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 6. Certificate rotation
+// 4. Certificate rotation
 // ---------------------------------------------------------------------------------------------
 
 /// Writes a generation directory (`..2026_x`) holding tls.crt and tls.key.
@@ -1621,7 +854,7 @@ async fn a_certificate_written_in_place_is_served_without_waiting_for_the_poll()
 }
 
 // ---------------------------------------------------------------------------------------------
-// 7. Graceful shutdown
+// 5. Graceful shutdown
 // ---------------------------------------------------------------------------------------------
 
 /// Starts a server with a probe listener and a request whose body is half sent.
@@ -1717,7 +950,7 @@ async fn readyz_answers_503_on_the_probe_listener_while_draining() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 8. Metrics
+// 6. Metrics
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1811,7 +1044,7 @@ async fn metrics_count_reviews_findings_and_the_certificate() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 9. IPv6
+// 7. IPv6
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1861,7 +1094,7 @@ async fn attempt_review_of(
 }
 
 // ---------------------------------------------------------------------------------------------
-// 10. The real binary
+// 8. The real binary
 // ---------------------------------------------------------------------------------------------
 
 /// Kills the child on drop (a failed assertion must not leave a server behind).
@@ -1931,35 +1164,11 @@ async fn binary_serves_then_exits_zero_on_sigterm() {
     );
 }
 
-/// Runs `serve` with certificate material that cannot be used; returns the exit code and the
-/// stderr lines starting with `error:`.
-fn failed_start(dir: &TempDir, cert_dir: &Path) -> (Option<i32>, Vec<String>, String) {
-    let stderr = dir.path().join("stderr.log");
-    let mut child = spawn_binary(
-        &[
-            "serve",
-            "--cert-dir",
-            cert_dir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &stderr,
-    );
-    let status = wait_exit_blocking(&mut child.0, Duration::from_secs(10));
-    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
-    let errors = log
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .map(str::to_owned)
-        .collect();
-    (status.and_then(|s| s.code()), errors, log)
-}
-
 #[test]
 fn binary_exits_2_naming_a_missing_cert_dir() {
     let dir = TempDir::new("missing-dir");
     let missing = dir.path().join("no-such-dir");
-    let (code, errors, log) = failed_start(&dir, &missing);
+    let (code, errors, log) = failed_start(dir.path(), &missing);
     assert_eq!(code, Some(2), "stderr:\n{log}");
     let file = missing.join("tls.crt").display().to_string();
     assert_eq!(errors.len(), 1, "one error line expected; stderr:\n{log}");
@@ -1977,7 +1186,7 @@ fn binary_exits_2_naming_a_key_that_does_not_match() {
     let cert_dir = fx.dir.path().join("mismatched");
     fx.dir.write("mismatched/tls.crt", &fx.leaf.cert_pem);
     let key = fx.dir.write("mismatched/tls.key", &stranger);
-    let (code, errors, log) = failed_start(&fx.dir, &cert_dir);
+    let (code, errors, log) = failed_start(fx.dir.path(), &cert_dir);
     assert_eq!(code, Some(2), "stderr:\n{log}");
     assert_eq!(errors.len(), 1, "one error line expected; stderr:\n{log}");
     let file = key.display().to_string();

@@ -183,10 +183,56 @@ impl<A> LimitAcceptor<A> {
         ))
     }
 
+    /// Takes what a new connection from `peer` holds before its handshake, or names the limit
+    /// (`per_peer` or `limit`) that refuses it.
+    fn claim(&self, peer: Option<SocketAddr>) -> Result<Claim, &'static str> {
+        let peer_slot = match peer {
+            Some(addr) => Some(self.take_peer_slot(addr.ip()).ok_or("per_peer")?),
+            None => None,
+        };
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            // Full: make room by closing the connection idle longest, if there is one.
+            Err(_)
+                if self
+                    .open
+                    .evict_for(peer.map(|p| p.ip()), self.limits.evictable_after) =>
+            {
+                None
+            }
+            Err(_) => return Err("limit"),
+        };
+        let (peer_slot, budgets) = match peer_slot {
+            Some((slot, budgets)) => (Some(slot), budgets),
+            None => (
+                None,
+                PeerBudgets {
+                    small: Arc::new(Semaphore::new(self.limits.peer_small_body_budget)),
+                    large: Arc::new(Semaphore::new(self.limits.peer_large_body_budget)),
+                },
+            ),
+        };
+        Ok(Claim {
+            peer_slot,
+            budgets,
+            permit,
+        })
+    }
+
     fn reject<T: Send + 'static>(&self, reason: &'static str) -> BoxFuture<T> {
         let error = self.rejections.reject(reason);
         Box::pin(std::future::ready(Err(error)))
     }
+}
+
+/// What a new connection holds before its handshake.
+struct Claim {
+    /// One of its address's slots (none when the address is unknown).
+    peer_slot: Option<PeerSlot>,
+    /// Its address's body budgets.
+    budgets: PeerBudgets,
+    /// A slot of the listener's limit; `None` while an idle connection closes to make room.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 /// Counting and logging refused connections.
@@ -443,41 +489,17 @@ where
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let peer = stream.peer_addr().ok();
-        let peer_slot = match peer {
-            Some(addr) => match self.take_peer_slot(addr.ip()) {
-                Some(slot) => Some(slot),
-                None => {
-                    drop(stream);
-                    return self.reject("per_peer");
-                }
-            },
-            None => None,
-        };
-        let permit = match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            // Full: make room by closing the connection idle longest, if there is one.
-            Err(_)
-                if self
-                    .open
-                    .evict_for(peer.map(|p| p.ip()), self.limits.evictable_after) =>
-            {
-                None
-            }
-            Err(_) => {
+        let Claim {
+            peer_slot,
+            budgets,
+            permit,
+        } = match self.claim(peer) {
+            Ok(claim) => claim,
+            Err(reason) => {
                 // Closed before any TLS work: no handshake, no task beyond this one.
                 drop(stream);
-                return self.reject("limit");
+                return self.reject(reason);
             }
-        };
-        let (peer_slot, budgets) = match peer_slot {
-            Some((slot, budgets)) => (Some(slot), budgets),
-            None => (
-                None,
-                PeerBudgets {
-                    small: Arc::new(Semaphore::new(self.limits.peer_small_body_budget)),
-                    large: Arc::new(Semaphore::new(self.limits.peer_large_body_budget)),
-                },
-            ),
         };
         let connection = Arc::new(Connection {
             peer: peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),

@@ -79,34 +79,63 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric under the `image_config_webhook` prefix.
     pub fn new() -> Self {
+        let mut metrics = Self::unregistered();
         let mut registry = Registry::with_prefix("image_config_webhook");
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("requests", "Admission requests answered", requests.clone());
-        // 25 µs to about 1.6 s.
-        let duration = Histogram::new(exponential_buckets(0.000_025, 2.0, 17));
+        metrics.register_requests(&mut registry);
+        metrics.register_certificate(&mut registry);
+        metrics.register_connections(&mut registry);
+        metrics.registry = registry;
+        metrics
+    }
+
+    /// Every metric at zero, in an empty registry.
+    fn unregistered() -> Self {
+        Metrics {
+            registry: Registry::default(),
+            requests: Family::default(),
+            // 25 µs to about 1.6 s.
+            duration: Histogram::new(exponential_buckets(0.000_025, 2.0, 17)),
+            in_flight: Gauge::default(),
+            reviews_running: Gauge::default(),
+            rejected: Family::default(),
+            findings: Family::default(),
+            cert_expiry: Gauge::default(),
+            cert_reloads: Family::default(),
+            cert_reload_attempts: Family::default(),
+            connections_open: Family::default(),
+            connections_rejected: Family::default(),
+            connections_evicted: Family::default(),
+            connections_limit: Family::default(),
+        }
+    }
+
+    /// The requests to `/validate`: answers, time, work in progress, refusals, findings.
+    fn register_requests(&self, registry: &mut Registry) {
+        registry.register(
+            "requests",
+            "Admission requests answered",
+            self.requests.clone(),
+        );
         registry.register_with_unit(
             "request_duration",
             "Time from request to response",
             prometheus_client::registry::Unit::Seconds,
-            duration.clone(),
+            self.duration.clone(),
         );
-        let in_flight = Gauge::default();
         registry.register(
             "requests_in_flight",
             "Admission requests being answered",
-            in_flight.clone(),
+            self.in_flight.clone(),
         );
-        let reviews_running = Gauge::default();
         registry.register(
             "reviews_running",
             "Reviews running on the review threads, including those whose request already got a timeout answer",
-            reviews_running.clone(),
+            self.reviews_running.clone(),
         );
-        let rejected = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "requests_rejected",
             "Requests to /validate answered without a verdict, by reason (body_budget and review_timeout mean overload)",
-            rejected.clone(),
+            self.rejected.clone(),
         );
         for reason in [
             "body_budget",
@@ -115,83 +144,67 @@ impl Metrics {
             "body_timeout",
             "panic",
         ] {
-            rejected
+            self.rejected
                 .get_or_create(&ReasonLabels {
                     reason: reason.to_owned(),
                 })
                 .inc_by(0);
         }
-        let findings = Family::<FindingLabels, Counter>::default();
         registry.register(
             "rule_findings",
             "Rule findings by rule and kind (error, warning, ratcheted)",
-            findings.clone(),
+            self.findings.clone(),
         );
-        let cert_expiry = Gauge::<i64, AtomicI64>::default();
+    }
+
+    /// The serving certificate: its expiry, its reloads and the looks for a change.
+    fn register_certificate(&self, registry: &mut Registry) {
         registry.register(
             "certificate_expiry_timestamp_seconds",
             "notAfter of the serving certificate, Unix seconds",
-            cert_expiry.clone(),
+            self.cert_expiry.clone(),
         );
-        let cert_reloads = Family::<ResultLabels, Counter>::default();
         registry.register(
             "certificate_reloads",
             "Certificate reload attempts by result",
-            cert_reloads.clone(),
+            self.cert_reloads.clone(),
         );
-        let cert_reload_attempts = Family::<TriggerLabels, Counter>::default();
         registry.register(
             "certificate_reload_attempts",
             "Times the certificate files were read to look for a change, by trigger (poll: the poll interval; watch: a directory event that can change them)",
-            cert_reload_attempts.clone(),
+            self.cert_reload_attempts.clone(),
         );
         for trigger in ["poll", "watch"] {
-            cert_reload_attempts
+            self.cert_reload_attempts
                 .get_or_create(&TriggerLabels {
                     trigger: trigger.to_owned(),
                 })
                 .inc_by(0);
         }
-        let connections_open = Family::<ListenerLabels, Gauge>::default();
+    }
+
+    /// The connections of each listener: open, refused, evicted, and the limit.
+    fn register_connections(&self, registry: &mut Registry) {
         registry.register(
             "connections_open",
             "Open connections by listener (webhook: HTTPS, probe: plain HTTP), handshaking ones included",
-            connections_open.clone(),
+            self.connections_open.clone(),
         );
-        let connections_rejected = Family::<RejectedConnectionLabels, Counter>::default();
         registry.register(
             "connections_rejected",
             "Connections closed on accept because a connection limit was reached (reason: limit, the listener's; per_peer, one client address's)",
-            connections_rejected.clone(),
+            self.connections_rejected.clone(),
         );
-        let connections_evicted = Family::<ListenerLabels, Counter>::default();
         registry.register(
             "connections_evicted",
             "Idle connections closed to make room for a new one when every slot was taken",
-            connections_evicted.clone(),
+            self.connections_evicted.clone(),
         );
-        let connections_limit = Family::<ListenerLabels, Gauge>::default();
         registry.register(
             "connections_max",
             "The listener's limit on open connections",
-            connections_limit.clone(),
+            self.connections_limit.clone(),
         );
-        Metrics {
-            registry,
-            requests,
-            duration,
-            in_flight,
-            reviews_running,
-            rejected,
-            findings,
-            cert_expiry,
-            cert_reloads,
-            cert_reload_attempts,
-            connections_open,
-            connections_rejected,
-            connections_evicted,
-            connections_limit,
-        }
     }
 
     /// Counts one answered admission request.

@@ -491,22 +491,4 @@ pub fn default_cert_paths() -> (PathBuf, PathBuf) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("x"), None);
-        assert_eq!(parse_duration("10d"), None);
-        assert_eq!(parse_duration(""), None);
-        // Too large for a Duration: no duration, never a panic.
-        assert_eq!(parse_duration("99999999999999999999"), None);
-        assert_eq!(parse_duration("99999999999999999999h"), None);
-        assert_eq!(parse_duration(&"9".repeat(400)), None);
-    }
-}
+mod tests;

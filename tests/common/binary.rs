@@ -186,3 +186,82 @@ pub fn status_kib(process: &str, field: &str) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Runs `serve` on `cert_dir` (on 127.0.0.1:0, its stderr in `dir`), expecting it to fail at
+/// start; returns the exit code, the stderr lines starting with `error:`, and all of stderr.
+pub fn failed_start(dir: &Path, cert_dir: &Path) -> (Option<i32>, Vec<String>, String) {
+    let stderr = dir.join("stderr.log");
+    let mut child = spawn_binary(
+        &[
+            "serve",
+            "--cert-dir",
+            cert_dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &stderr,
+    );
+    let begun = Instant::now();
+    let status = wait_exit_blocking(&mut child.0, Duration::from_secs(10));
+    println!("exited after {:?}", begun.elapsed());
+    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+    let errors = log
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .map(str::to_owned)
+        .collect();
+    (status.and_then(|s| s.code()), errors, log)
+}
+
+/// What one run of the binary produced.
+pub struct Run {
+    /// The arguments it was given.
+    pub args: Vec<String>,
+    /// Its exit code.
+    pub code: i32,
+    /// Its standard output (UTF-8).
+    pub stdout: String,
+    /// Its standard error (UTF-8).
+    pub stderr: String,
+}
+
+impl Run {
+    /// Fails the test, with both outputs, unless the exit code is `code`.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code of {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.args, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs the binary with `args` from the crate root, `stdin` on its standard input (none when
+/// `None`), to completion. Fails the test when it is killed by a signal or writes anything but
+/// UTF-8.
+pub fn run_binary(args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("a stdin pipe");
+        pipe.write_all(text.as_bytes()).expect("stdin is written");
+    }
+    let out = child.wait_with_output().expect("the binary finishes");
+    Run {
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+        code: out.status.code().expect("the binary exits (no signal)"),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}

@@ -1,26 +1,31 @@
-//! Helpers shared by the test files (servers, documents, deployment): each test crate
-//! uses a subset, hence the `dead_code` allowance.
+//! The one test harness, shared by the test files, split by concern:
+//!
+//! - [`tmp`]: temporary directories;
+//! - [`pki`]: a CA and the certificates it signs;
+//! - [`tls`]: TLS client configurations and bounded connects;
+//! - [`http`]: HTTP/1.1 clients (hyper's, and a raw one) and their [`http::Reply`];
+//! - [`server`]: the webhook server in the test process (fixture, config, start, stop);
+//! - [`binary`]: the real binary (spawn, wait until ready, exit, CPU and memory);
+//! - here: waiting, metrics text, AdmissionReview documents.
+//!
+//! Each test crate compiles this module and uses a part of it, hence the `dead_code`
+//! allowance.
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod http;
+pub mod pki;
+pub mod server;
+pub mod tls;
+pub mod tmp;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// Reads until the peer closes (EOF or error); returns what arrived.
-pub async fn read_until_closed<S: AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return got,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
+/// Bound on any single network exchange of a test (connect, handshake, request).
+pub const IO: Duration = Duration::from_secs(20);
 
 /// The value of one series (`name` or `name{labels}`) in a text exposition.
 pub fn metric_value(text: &str, series: &str) -> Option<f64> {
