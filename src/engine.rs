@@ -21,7 +21,7 @@ use crate::envelope::{AdmissionRequest, Operation};
 use crate::field::{ErrorKind, FieldError, go_quote};
 use crate::image::{decode, decode_limited};
 use crate::policy::Policy;
-use crate::rules::{self, Ctx, Finding, Outcome, Phase, Unkept};
+use crate::rules::{self, Ctx, Denial, Finding, Outcome, Phase, Rule, Unkept};
 
 /// The most warnings a bounded answer carries, besides one summary warning that counts the
 /// others (`… and 12 more warnings of rules W4, W7`).
@@ -177,40 +177,17 @@ fn evaluate_with(
     policy: &Policy,
     bounded: bool,
 ) -> Result<Bounded, RequestError> {
-    let skip = |reason: String| {
-        Ok(Bounded {
-            verdict: Verdict::skip(reason),
-            unlisted: Vec::new(),
-        })
-    };
-    if let Some(reason) = foreign(request) {
-        return skip(reason);
-    }
-    let phase = match (request.operation, request.sub_resource.as_str()) {
-        (Operation::Connect, _) => return skip("CONNECT is not validated".to_owned()),
-        (Operation::Create, "") => Phase::Create,
-        (Operation::Update, "") => Phase::Update,
-        (Operation::Update, "status") => Phase::Status,
-        (Operation::Delete, "") => Phase::Delete,
-        (_, sub) => return skip(format!("subresource {sub:?} is not validated")),
+    let phase = match judged_phase(request) {
+        Ok(phase) => phase,
+        Err(reason) => {
+            return Ok(Bounded {
+                verdict: Verdict::skip(reason),
+                unlisted: Vec::new(),
+            });
+        }
     };
     let empty = Value::Object(serde_json::Map::new());
-    let (new_raw, old_raw) = match phase {
-        Phase::Delete => (request.old_object.as_ref().unwrap_or(&empty), None),
-        Phase::Create => (
-            request.object.as_ref().ok_or(RequestError::MissingObject)?,
-            None,
-        ),
-        Phase::Update | Phase::Status => (
-            request.object.as_ref().ok_or(RequestError::MissingObject)?,
-            Some(
-                request
-                    .old_object
-                    .as_ref()
-                    .ok_or(RequestError::MissingOldObject)?,
-            ),
-        ),
-    };
+    let (new_raw, old_raw) = objects(request, phase, &empty)?;
     let limit = if bounded {
         MAX_FINDINGS_PER_RULE
     } else {
@@ -245,6 +222,45 @@ fn evaluate_with(
     };
     let (findings, unkept) = rules::run_limited(&ctx, old_raw, limit);
     Ok(verdict(&findings, &unkept, ctx.name, bounded))
+}
+
+/// The phase a request is judged in, or why it passes unexamined: another resource, CONNECT,
+/// or a subresource other than `status`.
+fn judged_phase(request: &AdmissionRequest) -> Result<Phase, String> {
+    if let Some(reason) = foreign(request) {
+        return Err(reason);
+    }
+    match (request.operation, request.sub_resource.as_str()) {
+        (Operation::Connect, _) => Err("CONNECT is not validated".to_owned()),
+        (Operation::Create, "") => Ok(Phase::Create),
+        (Operation::Update, "") => Ok(Phase::Update),
+        (Operation::Update, "status") => Ok(Phase::Status),
+        (Operation::Delete, "") => Ok(Phase::Delete),
+        (_, sub) => Err(format!("subresource {sub:?} is not validated")),
+    }
+}
+
+/// The object judged and, on UPDATE, the old one. On DELETE the object judged is the old
+/// object, or `empty` when the request has none.
+fn objects<'r>(
+    request: &'r AdmissionRequest,
+    phase: Phase,
+    empty: &'r Value,
+) -> Result<(&'r Value, Option<&'r Value>), RequestError> {
+    let object = || request.object.as_ref().ok_or(RequestError::MissingObject);
+    Ok(match phase {
+        Phase::Delete => (request.old_object.as_ref().unwrap_or(empty), None),
+        Phase::Create => (object()?, None),
+        Phase::Update | Phase::Status => (
+            object()?,
+            Some(
+                request
+                    .old_object
+                    .as_ref()
+                    .ok_or(RequestError::MissingOldObject)?,
+            ),
+        ),
+    })
 }
 
 /// Why a request is not about the Image `config.openshift.io/v1` (never denied, RULEBOOK
@@ -312,114 +328,186 @@ struct Warning {
     shown: usize,
 }
 
-/// Turns findings (and the count of those not kept) into the verdict the API server reads;
-/// `bounded` applies the budgets of the answer.
-fn verdict(findings: &[Finding], unkept: &Unkept, name: &str, bounded: bool) -> Bounded {
-    let mut v = Verdict::allow();
-    let mut errors: Vec<(&'static str, &FieldError)> = Vec::new();
-    let mut fired = vec![false; rules::RULES.len()];
-    let mut warnings: Vec<Warning> = Vec::new();
-    let mut seen = HashSet::new();
-    let w18 = rules::RULES
-        .iter()
-        .position(|r| r.id == "W18")
-        .unwrap_or(usize::MAX);
-    for finding in findings {
-        let class = match &finding.outcome {
-            Outcome::Error(e) => {
-                errors.push((finding.rule.id, e));
-                FindingClass::Error
-            }
-            Outcome::Warning { .. } => FindingClass::Warning,
-            Outcome::Ratcheted(_) => FindingClass::Ratcheted,
-        };
-        let position = rules::rule_position(finding.rule);
-        let shown = if class == FindingClass::Ratcheted {
-            w18
-        } else {
-            position
-        };
-        if let Some(slot) = fired.get_mut(shown) {
-            *slot = true;
-        }
-        v.findings.push((finding.rule.id, class));
-        if let Some(text) = finding.warning_text()
-            && seen.insert(text.clone())
-        {
-            warnings.push(Warning {
-                text,
-                priority: position,
-                shown,
-            });
+/// What the findings of one evaluation add up to, before the answer is shaped.
+struct Tally<'f> {
+    /// The errors kept, with their rules, in finding order.
+    errors: Vec<(&'static Rule, &'f FieldError)>,
+    /// By position in [`rules::RULES`]: whether the answer names the rule (W18 for a
+    /// ratcheted error).
+    fired: Vec<bool>,
+    /// The distinct warnings kept, in finding order.
+    warnings: Vec<Warning>,
+    /// Every finding kept, as `(rule id, class)`.
+    findings: Vec<(&'static str, FindingClass)>,
+    /// `(rule id, class, how many)` of the findings counted without being kept.
+    unlisted: Vec<(&'static str, FindingClass, usize)>,
+    /// How many errors were counted without being kept.
+    unkept_errors: usize,
+    /// How many warnings and ratcheted errors were counted without being kept.
+    unkept_warnings: usize,
+    /// By position in [`rules::RULES`]: whether a warning named after the rule was not kept.
+    unkept_warning_rules: Vec<bool>,
+    /// The position of [`rules::W18`], the rule named for a ratcheted error.
+    w18: usize,
+}
+
+impl<'f> Tally<'f> {
+    fn new() -> Self {
+        Tally {
+            errors: Vec::new(),
+            fired: vec![false; rules::RULES.len()],
+            warnings: Vec::new(),
+            findings: Vec::new(),
+            unlisted: Vec::new(),
+            unkept_errors: 0,
+            unkept_warnings: 0,
+            unkept_warning_rules: vec![false; rules::RULES.len()],
+            w18: rules::rule_position(&rules::W18),
         }
     }
-    // The findings counted without being kept.
-    let mut unlisted = Vec::new();
-    let mut unkept_errors = 0usize;
-    let mut unkept_warnings = 0usize;
-    let mut unkept_warning_rules = vec![false; rules::RULES.len()];
-    for (rule, errors, warnings, ratcheted) in unkept.iter() {
-        let position = rules::rule_position(rule);
-        for (count, class, shown) in [
-            (errors, FindingClass::Error, position),
-            (warnings, FindingClass::Warning, position),
-            (ratcheted, FindingClass::Ratcheted, w18),
-        ] {
-            if count == 0 {
-                continue;
-            }
-            unlisted.push((rule.id, class, count));
-            if let Some(slot) = fired.get_mut(shown) {
+
+    /// The position in [`rules::RULES`] of the rule the answer names for a finding of the rule
+    /// at `position`: its own, or W18 for a ratcheted error.
+    fn shown(&self, position: usize, class: FindingClass) -> usize {
+        if class == FindingClass::Ratcheted {
+            self.w18
+        } else {
+            position
+        }
+    }
+
+    /// Counts the findings kept; a warning whose text repeats an earlier one is shown once.
+    fn add_kept(&mut self, findings: &'f [Finding]) {
+        let mut seen = HashSet::new();
+        for finding in findings {
+            let class = match &finding.outcome {
+                Outcome::Error(e) => {
+                    self.errors.push((finding.rule, e));
+                    FindingClass::Error
+                }
+                Outcome::Warning { .. } => FindingClass::Warning,
+                Outcome::Ratcheted(_) => FindingClass::Ratcheted,
+            };
+            let position = rules::rule_position(finding.rule);
+            let shown = self.shown(position, class);
+            if let Some(slot) = self.fired.get_mut(shown) {
                 *slot = true;
             }
-            if class == FindingClass::Error {
-                unkept_errors = unkept_errors.saturating_add(count);
-            } else {
-                unkept_warnings = unkept_warnings.saturating_add(count);
-                if let Some(slot) = unkept_warning_rules.get_mut(shown) {
+            self.findings.push((finding.rule.id, class));
+            if let Some(text) = finding.warning_text()
+                && seen.insert(text.clone())
+            {
+                self.warnings.push(Warning {
+                    text,
+                    priority: position,
+                    shown,
+                });
+            }
+        }
+    }
+
+    /// Counts the findings [`rules::run_limited`] counted without keeping them.
+    fn add_unkept(&mut self, unkept: &Unkept) {
+        for (rule, errors, warnings, ratcheted) in unkept.iter() {
+            let position = rules::rule_position(rule);
+            for (count, class) in [
+                (errors, FindingClass::Error),
+                (warnings, FindingClass::Warning),
+                (ratcheted, FindingClass::Ratcheted),
+            ] {
+                if count == 0 {
+                    continue;
+                }
+                let shown = self.shown(position, class);
+                self.unlisted.push((rule.id, class, count));
+                if let Some(slot) = self.fired.get_mut(shown) {
                     *slot = true;
+                }
+                if class == FindingClass::Error {
+                    self.unkept_errors = self.unkept_errors.saturating_add(count);
+                } else {
+                    self.unkept_warnings = self.unkept_warnings.saturating_add(count);
+                    if let Some(slot) = self.unkept_warning_rules.get_mut(shown) {
+                        *slot = true;
+                    }
                 }
             }
         }
     }
+}
+
+/// Turns findings (and the count of those not kept) into the verdict the API server reads;
+/// `bounded` applies the budgets of the answer.
+fn verdict(findings: &[Finding], unkept: &Unkept, name: &str, bounded: bool) -> Bounded {
+    let mut tally = Tally::new();
+    tally.add_kept(findings);
+    tally.add_unkept(unkept);
+    let mut v = Verdict::allow();
+    v.findings = tally.findings;
     v.rules = rules::RULES
         .iter()
-        .zip(&fired)
+        .zip(&tally.fired)
         .filter(|(_, f)| **f)
         .map(|(r, _)| r.id)
         .collect();
     v.warnings = if bounded {
-        budget_warnings(warnings, unkept_warnings, unkept_warning_rules)
-    } else {
-        warnings.into_iter().map(|w| w.text).collect()
-    };
-    let done = |verdict| Bounded { verdict, unlisted };
-    if errors.is_empty() && unkept_errors == 0 {
-        return done(v);
-    }
-    v.allowed = false;
-    let name = if bounded {
-        clip_json(name, MAX_CAUSE_BYTES)
-    } else {
-        Cow::Borrowed(name)
-    };
-    if let Some((_, e)) = errors.iter().find(|(id, _)| *id == "D1") {
-        v.status = Status::failure(
-            &format!(
-                "{RESOURCE}.{GROUP} {} is forbidden: {}",
-                go_quote(&name),
-                e.detail
-            ),
-            "Forbidden",
+        budget_warnings(
+            tally.warnings,
+            tally.unkept_warnings,
+            tally.unkept_warning_rules,
         )
-        .with_code(403)
-        .with_details(details(&name, RESOURCE, Vec::new()));
-        return done(v);
+    } else {
+        tally.warnings.into_iter().map(|w| w.text).collect()
+    };
+    if !tally.errors.is_empty() || tally.unkept_errors > 0 {
+        v.allowed = false;
+        let name = if bounded {
+            clip_json(name, MAX_CAUSE_BYTES)
+        } else {
+            Cow::Borrowed(name)
+        };
+        v.status = match tally
+            .errors
+            .iter()
+            .find(|(r, _)| r.denial == Denial::Forbidden)
+        {
+            Some((_, e)) => forbidden_status(&name, e),
+            None => invalid_status(&tally.errors, tally.unkept_errors, &name, bounded),
+        };
     }
+    Bounded {
+        verdict: v,
+        unlisted: tally.unlisted,
+    }
+}
+
+/// The 403 `Forbidden` status of a request refused whatever the object ([`Denial::Forbidden`]).
+fn forbidden_status(name: &str, error: &FieldError) -> Status {
+    Status::failure(
+        &format!(
+            "{RESOURCE}.{GROUP} {} is forbidden: {}",
+            go_quote(name),
+            error.detail
+        ),
+        "Forbidden",
+    )
+    .with_code(403)
+    .with_details(details(name, RESOURCE, Vec::new()))
+}
+
+/// The 422 `Invalid` status of an invalid object, as `NewInvalid` builds it: the errors in the
+/// message without exact duplicates (`ToAggregate`), one cause per error; `bounded` keeps at
+/// most [`MAX_CAUSES`] of each, clipped, and counts the others (`unkept` too) in the message.
+fn invalid_status(
+    errors: &[(&'static Rule, &FieldError)],
+    unkept: usize,
+    name: &str,
+    bounded: bool,
+) -> Status {
     // ToAggregate: exact duplicates removed, order kept.
     let mut texts: Vec<String> = Vec::new();
     let mut seen = HashSet::new();
-    for (_, e) in &errors {
+    for (_, e) in errors {
         let text = e.to_string();
         if seen.insert(text.clone()) {
             texts.push(text);
@@ -427,15 +515,24 @@ fn verdict(findings: &[Finding], unkept: &Unkept, name: &str, bounded: bool) -> 
     }
     let (shown, more, causes) = if bounded {
         let shown = texts.len().min(MAX_CAUSES);
-        let more = (texts.len() - shown).saturating_add(unkept_errors);
+        let more = (texts.len() - shown).saturating_add(unkept);
         let causes = errors.iter().take(MAX_CAUSES).map(|(_, e)| *e);
         (shown, more, causes.collect::<Vec<_>>())
     } else {
         (texts.len(), 0, errors.iter().map(|(_, e)| *e).collect())
     };
+    let message = invalid_message(texts.get(..shown).unwrap_or(&[]), more, name, bounded);
+    let causes = causes.into_iter().map(|e| cause(e, bounded)).collect();
+    Status::failure(&message, "Invalid")
+        .with_code(422)
+        .with_details(details(name, KIND, causes))
+}
+
+/// `Image.config.openshift.io "name" is invalid: …`: the one error, or the list of `texts` in
+/// brackets followed by how many `more` errors there are.
+fn invalid_message(texts: &[String], more: usize, name: &str, bounded: bool) -> String {
     let mut items: Vec<Cow<'_, str>> = texts
         .iter()
-        .take(shown)
         .map(|t| {
             if bounded {
                 clip_json(t, MAX_CAUSE_BYTES)
@@ -451,42 +548,38 @@ fn verdict(findings: &[Finding], unkept: &Unkept, name: &str, bounded: bool) -> 
             format!("and {more} more errors")
         }));
     }
-    let message = match (items.as_slice(), more) {
-        ([one], 0) => format!("{KIND}.{GROUP} {} is invalid: {one}", go_quote(&name)),
+    match (items.as_slice(), more) {
+        ([one], 0) => format!("{KIND}.{GROUP} {} is invalid: {one}", go_quote(name)),
         (many, _) => format!(
             "{KIND}.{GROUP} {} is invalid: [{}]",
-            go_quote(&name),
+            go_quote(name),
             many.join(", ")
         ),
+    }
+}
+
+/// The cause of one error: its type, its message without the path, and its field (empty for a
+/// `Forbidden` error on the object itself); `bounded` clips the texts.
+fn cause(error: &FieldError, bounded: bool) -> StatusCause {
+    let message = error.body();
+    let field = if error.kind == ErrorKind::Forbidden && error.path.is_root() {
+        String::new()
+    } else {
+        error.path.to_string()
     };
-    let causes = causes
-        .into_iter()
-        .map(|e| {
-            let message = e.body();
-            let field = if e.kind == ErrorKind::Forbidden && e.path.is_root() {
-                String::new()
-            } else {
-                e.path.to_string()
-            };
-            let (message, field) = if bounded {
-                (
-                    clip_json(&message, MAX_CAUSE_BYTES).into_owned(),
-                    clip_json(&field, MAX_CAUSE_BYTES).into_owned(),
-                )
-            } else {
-                (message, field)
-            };
-            StatusCause {
-                reason: e.kind.cause_type().to_owned(),
-                message,
-                field,
-            }
-        })
-        .collect();
-    v.status = Status::failure(&message, "Invalid")
-        .with_code(422)
-        .with_details(details(&name, KIND, causes));
-    done(v)
+    let (message, field) = if bounded {
+        (
+            clip_json(&message, MAX_CAUSE_BYTES).into_owned(),
+            clip_json(&field, MAX_CAUSE_BYTES).into_owned(),
+        )
+    } else {
+        (message, field)
+    };
+    StatusCause {
+        reason: error.kind.cause_type().to_owned(),
+        message,
+        field,
+    }
 }
 
 /// The warnings of a bounded answer: all of them when they fit the budgets; otherwise the most

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::registry_sources::{item_path, quoted, repeats, scope_lists_of};
-use super::{Ctx, Out, items};
+use super::{C, Ctx, Denial, Out, Ratcheting, Rule, S, Tier, U, items};
 use crate::field::{FieldError, Path};
 use crate::grammar::host::{HostPort, is_host_port, limit_problems};
 use crate::grammar::import::has_glob;
@@ -120,6 +120,19 @@ fn host_entries<'a>(ctx: &Ctx<'a>) -> impl Iterator<Item = HostEntry<'a>> + 'a {
     import.chain(external).chain(scopes).chain(search)
 }
 
+pub(super) static P4: Rule = Rule {
+    id: "P4",
+    tier: Tier::Protective,
+    field: "spec.externalRegistryHostnames[i]",
+    check: "each entry is hostname[:port]",
+    why: "the first entry becomes the host of every ImageStream's public pull spec",
+    source: "openshift/api types_image.go doc; openshift-apiserver imagestream strategy.go",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: external_hostname_is_not_a_host,
+};
+
 /// P4: `externalRegistryHostnames` entries are `hostname[:port]`.
 pub(super) fn external_hostname_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(spec) = ctx.spec() else { return };
@@ -130,6 +143,19 @@ pub(super) fn external_hostname_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
         });
     }
 }
+
+pub(super) static P6: Rule = Rule {
+    id: "P6",
+    tier: Tier::Protective,
+    field: "status.internalRegistryHostname, status.externalRegistryHostnames[i]",
+    check: "on a status write, each hostname is hostname[:port]",
+    why: "the first external hostname becomes the host of every ImageStream's public pull spec",
+    source: "openshift/api types_image.go doc; openshift-apiserver imagestream strategy.go",
+    phases: &[S],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: status_hostname_is_not_a_host,
+};
 
 /// P6: on a status write, the registry hostnames are `hostname[:port]`. An empty
 /// `internalRegistryHostname` is accepted: the operator clears it when the registry is removed.
@@ -151,6 +177,19 @@ pub(super) fn status_hostname_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
         });
     }
 }
+
+pub(super) static W7: Rule = Rule {
+    id: "W7",
+    tier: Tier::Warning,
+    field: "registrySources lists, externalRegistryHostnames, allowedRegistriesForImport",
+    check: "no entry repeats",
+    why: "harmless upstream, but usually a copy-paste mistake",
+    source: "atomic lists accept duplicates",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: entry_repeats,
+};
 
 /// W7: exact repeats in the atomic lists (the set list repeats are R7 errors).
 pub(super) fn entry_repeats(ctx: &Ctx<'_>, out: &mut Out) {
@@ -187,6 +226,19 @@ pub(super) fn entry_repeats(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+pub(super) static W9: Rule = Rule {
+    id: "W9",
+    tier: Tier::Warning,
+    field: "registry scopes, search registries, allowedRegistriesForImport[i].domainName",
+    check: "no host is a single label (no dot or port, not localhost)",
+    why: "image references read a single first label as a docker.io namespace: the entry never matches",
+    source: "distribution/reference normalize.go (splitDockerDomain)",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: single_label_host,
+};
+
 /// W9: a single-label host reads as a docker.io namespace and never matches.
 pub(super) fn single_label_host(ctx: &Ctx<'_>, out: &mut Out) {
     for entry in host_entries(ctx) {
@@ -208,6 +260,19 @@ pub(super) fn single_label_host(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+pub(super) static W10: Rule = Rule {
+    id: "W10",
+    tier: Tier::Warning,
+    field: "registry scopes, search registries, allowedRegistriesForImport[i].domainName",
+    check: "hosts are lowercase",
+    why: "registry matching compares bytes: an uppercase host never matches a reference",
+    source: "containers/image and openshift-apiserver compare byte-wise",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: uppercase_host,
+};
+
 /// W10: hosts are matched byte-wise, so uppercase never matches.
 pub(super) fn uppercase_host(ctx: &Ctx<'_>, out: &mut Out) {
     for entry in host_entries(ctx) {
@@ -225,6 +290,19 @@ pub(super) fn uppercase_host(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+pub(super) static W11: Rule = Rule {
+    id: "W11",
+    tier: Tier::Warning,
+    field: "spec.registrySources.{insecure,blocked,allowed}Registries[i]",
+    check: "no scope names index.docker.io or registry-1.docker.io",
+    why: "references are normalized to docker.io, so these never match",
+    source: "distribution/reference normalize.go",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: docker_hub_alias,
+};
+
 /// W11: `index.docker.io` and `registry-1.docker.io` are normalized to `docker.io`.
 pub(super) fn docker_hub_alias(ctx: &Ctx<'_>, out: &mut Out) {
     for entry in host_entries(ctx) {
@@ -240,6 +318,19 @@ pub(super) fn docker_hub_alias(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+pub(super) static W12: Rule = Rule {
+    id: "W12",
+    tier: Tier::Warning,
+    field: "every host[:port]",
+    check: "ports are 1-65535, labels at most 63 characters, hosts at most 253",
+    why: "such a registry cannot exist; the entry never matches",
+    source: "apimachinery IsValidPortNum; RFC 1123",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: limits_exceeded,
+};
+
 /// W12: ports and label lengths no registry can have.
 pub(super) fn limits_exceeded(ctx: &Ctx<'_>, out: &mut Out) {
     for entry in host_entries(ctx) {
@@ -254,6 +345,19 @@ pub(super) fn limits_exceeded(ctx: &Ctx<'_>, out: &mut Out) {
         }
     }
 }
+
+pub(super) static W13: Rule = Rule {
+    id: "W13",
+    tier: Tier::Warning,
+    field: "spec.registrySources.{insecure,blocked,allowed}Registries[i], allowedRegistriesForImport[i].domainName",
+    check: "no wildcard covers a whole top-level domain (*.com) or, for imports, every registry (*)",
+    why: "almost certainly broader than meant",
+    source: "containers/image wildcard matching; openshift-apiserver IsWildcardMatch",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: wildcard_covers_tld,
+};
 
 /// W13: `*.com` covers a whole top-level domain; for imports, where `*` is a glob, `*` alone
 /// admits every registry.

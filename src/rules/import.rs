@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::registry_sources::quoted;
-use super::{Ctx, Out};
+use super::{C, Ctx, Denial, Out, Ratcheting, Rule, Tier, U};
 use crate::field::{FieldError, Path, go_quote};
 use crate::grammar::import::{EntryError, ImportEntry};
 use crate::image::RegistryLocation;
@@ -22,6 +22,19 @@ fn locations<'a>(ctx: &Ctx<'a>) -> impl Iterator<Item = (usize, &'a RegistryLoca
         .enumerate()
         .filter_map(|(i, l)| l.as_ref().map(|l| (i, l)))
 }
+
+pub(super) static P2: Rule = Rule {
+    id: "P2",
+    tier: Tier::Protective,
+    field: "spec.allowedRegistriesForImport[i].domainName",
+    check: "no domainName has two or more colons",
+    why: "openshift-apiserver fails to build its registry whitelist and cannot start",
+    source: "openshift-apiserver pkg/image/apis/image/validation/whitelist/whitelister.go",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: domain_name_has_too_many_colons,
+};
 
 /// P2: two or more colons make openshift-apiserver fail at start-up.
 pub(super) fn domain_name_has_too_many_colons(ctx: &Ctx<'_>, out: &mut Out) {
@@ -44,6 +57,19 @@ pub(super) fn domain_name_has_too_many_colons(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+pub(super) static P3: Rule = Rule {
+    id: "P3",
+    tier: Tier::Protective,
+    field: "spec.allowedRegistriesForImport[i].domainName",
+    check: "every entry has a non-empty domainName",
+    why: "an empty entry matches nothing but makes the list restrictive: every external import is refused",
+    source: "openshift-apiserver whitelister.go",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: domain_name_is_missing,
+};
+
 /// P3: an entry without a domainName matches nothing and refuses every import.
 pub(super) fn domain_name_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
     // The raw list is looked up once; a path is built only for an error.
@@ -64,6 +90,19 @@ pub(super) fn domain_name_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
         }
     }
 }
+
+pub(super) static W14: Rule = Rule {
+    id: "W14",
+    tier: Tier::Warning,
+    field: "spec.allowedRegistriesForImport[i].domainName",
+    check: "no domainName has a path or scheme",
+    why: "the whitelist matches hosts only: such an entry never matches (openshift/image-registry#322)",
+    source: "openshift-apiserver whitelister.go",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: domain_name_has_path,
+};
 
 /// W14: the whitelist matches hosts; a path or scheme never matches.
 pub(super) fn domain_name_has_path(ctx: &Ctx<'_>, out: &mut Out) {
@@ -94,6 +133,19 @@ fn secure_import_allowed(ctx: &Ctx<'_>, host: &str) -> Option<bool> {
 /// list): beyond, it warns on the entry alone.
 const MAX_PROBED_IMPORTS: usize = 1024;
 
+pub(super) static W15: Rule = Rule {
+    id: "W15",
+    tier: Tier::Warning,
+    field: "spec.allowedRegistriesForImport",
+    check: "a non-empty list admits every release registry on port 443",
+    why: "release and sample ImageStream imports fail; the samples operator degrades",
+    source: "openshift/image-registry#322; cluster-samples-operator OCPBUGS-855",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: release_registry_not_importable,
+};
+
 /// W15: a non-empty list that does not admit a release registry on port 443: the node model's
 /// import answer, the one `explain` prints.
 pub(super) fn release_registry_not_importable(ctx: &Ctx<'_>, out: &mut Out) {
@@ -117,6 +169,19 @@ pub(super) fn release_registry_not_importable(ctx: &Ctx<'_>, out: &mut Out) {
         }
     }
 }
+
+pub(super) static W16: Rule = Rule {
+    id: "W16",
+    tier: Tier::Warning,
+    field: "spec.allowedRegistriesForImport[i]",
+    check: "an insecure entry without a port also has a secure counterpart",
+    why: "insecure: true without a port only matches port 80",
+    source: "openshift-apiserver whitelister.go (WhitelistRegistry)",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: insecure_without_port,
+};
 
 /// W16: `insecure: true` without a port only matches port 80: warned when the node model's
 /// whitelister then refuses a secure import from that host (no other entry admits it). A host
@@ -146,6 +211,19 @@ pub(super) fn insecure_without_port(ctx: &Ctx<'_>, out: &mut Out) {
         }
     }
 }
+
+pub(super) static W19: Rule = Rule {
+    id: "W19",
+    tier: Tier::Warning,
+    field: "spec.allowedRegistriesForImport[i].domainName",
+    check: "every * in a host glob is followed by . (*.example.com), or is the whole host",
+    why: "* matches any characters, dots included: *example.com also admits evilexample.com",
+    source: "openshift-apiserver whitelister.go (IsWildcardMatch)",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: glob_star_inside_a_label,
+};
 
 /// W19: `*` matches any run of characters, dots included, so a `*` not followed by `.` spills
 /// out of its label: `*example.com` admits `evilexample.com`, `registry.*` admits

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Ctx, Out, Phase};
+use super::{C, Ctx, D, Denial, Out, Phase, Ratcheting, Rule, S, Tier, U};
 use crate::field::{FieldError, Path, Segment};
 use crate::grammar::host::dns1123_subdomain_errors;
 
@@ -11,6 +11,19 @@ const CLUSTER: &str = "cluster";
 
 /// The values of the `ImageStreamImportMode` enum.
 const IMPORT_MODES: [&str; 3] = ["", "Legacy", "PreserveOriginal"];
+
+pub(super) static M1: Rule = Rule {
+    id: "M1",
+    tier: Tier::Upstream,
+    field: "metadata.name",
+    check: "the name is `cluster` (exact, case-sensitive)",
+    why: "the platform reads only the Image named cluster; any other is ignored",
+    source: "openshift kube-apiserver customresourcevalidation/image/validate_image.go (RequireNameCluster)",
+    phases: &[C],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: name_is_not_cluster,
+};
 
 /// M1: `RequireNameCluster` on CREATE.
 pub(super) fn name_is_not_cluster(ctx: &Ctx<'_>, out: &mut Out) {
@@ -29,6 +42,19 @@ pub(super) fn name_is_not_cluster(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+pub(super) static M5: Rule = Rule {
+    id: "M5",
+    tier: Tier::Upstream,
+    field: "metadata.name",
+    check: "the name is a DNS-1123 subdomain (lowercase, at most 253 characters)",
+    why: "the API server refuses any other name for a custom resource, with this message",
+    source: "apiextensions-apiserver customresource validator (ValidateObjectMetaAccessor, NameIsDNSSubdomain)",
+    phases: &[C],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: name_is_not_a_dns_subdomain,
+};
+
 /// M5: the CRD handler's `ValidateObjectMeta` (`NameIsDNSSubdomain`) runs before the admission
 /// plugin adds `must be cluster`; the API server reports both, one error per message.
 pub(super) fn name_is_not_a_dns_subdomain(ctx: &Ctx<'_>, out: &mut Out) {
@@ -44,6 +70,19 @@ pub(super) fn name_is_not_a_dns_subdomain(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+pub(super) static M2: Rule = Rule {
+    id: "M2",
+    tier: Tier::Upstream,
+    field: "metadata.name",
+    check: "a name is given",
+    why: "an object needs a name",
+    source: "apimachinery pkg/api/validation/objectmeta.go (ValidateObjectMeta)",
+    phases: &[C],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: name_is_missing,
+};
+
 /// M2: `ValidateObjectMeta` requires a name.
 pub(super) fn name_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
     let path = Path::new(&["metadata", "name"]);
@@ -55,6 +94,19 @@ pub(super) fn name_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
         ));
     }
 }
+
+pub(super) static M3: Rule = Rule {
+    id: "M3",
+    tier: Tier::Upstream,
+    field: "metadata.generateName",
+    check: "generateName, when set, is `cluster`",
+    why: "a generated name can never be cluster",
+    source: "apimachinery pkg/api/validation/objectmeta.go (ValidateObjectMeta)",
+    phases: &[C],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: generate_name_is_not_cluster,
+};
 
 /// M3: the name function also runs on `generateName`.
 pub(super) fn generate_name_is_not_cluster(ctx: &Ctx<'_>, out: &mut Out) {
@@ -72,6 +124,19 @@ pub(super) fn generate_name_is_not_cluster(ctx: &Ctx<'_>, out: &mut Out) {
         ));
     }
 }
+
+pub(super) static M4: Rule = Rule {
+    id: "M4",
+    tier: Tier::Upstream,
+    field: "metadata.{name,namespace,uid,creationTimestamp}",
+    check: "these do not change on update",
+    why: "object identity is immutable",
+    source: "apimachinery pkg/api/validation/objectmeta.go (ValidateObjectMetaUpdate)",
+    phases: &[U, S],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: identity_changed,
+};
 
 /// M4: `ValidateObjectMetaUpdate`: identity fields are immutable.
 pub(super) fn identity_changed(ctx: &Ctx<'_>, out: &mut Out) {
@@ -98,6 +163,19 @@ pub(super) fn identity_changed(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+pub(super) static D1: Rule = Rule {
+    id: "D1",
+    tier: Tier::Upstream,
+    field: "(object)",
+    check: "the Image named cluster is not deleted",
+    why: "the cluster configuration singleton must always exist",
+    source: "openshift kube-apiserver admission config/deny_delete_cluster_config_resource.go",
+    phases: &[D],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Forbidden,
+    eval: delete_of_cluster,
+};
+
 /// D1: the `cluster` singleton is never deleted (DenyDeleteClusterConfiguration).
 pub(super) fn delete_of_cluster(ctx: &Ctx<'_>, out: &mut Out) {
     if ctx.name == CLUSTER {
@@ -108,6 +186,19 @@ pub(super) fn delete_of_cluster(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+pub(super) static S1: Rule = Rule {
+    id: "S1",
+    tier: Tier::Upstream,
+    field: "spec",
+    check: "spec is present",
+    why: "the CRD requires spec",
+    source: "openshift/api config/v1 images CRD (required: [spec])",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: spec_is_missing,
+};
+
 /// S1: the CRD requires `spec`.
 pub(super) fn spec_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
     let path = Path::new(&["spec"]);
@@ -115,6 +206,19 @@ pub(super) fn spec_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
         out.error(FieldError::required(path, ""));
     }
 }
+
+pub(super) static S2: Rule = Rule {
+    id: "S2",
+    tier: Tier::Upstream,
+    field: "spec.additionalTrustedCA.name",
+    check: "additionalTrustedCA, when present, has the key name",
+    why: "the CRD requires name inside additionalTrustedCA",
+    source: "openshift/api config/v1 images CRD (additionalTrustedCA required: [name])",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: trusted_ca_name_is_missing,
+};
 
 /// S2: `additionalTrustedCA` requires `name`.
 pub(super) fn trusted_ca_name_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
@@ -127,6 +231,19 @@ pub(super) fn trusted_ca_name_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
         ));
     }
 }
+
+pub(super) static T1: Rule = Rule {
+    id: "T1",
+    tier: Tier::Upstream,
+    field: "any",
+    check: "every value has the schema's JSON type (list, string, boolean, object)",
+    why: "a wrong type breaks every typed client that reads the object",
+    source: "kube-openapi pkg/validation/validate/type.go; apiextensions-apiserver (k8s 1.36)",
+    phases: &[C, U, S],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: wrong_json_type,
+};
 
 /// T1: the type errors of decoding. On CREATE and main UPDATE the status is not the request's
 /// to set (stripped, or copied from the old object), so only spec and metadata count; on a
@@ -154,6 +271,19 @@ pub(super) fn wrong_json_type(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+pub(super) static E1: Rule = Rule {
+    id: "E1",
+    tier: Tier::Upstream,
+    field: "spec.imageStreamImportMode, status.imageStreamImportMode",
+    check: "the mode is \"\", Legacy or PreserveOriginal (case-sensitive)",
+    why: "the CRD enum",
+    source: "openshift/api config/v1 types_image.go (ImageStreamImportMode enum)",
+    phases: &[C, U, S],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: import_mode_not_supported,
+};
+
 /// E1: the import mode enum, in spec on main writes and in status on status writes. kube-openapi
 /// checks the enum apart from the type, so a value of the wrong JSON type (`1`, `["Legacy"]`)
 /// fails both: T1 reports the type, this the value, shown as JSON.
@@ -171,6 +301,19 @@ pub(super) fn import_mode_not_supported(ctx: &Ctx<'_>, out: &mut Out) {
         out.error(FieldError::not_supported_json(path, value, &IMPORT_MODES));
     }
 }
+
+pub(super) static P5: Rule = Rule {
+    id: "P5",
+    tier: Tier::Protective,
+    field: "spec.additionalTrustedCA.name",
+    check: "the name, when non-empty, is a DNS-1123 subdomain (a ConfigMap name)",
+    why: "no ConfigMap can have another name: the CA bundle is silently never loaded",
+    source: "openshift kube-apiserver customresourcevalidation helpers (ValidateConfigMapReference)",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: trusted_ca_name_is_invalid,
+};
 
 /// P5: `ValidateConfigMapReference`: a non-empty name must be a DNS-1123 subdomain.
 pub(super) fn trusted_ca_name_is_invalid(ctx: &Ctx<'_>, out: &mut Out) {

@@ -1,7 +1,10 @@
-//! The rules: one table, in rule-book order, that the engine runs and `rules` prints.
+//! The rules: one index, [`RULES`], in rule-book order, that the engine runs and `rules` prints.
 //!
-//! Each [`Rule`] names the phases it applies to and a check function. A check appends
-//! [`Finding`]s and never returns early across fields: the API server shows every error at once.
+//! Each [`Rule`] is defined in its area file (`meta`, `registry_sources`, `import`, `hosts`)
+//! beside its check function; W18, which ratcheting produces, is defined here. A rule names the
+//! phases it applies to, whether its errors ratchet ([`Ratcheting`]) and how its denial is
+//! answered ([`Denial`]). A check appends [`Finding`]s and never returns early across fields:
+//! the API server shows every error at once.
 //! After all checks ran, [`run`] ratchets (on UPDATE an error whose value, whole list, or whole
 //! `registrySources` is unchanged becomes warning W18) and sorts findings into field order.
 
@@ -82,7 +85,35 @@ pub struct Rule {
     pub source: &'static str,
     /// The phases it runs in.
     pub phases: &'static [Phase],
+    /// Whether its errors are ratcheted on UPDATE.
+    pub ratchet: Ratcheting,
+    /// How a request its error denies is answered.
+    pub denial: Denial,
     eval: fn(&Ctx<'_>, &mut Out),
+}
+
+/// Whether a rule's error on a value that an UPDATE leaves unchanged becomes warning [`W18`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ratcheting {
+    /// An error on an unchanged value (its list, or its whole `registrySources`) is ratcheted:
+    /// the U and P rules that judge the object's content (CRD ratcheting).
+    Unchanged,
+    /// Never ratcheted: the warnings, the metadata rules (which compare with the old object by
+    /// definition), D1 (no update to compare), and T2 (a CEL rule that cannot evaluate is an
+    /// error even on an unchanged value).
+    Never,
+}
+
+/// How the API server answers a request that an error of a rule denies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Denial {
+    /// 422 `Invalid`: the object is invalid, one cause per error (every rule but D1; a warning
+    /// rule never denies).
+    Invalid,
+    /// 403 `Forbidden`: the request is refused whatever the object (D1).
+    Forbidden,
 }
 
 impl std::fmt::Debug for Rule {
@@ -94,11 +125,9 @@ impl std::fmt::Debug for Rule {
 }
 
 impl Rule {
-    /// Whether an error of this rule is ratcheted on UPDATE (all U and P rules but the
-    /// metadata rules, which compare with the old object by definition, and T2: a CEL rule that
-    /// cannot evaluate is an error even on an unchanged value).
+    /// Whether an error of this rule is ratcheted on UPDATE ([`Ratcheting::Unchanged`]).
     pub fn ratchets(&self) -> bool {
-        self.tier != Tier::Warning && !self.id.starts_with('M') && !matches!(self.id, "D1" | "T2")
+        self.ratchet == Ratcheting::Unchanged
     }
 }
 
@@ -366,7 +395,7 @@ impl Unkept {
             .iter()
             .zip(&self.counts)
             .filter(|(_, c)| **c != [0; 3])
-            .map(|(rule, [e, w, r])| (rule, *e, *w, *r))
+            .map(|(rule, [e, w, r])| (*rule, *e, *w, *r))
     }
 }
 
@@ -389,7 +418,7 @@ pub fn run_limited(ctx: &Ctx<'_>, old_raw: Option<&Value>, limit: usize) -> (Vec
         _ => None,
     };
     let mut out = Out {
-        rule: &RULES[0],
+        rule: RULES[0],
         findings: Vec::new(),
         kept_by_rule: 0,
         limit,
@@ -429,14 +458,14 @@ pub fn rule_position(rule: &Rule) -> usize {
     // compared only for a rule from elsewhere.
     RULES
         .iter()
-        .position(|r| std::ptr::eq(r, rule))
+        .position(|r| std::ptr::eq(*r, rule))
         .or_else(|| RULES.iter().position(|r| r.id == rule.id))
         .unwrap_or(usize::MAX)
 }
 
 /// The rule with this id.
 pub fn rule(id: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.id == id)
+    RULES.iter().find(|r| r.id == id).copied()
 }
 
 fn ratchet_finding(finding: &mut Finding, ratchet: &mut Ratchet<'_>) {
@@ -450,6 +479,21 @@ fn ratchet_finding(finding: &mut Finding, ratchet: &mut Ratchet<'_>) {
         finding.outcome = Outcome::Ratcheted(error.clone());
     }
 }
+
+/// W18, the rule of ratcheting: it has no check of its own, [`run`] turns an error of a rule that
+/// [`Rule::ratchets`] into a finding that the answer shows under this rule.
+pub static W18: Rule = Rule {
+    id: "W18",
+    tier: Tier::Warning,
+    field: "any U or P rule",
+    check: "an error on a value left unchanged by an update is reported as a warning",
+    why: "lets an admin edit other fields of an object stored before a rule existed (CRD ratcheting)",
+    source: "apiextensions-apiserver pkg/apiserver/validation/ratcheting.go",
+    phases: &[U, S],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: |_, _| {},
+};
 
 /// The value whose equality with the old object ratchets an error at `path`: the path itself,
 /// or, inside a list, the whole list (the lists of this object are atomic or sets, which the API
@@ -482,440 +526,54 @@ const U: Phase = Phase::Update;
 const S: Phase = Phase::Status;
 const D: Phase = Phase::Delete;
 
-/// Every rule, in rule-book order.
-pub static RULES: &[Rule] = &[
+/// Every rule, in rule-book order: the order of the findings on one field, of the `rules`
+/// command and of the generated documents. Each rule is defined beside its check.
+pub static RULES: &[&Rule] = &[
     // First: findings on one field are reported in this order, and the CRD handler's ObjectMeta
     // check runs before the admission plugin that says `must be cluster`.
-    Rule {
-        id: "M5",
-        tier: Tier::Upstream,
-        field: "metadata.name",
-        check: "the name is a DNS-1123 subdomain (lowercase, at most 253 characters)",
-        why: "the API server refuses any other name for a custom resource, with this message",
-        source: "apiextensions-apiserver customresource validator (ValidateObjectMetaAccessor, NameIsDNSSubdomain)",
-        phases: &[C],
-        eval: meta::name_is_not_a_dns_subdomain,
-    },
-    Rule {
-        id: "M1",
-        tier: Tier::Upstream,
-        field: "metadata.name",
-        check: "the name is `cluster` (exact, case-sensitive)",
-        why: "the platform reads only the Image named cluster; any other is ignored",
-        source: "openshift kube-apiserver customresourcevalidation/image/validate_image.go (RequireNameCluster)",
-        phases: &[C],
-        eval: meta::name_is_not_cluster,
-    },
-    Rule {
-        id: "M2",
-        tier: Tier::Upstream,
-        field: "metadata.name",
-        check: "a name is given",
-        why: "an object needs a name",
-        source: "apimachinery pkg/api/validation/objectmeta.go (ValidateObjectMeta)",
-        phases: &[C],
-        eval: meta::name_is_missing,
-    },
-    Rule {
-        id: "M3",
-        tier: Tier::Upstream,
-        field: "metadata.generateName",
-        check: "generateName, when set, is `cluster`",
-        why: "a generated name can never be cluster",
-        source: "apimachinery pkg/api/validation/objectmeta.go (ValidateObjectMeta)",
-        phases: &[C],
-        eval: meta::generate_name_is_not_cluster,
-    },
-    Rule {
-        id: "M4",
-        tier: Tier::Upstream,
-        field: "metadata.{name,namespace,uid,creationTimestamp}",
-        check: "these do not change on update",
-        why: "object identity is immutable",
-        source: "apimachinery pkg/api/validation/objectmeta.go (ValidateObjectMetaUpdate)",
-        phases: &[U, S],
-        eval: meta::identity_changed,
-    },
-    Rule {
-        id: "D1",
-        tier: Tier::Upstream,
-        field: "(object)",
-        check: "the Image named cluster is not deleted",
-        why: "the cluster configuration singleton must always exist",
-        source: "openshift kube-apiserver admission config/deny_delete_cluster_config_resource.go",
-        phases: &[D],
-        eval: meta::delete_of_cluster,
-    },
-    Rule {
-        id: "S1",
-        tier: Tier::Upstream,
-        field: "spec",
-        check: "spec is present",
-        why: "the CRD requires spec",
-        source: "openshift/api config/v1 images CRD (required: [spec])",
-        phases: &[C, U],
-        eval: meta::spec_is_missing,
-    },
-    Rule {
-        id: "S2",
-        tier: Tier::Upstream,
-        field: "spec.additionalTrustedCA.name",
-        check: "additionalTrustedCA, when present, has the key name",
-        why: "the CRD requires name inside additionalTrustedCA",
-        source: "openshift/api config/v1 images CRD (additionalTrustedCA required: [name])",
-        phases: &[C, U],
-        eval: meta::trusted_ca_name_is_missing,
-    },
-    Rule {
-        id: "T1",
-        tier: Tier::Upstream,
-        field: "any",
-        check: "every value has the schema's JSON type (list, string, boolean, object)",
-        why: "a wrong type breaks every typed client that reads the object",
-        source: "kube-openapi pkg/validation/validate/type.go; apiextensions-apiserver (k8s 1.36)",
-        phases: &[C, U, S],
-        eval: meta::wrong_json_type,
-    },
-    Rule {
-        id: "T2",
-        tier: Tier::Upstream,
-        field: "spec.registrySources, spec.registrySources.{insecure,blocked,allowed}Registries[i]",
-        check: "on update, a value of the wrong type that is left unchanged still fails the CEL rule on it (R1, R2), which cannot evaluate",
-        why: "ratcheting drops the unchanged type error, then the CEL rule runs on the value and errors; only a rule that evaluates to false is ratcheted",
-        source: "apiextensions-apiserver pkg/apiserver/schema/cel/validation.go (validateExpressions); apiserver pkg/cel/common/values.go (UnstructuredToVal)",
-        phases: &[U],
-        eval: registry_sources::cel_rule_cannot_evaluate,
-    },
-    Rule {
-        id: "E1",
-        tier: Tier::Upstream,
-        field: "spec.imageStreamImportMode, status.imageStreamImportMode",
-        check: "the mode is \"\", Legacy or PreserveOriginal (case-sensitive)",
-        why: "the CRD enum",
-        source: "openshift/api config/v1 types_image.go (ImageStreamImportMode enum)",
-        phases: &[C, U, S],
-        eval: meta::import_mode_not_supported,
-    },
-    Rule {
-        id: "R1",
-        tier: Tier::Upstream,
-        field: "spec.registrySources",
-        check: "blockedRegistries and allowedRegistries are not both present (even as [])",
-        why: "the machine-config operator refuses to render registries with both lists",
-        source: "openshift/api config/v1 types_image.go CEL has(blockedRegistries) ? !has(allowedRegistries)",
-        phases: &[C, U],
-        eval: registry_sources::blocked_and_allowed_both_set,
-    },
-    Rule {
-        id: "R2",
-        tier: Tier::Upstream,
-        field: "spec.registrySources.{insecure,blocked,allowed}Registries[i]",
-        check: "each entry is host[:port][/path] or *.domain, without tag, digest, scheme or space",
-        why: "a tagged or digest entry makes /etc/containers/policy.json invalid on every node",
-        source: "openshift/api PR #2787 (4.23) CEL matches(); MCO sourceRegex",
-        phases: &[C, U],
-        eval: registry_sources::scope_is_malformed,
-    },
-    Rule {
-        id: "R3",
-        tier: Tier::Upstream,
-        field: "spec.registrySources.{insecure,blocked,allowed}Registries[i]",
-        check: "no entry is empty",
-        why: "empty entries break hosted control plane node bootstrap",
-        source: "openshift/api PR #2787 (minLength: 1)",
-        phases: &[C, U],
-        eval: registry_sources::scope_is_empty,
-    },
-    Rule {
-        id: "R4",
-        tier: Tier::Upstream,
-        field: "spec.registrySources.{insecure,blocked,allowed}Registries[i]",
-        check: "no entry is longer than 256 characters",
-        why: "the schema limit, sized from fleet telemetry",
-        source: "openshift/api PR #2787 (maxLength: 256)",
-        phases: &[C, U],
-        eval: registry_sources::scope_is_too_long,
-    },
-    Rule {
-        id: "R5",
-        tier: Tier::Upstream,
-        field: "spec.registrySources.{insecure,blocked,allowed}Registries",
-        check: "no list has more than 1024 entries",
-        why: "the schema limit, sized from fleet telemetry",
-        source: "openshift/api PR #2787 (maxItems: 1024)",
-        phases: &[C, U],
-        eval: registry_sources::scope_list_too_long,
-    },
-    Rule {
-        id: "R6",
-        tier: Tier::Upstream,
-        field: "spec.registrySources.containerRuntimeSearchRegistries",
-        check: "the list, when present, is not empty",
-        why: "the schema requires at least one item",
-        source: "openshift/api config/v1 types_image.go (MinItems=1)",
-        phases: &[C, U],
-        eval: registry_sources::search_list_is_empty,
-    },
-    Rule {
-        id: "R7",
-        tier: Tier::Upstream,
-        field: "spec.registrySources.containerRuntimeSearchRegistries[i]",
-        check: "no entry repeats (listType=set)",
-        why: "a set list must not hold duplicates",
-        source: "apiextensions-apiserver pkg/apiserver/schema/listtype/validation.go",
-        phases: &[C, U],
-        eval: registry_sources::search_registry_repeats,
-    },
-    Rule {
-        id: "P1",
-        tier: Tier::Protective,
-        field: "spec.registrySources.containerRuntimeSearchRegistries[i]",
-        check: "each entry is hostname[:port] (IPv6 allowed): no scheme, path, wildcard, tag or digest",
-        why: "CRI-O refuses a registries.conf with a bad unqualified-search-registries entry: no pod starts on any node",
-        source: "containers/image sysregistriesv2 (unqualified-search-registries must match DomainRegexp)",
-        phases: &[C, U],
-        eval: registry_sources::search_registry_is_not_a_host,
-    },
-    Rule {
-        id: "P2",
-        tier: Tier::Protective,
-        field: "spec.allowedRegistriesForImport[i].domainName",
-        check: "no domainName has two or more colons",
-        why: "openshift-apiserver fails to build its registry whitelist and cannot start",
-        source: "openshift-apiserver pkg/image/apis/image/validation/whitelist/whitelister.go",
-        phases: &[C, U],
-        eval: import::domain_name_has_too_many_colons,
-    },
-    Rule {
-        id: "P3",
-        tier: Tier::Protective,
-        field: "spec.allowedRegistriesForImport[i].domainName",
-        check: "every entry has a non-empty domainName",
-        why: "an empty entry matches nothing but makes the list restrictive: every external import is refused",
-        source: "openshift-apiserver whitelister.go",
-        phases: &[C, U],
-        eval: import::domain_name_is_missing,
-    },
-    Rule {
-        id: "P4",
-        tier: Tier::Protective,
-        field: "spec.externalRegistryHostnames[i]",
-        check: "each entry is hostname[:port]",
-        why: "the first entry becomes the host of every ImageStream's public pull spec",
-        source: "openshift/api types_image.go doc; openshift-apiserver imagestream strategy.go",
-        phases: &[C, U],
-        eval: hosts::external_hostname_is_not_a_host,
-    },
-    Rule {
-        id: "P5",
-        tier: Tier::Protective,
-        field: "spec.additionalTrustedCA.name",
-        check: "the name, when non-empty, is a DNS-1123 subdomain (a ConfigMap name)",
-        why: "no ConfigMap can have another name: the CA bundle is silently never loaded",
-        source: "openshift kube-apiserver customresourcevalidation helpers (ValidateConfigMapReference)",
-        phases: &[C, U],
-        eval: meta::trusted_ca_name_is_invalid,
-    },
-    Rule {
-        id: "P6",
-        tier: Tier::Protective,
-        field: "status.internalRegistryHostname, status.externalRegistryHostnames[i]",
-        check: "on a status write, each hostname is hostname[:port]",
-        why: "the first external hostname becomes the host of every ImageStream's public pull spec",
-        source: "openshift/api types_image.go doc; openshift-apiserver imagestream strategy.go",
-        phases: &[S],
-        eval: hosts::status_hostname_is_not_a_host,
-    },
-    Rule {
-        id: "W1",
-        tier: Tier::Warning,
-        field: "spec.registrySources.allowedRegistries",
-        check: "a non-empty allow-list covers every release registry (quay.io, registry.redhat.io)",
-        why: "release payload and operator images fail to pull",
-        source: "openshift-docs images-configuration-allowed.adoc WARNING",
-        phases: &[C, U],
-        eval: registry_sources::allow_list_misses_release_registry,
-    },
-    Rule {
-        id: "W2",
-        tier: Tier::Warning,
-        field: "spec.registrySources.allowedRegistries",
-        check: "a non-empty allow-list covers the internal registry",
-        why: "pods cannot pull images pushed to the internal registry",
-        source: "openshift-docs images-configuration-shortname.adoc NOTE",
-        phases: &[C, U],
-        eval: registry_sources::allow_list_misses_internal_registry,
-    },
-    Rule {
-        id: "W3",
-        tier: Tier::Warning,
-        field: "spec.registrySources.blockedRegistries[i]",
-        check: "no entry blocks a release registry, the internal registry or the release payload (the release image's repository and its namespace)",
-        why: "operator pods go to ImagePullBackOff; MCO silently drops an entry that covers the release image's repository, so it blocks nothing",
-        source: "openshift-docs images-configuration-blocked.adoc; MCO getValidBlockedAndAllowedRegistries",
-        phases: &[C, U],
-        eval: registry_sources::block_list_blocks_release,
-    },
-    Rule {
-        id: "W4",
-        tier: Tier::Warning,
-        field: "spec.registrySources.insecureRegistries[i]",
-        check: "with an allow-list, every insecure registry is also allowed",
-        why: "an insecure registry that is not allowed can never be pulled from",
-        source: "openshift-docs images-configuration-allowed.adoc NOTE",
-        phases: &[C, U],
-        eval: registry_sources::insecure_not_allowed,
-    },
-    Rule {
-        id: "W5",
-        tier: Tier::Warning,
-        field: "spec.registrySources.containerRuntimeSearchRegistries[i]",
-        check: "no search registry is blocked or, with an allow-list, left out of it",
-        why: "short names would resolve to a registry that every pull is refused from",
-        source: "openshift-docs images-configuration-shortname.adoc WARNING",
-        phases: &[C, U],
-        eval: registry_sources::search_registry_blocked,
-    },
-    Rule {
-        id: "W6",
-        tier: Tier::Warning,
-        field: "spec.registrySources.containerRuntimeSearchRegistries[i]",
-        check: "no public registry (docker.io, index.docker.io, quay.io) resolves short names",
-        why: "anyone can publish a look-alike image there (spoofing) and credentials may leak",
-        source: "openshift-docs images-configuration-shortname.adoc WARNING",
-        phases: &[C, U],
-        eval: registry_sources::search_registry_is_public,
-    },
-    Rule {
-        id: "W7",
-        tier: Tier::Warning,
-        field: "registrySources lists, externalRegistryHostnames, allowedRegistriesForImport",
-        check: "no entry repeats",
-        why: "harmless upstream, but usually a copy-paste mistake",
-        source: "atomic lists accept duplicates",
-        phases: &[C, U],
-        eval: hosts::entry_repeats,
-    },
-    Rule {
-        id: "W8",
-        tier: Tier::Warning,
-        field: "spec.registrySources.insecureRegistries[i]",
-        check: "no scope is both insecure and blocked",
-        why: "MCO writes both flags; the intent is unclear",
-        source: "MCO registries.conf rendering",
-        phases: &[C, U],
-        eval: registry_sources::insecure_and_blocked,
-    },
-    Rule {
-        id: "W9",
-        tier: Tier::Warning,
-        field: "registry scopes, search registries, allowedRegistriesForImport[i].domainName",
-        check: "no host is a single label (no dot or port, not localhost)",
-        why: "image references read a single first label as a docker.io namespace: the entry never matches",
-        source: "distribution/reference normalize.go (splitDockerDomain)",
-        phases: &[C, U],
-        eval: hosts::single_label_host,
-    },
-    Rule {
-        id: "W10",
-        tier: Tier::Warning,
-        field: "registry scopes, search registries, allowedRegistriesForImport[i].domainName",
-        check: "hosts are lowercase",
-        why: "registry matching compares bytes: an uppercase host never matches a reference",
-        source: "containers/image and openshift-apiserver compare byte-wise",
-        phases: &[C, U],
-        eval: hosts::uppercase_host,
-    },
-    Rule {
-        id: "W11",
-        tier: Tier::Warning,
-        field: "spec.registrySources.{insecure,blocked,allowed}Registries[i]",
-        check: "no scope names index.docker.io or registry-1.docker.io",
-        why: "references are normalized to docker.io, so these never match",
-        source: "distribution/reference normalize.go",
-        phases: &[C, U],
-        eval: hosts::docker_hub_alias,
-    },
-    Rule {
-        id: "W12",
-        tier: Tier::Warning,
-        field: "every host[:port]",
-        check: "ports are 1-65535, labels at most 63 characters, hosts at most 253",
-        why: "such a registry cannot exist; the entry never matches",
-        source: "apimachinery IsValidPortNum; RFC 1123",
-        phases: &[C, U],
-        eval: hosts::limits_exceeded,
-    },
-    Rule {
-        id: "W13",
-        tier: Tier::Warning,
-        field: "spec.registrySources.{insecure,blocked,allowed}Registries[i], allowedRegistriesForImport[i].domainName",
-        check: "no wildcard covers a whole top-level domain (*.com) or, for imports, every registry (*)",
-        why: "almost certainly broader than meant",
-        source: "containers/image wildcard matching; openshift-apiserver IsWildcardMatch",
-        phases: &[C, U],
-        eval: hosts::wildcard_covers_tld,
-    },
-    Rule {
-        id: "W14",
-        tier: Tier::Warning,
-        field: "spec.allowedRegistriesForImport[i].domainName",
-        check: "no domainName has a path or scheme",
-        why: "the whitelist matches hosts only: such an entry never matches (openshift/image-registry#322)",
-        source: "openshift-apiserver whitelister.go",
-        phases: &[C, U],
-        eval: import::domain_name_has_path,
-    },
-    Rule {
-        id: "W15",
-        tier: Tier::Warning,
-        field: "spec.allowedRegistriesForImport",
-        check: "a non-empty list admits every release registry on port 443",
-        why: "release and sample ImageStream imports fail; the samples operator degrades",
-        source: "openshift/image-registry#322; cluster-samples-operator OCPBUGS-855",
-        phases: &[C, U],
-        eval: import::release_registry_not_importable,
-    },
-    Rule {
-        id: "W16",
-        tier: Tier::Warning,
-        field: "spec.allowedRegistriesForImport[i]",
-        check: "an insecure entry without a port also has a secure counterpart",
-        why: "insecure: true without a port only matches port 80",
-        source: "openshift-apiserver whitelister.go (WhitelistRegistry)",
-        phases: &[C, U],
-        eval: import::insecure_without_port,
-    },
-    Rule {
-        id: "W17",
-        tier: Tier::Warning,
-        field: "spec.registrySources.{allowed,blocked}Registries",
-        check: "the list is not `[]` (present but empty)",
-        why: "an empty list has no effect on nodes but still counts for R1",
-        source: "openshift/api CEL has() vs MCO len()",
-        phases: &[C, U],
-        eval: registry_sources::empty_allow_or_block_list,
-    },
-    Rule {
-        id: "W18",
-        tier: Tier::Warning,
-        field: "any U or P rule",
-        check: "an error on a value left unchanged by an update is reported as a warning",
-        why: "lets an admin edit other fields of an object stored before a rule existed (CRD ratcheting)",
-        source: "apiextensions-apiserver pkg/apiserver/validation/ratcheting.go",
-        phases: &[U, S],
-        eval: |_, _| {},
-    },
-    Rule {
-        id: "W19",
-        tier: Tier::Warning,
-        field: "spec.allowedRegistriesForImport[i].domainName",
-        check: "every * in a host glob is followed by . (*.example.com), or is the whole host",
-        why: "* matches any characters, dots included: *example.com also admits evilexample.com",
-        source: "openshift-apiserver whitelister.go (IsWildcardMatch)",
-        phases: &[C, U],
-        eval: import::glob_star_inside_a_label,
-    },
+    &meta::M5,
+    &meta::M1,
+    &meta::M2,
+    &meta::M3,
+    &meta::M4,
+    &meta::D1,
+    &meta::S1,
+    &meta::S2,
+    &meta::T1,
+    &registry_sources::T2,
+    &meta::E1,
+    &registry_sources::R1,
+    &registry_sources::R2,
+    &registry_sources::R3,
+    &registry_sources::R4,
+    &registry_sources::R5,
+    &registry_sources::R6,
+    &registry_sources::R7,
+    &registry_sources::P1,
+    &import::P2,
+    &import::P3,
+    &hosts::P4,
+    &meta::P5,
+    &hosts::P6,
+    &registry_sources::W1,
+    &registry_sources::W2,
+    &registry_sources::W3,
+    &registry_sources::W4,
+    &registry_sources::W5,
+    &registry_sources::W6,
+    &hosts::W7,
+    &registry_sources::W8,
+    &hosts::W9,
+    &hosts::W10,
+    &hosts::W11,
+    &hosts::W12,
+    &hosts::W13,
+    &import::W14,
+    &import::W15,
+    &import::W16,
+    &registry_sources::W17,
+    &W18,
+    &import::W19,
 ];
 
 #[cfg(test)]

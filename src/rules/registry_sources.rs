@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Ctx, Out, items, registry_sources_path};
+use super::{C, Ctx, Denial, Out, Ratcheting, Rule, Tier, U, items, registry_sources_path};
 use crate::field::{FieldError, Path, go_quote};
 use crate::grammar::host::{is_host_port, shorten};
 use crate::grammar::reference::normalized_name;
@@ -45,6 +45,19 @@ const ONE_OF_MESSAGE: &str = "Only one of blockedRegistries or allowedRegistries
 /// The message of the CEL rule R2 on every scope.
 const SCOPE_MESSAGE: &str = "each registry must be a valid hostname[:port][/path] or wildcard *.hostname format without tags or digests";
 
+pub(super) static R1: Rule = Rule {
+    id: "R1",
+    tier: Tier::Upstream,
+    field: "spec.registrySources",
+    check: "blockedRegistries and allowedRegistries are not both present (even as [])",
+    why: "the machine-config operator refuses to render registries with both lists",
+    source: "openshift/api config/v1 types_image.go CEL has(blockedRegistries) ? !has(allowedRegistries)",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: blocked_and_allowed_both_set,
+};
+
 /// R1: CEL `has(self.blockedRegistries) ? !has(self.allowedRegistries) : true`.
 pub(super) fn blocked_and_allowed_both_set(ctx: &Ctx<'_>, out: &mut Out) {
     if let Some(rs) = ctx.registry_sources()
@@ -57,6 +70,19 @@ pub(super) fn blocked_and_allowed_both_set(ctx: &Ctx<'_>, out: &mut Out) {
         ));
     }
 }
+
+pub(super) static T2: Rule = Rule {
+    id: "T2",
+    tier: Tier::Upstream,
+    field: "spec.registrySources, spec.registrySources.{insecure,blocked,allowed}Registries[i]",
+    check: "on update, a value of the wrong type that is left unchanged still fails the CEL rule on it (R1, R2), which cannot evaluate",
+    why: "ratcheting drops the unchanged type error, then the CEL rule runs on the value and errors; only a rule that evaluates to false is ratcheted",
+    source: "apiextensions-apiserver pkg/apiserver/schema/cel/validation.go (validateExpressions); apiserver pkg/cel/common/values.go (UnstructuredToVal)",
+    phases: &[U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: cel_rule_cannot_evaluate,
+};
 
 /// T2: on UPDATE, a value of the wrong type that the update leaves unchanged loses its type
 /// error to ratcheting; then the CEL rule on it runs, cannot evaluate, and that error is never
@@ -125,6 +151,19 @@ fn go_type(value: &serde_json::Value) -> &'static str {
     }
 }
 
+pub(super) static R2: Rule = Rule {
+    id: "R2",
+    tier: Tier::Upstream,
+    field: "spec.registrySources.{insecure,blocked,allowed}Registries[i]",
+    check: "each entry is host[:port][/path] or *.domain, without tag, digest, scheme or space",
+    why: "a tagged or digest entry makes /etc/containers/policy.json invalid on every node",
+    source: "openshift/api PR #2787 (4.23) CEL matches(); MCO sourceRegex",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: scope_is_malformed,
+};
+
 /// R2: every scope matches the 4.23 CEL pattern.
 pub(super) fn scope_is_malformed(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(rs) = ctx.registry_sources() else {
@@ -136,6 +175,19 @@ pub(super) fn scope_is_malformed(ctx: &Ctx<'_>, out: &mut Out) {
         }
     }
 }
+
+pub(super) static R3: Rule = Rule {
+    id: "R3",
+    tier: Tier::Upstream,
+    field: "spec.registrySources.{insecure,blocked,allowed}Registries[i]",
+    check: "no entry is empty",
+    why: "empty entries break hosted control plane node bootstrap",
+    source: "openshift/api PR #2787 (minLength: 1)",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: scope_is_empty,
+};
 
 /// R3: `minLength: 1`.
 pub(super) fn scope_is_empty(ctx: &Ctx<'_>, out: &mut Out) {
@@ -153,6 +205,19 @@ pub(super) fn scope_is_empty(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+pub(super) static R4: Rule = Rule {
+    id: "R4",
+    tier: Tier::Upstream,
+    field: "spec.registrySources.{insecure,blocked,allowed}Registries[i]",
+    check: "no entry is longer than 256 characters",
+    why: "the schema limit, sized from fleet telemetry",
+    source: "openshift/api PR #2787 (maxLength: 256)",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: scope_is_too_long,
+};
+
 /// R4: `maxLength: 256`, counted in characters as kube-openapi does.
 pub(super) fn scope_is_too_long(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(rs) = ctx.registry_sources() else {
@@ -167,6 +232,19 @@ pub(super) fn scope_is_too_long(ctx: &Ctx<'_>, out: &mut Out) {
 
 /// `maxItems` of each `registrySources` list.
 pub(super) const MAX_ITEMS: usize = 1024;
+
+pub(super) static R5: Rule = Rule {
+    id: "R5",
+    tier: Tier::Upstream,
+    field: "spec.registrySources.{insecure,blocked,allowed}Registries",
+    check: "no list has more than 1024 entries",
+    why: "the schema limit, sized from fleet telemetry",
+    source: "openshift/api PR #2787 (maxItems: 1024)",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: scope_list_too_long,
+};
 
 /// R5: `maxItems: 1024`.
 pub(super) fn scope_list_too_long(ctx: &Ctx<'_>, out: &mut Out) {
@@ -189,6 +267,19 @@ pub(super) fn within_max_items(rs: &RegistrySources) -> bool {
         .chain([search])
         .all(|(_, list)| list.as_ref().is_none_or(|l| l.len() <= MAX_ITEMS))
 }
+
+pub(super) static R6: Rule = Rule {
+    id: "R6",
+    tier: Tier::Upstream,
+    field: "spec.registrySources.containerRuntimeSearchRegistries",
+    check: "the list, when present, is not empty",
+    why: "the schema requires at least one item",
+    source: "openshift/api config/v1 types_image.go (MinItems=1)",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: search_list_is_empty,
+};
 
 /// R6: `minItems: 1` on the search list.
 pub(super) fn search_list_is_empty(ctx: &Ctx<'_>, out: &mut Out) {
@@ -216,6 +307,19 @@ fn second_occurrences(list: &Option<StrList>) -> Vec<(usize, &str)> {
     repeats
 }
 
+pub(super) static R7: Rule = Rule {
+    id: "R7",
+    tier: Tier::Upstream,
+    field: "spec.registrySources.containerRuntimeSearchRegistries[i]",
+    check: "no entry repeats (listType=set)",
+    why: "a set list must not hold duplicates",
+    source: "apiextensions-apiserver pkg/apiserver/schema/listtype/validation.go",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: search_registry_repeats,
+};
+
 /// R7: `listType=set`. Upstream skips the check when the old object already had a duplicate;
 /// the engine reports it, ratcheted into a warning.
 pub(super) fn search_registry_repeats(ctx: &Ctx<'_>, out: &mut Out) {
@@ -236,6 +340,19 @@ pub(super) fn search_registry_repeats(ctx: &Ctx<'_>, out: &mut Out) {
         }
     }
 }
+
+pub(super) static P1: Rule = Rule {
+    id: "P1",
+    tier: Tier::Protective,
+    field: "spec.registrySources.containerRuntimeSearchRegistries[i]",
+    check: "each entry is hostname[:port] (IPv6 allowed): no scheme, path, wildcard, tag or digest",
+    why: "CRI-O refuses a registries.conf with a bad unqualified-search-registries entry: no pod starts on any node",
+    source: "containers/image sysregistriesv2 (unqualified-search-registries must match DomainRegexp)",
+    phases: &[C, U],
+    ratchet: Ratcheting::Unchanged,
+    denial: Denial::Invalid,
+    eval: search_registry_is_not_a_host,
+};
 
 /// P1: containers/image demands `^DomainRegexp$` of unqualified-search-registries.
 pub(super) fn search_registry_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
@@ -267,6 +384,19 @@ fn policy_rejects(node: &crate::node::Node<'_>, scope: &str, checked: bool) -> b
     })
 }
 
+pub(super) static W1: Rule = Rule {
+    id: "W1",
+    tier: Tier::Warning,
+    field: "spec.registrySources.allowedRegistries",
+    check: "a non-empty allow-list covers every release registry (quay.io, registry.redhat.io)",
+    why: "release payload and operator images fail to pull",
+    source: "openshift-docs images-configuration-allowed.adoc WARNING",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: allow_list_misses_release_registry,
+};
+
 /// W1: the allow-list forgets a release registry: the node model rejects its images.
 pub(super) fn allow_list_misses_release_registry(ctx: &Ctx<'_>, out: &mut Out) {
     if ctx
@@ -292,6 +422,19 @@ pub(super) fn allow_list_misses_release_registry(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+pub(super) static W2: Rule = Rule {
+    id: "W2",
+    tier: Tier::Warning,
+    field: "spec.registrySources.allowedRegistries",
+    check: "a non-empty allow-list covers the internal registry",
+    why: "pods cannot pull images pushed to the internal registry",
+    source: "openshift-docs images-configuration-shortname.adoc NOTE",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: allow_list_misses_internal_registry,
+};
+
 /// W2: the allow-list forgets the internal registry: the node model rejects its images.
 pub(super) fn allow_list_misses_internal_registry(ctx: &Ctx<'_>, out: &mut Out) {
     if ctx
@@ -316,6 +459,19 @@ pub(super) fn allow_list_misses_internal_registry(ctx: &Ctx<'_>, out: &mut Out) 
         );
     }
 }
+
+pub(super) static W3: Rule = Rule {
+    id: "W3",
+    tier: Tier::Warning,
+    field: "spec.registrySources.blockedRegistries[i]",
+    check: "no entry blocks a release registry, the internal registry or the release payload (the release image's repository and its namespace)",
+    why: "operator pods go to ImagePullBackOff; MCO silently drops an entry that covers the release image's repository, so it blocks nothing",
+    source: "openshift-docs images-configuration-blocked.adoc; MCO getValidBlockedAndAllowedRegistries",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: block_list_blocks_release,
+};
 
 /// W3: a blocked entry that touches what the cluster itself runs on, as the node model tells
 /// it: an entry covering P is dropped by the machine-config operator and blocks nothing; one
@@ -424,6 +580,19 @@ fn pull_latest(node: &crate::node::Node<'_>, mut name: String) -> crate::node::V
 /// The repository name of the probes: a name no entry of a real config spells.
 const PROBE: &str = "image-config-webhook-probe";
 
+pub(super) static W4: Rule = Rule {
+    id: "W4",
+    tier: Tier::Warning,
+    field: "spec.registrySources.insecureRegistries[i]",
+    check: "with an allow-list, every insecure registry is also allowed",
+    why: "an insecure registry that is not allowed can never be pulled from",
+    source: "openshift-docs images-configuration-allowed.adoc NOTE",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: insecure_not_allowed,
+};
+
 /// W4: an insecure registry whose images the allow-list rejects: the node's policy.json
 /// decides (the model's `decide`, the matcher of its `pull`), as `explain` shows it.
 pub(super) fn insecure_not_allowed(ctx: &Ctx<'_>, out: &mut Out) {
@@ -454,6 +623,19 @@ pub(super) fn insecure_not_allowed(ctx: &Ctx<'_>, out: &mut Out) {
         }
     }
 }
+
+pub(super) static W5: Rule = Rule {
+    id: "W5",
+    tier: Tier::Warning,
+    field: "spec.registrySources.containerRuntimeSearchRegistries[i]",
+    check: "no search registry is blocked or, with an allow-list, left out of it",
+    why: "short names would resolve to a registry that every pull is refused from",
+    source: "openshift-docs images-configuration-shortname.adoc WARNING",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: search_registry_blocked,
+};
 
 /// W5: a search registry through which every short-name pull is refused: blocked in
 /// registries.conf (its longest-prefix entry, so `example.com` blocks `example.com:5000`) or
@@ -490,6 +672,19 @@ pub(super) fn search_registry_blocked(ctx: &Ctx<'_>, out: &mut Out) {
     }
 }
 
+pub(super) static W6: Rule = Rule {
+    id: "W6",
+    tier: Tier::Warning,
+    field: "spec.registrySources.containerRuntimeSearchRegistries[i]",
+    check: "no public registry (docker.io, index.docker.io, quay.io) resolves short names",
+    why: "anyone can publish a look-alike image there (spoofing) and credentials may leak",
+    source: "openshift-docs images-configuration-shortname.adoc WARNING",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: search_registry_is_public,
+};
+
 /// W6: a public registry resolves short names.
 pub(super) fn search_registry_is_public(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(rs) = ctx.registry_sources() else {
@@ -505,6 +700,19 @@ pub(super) fn search_registry_is_public(ctx: &Ctx<'_>, out: &mut Out) {
         });
     }
 }
+
+pub(super) static W8: Rule = Rule {
+    id: "W8",
+    tier: Tier::Warning,
+    field: "spec.registrySources.insecureRegistries[i]",
+    check: "no scope is both insecure and blocked",
+    why: "MCO writes both flags; the intent is unclear",
+    source: "MCO registries.conf rendering",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: insecure_and_blocked,
+};
 
 /// W8: an insecure scope whose registries.conf entry is also blocked (the same scope, or one
 /// inside a blocked scope): the node writes both flags and the insecure one never matters.
@@ -531,6 +739,19 @@ pub(super) fn insecure_and_blocked(ctx: &Ctx<'_>, out: &mut Out) {
         }
     }
 }
+
+pub(super) static W17: Rule = Rule {
+    id: "W17",
+    tier: Tier::Warning,
+    field: "spec.registrySources.{allowed,blocked}Registries",
+    check: "the list is not `[]` (present but empty)",
+    why: "an empty list has no effect on nodes but still counts for R1",
+    source: "openshift/api CEL has() vs MCO len()",
+    phases: &[C, U],
+    ratchet: Ratcheting::Never,
+    denial: Denial::Invalid,
+    eval: empty_allow_or_block_list,
+};
 
 /// W17: `allowedRegistries: []` or `blockedRegistries: []`.
 pub(super) fn empty_allow_or_block_list(ctx: &Ctx<'_>, out: &mut Out) {

@@ -20,7 +20,7 @@ pub fn markdown() -> String {
     out.push('\n');
     out.push_str(&ops_legend());
     for tier in TIERS {
-        let rules: Vec<&Rule> = RULES.iter().filter(|r| r.tier == tier).collect();
+        let rules: Vec<&Rule> = RULES.iter().copied().filter(|r| r.tier == tier).collect();
         if rules.is_empty() {
             continue;
         }

@@ -1,5 +1,16 @@
-//! One table-driven test per rule id: each asserts the field path, the cause reason (for errors)
-//! and the exact text a user sees.
+//! One test per rule id, one line per case, in the manner of globset's `syntaxerr!`/`matches!`:
+//!
+//! - `fires!(rows => R2 error FieldValueInvalid "spec.registrySources.blockedRegistries[1]")`:
+//!   the rule fires exactly once at that path, with this class (`error`, `ratcheted`) and cause
+//!   reason; `fires!(rows => W4 warning "spec.…[1]")` for a warning;
+//! - `quiet!(rows => R4)`: the rule does not fire at all; `count!(rows => W3 5)`: it fires five
+//!   times in all;
+//! - `says!(rows => R2 "spec.…[1]" => "spec.…[1]: Invalid value: …")`: the golden text, the
+//!   exact words a user reads. Each rule's text is checked once (`every_rule_has_a_golden_text`),
+//!   and again only where the words are what a case is about (which registry W2 names, which
+//!   of W3's three messages an entry gets).
+//!
+//! `rows` is what [`findings`] returns for an object, or a call of it.
 
 use serde_json::{Value, json};
 
@@ -72,16 +83,27 @@ fn rs(registry_sources: Value) -> Value {
     image(json!({"registrySources": registry_sources}))
 }
 
-/// Asserts that `rows` holds a finding of `id` with this class, reason, path and text, and
-/// that no other finding of `id` exists.
+/// Asserts that `id` fired exactly once at `path`, with this class and cause reason (`""` for
+/// a warning): a second finding of the rule at the same path fails, as apimachinery's
+/// `ErrorMatcher` fails on duplicates.
 #[track_caller]
-fn expect(rows: &[Row], id: &str, class: &str, reason: &str, path: &str, text: &str) {
-    let of_rule: Vec<&Row> = rows.iter().filter(|r| r.0 == id).collect();
-    let wanted = |r: &&Row| r.1 == class && r.2 == reason && r.3 == path && r.4 == text;
+fn expect(rows: &[Row], id: &str, class: &str, reason: &str, path: &str) {
+    let at_path: Vec<&Row> = rows.iter().filter(|r| r.0 == id && r.3 == path).collect();
     assert!(
-        of_rule.iter().any(wanted),
-        "{id}: want ({class}, {reason}, {path}, {text:?}), got {of_rule:#?}"
+        matches!(at_path.as_slice(), [one] if one.1 == class && one.2 == reason),
+        "{id}: want one ({class}, {reason:?}) at {path}, got {at_path:#?} among {rows:#?}"
     );
+}
+
+/// Asserts that the one finding of `id` at `path` reads exactly `text`.
+#[track_caller]
+fn text(rows: &[Row], id: &str, path: &str, text: &str) {
+    let texts: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.0 == id && r.3 == path)
+        .map(|r| r.4.as_str())
+        .collect();
+    assert_eq!(texts, [text], "{id} at {path}");
 }
 
 #[track_caller]
@@ -90,6 +112,50 @@ fn absent(rows: &[Row], id: &str) {
         rows.iter().all(|r| r.0 != id),
         "{id} must not fire: {rows:#?}"
     );
+}
+
+/// `fires!(rows => ID class Reason path)`, `fires!(rows => ID warning path)`: see the module.
+macro_rules! fires {
+    ($rows:expr => $id:ident warning $path:expr) => {
+        expect(&$rows, stringify!($id), "warning", "", &$path)
+    };
+    ($rows:expr => $id:ident $class:ident $reason:ident $path:expr) => {
+        expect(
+            &$rows,
+            stringify!($id),
+            stringify!($class),
+            stringify!($reason),
+            &$path,
+        )
+    };
+}
+
+/// `says!(rows => ID path => text)`: the golden text of a finding.
+macro_rules! says {
+    ($rows:expr => $id:ident $path:expr => $text:expr) => {
+        text(&$rows, stringify!($id), &$path, &$text)
+    };
+}
+
+/// `count!(rows => ID n)`: the rule fires `n` times in all.
+macro_rules! count {
+    ($rows:expr => $id:ident $n:literal) => {
+        assert_eq!(
+            $rows.iter().filter(|r| r.0 == stringify!($id)).count(),
+            $n,
+            "{} fires {} times: {:#?}",
+            stringify!($id),
+            $n,
+            $rows
+        )
+    };
+}
+
+/// `quiet!(rows => ID)`: the rule does not fire.
+macro_rules! quiet {
+    ($rows:expr => $id:ident) => {
+        absent(&$rows, stringify!($id))
+    };
 }
 
 const R2_MSG: &str = "each registry must be a valid hostname[:port][/path] or wildcard *.hostname format without tags or digests";
@@ -107,30 +173,32 @@ fn every_rule_has_a_test_below() {
     }
 }
 
+/// Every rule's exact text is asserted at least once; W18 has no text of its own (a ratcheted
+/// error reads as the error), so `rule_w18` checks the text of one.
+#[test]
+fn every_rule_has_a_golden_text() {
+    let source = include_str!("tests.rs");
+    for rule in RULES.iter().filter(|r| !std::ptr::eq(**r, &super::W18)) {
+        let marker = format!("says!(rows => {} ", rule.id);
+        assert!(
+            source.contains(&marker),
+            "rule {} has no `{marker}`",
+            rule.id
+        );
+    }
+}
+
 #[test]
 fn rule_m1() {
     let mut obj = image(json!({}));
     obj["metadata"]["name"] = json!("foo");
     let rows = findings(Phase::Create, obj, None);
-    expect(
-        &rows,
-        "M1",
-        "error",
-        "FieldValueInvalid",
-        "metadata.name",
-        "metadata.name: Invalid value: \"foo\": must be cluster",
-    );
+    fires!(rows => M1 error FieldValueInvalid "metadata.name");
+    says!(rows => M1 "metadata.name" => "metadata.name: Invalid value: \"foo\": must be cluster");
     let mut obj = image(json!({}));
     obj["metadata"]["name"] = json!("Cluster");
-    expect(
-        &findings(Phase::Create, obj, None),
-        "M1",
-        "error",
-        "FieldValueInvalid",
-        "metadata.name",
-        "metadata.name: Invalid value: \"Cluster\": must be cluster",
-    );
-    absent(&findings(Phase::Create, image(json!({})), None), "M1");
+    fires!(findings(Phase::Create, obj, None) => M1 error FieldValueInvalid "metadata.name");
+    quiet!(findings(Phase::Create, image(json!({})), None) => M1);
 }
 
 #[test]
@@ -141,14 +209,8 @@ fn rule_m5() {
         obj["metadata"]["name"] = json!(name);
         let rows = findings(Phase::Create, obj, None);
         let quoted = crate::field::go_quote(name);
-        expect(
-            &rows,
-            "M5",
-            "error",
-            "FieldValueInvalid",
-            "metadata.name",
-            &format!("metadata.name: Invalid value: {quoted}: {dns}"),
-        );
+        fires!(rows => M5 error FieldValueInvalid "metadata.name");
+        says!(rows => M5 "metadata.name" => &format!("metadata.name: Invalid value: {quoted}: {dns}"));
         // The API server reports both; the ObjectMeta error comes first.
         let m5 = rows.iter().position(|r| r.0 == "M5");
         let m1 = rows.iter().position(|r| r.0 == "M1");
@@ -166,10 +228,10 @@ fn rule_m5() {
         long[0].4.ends_with(": must be no more than 253 characters"),
         "{long:#?}"
     );
-    absent(&findings(Phase::Create, image(json!({})), None), "M5");
+    quiet!(findings(Phase::Create, image(json!({})), None) => M5);
     let mut obj = image(json!({}));
     obj["metadata"]["name"] = json!("foo");
-    absent(&findings(Phase::Create, obj, None), "M5");
+    quiet!(findings(Phase::Create, obj, None) => M5);
 }
 
 #[test]
@@ -184,23 +246,15 @@ fn rule_t2() {
         new
     };
     let rows = findings(Phase::Update, new, Some(old.clone()));
-    expect(
-        &rows,
-        "T2",
-        "error",
-        "FieldValueInvalid",
-        "spec.registrySources",
-        &format!(
-            "spec.registrySources: Invalid value: \"object\": invalid data, expected a map for the provided schema with type=object evaluating rule: {one_of}"
-        ),
-    );
+    fires!(rows => T2 error FieldValueInvalid "spec.registrySources");
+    says!(rows => T2 "spec.registrySources" => &format!("spec.registrySources: Invalid value: \"object\": invalid data, expected a map for the provided schema with type=object evaluating rule: {one_of}" ));
     assert!(
         rows.iter().any(|r| r.0 == "T1" && r.1 == "ratcheted"),
         "{rows:#?}"
     );
     // Changed: the type error itself is the error, and CEL does not run.
     let rows = findings(Phase::Update, rs(json!(5)), Some(old));
-    absent(&rows, "T2");
+    quiet!(rows => T2);
     assert!(
         rows.iter().any(|r| r.0 == "T1" && r.1 == "error"),
         "{rows:#?}"
@@ -211,33 +265,15 @@ fn rule_t2() {
     new["spec"]["externalRegistryHostnames"] = json!(["registry.example.com"]);
     let rows = findings(Phase::Update, new, Some(old.clone()));
     let at = |i: usize| format!("spec.registrySources.blockedRegistries[{i}]");
-    expect(
-        &rows,
-        "T2",
-        "error",
-        "FieldValueInvalid",
-        &at(1),
-        &format!(
-            "{}: Invalid value: \"string\": invalid data, expected string, got int64 evaluating rule: {R2_MSG}",
-            at(1)
-        ),
-    );
-    expect(
-        &rows,
-        "T2",
-        "error",
-        "FieldValueInvalid",
-        &at(2),
-        &format!(
-            "{}: Invalid value: \"string\": invalid data, got null for schema with nullable=false evaluating rule: {R2_MSG}",
-            at(2)
-        ),
-    );
-    assert_eq!(rows.iter().filter(|r| r.0 == "T2").count(), 2, "{rows:#?}");
+    fires!(rows => T2 error FieldValueInvalid &at(1));
+    says!(rows => T2 &at(1) => &format!("{}: Invalid value: \"string\": invalid data, expected string, got int64 evaluating rule: {R2_MSG}", at(1) ));
+    fires!(rows => T2 error FieldValueInvalid &at(2));
+    says!(rows => T2 &at(2) => &format!("{}: Invalid value: \"string\": invalid data, got null for schema with nullable=false evaluating rule: {R2_MSG}", at(2) ));
+    count!(rows => T2 2);
     // Never on CREATE, and not for well-typed values.
-    absent(&findings(Phase::Create, rs(json!("x")), None), "T2");
+    quiet!(findings(Phase::Create, rs(json!("x")), None) => T2);
     let ok = rs(json!({"blockedRegistries": ["a.io"]}));
-    absent(&findings(Phase::Update, ok.clone(), Some(ok)), "T2");
+    quiet!(findings(Phase::Update, ok.clone(), Some(ok)) => T2);
 }
 
 #[test]
@@ -245,15 +281,9 @@ fn rule_m2() {
     let mut obj = image(json!({}));
     obj["metadata"] = json!({});
     let rows = findings(Phase::Create, obj, None);
-    expect(
-        &rows,
-        "M2",
-        "error",
-        "FieldValueRequired",
-        "metadata.name",
-        "metadata.name: Required value: name or generateName is required",
-    );
-    absent(&rows, "M1");
+    fires!(rows => M2 error FieldValueRequired "metadata.name");
+    says!(rows => M2 "metadata.name" => "metadata.name: Required value: name or generateName is required");
+    quiet!(rows => M1);
 }
 
 #[test]
@@ -261,22 +291,9 @@ fn rule_m3() {
     let mut obj = image(json!({}));
     obj["metadata"] = json!({"name": "cluster-x7k2q", "generateName": "cluster-"});
     let rows = findings(Phase::Create, obj, None);
-    expect(
-        &rows,
-        "M3",
-        "error",
-        "FieldValueInvalid",
-        "metadata.generateName",
-        "metadata.generateName: Invalid value: \"cluster-\": must be cluster",
-    );
-    expect(
-        &rows,
-        "M1",
-        "error",
-        "FieldValueInvalid",
-        "metadata.name",
-        "metadata.name: Invalid value: \"cluster-x7k2q\": must be cluster",
-    );
+    fires!(rows => M3 error FieldValueInvalid "metadata.generateName");
+    says!(rows => M3 "metadata.generateName" => "metadata.generateName: Invalid value: \"cluster-\": must be cluster");
+    fires!(rows => M1 error FieldValueInvalid "metadata.name");
     let order: Vec<&str> = rows.iter().map(|r| r.0).collect();
     assert_eq!(order, ["M3", "M1"], "generateName sorts before name");
 }
@@ -286,23 +303,10 @@ fn rule_m4() {
     let old = json!({"metadata": {"name": "cluster", "uid": "a"}, "spec": {}});
     let new = json!({"metadata": {"name": "cluster", "uid": "b"}, "spec": {}});
     let rows = findings(Phase::Update, new.clone(), Some(old.clone()));
-    expect(
-        &rows,
-        "M4",
-        "error",
-        "FieldValueInvalid",
-        "metadata.uid",
-        "metadata.uid: Invalid value: \"b\": field is immutable",
-    );
+    fires!(rows => M4 error FieldValueInvalid "metadata.uid");
+    says!(rows => M4 "metadata.uid" => "metadata.uid: Invalid value: \"b\": field is immutable");
     let rows = findings(Phase::Status, new, Some(old.clone()));
-    expect(
-        &rows,
-        "M4",
-        "error",
-        "FieldValueInvalid",
-        "metadata.uid",
-        "metadata.uid: Invalid value: \"b\": field is immutable",
-    );
+    fires!(rows => M4 error FieldValueInvalid "metadata.uid");
     // An unchanged name on UPDATE is fine even when it is not `cluster` (row 6).
     let foo = json!({"metadata": {"name": "foo"}, "spec": {}});
     assert!(findings(Phase::Update, foo.clone(), Some(foo)).is_empty());
@@ -311,14 +315,8 @@ fn rule_m4() {
 #[test]
 fn rule_d1() {
     let rows = findings(Phase::Delete, json!({}), None);
-    expect(
-        &rows,
-        "D1",
-        "error",
-        "FieldValueForbidden",
-        "<nil>",
-        "<nil>: Forbidden: deleting required images.config.openshift.io resource, named cluster, is not allowed",
-    );
+    fires!(rows => D1 error FieldValueForbidden "<nil>");
+    says!(rows => D1 "<nil>" => "<nil>: Forbidden: deleting required images.config.openshift.io resource, named cluster, is not allowed");
     assert!(findings_named(Phase::Delete, "foo", json!({}), None).is_empty());
 }
 
@@ -329,35 +327,15 @@ fn rule_s1() {
         json!({"metadata": {"name": "cluster"}}),
         None,
     );
-    expect(
-        &rows,
-        "S1",
-        "error",
-        "FieldValueRequired",
-        "spec",
-        "spec: Required value",
-    );
+    fires!(rows => S1 error FieldValueRequired "spec");
+    says!(rows => S1 "spec" => "spec: Required value");
     let rows = findings(
         Phase::Create,
         json!({"metadata": {"name": "cluster"}, "spec": null}),
         None,
     );
-    expect(
-        &rows,
-        "S1",
-        "error",
-        "FieldValueRequired",
-        "spec",
-        "spec: Required value",
-    );
-    absent(
-        &findings(
-            Phase::Create,
-            json!({"metadata": {"name": "cluster"}, "spec": 1}),
-            None,
-        ),
-        "S1",
-    );
+    fires!(rows => S1 error FieldValueRequired "spec");
+    quiet!(findings(Phase::Create, json!({"metadata": {"name": "cluster"}, "spec": 1}), None) => S1);
 }
 
 #[test]
@@ -367,22 +345,9 @@ fn rule_s2() {
         image(json!({"additionalTrustedCA": {}})),
         None,
     );
-    expect(
-        &rows,
-        "S2",
-        "error",
-        "FieldValueRequired",
-        "spec.additionalTrustedCA.name",
-        "spec.additionalTrustedCA.name: Required value",
-    );
-    absent(
-        &findings(
-            Phase::Create,
-            image(json!({"additionalTrustedCA": {"name": ""}})),
-            None,
-        ),
-        "S2",
-    );
+    fires!(rows => S2 error FieldValueRequired "spec.additionalTrustedCA.name");
+    says!(rows => S2 "spec.additionalTrustedCA.name" => "spec.additionalTrustedCA.name: Required value");
+    quiet!(findings(Phase::Create, image(json!({"additionalTrustedCA": {"name": ""}})), None) => S2);
 }
 
 #[test]
@@ -392,14 +357,8 @@ fn rule_t1() {
         rs(json!({"containerRuntimeSearchRegistries": "quay.io"})),
         None,
     );
-    expect(
-        &rows,
-        "T1",
-        "error",
-        "FieldValueTypeInvalid",
-        "spec.registrySources.containerRuntimeSearchRegistries",
-        "spec.registrySources.containerRuntimeSearchRegistries: Invalid value: \"string\": spec.registrySources.containerRuntimeSearchRegistries in body must be of type array: \"string\"",
-    );
+    fires!(rows => T1 error FieldValueTypeInvalid "spec.registrySources.containerRuntimeSearchRegistries");
+    says!(rows => T1 "spec.registrySources.containerRuntimeSearchRegistries" => "spec.registrySources.containerRuntimeSearchRegistries: Invalid value: \"string\": spec.registrySources.containerRuntimeSearchRegistries in body must be of type array: \"string\"");
     // Other errors of the object are still reported next to the type error.
     let rows = findings(
         Phase::Create,
@@ -408,28 +367,14 @@ fn rule_t1() {
         ),
         None,
     );
-    expect(
-        &rows,
-        "T1",
-        "error",
-        "FieldValueTypeInvalid",
-        "spec.allowedRegistriesForImport[0].insecure",
-        "spec.allowedRegistriesForImport[0].insecure: Invalid value: \"string\": spec.allowedRegistriesForImport[0].insecure in body must be of type boolean: \"string\"",
-    );
+    fires!(rows => T1 error FieldValueTypeInvalid "spec.allowedRegistriesForImport[0].insecure");
     assert!(rows.iter().any(|r| r.0 == "E1"));
     // Status type errors count only on status writes.
     let bad_status = json!({"metadata": {"name": "cluster"}, "spec": {}, "status": {"externalRegistryHostnames": "x"}});
-    absent(&findings(Phase::Create, bad_status.clone(), None), "T1");
+    quiet!(findings(Phase::Create, bad_status.clone(), None) => T1);
     let old = json!({"metadata": {"name": "cluster"}, "spec": {}});
     let rows = findings(Phase::Status, bad_status, Some(old));
-    expect(
-        &rows,
-        "T1",
-        "error",
-        "FieldValueTypeInvalid",
-        "status.externalRegistryHostnames",
-        "status.externalRegistryHostnames: Invalid value: \"string\": status.externalRegistryHostnames in body must be of type array: \"string\"",
-    );
+    fires!(rows => T1 error FieldValueTypeInvalid "status.externalRegistryHostnames");
 }
 
 #[test]
@@ -440,23 +385,10 @@ fn rule_e1() {
         image(json!({"imageStreamImportMode": "legacy"})),
         None,
     );
-    expect(
-        &rows,
-        "E1",
-        "error",
-        "FieldValueNotSupported",
-        "spec.imageStreamImportMode",
-        text,
-    );
+    fires!(rows => E1 error FieldValueNotSupported "spec.imageStreamImportMode");
+    says!(rows => E1 "spec.imageStreamImportMode" => text);
     for ok in ["", "Legacy", "PreserveOriginal"] {
-        absent(
-            &findings(
-                Phase::Create,
-                image(json!({"imageStreamImportMode": ok})),
-                None,
-            ),
-            "E1",
-        );
+        quiet!(findings(Phase::Create, image(json!({"imageStreamImportMode": ok})), None) => E1);
     }
     // A value of the wrong JSON type fails the type check and the enum, shown as JSON.
     for (value, shown) in [
@@ -469,41 +401,19 @@ fn rule_e1() {
             image(json!({"imageStreamImportMode": value})),
             None,
         );
-        expect(
-            &rows,
-            "E1",
-            "error",
-            "FieldValueNotSupported",
-            "spec.imageStreamImportMode",
-            &format!(
-                "spec.imageStreamImportMode: Unsupported value: {shown}: supported values: \"\", \"Legacy\", \"PreserveOriginal\""
-            ),
-        );
+        fires!(rows => E1 error FieldValueNotSupported "spec.imageStreamImportMode");
+        says!(rows => E1 "spec.imageStreamImportMode" => &format!("spec.imageStreamImportMode: Unsupported value: {shown}: supported values: \"\", \"Legacy\", \"PreserveOriginal\"" ));
         assert!(
             rows.iter()
                 .any(|r| r.0 == "T1" && r.3 == "spec.imageStreamImportMode"),
             "{rows:#?}"
         );
     }
-    absent(
-        &findings(
-            Phase::Create,
-            image(json!({"imageStreamImportMode": null})),
-            None,
-        ),
-        "E1",
-    );
+    quiet!(findings(Phase::Create, image(json!({"imageStreamImportMode": null})), None) => E1);
     let old = json!({"metadata": {"name": "cluster"}, "spec": {}, "status": {"imageStreamImportMode": "Legacy"}});
     let new = json!({"metadata": {"name": "cluster"}, "spec": {}, "status": {"imageStreamImportMode": "Bogus"}});
     let rows = findings(Phase::Status, new, Some(old));
-    expect(
-        &rows,
-        "E1",
-        "error",
-        "FieldValueNotSupported",
-        "status.imageStreamImportMode",
-        "status.imageStreamImportMode: Unsupported value: \"Bogus\": supported values: \"\", \"Legacy\", \"PreserveOriginal\"",
-    );
+    fires!(rows => E1 error FieldValueNotSupported "status.imageStreamImportMode");
 }
 
 #[test]
@@ -514,43 +424,16 @@ fn rule_r1() {
         rs(json!({"allowedRegistries": ["a.io"], "blockedRegistries": []})),
         None,
     );
-    expect(
-        &rows,
-        "R1",
-        "error",
-        "FieldValueInvalid",
-        "spec.registrySources",
-        text,
-    );
-    absent(
-        &findings(
-            Phase::Create,
-            rs(json!({"allowedRegistries": ["a.io"], "blockedRegistries": null})),
-            None,
-        ),
-        "R1",
-    );
+    fires!(rows => R1 error FieldValueInvalid "spec.registrySources");
+    says!(rows => R1 "spec.registrySources" => text);
+    quiet!(findings(Phase::Create, rs(json!({"allowedRegistries": ["a.io"], "blockedRegistries": null})), None) => R1);
     // Ratcheted only when the whole registrySources is unchanged (upstream onUpdate 1 and 3).
     let old = rs(json!({"allowedRegistries": ["test"], "blockedRegistries": ["test"]}));
     let mut new = old.clone();
     new["spec"]["externalRegistryHostnames"] = json!(["test"]);
-    expect(
-        &findings(Phase::Update, new, Some(old.clone())),
-        "R1",
-        "ratcheted",
-        "FieldValueInvalid",
-        "spec.registrySources",
-        text,
-    );
+    fires!(findings(Phase::Update, new, Some(old.clone())) => R1 ratcheted FieldValueInvalid "spec.registrySources");
     let new = rs(json!({"allowedRegistries": ["test"], "blockedRegistries": ["test", "test2"]}));
-    expect(
-        &findings(Phase::Update, new, Some(old)),
-        "R1",
-        "error",
-        "FieldValueInvalid",
-        "spec.registrySources",
-        text,
-    );
+    fires!(findings(Phase::Update, new, Some(old)) => R1 error FieldValueInvalid "spec.registrySources");
 }
 
 #[test]
@@ -560,16 +443,8 @@ fn rule_r2() {
         rs(json!({"blockedRegistries": ["ok.io", "registry.io/myrepo:latest"]})),
         None,
     );
-    expect(
-        &rows,
-        "R2",
-        "error",
-        "FieldValueInvalid",
-        "spec.registrySources.blockedRegistries[1]",
-        &format!(
-            "spec.registrySources.blockedRegistries[1]: Invalid value: \"registry.io/myrepo:latest\": {R2_MSG}"
-        ),
-    );
+    fires!(rows => R2 error FieldValueInvalid "spec.registrySources.blockedRegistries[1]");
+    says!(rows => R2 "spec.registrySources.blockedRegistries[1]" => &format!("spec.registrySources.blockedRegistries[1]: Invalid value: \"registry.io/myrepo:latest\": {R2_MSG}" ));
     for list in ["allowedRegistries", "insecureRegistries"] {
         let rows = findings(
             Phase::Create,
@@ -577,64 +452,26 @@ fn rule_r2() {
             None,
         );
         let path = format!("spec.registrySources.{list}[0]");
-        expect(
-            &rows,
-            "R2",
-            "error",
-            "FieldValueInvalid",
-            &path,
-            &format!("{path}: Invalid value: \"r.io@sha256:abc\": {R2_MSG}"),
-        );
+        fires!(rows => R2 error FieldValueInvalid &path);
     }
     // An atomic list is re-validated whole when any item changes (upstream onUpdate 10).
     let old = rs(json!({"blockedRegistries": ["registry.io/myrepo:latest"]}));
     let new = rs(json!({"blockedRegistries": ["registry.io/myrepo:latest", "valid.registry.io"]}));
     let rows = findings(Phase::Update, new, Some(old.clone()));
-    expect(
-        &rows,
-        "R2",
-        "error",
-        "FieldValueInvalid",
-        "spec.registrySources.blockedRegistries[0]",
-        &format!(
-            "spec.registrySources.blockedRegistries[0]: Invalid value: \"registry.io/myrepo:latest\": {R2_MSG}"
-        ),
-    );
+    fires!(rows => R2 error FieldValueInvalid "spec.registrySources.blockedRegistries[0]");
     let mut new = old.clone();
     new["spec"]["externalRegistryHostnames"] = json!(["r.example.com"]);
     let rows = findings(Phase::Update, new, Some(old));
-    expect(
-        &rows,
-        "R2",
-        "ratcheted",
-        "FieldValueInvalid",
-        "spec.registrySources.blockedRegistries[0]",
-        &format!(
-            "spec.registrySources.blockedRegistries[0]: Invalid value: \"registry.io/myrepo:latest\": {R2_MSG}"
-        ),
-    );
+    fires!(rows => R2 ratcheted FieldValueInvalid "spec.registrySources.blockedRegistries[0]");
 }
 
 #[test]
 fn rule_r3() {
     let rows = findings(Phase::Create, rs(json!({"insecureRegistries": [""]})), None);
     let path = "spec.registrySources.insecureRegistries[0]";
-    expect(
-        &rows,
-        "R3",
-        "error",
-        "FieldValueInvalid",
-        path,
-        &format!("{path}: Invalid value: \"\": {path} in body should be at least 1 chars long"),
-    );
-    expect(
-        &rows,
-        "R2",
-        "error",
-        "FieldValueInvalid",
-        path,
-        &format!("{path}: Invalid value: \"\": {R2_MSG}"),
-    );
+    fires!(rows => R3 error FieldValueInvalid path);
+    says!(rows => R3 path => &format!("{path}: Invalid value: \"\": {path} in body should be at least 1 chars long"));
+    fires!(rows => R2 error FieldValueInvalid path);
 }
 
 #[test]
@@ -646,42 +483,20 @@ fn rule_r4() {
         None,
     );
     let path = "spec.registrySources.blockedRegistries[0]";
-    expect(
-        &rows,
-        "R4",
-        "error",
-        "FieldValueTooLong",
-        path,
-        &format!("{path}: Too long: may not be more than 256 bytes"),
-    );
+    fires!(rows => R4 error FieldValueTooLong path);
+    says!(rows => R4 path => &format!("{path}: Too long: may not be more than 256 bytes"));
     let exact = format!("r.io/{}", "a".repeat(251));
-    absent(
-        &findings(
-            Phase::Create,
-            rs(json!({"blockedRegistries": [exact]})),
-            None,
-        ),
-        "R4",
-    );
+    quiet!(findings(Phase::Create, rs(json!({"blockedRegistries": [exact]})), None) => R4);
 }
 
 #[test]
 fn rule_r5() {
     let many: Vec<String> = (0..1025).map(|i| format!("r{i}.example.com")).collect();
     let rows = findings(Phase::Create, rs(json!({"blockedRegistries": many})), None);
-    expect(
-        &rows,
-        "R5",
-        "error",
-        "FieldValueTooMany",
-        "spec.registrySources.blockedRegistries",
-        "spec.registrySources.blockedRegistries: Too many: 1025: must have at most 1024 items",
-    );
+    fires!(rows => R5 error FieldValueTooMany "spec.registrySources.blockedRegistries");
+    says!(rows => R5 "spec.registrySources.blockedRegistries" => "spec.registrySources.blockedRegistries: Too many: 1025: must have at most 1024 items");
     let limit: Vec<String> = (0..1024).map(|i| format!("r{i}.example.com")).collect();
-    absent(
-        &findings(Phase::Create, rs(json!({"blockedRegistries": limit})), None),
-        "R5",
-    );
+    quiet!(findings(Phase::Create, rs(json!({"blockedRegistries": limit})), None) => R5);
 }
 
 #[test]
@@ -692,14 +507,8 @@ fn rule_r6() {
         None,
     );
     let path = "spec.registrySources.containerRuntimeSearchRegistries";
-    expect(
-        &rows,
-        "R6",
-        "error",
-        "FieldValueInvalid",
-        path,
-        &format!("{path}: Invalid value: 0: {path} in body should have at least 1 items"),
-    );
+    fires!(rows => R6 error FieldValueInvalid path);
+    says!(rows => R6 path => &format!("{path}: Invalid value: 0: {path} in body should have at least 1 items"));
 }
 
 #[test]
@@ -707,30 +516,14 @@ fn rule_r7() {
     let search = json!({"containerRuntimeSearchRegistries": ["a.io", "b.io", "a.io", "a.io"]});
     let rows = findings(Phase::Create, rs(search.clone()), None);
     let path = "spec.registrySources.containerRuntimeSearchRegistries[2]";
-    expect(
-        &rows,
-        "R7",
-        "error",
-        "FieldValueDuplicate",
-        path,
-        &format!("{path}: Duplicate value: \"a.io\""),
-    );
-    assert_eq!(
-        rows.iter().filter(|r| r.0 == "R7").count(),
-        1,
-        "once per value"
-    );
+    fires!(rows => R7 error FieldValueDuplicate path);
+    says!(rows => R7 path => &format!("{path}: Duplicate value: \"a.io\""));
+    // Once per value.
+    count!(rows => R7 1);
     // When the old object already had a duplicate, the check is ratcheted even if the list changed.
     let old = rs(json!({"containerRuntimeSearchRegistries": ["c.io", "c.io"]}));
     let rows = findings(Phase::Update, rs(search), Some(old));
-    expect(
-        &rows,
-        "R7",
-        "ratcheted",
-        "FieldValueDuplicate",
-        path,
-        &format!("{path}: Duplicate value: \"a.io\""),
-    );
+    fires!(rows => R7 ratcheted FieldValueDuplicate path);
 }
 
 #[test]
@@ -743,24 +536,11 @@ fn rule_p1() {
             None,
         );
         let path = "spec.registrySources.containerRuntimeSearchRegistries[0]";
-        expect(
-            &rows,
-            "P1",
-            "error",
-            "FieldValueInvalid",
-            path,
-            &format!("{path}: Invalid value: \"{bad}\": {msg}"),
-        );
+        fires!(rows => P1 error FieldValueInvalid path);
+        says!(rows => P1 path => &format!("{path}: Invalid value: \"{bad}\": {msg}"));
     }
     for good in ["reg.io:5000", "[::1]:5000", "localhost"] {
-        absent(
-            &findings(
-                Phase::Create,
-                rs(json!({"containerRuntimeSearchRegistries": [good]})),
-                None,
-            ),
-            "P1",
-        );
+        quiet!(findings(Phase::Create, rs(json!({"containerRuntimeSearchRegistries": [good]})), None) => P1);
     }
 }
 
@@ -772,16 +552,8 @@ fn rule_p2() {
         None,
     );
     let path = "spec.allowedRegistriesForImport[0].domainName";
-    expect(
-        &rows,
-        "P2",
-        "error",
-        "FieldValueInvalid",
-        path,
-        &format!(
-            "{path}: Invalid value: \"[::1]:5000\": failed to parse allowed registry \"[::1]:5000\": too many colons"
-        ),
-    );
+    fires!(rows => P2 error FieldValueInvalid path);
+    says!(rows => P2 path => &format!("{path}: Invalid value: \"[::1]:5000\": failed to parse allowed registry \"[::1]:5000\": too many colons" ));
 }
 
 #[test]
@@ -797,14 +569,8 @@ fn rule_p3() {
             image(json!({"allowedRegistriesForImport": [entry]})),
             None,
         );
-        expect(
-            &rows,
-            "P3",
-            "error",
-            "FieldValueRequired",
-            path,
-            &format!("{path}: Required value: domainName is required"),
-        );
+        fires!(rows => P3 error FieldValueRequired path);
+        says!(rows => P3 path => &format!("{path}: Required value: domainName is required"));
     }
     // A domainName of the wrong type is a T1 error only.
     let rows = findings(
@@ -812,7 +578,7 @@ fn rule_p3() {
         image(json!({"allowedRegistriesForImport": [{"domainName": 5}]})),
         None,
     );
-    absent(&rows, "P3");
+    quiet!(rows => P3);
     assert!(rows.iter().any(|r| r.0 == "T1"));
 }
 
@@ -824,24 +590,9 @@ fn rule_p4() {
         image(json!({"externalRegistryHostnames": ["ok.io:443", "https://r.example.com"]})),
         None,
     );
-    expect(
-        &rows,
-        "P4",
-        "error",
-        "FieldValueInvalid",
-        path,
-        &format!(
-            "{path}: Invalid value: \"https://r.example.com\": must be in \"hostname[:port]\" format"
-        ),
-    );
-    absent(
-        &findings(
-            Phase::Create,
-            image(json!({"externalRegistryHostnames": ["test"]})),
-            None,
-        ),
-        "P4",
-    );
+    fires!(rows => P4 error FieldValueInvalid path);
+    says!(rows => P4 path => &format!("{path}: Invalid value: \"https://r.example.com\": must be in \"hostname[:port]\" format" ));
+    quiet!(findings(Phase::Create, image(json!({"externalRegistryHostnames": ["test"]})), None) => P4);
 }
 
 #[test]
@@ -852,24 +603,9 @@ fn rule_p5() {
         None,
     );
     let path = "spec.additionalTrustedCA.name";
-    expect(
-        &rows,
-        "P5",
-        "error",
-        "FieldValueInvalid",
-        path,
-        &format!(
-            "{path}: Invalid value: \"My_CA\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-        ),
-    );
-    absent(
-        &findings(
-            Phase::Create,
-            image(json!({"additionalTrustedCA": {"name": "registry-cas"}})),
-            None,
-        ),
-        "P5",
-    );
+    fires!(rows => P5 error FieldValueInvalid path);
+    says!(rows => P5 path => &format!("{path}: Invalid value: \"My_CA\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')" ));
+    quiet!(findings(Phase::Create, image(json!({"additionalTrustedCA": {"name": "registry-cas"}})), None) => P5);
 }
 
 #[test]
@@ -878,27 +614,11 @@ fn rule_p6() {
     let new = json!({"metadata": {"name": "cluster"}, "spec": {}, "status": {
         "internalRegistryHostname": "https://x", "externalRegistryHostnames": ["ok.io", "a b"]}});
     let rows = findings(Phase::Status, new, Some(old));
-    expect(
-        &rows,
-        "P6",
-        "error",
-        "FieldValueInvalid",
-        "status.internalRegistryHostname",
-        "status.internalRegistryHostname: Invalid value: \"https://x\": must be in \"hostname[:port]\" format",
-    );
-    expect(
-        &rows,
-        "P6",
-        "error",
-        "FieldValueInvalid",
-        "status.externalRegistryHostnames[1]",
-        "status.externalRegistryHostnames[1]: Invalid value: \"a b\": must be in \"hostname[:port]\" format",
-    );
+    fires!(rows => P6 error FieldValueInvalid "status.internalRegistryHostname");
+    says!(rows => P6 "status.internalRegistryHostname" => "status.internalRegistryHostname: Invalid value: \"https://x\": must be in \"hostname[:port]\" format");
+    fires!(rows => P6 error FieldValueInvalid "status.externalRegistryHostnames[1]");
     let cleared = json!({"metadata": {"name": "cluster"}, "spec": {}, "status": {"internalRegistryHostname": ""}});
-    absent(
-        &findings(Phase::Status, cleared.clone(), Some(cleared)),
-        "P6",
-    );
+    quiet!(findings(Phase::Status, cleared.clone(), Some(cleared)) => P6);
 }
 
 #[test]
@@ -910,23 +630,10 @@ fn rule_w1() {
         ),
         None,
     );
-    expect(
-        &rows,
-        "W1",
-        "warning",
-        "",
-        "spec.registrySources.allowedRegistries",
-        "spec.registrySources.allowedRegistries: does not include \"quay.io\"; release payload images will fail to pull",
-    );
-    assert_eq!(rows.iter().filter(|r| r.0 == "W1").count(), 1);
-    absent(
-        &findings(
-            Phase::Create,
-            rs(json!({"allowedRegistries": ["*.io", "registry.redhat.io"]})),
-            None,
-        ),
-        "W1",
-    );
+    fires!(rows => W1 warning "spec.registrySources.allowedRegistries");
+    says!(rows => W1 "spec.registrySources.allowedRegistries" => "spec.registrySources.allowedRegistries: does not include \"quay.io\"; release payload images will fail to pull");
+    count!(rows => W1 1);
+    quiet!(findings(Phase::Create, rs(json!({"allowedRegistries": ["*.io", "registry.redhat.io"]})), None) => W1);
 }
 
 #[test]
@@ -936,28 +643,16 @@ fn rule_w2() {
         rs(json!({"allowedRegistries": ["quay.io", "registry.redhat.io"]})),
         None,
     );
-    expect(
-        &rows,
-        "W2",
-        "warning",
-        "",
-        "spec.registrySources.allowedRegistries",
-        "spec.registrySources.allowedRegistries: does not include the internal registry \"image-registry.openshift-image-registry.svc:5000\"",
-    );
+    fires!(rows => W2 warning "spec.registrySources.allowedRegistries");
+    says!(rows => W2 "spec.registrySources.allowedRegistries" => "spec.registrySources.allowedRegistries: does not include the internal registry \"image-registry.openshift-image-registry.svc:5000\"");
     // status.internalRegistryHostname overrides the setting.
     let mut obj = rs(
         json!({"allowedRegistries": ["quay.io", "registry.redhat.io", "image-registry.openshift-image-registry.svc:5000"]}),
     );
     obj["status"] = json!({"internalRegistryHostname": "registry.internal:5000"});
     let rows = findings(Phase::Update, obj.clone(), Some(obj));
-    expect(
-        &rows,
-        "W2",
-        "warning",
-        "",
-        "spec.registrySources.allowedRegistries",
-        "spec.registrySources.allowedRegistries: does not include the internal registry \"registry.internal:5000\"",
-    );
+    fires!(rows => W2 warning "spec.registrySources.allowedRegistries");
+    says!(rows => W2 "spec.registrySources.allowedRegistries" => "spec.registrySources.allowedRegistries: does not include the internal registry \"registry.internal:5000\"");
 }
 
 #[test]
@@ -978,13 +673,11 @@ fn rule_w3() {
         (5, "blocking \"quay.io/openshift-release-dev/ocp-v4.0-art-dev\" blocks release payload images on every node".to_owned()),
     ] {
         let path = format!("spec.registrySources.blockedRegistries[{i}]");
-        expect(&rows, "W3", "warning", "", &path, &format!("{path}: {text}"));
+        fires!(rows => W3 warning &path);
+        says!(rows => W3 &path => &format!("{path}: {text}"));
     }
-    assert_eq!(
-        rows.iter().filter(|r| r.0 == "W3").count(),
-        5,
-        "other.io and a namespace that only shares a prefix are fine: {rows:#?}"
-    );
+    // other.io and a namespace that only shares a prefix are fine.
+    count!(rows => W3 5);
 
     // The payload repository comes from the release image: a mirror's.
     let settings = crate::policy::Settings::from_release_image(
@@ -1006,7 +699,8 @@ fn rule_w3() {
         (2, "blocking \"mirror.corp.example.com:5000/ocp4/other\" blocks release payload images on every node".to_owned()),
     ] {
         let path = format!("spec.registrySources.blockedRegistries[{i}]");
-        expect(&rows, "W3", "warning", "", &path, &format!("{path}: {text}"));
+        fires!(rows => W3 warning &path);
+        says!(rows => W3 &path => &format!("{path}: {text}"));
     }
 }
 
@@ -1020,15 +714,9 @@ fn rule_w4() {
         None,
     );
     let path = "spec.registrySources.insecureRegistries[1]";
-    expect(
-        &rows,
-        "W4",
-        "warning",
-        "",
-        path,
-        &format!("{path}: insecure registry \"other.io\" is not in allowedRegistries"),
-    );
-    assert_eq!(rows.iter().filter(|r| r.0 == "W4").count(), 1);
+    fires!(rows => W4 warning path);
+    says!(rows => W4 path => &format!("{path}: insecure registry \"other.io\" is not in allowedRegistries"));
+    count!(rows => W4 1);
 }
 
 #[test]
@@ -1041,14 +729,8 @@ fn rule_w5() {
         None,
     );
     let path = "spec.registrySources.containerRuntimeSearchRegistries[0]";
-    expect(
-        &rows,
-        "W5",
-        "warning",
-        "",
-        path,
-        &format!("{path}: search registry \"x.bad.io\" is blocked"),
-    );
+    fires!(rows => W5 warning path);
+    says!(rows => W5 path => &format!("{path}: search registry \"x.bad.io\" is blocked"));
     let rows = findings(
         Phase::Create,
         rs(
@@ -1056,14 +738,8 @@ fn rule_w5() {
         ),
         None,
     );
-    expect(
-        &rows,
-        "W5",
-        "warning",
-        "",
-        path,
-        &format!("{path}: search registry \"reg1.io\" is not allowed"),
-    );
+    fires!(rows => W5 warning path);
+    says!(rows => W5 path => &format!("{path}: search registry \"reg1.io\" is not allowed"));
     // A blocked entry that covers the release payload is dropped by MCO and blocks nothing, so
     // W5 stays silent, as `explain` says (W3 warns about the entry itself).
     let rows = findings(
@@ -1073,7 +749,7 @@ fn rule_w5() {
         ),
         None,
     );
-    absent(&rows, "W5");
+    quiet!(rows => W5);
     assert!(rows.iter().any(|r| r.0 == "W3"));
 }
 
@@ -1085,14 +761,8 @@ fn rule_w6() {
         None,
     );
     let path = "spec.registrySources.containerRuntimeSearchRegistries[1]";
-    expect(
-        &rows,
-        "W6",
-        "warning",
-        "",
-        path,
-        &format!("{path}: public registry in short-name search list (spoofing/credential risk)"),
-    );
+    fires!(rows => W6 warning path);
+    says!(rows => W6 path => &format!("{path}: public registry in short-name search list (spoofing/credential risk)"));
 }
 
 #[test]
@@ -1106,31 +776,11 @@ fn rule_w7() {
         })),
         None,
     );
-    expect(
-        &rows,
-        "W7",
-        "warning",
-        "",
-        "spec.registrySources.insecureRegistries[1]",
-        "spec.registrySources.insecureRegistries[1]: duplicate entry \"r.io\"",
-    );
-    expect(
-        &rows,
-        "W7",
-        "warning",
-        "",
-        "spec.externalRegistryHostnames[1]",
-        "spec.externalRegistryHostnames[1]: duplicate entry \"a.io\"",
-    );
-    expect(
-        &rows,
-        "W7",
-        "warning",
-        "",
-        "spec.allowedRegistriesForImport[2]",
-        "spec.allowedRegistriesForImport[2]: duplicate entry \"q.io\"",
-    );
-    assert_eq!(rows.iter().filter(|r| r.0 == "W7").count(), 3);
+    fires!(rows => W7 warning "spec.registrySources.insecureRegistries[1]");
+    says!(rows => W7 "spec.registrySources.insecureRegistries[1]" => "spec.registrySources.insecureRegistries[1]: duplicate entry \"r.io\"");
+    fires!(rows => W7 warning "spec.externalRegistryHostnames[1]");
+    fires!(rows => W7 warning "spec.allowedRegistriesForImport[2]");
+    count!(rows => W7 3);
 }
 
 #[test]
@@ -1141,14 +791,8 @@ fn rule_w8() {
         None,
     );
     let path = "spec.registrySources.insecureRegistries[0]";
-    expect(
-        &rows,
-        "W8",
-        "warning",
-        "",
-        path,
-        &format!("{path}: \"r.io\" is both insecure and blocked"),
-    );
+    fires!(rows => W8 warning path);
+    says!(rows => W8 path => &format!("{path}: \"r.io\" is both insecure and blocked"));
     // The node writes the insecure scope's entry blocked when a blocked scope covers it.
     let rows = findings(
         Phase::Create,
@@ -1157,16 +801,9 @@ fn rule_w8() {
         ),
         None,
     );
-    for (i, v) in [(0, "x.a.io"), (1, "b.io/ns")] {
+    for i in 0..2 {
         let path = format!("spec.registrySources.insecureRegistries[{i}]");
-        expect(
-            &rows,
-            "W8",
-            "warning",
-            "",
-            &path,
-            &format!("{path}: \"{v}\" is both insecure and blocked"),
-        );
+        fires!(rows => W8 warning &path);
     }
     // A blocked entry MCO drops for the release payload blocks nothing.
     let rows = findings(
@@ -1174,7 +811,7 @@ fn rule_w8() {
         rs(json!({"insecureRegistries": ["quay.io"], "blockedRegistries": ["quay.io"]})),
         None,
     );
-    absent(&rows, "W8");
+    quiet!(rows => W8);
 }
 
 #[test]
@@ -1191,55 +828,13 @@ fn rule_w9() {
     let msg = |v: &str| {
         format!("single-label host \"{v}\" is treated as a docker.io namespace and never matches")
     };
-    expect(
-        &rows,
-        "W9",
-        "warning",
-        "",
-        "spec.registrySources.blockedRegistries[0]",
-        &format!(
-            "spec.registrySources.blockedRegistries[0]: {}",
-            msg("myregistry")
-        ),
-    );
-    expect(
-        &rows,
-        "W9",
-        "warning",
-        "",
-        "spec.registrySources.blockedRegistries[1]",
-        &format!(
-            "spec.registrySources.blockedRegistries[1]: {}",
-            msg("myregistry")
-        ),
-    );
-    expect(
-        &rows,
-        "W9",
-        "warning",
-        "",
-        "spec.registrySources.containerRuntimeSearchRegistries[0]",
-        &format!(
-            "spec.registrySources.containerRuntimeSearchRegistries[0]: {}",
-            msg("mirror")
-        ),
-    );
-    expect(
-        &rows,
-        "W9",
-        "warning",
-        "",
-        "spec.allowedRegistriesForImport[0].domainName",
-        &format!(
-            "spec.allowedRegistriesForImport[0].domainName: {}",
-            msg("internal")
-        ),
-    );
-    assert_eq!(
-        rows.iter().filter(|r| r.0 == "W9").count(),
-        4,
-        "not localhost, wildcards, globs or external hostnames"
-    );
+    fires!(rows => W9 warning "spec.registrySources.blockedRegistries[0]");
+    says!(rows => W9 "spec.registrySources.blockedRegistries[0]" => &format!("spec.registrySources.blockedRegistries[0]: {}", msg("myregistry") ));
+    fires!(rows => W9 warning "spec.registrySources.blockedRegistries[1]");
+    fires!(rows => W9 warning "spec.registrySources.containerRuntimeSearchRegistries[0]");
+    fires!(rows => W9 warning "spec.allowedRegistriesForImport[0].domainName");
+    // Not localhost, wildcards, globs or external hostnames.
+    count!(rows => W9 4);
 }
 
 #[test]
@@ -1252,16 +847,8 @@ fn rule_w10() {
         None,
     );
     let path = "spec.registrySources.allowedRegistries[0]";
-    expect(
-        &rows,
-        "W10",
-        "warning",
-        "",
-        path,
-        &format!(
-            "{path}: host \"Registry.Example.com\" has uppercase letters; registry host matching is case-sensitive: use \"registry.example.com\""
-        ),
-    );
+    fires!(rows => W10 warning path);
+    says!(rows => W10 path => &format!("{path}: host \"Registry.Example.com\" has uppercase letters; registry host matching is case-sensitive: use \"registry.example.com\"" ));
     assert_eq!(rows.len(), 1, "{rows:#?}");
 }
 
@@ -1274,14 +861,8 @@ fn rule_w11() {
     );
     for i in 0..2 {
         let path = format!("spec.registrySources.blockedRegistries[{i}]");
-        expect(
-            &rows,
-            "W11",
-            "warning",
-            "",
-            &path,
-            &format!("{path}: references are normalized to docker.io; this never matches"),
-        );
+        fires!(rows => W11 warning &path);
+        says!(rows => W11 &path => &format!("{path}: references are normalized to docker.io; this never matches"));
     }
 }
 
@@ -1293,28 +874,16 @@ fn rule_w12() {
         None,
     );
     let path = "spec.registrySources.blockedRegistries[0]";
-    expect(
-        &rows,
-        "W12",
-        "warning",
-        "",
-        path,
-        &format!("{path}: invalid port/label length: port 99999 is outside 1-65535"),
-    );
+    fires!(rows => W12 warning path);
+    says!(rows => W12 path => &format!("{path}: invalid port/label length: port 99999 is outside 1-65535"));
     let rows = findings(
         Phase::Create,
         image(json!({"externalRegistryHostnames": [format!("{}.io", "a".repeat(64))]})),
         None,
     );
     let path = "spec.externalRegistryHostnames[0]";
-    expect(
-        &rows,
-        "W12",
-        "warning",
-        "",
-        path,
-        &format!("{path}: invalid port/label length: a host label is longer than 63 characters"),
-    );
+    fires!(rows => W12 warning path);
+    says!(rows => W12 path => &format!("{path}: invalid port/label length: a host label is longer than 63 characters"));
 }
 
 #[test]
@@ -1325,15 +894,9 @@ fn rule_w13() {
         None,
     );
     let path = "spec.registrySources.blockedRegistries[0]";
-    expect(
-        &rows,
-        "W13",
-        "warning",
-        "",
-        path,
-        &format!("{path}: wildcard \"*.com\" covers an entire top-level domain"),
-    );
-    assert_eq!(rows.iter().filter(|r| r.0 == "W13").count(), 1);
+    fires!(rows => W13 warning path);
+    says!(rows => W13 path => &format!("{path}: wildcard \"*.com\" covers an entire top-level domain"));
+    count!(rows => W13 1);
     // Import globs: `*` alone admits every registry, `*.io` (any port) a whole top-level domain.
     let rows = findings(
         Phase::Create,
@@ -1344,37 +907,12 @@ fn rule_w13() {
         None,
     );
     let at = |i: usize| format!("spec.allowedRegistriesForImport[{i}].domainName");
-    expect(
-        &rows,
-        "W13",
-        "warning",
-        "",
-        &at(0),
-        &format!("{}: wildcard \"*\" covers every registry", at(0)),
-    );
-    expect(
-        &rows,
-        "W13",
-        "warning",
-        "",
-        &at(1),
-        &format!(
-            "{}: wildcard \"*.io:*\" covers an entire top-level domain",
-            at(1)
-        ),
-    );
-    expect(
-        &rows,
-        "W13",
-        "warning",
-        "",
-        &at(4),
-        &format!(
-            "{}: wildcard \"**.com\" covers an entire top-level domain",
-            at(4)
-        ),
-    );
-    assert_eq!(rows.iter().filter(|r| r.0 == "W13").count(), 3, "{rows:#?}");
+    fires!(rows => W13 warning &at(0));
+    says!(rows => W13 &at(0) => &format!("{}: wildcard \"*\" covers every registry", at(0)));
+    fires!(rows => W13 warning &at(1));
+    says!(rows => W13 &at(1) => &format!("{}: wildcard \"*.io:*\" covers an entire top-level domain", at(1) ));
+    fires!(rows => W13 warning &at(4));
+    count!(rows => W13 3);
 }
 
 #[test]
@@ -1387,16 +925,8 @@ fn rule_w14() {
         None,
     );
     let path = "spec.allowedRegistriesForImport[0].domainName";
-    expect(
-        &rows,
-        "W14",
-        "warning",
-        "",
-        path,
-        &format!(
-            "{path}: domainName must be host[:port] with optional * ? globs; paths/schemes never match"
-        ),
-    );
+    fires!(rows => W14 warning path);
+    says!(rows => W14 path => &format!("{path}: domainName must be host[:port] with optional * ? globs; paths/schemes never match" ));
 }
 
 #[test]
@@ -1408,31 +938,11 @@ fn rule_w15() {
         ),
         None,
     );
-    expect(
-        &rows,
-        "W15",
-        "warning",
-        "",
-        "spec.allowedRegistriesForImport",
-        "spec.allowedRegistriesForImport: \"quay.io\" not allowed; release/sample imagestream imports will fail",
-    );
-    assert_eq!(rows.iter().filter(|r| r.0 == "W15").count(), 1);
-    absent(
-        &findings(
-            Phase::Create,
-            image(json!({"allowedRegistriesForImport": [{"domainName": "*.io"}]})),
-            None,
-        ),
-        "W15",
-    );
-    absent(
-        &findings(
-            Phase::Create,
-            image(json!({"allowedRegistriesForImport": []})),
-            None,
-        ),
-        "W15",
-    );
+    fires!(rows => W15 warning "spec.allowedRegistriesForImport");
+    says!(rows => W15 "spec.allowedRegistriesForImport" => "spec.allowedRegistriesForImport: \"quay.io\" not allowed; release/sample imagestream imports will fail");
+    count!(rows => W15 1);
+    quiet!(findings(Phase::Create, image(json!({"allowedRegistriesForImport": [{"domainName": "*.io"}]})), None) => W15);
+    quiet!(findings(Phase::Create, image(json!({"allowedRegistriesForImport": []})), None) => W15);
 }
 
 #[test]
@@ -1445,15 +955,9 @@ fn rule_w16() {
         None,
     );
     let path = "spec.allowedRegistriesForImport[0]";
-    expect(
-        &rows,
-        "W16",
-        "warning",
-        "",
-        path,
-        &format!("{path}: only matches port 80/insecure imports; add a secure entry too"),
-    );
-    assert_eq!(rows.iter().filter(|r| r.0 == "W16").count(), 1);
+    fires!(rows => W16 warning path);
+    says!(rows => W16 path => &format!("{path}: only matches port 80/insecure imports; add a secure entry too"));
+    count!(rows => W16 1);
     // The node's whitelist admits quay.io over TLS through another entry: nothing to add. A
     // glob cannot be probed for every host, and is still warned.
     let rows = findings(
@@ -1474,14 +978,8 @@ fn rule_w16() {
 fn rule_w17() {
     let rows = findings(Phase::Create, rs(json!({"blockedRegistries": []})), None);
     let path = "spec.registrySources.blockedRegistries";
-    expect(
-        &rows,
-        "W17",
-        "warning",
-        "",
-        path,
-        &format!("{path}: empty list has no effect but still counts for the one-of rule"),
-    );
+    fires!(rows => W17 warning path);
+    says!(rows => W17 path => &format!("{path}: empty list has no effect but still counts for the one-of rule"));
 }
 
 #[test]
@@ -1493,15 +991,9 @@ fn rule_w18() {
     new["spec"]["externalRegistryHostnames"] = json!(["r.example.com"]);
     let rows = findings(Phase::Update, new, Some(old));
     assert!(rows.iter().all(|r| r.1 == "ratcheted"), "{rows:#?}");
-    expect(
-        &rows,
-        "E1",
-        "ratcheted",
-        "FieldValueNotSupported",
-        "spec.imageStreamImportMode",
-        "spec.imageStreamImportMode: Unsupported value: \"Bogus\": supported values: \"\", \"Legacy\", \"PreserveOriginal\"",
-    );
-    assert!(rows.iter().any(|r| r.0 == "P5"));
+    fires!(rows => E1 ratcheted FieldValueNotSupported "spec.imageStreamImportMode");
+    says!(rows => E1 "spec.imageStreamImportMode" => "spec.imageStreamImportMode: Unsupported value: \"Bogus\": supported values: \"\", \"Legacy\", \"PreserveOriginal\"");
+    fires!(rows => P5 ratcheted FieldValueInvalid "spec.additionalTrustedCA.name");
     // Never on CREATE.
     let rows = findings(
         Phase::Create,
@@ -1555,29 +1047,11 @@ fn rule_w19() {
         None,
     );
     let at = |i: usize| format!("spec.allowedRegistriesForImport[{i}].domainName");
-    expect(
-        &rows,
-        "W19",
-        "warning",
-        "",
-        &at(0),
-        &format!(
-            "{}: glob \"*example.com\" also matches \"evilexample.com\": * matches any characters, dots included; for the subdomains of example.com use \"*.example.com\" (and \"example.com\" for example.com itself)",
-            at(0)
-        ),
-    );
-    expect(
-        &rows,
-        "W19",
-        "warning",
-        "",
-        &at(1),
-        &format!(
-            "{}: glob \"registry.*\" also matches \"registry.evil.example\": * matches any characters, dots included; list the registries it is meant for, or put the * before a . (*.example.com)",
-            at(1)
-        ),
-    );
-    assert_eq!(rows.iter().filter(|r| r.0 == "W19").count(), 2, "{rows:#?}");
+    fires!(rows => W19 warning &at(0));
+    says!(rows => W19 &at(0) => &format!("{}: glob \"*example.com\" also matches \"evilexample.com\": * matches any characters, dots included; for the subdomains of example.com use \"*.example.com\" (and \"example.com\" for example.com itself)", at(0) ));
+    fires!(rows => W19 warning &at(1));
+    says!(rows => W19 &at(1) => &format!("{}: glob \"registry.*\" also matches \"registry.evil.example\": * matches any characters, dots included; list the registries it is meant for, or put the * before a . (*.example.com)", at(1) ));
+    count!(rows => W19 2);
     // What the warning says it matches, the whitelister really admits.
     use crate::grammar::import::is_wildcard_match;
     assert!(is_wildcard_match("evilexample.com", "*example.com"));
