@@ -3,6 +3,8 @@
 //! so that a load run measures what the engine adds on top.
 //!
 //! `cargo run --release --example baseline_server -- CERT_DIR ADDR`
+// Outside the pure core (clippy.toml): it reads fixtures, spawns the binary and times things.
+#![allow(clippy::disallowed_methods)]
 
 use axum::Router;
 use axum::http::header;

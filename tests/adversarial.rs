@@ -14,6 +14,8 @@
 //! not another's. The harness (certificates, clients, the raw HTTP/1.1 reader) is
 //! `tests/common/`; every wait is bounded. What depends on the request alone (a `?timeout=` too
 //! large to be a deadline, say) is tested without sockets in `src/server/tests.rs`.
+// Outside the pure core (clippy.toml): it reads fixtures, spawns the binary and times things.
+#![allow(clippy::disallowed_methods)]
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -1,5 +1,7 @@
 //! End-to-end tests of `image-config-webhook explain` as a user runs it: exit codes, the text
 //! report, and the shape of `-o json`. Inputs live in `tests/explain/`.
+// Outside the pure core (clippy.toml): it reads fixtures, spawns the binary and times things.
+#![allow(clippy::disallowed_methods)]
 
 use serde_json::Value;
 

@@ -5,6 +5,8 @@
 //! Every test runs the real binary from the crate root, so sources in the output are the
 //! relative paths given on the command line. Small inputs live in `tests/cli_fixtures/`; inputs
 //! that must be modified copies of the corpus are written into a temporary directory.
+// Outside the pure core (clippy.toml): it reads fixtures, spawns the binary and times things.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -8,6 +8,8 @@
 //! The harness is `tests/common/`: certificates generated with rcgen (a CA and leaves for
 //! localhost, 127.0.0.1 and ::1) written to a unique directory under the system temp dir,
 //! removed at the end. Every server listens on an ephemeral port; every network wait is bounded.
+// Outside the pure core (clippy.toml): it reads fixtures, spawns the binary and times things.
+#![allow(clippy::disallowed_methods)]
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
