@@ -1236,6 +1236,16 @@ mod tests {
             empty; "quay.io/x" => false, I, "-", "quay.io:443";
             empty; "image-registry.openshift-image-registry.svc:5000/ns/is:1" => true, "internal registry (--internal-registry)", "image-registry.openshift-image-registry.svc:5000", "image-registry.openshift-image-registry.svc:5000";
         }
+    }
+
+    /// A refused import quotes the whitelister's error, and says when an insecure import
+    /// would pass.
+    #[test]
+    fn refused_imports_quote_the_whitelister() {
+        let list = |entries: Value| json!({"allowedRegistriesForImport": entries});
+        let wildcard = list(json!([{"domainName": "*.example.com"}]));
+        let insecure = list(json!([{"domainName": "quay.io", "insecure": true}]));
+        let path = list(json!([{"domainName": "quay.io/openshift-release-dev"}]));
         let i = import(&path, "quay.io/openshift-release-dev/ocp-release:4.18");
         assert_eq!(
             i.error.as_deref(),
@@ -1257,7 +1267,11 @@ mod tests {
                 r#"registry "docker.io:443" not allowed by whitelist: "image-registry.openshift-image-registry.svc:5000", "*.example.com:443""#
             )
         );
-        // The status names the internal registry.
+    }
+
+    #[test]
+    fn the_status_names_the_internal_registry_for_imports() {
+        let wildcard = json!({"allowedRegistriesForImport": [{"domainName": "*.example.com"}]});
         let mut spec = wildcard.clone();
         let object = json!({"kind": "Image", "spec": spec.take(), "status": {"internalRegistryHostname": "registry.internal:5000"}});
         let refs = vec!["registry.internal:5000/ns/is".to_owned()];
@@ -1434,7 +1448,12 @@ mod tests {
             ),
             (None, None, Conclusion::Unchanged)
         );
-        // Short names, transport and imports.
+    }
+
+    /// Every aspect that changes is a change of its own: short names, transport and imports.
+    #[test]
+    fn each_changed_aspect_is_reported() {
+        let payload = "quay.io/openshift-release-dev/ocp-release";
         let new = json!({
             "registrySources": {"containerRuntimeSearchRegistries": ["quay.io"], "insecureRegistries": ["quay.io"]},
             "allowedRegistriesForImport": [{"domainName": "quay.io"}],

@@ -6,6 +6,8 @@
 //! claims ("blocks ...", "covers the release payload repository", "only matches port 80") hold
 //! in the model.
 
+mod common;
+
 use image_config_webhook::engine::evaluate;
 use image_config_webhook::envelope::parse_review;
 use image_config_webhook::grammar::reference::Reference;
@@ -100,19 +102,7 @@ fn config() -> impl Strategy<Value = Value> {
 
 /// The engine's warnings for a CREATE of `image`.
 fn warnings(image: &Value) -> Vec<String> {
-    let review = json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "agreement",
-            "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
-            "resource": {"group": "config.openshift.io", "version": "v1", "resource": "images"},
-            "name": "cluster",
-            "operation": "CREATE",
-            "userInfo": {"username": "proptest"},
-            "object": image,
-        }
-    });
+    let review = common::review_of("agreement", "CREATE", image, None);
     let review = parse_review(review).expect("a well-formed review");
     evaluate(&review.request, &Policy::default())
         .expect("a verdict")

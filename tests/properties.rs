@@ -1,6 +1,8 @@
 //! Property tests of the pure core: it never panics, it is deterministic, and ratcheting never
 //! turns an allowed CREATE into a denied UPDATE of the same unchanged object.
 
+mod common;
+
 use image_config_webhook::{Policy, review};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -130,21 +132,7 @@ fn image_like() -> impl Strategy<Value = Value> {
 }
 
 fn body(operation: &str, object: &Value, old: Option<&Value>) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "prop",
-            "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
-            "resource": {"group": "config.openshift.io", "version": "v1", "resource": "images"},
-            "name": "cluster",
-            "operation": operation,
-            "userInfo": {"username": "proptest"},
-            "object": object,
-            "oldObject": old,
-        }
-    }))
-    .unwrap_or_default()
+    serde_json::to_vec(&common::review_of("prop", operation, object, old)).unwrap_or_default()
 }
 
 fn allowed(bytes: &[u8]) -> Option<bool> {

@@ -7,39 +7,14 @@
 // Outside the pure core (clippy.toml): it reads fixtures, spawns the binary and times things.
 #![allow(clippy::disallowed_methods)]
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
+use common::tmp::TempDir;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
-
-/// A directory of its own per test, removed at the end.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(label: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "icw-replay-apiserver-{label}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a temporary directory");
-        Dir(dir)
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("write a test input");
-        path.display().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 struct Run {
     code: i32,
@@ -86,7 +61,7 @@ fn image(metadata: &str, spec: &str) -> String {
 
 #[test]
 fn a_namespace_on_the_cluster_scoped_image_is_cleared_on_create_and_update() {
-    let dir = Dir::new("namespace");
+    let dir = TempDir::new("namespace");
     let new = dir.file(
         "cluster.yaml",
         &image("  name: cluster\n  namespace: default\n", "{}"),
@@ -118,7 +93,7 @@ fn a_namespace_on_the_cluster_scoped_image_is_cleared_on_create_and_update() {
 
 #[test]
 fn an_update_takes_uid_creation_timestamp_and_generation_from_the_stored_object() {
-    let dir = Dir::new("identity");
+    let dir = TempDir::new("identity");
     let old = dir.file("old.yaml", OLD);
     let new = dir.file(
         "new.yaml",
@@ -158,7 +133,7 @@ fn an_update_takes_uid_creation_timestamp_and_generation_from_the_stored_object(
 
 #[test]
 fn generate_name_is_judged_as_the_generated_name() {
-    let dir = Dir::new("generate-name");
+    let dir = TempDir::new("generate-name");
     let gen_cluster = dir.file("gen.yaml", &image("  generateName: cluster\n", "{}"));
     let run = replay(&[&gen_cluster]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
@@ -208,7 +183,7 @@ fn generate_name_is_judged_as_the_generated_name() {
 
 #[test]
 fn status_in_a_manifest_is_what_the_api_server_keeps() {
-    let dir = Dir::new("status");
+    let dir = TempDir::new("status");
     // On CREATE the status is dropped: an internal registry named there does not count.
     let new = dir.file(
         "with-status.yaml",
@@ -228,7 +203,7 @@ fn status_in_a_manifest_is_what_the_api_server_keeps() {
 
 #[test]
 fn objects_of_another_group_or_kind_are_skipped_as_what_they_are() {
-    let dir = Dir::new("foreign");
+    let dir = TempDir::new("foreign");
     for (name, text, reason) in [
         (
             "pod.yaml",
@@ -265,7 +240,7 @@ fn objects_of_another_group_or_kind_are_skipped_as_what_they_are() {
 
 #[test]
 fn notes_of_what_the_api_server_changed_are_in_the_json_output() {
-    let dir = Dir::new("json-notes");
+    let dir = TempDir::new("json-notes");
     let new = dir.file(
         "cluster.yaml",
         &image("  name: cluster\n  namespace: default\n", "{}"),

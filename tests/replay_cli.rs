@@ -11,13 +11,13 @@
 mod common;
 
 use common::binary::{Run, run_binary};
+use common::tmp::TempDir;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -166,38 +166,6 @@ fn replace_once(text: &str, from: &str, to: &str) -> String {
         "{from:?} must occur exactly once in the fixture"
     );
     text.replacen(from, to, 1)
-}
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "replay-cli-{}-{}-{tag}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).expect("the temp dir is created");
-        TempDir(path)
-    }
-
-    fn path(&self) -> String {
-        self.0.display().to_string()
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("the temp file is written");
-        path.display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The indented lines printed under the verdict line of `source` in `-o text`.
@@ -570,8 +538,8 @@ fn every_edge_fixture_is_judged_as_its_recorded_response_says() {
 #[test]
 fn a_wrong_recorded_response_is_a_mismatch_reported_per_fixture() {
     let tmp = TempDir::new("wrong-recorded");
-    let untouched = tmp.write("01-spec-empty.yaml", &read(&edge("01-spec-empty.yaml")));
-    let flipped = tmp.write(
+    let untouched = tmp.file("01-spec-empty.yaml", &read(&edge("01-spec-empty.yaml")));
+    let flipped = tmp.file(
         "13-flipped.yaml",
         &replace_once(
             &read(&edge("13-blocked-quay.yaml")),
@@ -579,7 +547,7 @@ fn a_wrong_recorded_response_is_a_mismatch_reported_per_fixture() {
             "allowed: false",
         ),
     );
-    let moved = tmp.write(
+    let moved = tmp.file(
         "09-moved.yaml",
         &replace_once(
             &read(&edge("09-blocked-tag.yaml")),
@@ -587,12 +555,12 @@ fn a_wrong_recorded_response_is_a_mismatch_reported_per_fixture() {
             "blockedRegistries[1]', reason",
         ),
     );
-    let recoded = tmp.write(
+    let recoded = tmp.file(
         "02-recoded.yaml",
         &replace_once(&read(&edge("02-name-foo.yaml")), "code: 422", "code: 400"),
     );
 
-    let text = run(&["replay", &tmp.path()]);
+    let text = run(&["replay", &tmp.dir()]);
     text.expect_code(1);
     let mismatches = |source: &str| -> Vec<String> {
         text_block(&text, source)
@@ -622,7 +590,7 @@ fn a_wrong_recorded_response_is_a_mismatch_reported_per_fixture() {
     let last = text.lines().last().copied().unwrap_or("");
     assert!(last.contains("3 mismatches"), "summary line {last:?}");
 
-    let json_run = run(&["replay", "-o", "json", &tmp.path()]);
+    let json_run = run(&["replay", "-o", "json", &tmp.dir()]);
     json_run.expect_code(1);
     let doc = json_run.json();
     assert_eq!(doc["summary"]["mismatches"], 3, "{}", doc["summary"]);
@@ -636,7 +604,7 @@ fn a_wrong_recorded_response_is_a_mismatch_reported_per_fixture() {
 #[test]
 fn a_wrong_suite_expectation_is_a_mismatch_on_rules_warnings_and_verdict() {
     let tmp = TempDir::new("wrong-suite");
-    let suite = tmp.write(
+    let suite = tmp.file(
         "suite.yaml",
         "- uid: edge-13\n  warnings: []\n- uid: edge-12\n  rules: [W9]\n- uid: edge-09\n  allowed: true\n",
     );
@@ -655,7 +623,7 @@ fn a_wrong_suite_expectation_is_a_mismatch_on_rules_warnings_and_verdict() {
     assert!(joined(&f09).contains("allowed"), "{}", joined(&f09));
 
     // Right expectations for the same fixtures are met: exit 0.
-    let right = tmp.write(
+    let right = tmp.file(
         "right.yaml",
         &format!(
             "- uid: edge-13\n  warnings: ['{}']\n  rules: [W3]\n- uid: edge-12\n  rules: []\n- uid: edge-09\n  allowed: false\n  rules: [R2]\n",
@@ -867,7 +835,7 @@ fn exit_1_on_a_denial_without_expectations() {
 fn exit_0_for_a_denial_that_an_expectation_predicts() {
     let tmp = TempDir::new("expected-denial");
     let source = cli("image-blocked-tag.yaml");
-    let suite = tmp.write(
+    let suite = tmp.file(
         "suite.yaml",
         &format!(
             "- source: {source}\n  allowed: false\n  code: 422\n  rules: [R2]\n  causes:\n  - {{field: 'spec.registrySources.blockedRegistries[0]', reason: FieldValueInvalid}}\n"
@@ -918,7 +886,7 @@ fn run_text_codes(paths: &[&str]) -> i32 {
 #[test]
 fn exit_2_for_malformed_yaml_or_json() {
     let tmp = TempDir::new("malformed");
-    let not_utf8 = tmp.path() + "/binary.yaml";
+    let not_utf8 = tmp.dir() + "/binary.yaml";
     std::fs::write(&not_utf8, [0xff, 0xfe, 0x00, 0x41]).expect("written");
     let good = cli("image-ok.yaml");
     for bad in [cli("malformed.yaml"), cli("malformed.json"), not_utf8] {
@@ -1475,8 +1443,8 @@ fn rules_text_lists_every_rule() {
 #[test]
 fn an_empty_file_or_a_directory_without_fixtures_is_an_error_not_silence() {
     let dir = TempDir::new("empty");
-    let empty_file = dir.write("empty.yaml", "# only a comment\n");
-    let sub = dir.0.join("nothing-here");
+    let empty_file = dir.file("empty.yaml", "# only a comment\n");
+    let sub = dir.path().join("nothing-here");
     std::fs::create_dir_all(&sub).expect("the subdirectory is created");
     std::fs::write(sub.join("notes.txt"), "not a fixture").expect("the note is written");
     let sub = sub.display().to_string();
@@ -1505,7 +1473,7 @@ fn run_timed(args: &[&str]) -> (Run, Duration) {
 
 /// A CA bundle for `--ca` (the binary's `certs`), in `dir`.
 fn some_ca(dir: &TempDir) -> String {
-    let out = dir.0.join("certs");
+    let out = dir.path().join("certs");
     let out = out.display().to_string();
     run(&["certs", "--out", &out]).expect_code(0);
     format!("{out}/ca.crt")
@@ -1526,7 +1494,7 @@ fn black_hole() -> (TcpListener, u16) {
 
 /// `count` allowed Images, `00.yaml`, `01.yaml`, ..., in a new directory.
 fn numbered_images(dir: &TempDir, count: usize) -> String {
-    let sub = dir.0.join("images");
+    let sub = dir.path().join("images");
     std::fs::create_dir_all(&sub).expect("created");
     let text = read(&cli("image-ok.yaml"));
     for i in 0..count {
@@ -1706,9 +1674,9 @@ fn server_flags_need_server() {
 
 /// `serve --dev` on free loopback ports until `/readyz` answers; the HTTPS URL and the CA.
 fn start_webhook(dir: &TempDir) -> (common::binary::ChildGuard, String, String) {
-    let certs = dir.0.join("serving");
+    let certs = dir.path().join("serving");
     let certs_arg = certs.display().to_string();
-    let log = dir.0.join("serve.log");
+    let log = dir.path().join("serve.log");
     for _ in 0..3 {
         let (port, probe_port) = common::binary::free_ports();
         let listen = format!("127.0.0.1:{port}");
@@ -1901,12 +1869,12 @@ fn replay_help_lists_the_exit_codes() {
 #[test]
 fn a_symbolic_link_loop_is_one_error_and_each_file_one_result() {
     let tmp = TempDir::new("loop");
-    let root = tmp.0.join("fixtures");
+    let root = tmp.path().join("fixtures");
     std::fs::create_dir_all(root.join("sub")).expect("created");
     std::fs::write(root.join("a.yaml"), read(&cli("image-ok.yaml"))).expect("written");
     std::os::unix::fs::symlink("..", root.join("sub/back")).expect("a link");
     // A link to a directory that is not an ancestor is followed.
-    let other = tmp.0.join("other");
+    let other = tmp.path().join("other");
     std::fs::create_dir_all(&other).expect("created");
     std::fs::write(other.join("b.yaml"), read(&cli("image-ok.yaml"))).expect("written");
     std::os::unix::fs::symlink(&other, root.join("sub/other")).expect("a link");
@@ -1995,7 +1963,7 @@ fn a_yaml_bomb_is_said_in_words() {
         let items = vec![format!("*{prev}"); 10].join(", ");
         text.push_str(&format!("{name}: &{name} [{items}]\n"));
     }
-    let bomb = tmp.write("bomb.yaml", &text);
+    let bomb = tmp.file("bomb.yaml", &text);
     let r = run(&["replay", "-o", "json", &bomb]);
     r.expect_code(2);
     let doc = r.json();
@@ -2085,7 +2053,7 @@ fn run_bounded(args: &[&str], limit: Duration) -> Run {
 #[test]
 fn serve_without_certificates_says_how_to_get_them() {
     let tmp = TempDir::new("no-certs");
-    let dir = tmp.0.join("nothing").display().to_string();
+    let dir = tmp.path().join("nothing").display().to_string();
     let r = run_bounded(
         &["serve", "--cert-dir", &dir, "--listen", "127.0.0.1:0"],
         Duration::from_secs(10),
@@ -2110,7 +2078,7 @@ fn serve_without_certificates_says_how_to_get_them() {
 #[test]
 fn an_invalid_log_level_stops_serve_at_start() {
     let tmp = TempDir::new("log-level");
-    let dir = tmp.0.join("certs").display().to_string();
+    let dir = tmp.path().join("certs").display().to_string();
     for (level, says) in [
         ("image_config_webhook=loud", "is not a log filter"),
         ("warning", "\"warning\" is not a level"),

@@ -9,8 +9,10 @@
 //! - here: waiting, metrics text, AdmissionReview documents.
 //!
 //! Each test crate compiles this module and uses a part of it, hence the `dead_code`
-//! allowance.
+//! allowance; it spawns processes, reads files and waits on the clock, which the pure core may
+//! not (clippy.toml), hence the other.
 #![allow(dead_code)]
+#![allow(clippy::disallowed_methods)]
 
 pub mod binary;
 pub mod http;
@@ -60,23 +62,32 @@ pub async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> 
 /// An AdmissionReview of `api_version` for a CREATE of the Image `cluster` with `spec`, as the
 /// API server sends it.
 pub fn image_review(uid: &str, api_version: &str, spec: Value) -> Value {
+    let object = json!({
+        "apiVersion": "config.openshift.io/v1",
+        "kind": "Image",
+        "metadata": {"name": "cluster"},
+        "spec": spec
+    });
+    let mut review = review_of(uid, "CREATE", &object, None);
+    review["apiVersion"] = json!(api_version);
+    review
+}
+
+/// An `admission.k8s.io/v1` AdmissionReview of `operation` on the Image `object` (and `old`),
+/// as the API server sends it.
+pub fn review_of(uid: &str, operation: &str, object: &Value, old: Option<&Value>) -> Value {
     json!({
-        "apiVersion": api_version,
+        "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
         "request": {
             "uid": uid,
             "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
             "resource": {"group": "config.openshift.io", "version": "v1", "resource": "images"},
             "name": "cluster",
-            "operation": "CREATE",
+            "operation": operation,
             "userInfo": {"username": "system:admin"},
-            "object": {
-                "apiVersion": "config.openshift.io/v1",
-                "kind": "Image",
-                "metadata": {"name": "cluster"},
-                "spec": spec
-            },
-            "oldObject": null,
+            "object": object,
+            "oldObject": old,
             "dryRun": false
         }
     })

@@ -40,6 +40,18 @@ impl TempDir {
     }
 }
 
+impl TempDir {
+    /// The directory as a command-line argument.
+    pub fn dir(&self) -> String {
+        self.0.display().to_string()
+    }
+
+    /// [`TempDir::write`], with the path as a command-line argument.
+    pub fn file(&self, name: &str, contents: &str) -> String {
+        self.write(name, contents).display().to_string()
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
