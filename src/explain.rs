@@ -94,7 +94,8 @@ const SEARCH_LIST: &str = "spec.registrySources.containerRuntimeSearchRegistries
 /// What `explain` needs besides the config: the node model's settings.
 pub use crate::node::Settings;
 
-pub use crate::replay::{ConfigFile, ConfigFileError, ObjectError, read_image as read_config};
+pub use crate::input::{ConfigFile, ConfigFileError, read_image as read_config};
+pub use crate::replay::ObjectError;
 
 pub use crate::node::DecidedBy;
 
@@ -921,7 +922,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::replay::Input;
+    use crate::input::Input;
 
     fn image(spec: Value) -> Value {
         json!({"apiVersion": "config.openshift.io/v1", "kind": "Image", "metadata": {"name": "cluster"}, "spec": spec})

@@ -14,6 +14,8 @@
 //! - [`image`]: the typed object and its decoder (type errors become causes).
 //! - [`rules`]: the rule table the engine runs and `rules` prints.
 //! - [`engine`]: request -> verdict. [`review`]: bytes -> bytes.
+//! - [`input`]: reading inputs (files, directories, stdin) into documents and Image configs, for
+//!   `replay`, `explain` and the fuzz targets.
 //! - [`replay`]: the offline checker behind `image-config-webhook replay`.
 //! - [`node`]: the one model of what a node does with the Image: the registries.conf,
 //!   policy.json and search drop-in the machine-config operator renders, and pull, import and
@@ -30,6 +32,7 @@ pub mod explain;
 pub mod field;
 pub mod grammar;
 pub mod image;
+pub mod input;
 pub mod node;
 pub mod policy;
 pub mod remote;

@@ -24,12 +24,11 @@ use serde_json::json;
 use image_config_webhook::certs::{self, CertsError};
 use image_config_webhook::envelope::Operation;
 use image_config_webhook::explain::{self, ConfigSource};
+use image_config_webhook::input::{self, ConfigFile, ConfigFileError};
 use image_config_webhook::node;
 use image_config_webhook::policy::{ConfigError, Policy, Settings};
 use image_config_webhook::remote::{Remote, RemoteError};
-use image_config_webhook::replay::{
-    self, ConfigFile, ConfigFileError, Expectation, ExpectationError, Options,
-};
+use image_config_webhook::replay::{self, Expectation, ExpectationError, Options};
 use image_config_webhook::rules::RULES;
 use image_config_webhook::server::tls::{TlsSettings, TlsVersion};
 use image_config_webhook::server::{self, ServeConfig, ServerError};
@@ -749,7 +748,7 @@ fn run_replay(args: ReplayArgs) -> Ended {
         Ok(options) => options,
         Err(failure) => return failure.into(),
     };
-    let inputs = replay::load_inputs(&args.paths);
+    let inputs = input::load_inputs(&args.paths);
     let report = match &args.server {
         Some(url) => match Remote::new(url, args.ca.as_deref()) {
             Ok(remote) => {
@@ -809,15 +808,15 @@ fn replay_options(
         ..Options::default()
     };
     if let Some(old) = old {
-        let input = replay::load_inputs(&[old.to_owned()]).into_iter().next();
+        let input = input::load_inputs(&[old.to_owned()]).into_iter().next();
         let fail = |kind| Failure::File(FileFlagError::new("--old", old, kind));
-        match input.map(|i| replay::old_object_from(&i)) {
+        match input.map(|i| input::old_object_from(&i)) {
             Some(Ok(old)) => options.old = Some(old),
             Some(Err(e)) => return Err(fail(FileFlagErrorKind::Config(e))),
             None => return Err(fail(FileFlagErrorKind::Unreadable)),
         }
     }
-    for suite in replay::load_inputs(expect) {
+    for suite in input::load_inputs(expect) {
         match Expectation::parse_suite(&suite) {
             Ok(entries) => options.expectations.extend(entries),
             Err(e) => {
@@ -943,7 +942,7 @@ fn run_explain(args: ExplainArgs) -> Ended {
 /// The config `flag` names: one file holding an Image, a one-item List or an AdmissionReview.
 fn read_config_flag(flag: &'static str, path: &str) -> Result<ConfigFile, Failure> {
     let fail = |kind| Failure::File(FileFlagError::new(flag, path, kind));
-    let mut inputs = replay::load_inputs(&[path.to_owned()]);
+    let mut inputs = input::load_inputs(&[path.to_owned()]);
     match (inputs.pop(), inputs.is_empty()) {
         (Some(input), true) => {
             explain::read_config(&input).map_err(|e| fail(FileFlagErrorKind::Config(e)))

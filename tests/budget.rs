@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use image_config_webhook::engine::evaluate;
 use image_config_webhook::envelope::parse_review;
-use image_config_webhook::replay::{Input, parse_documents};
+use image_config_webhook::input::{Input, parse_documents};
 use image_config_webhook::review::{
     MAX_CAUSE_BYTES, MAX_CAUSES, MAX_WARNING_CHARS, MAX_WARNINGS, MAX_WARNINGS_TOTAL_CHARS,
     response_bytes,

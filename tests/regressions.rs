@@ -3,7 +3,7 @@
 //!
 //! - `tests/regressions/review/*`: AdmissionReview bodies, run through [`review`] with the
 //!   invariants of the `review` target (no panic; an `Ok` body is JSON carrying the uid);
-//! - `tests/regressions/documents/*`: texts run through `replay::parse_documents` as YAML and
+//! - `tests/regressions/documents/*`: texts run through `input::parse_documents` as YAML and
 //!   as JSON (no panic);
 //! - `tests/regressions/<target>/<finding>`: the minimised input of a finding, read by its test.
 // Outside the pure core (clippy.toml): it reads fixtures, spawns the binary and times things.
@@ -13,7 +13,7 @@ use std::path::Path;
 
 use image_config_webhook::grammar::reference::Reference;
 use image_config_webhook::grammar::scope::{ScopeIndex, is_nested_inside, is_valid_scope};
-use image_config_webhook::replay::{Input, parse_documents};
+use image_config_webhook::input::{Input, parse_documents};
 use image_config_webhook::{Policy, review};
 use serde_json::Value;
 

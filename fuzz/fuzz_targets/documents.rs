@@ -9,7 +9,8 @@
 use std::sync::LazyLock;
 
 use image_config_webhook::Policy;
-use image_config_webhook::replay::{Input, Local, Options, parse_documents, replay};
+use image_config_webhook::input::{Input, parse_documents};
+use image_config_webhook::replay::{Local, Options, replay};
 use libfuzzer_sys::fuzz_target;
 
 static POLICY: LazyLock<Policy> = LazyLock::new(Policy::default);

@@ -1,5 +1,7 @@
-//! Reading `replay`'s inputs: files, directories walked recursively, standard input; and
-//! splitting a text into documents.
+//! Reading inputs, for `replay`, `explain` and the `documents` fuzz target: files, directories
+//! walked recursively, standard input ([`load_inputs`] -> [`Input`]); splitting a text into
+//! documents ([`parse_documents`]); and reading one Image config from an input ([`read_image`],
+//! also `--old`'s reader [`old_object_from`]).
 // An adapter (clippy.toml): it reads files, directories and standard input.
 #![allow(clippy::disallowed_methods)]
 
@@ -12,6 +14,8 @@ use std::sync::Arc;
 use serde_json::Value;
 use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::{Budget, DefaultMessageFormatter, MessageFormatter, SnippetMode};
+
+use crate::envelope::{EnvelopeError, parse_review};
 
 /// One input as read: where from, and its text or why it could not be read.
 #[derive(Debug, Clone)]
@@ -373,6 +377,104 @@ fn budget_message(breach: &BudgetBreach) -> String {
         BudgetBreach::SequenceUnbalanced => "unbalanced YAML sequence".to_owned(),
         _ => "the YAML is too large or too complex".to_owned(),
     }
+}
+
+/// A config file as read: the Image, and the oldObject when the file is an AdmissionReview
+/// that carries one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigFile {
+    /// The Image object.
+    pub image: Value,
+    /// An AdmissionReview's `oldObject`.
+    pub old: Option<Value>,
+}
+
+/// Why a file holds no usable config (see [`read_image`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigFileError {
+    /// The file cannot be read or parsed.
+    Input(InputError),
+    /// An AdmissionReview in it is malformed.
+    Review(EnvelopeError),
+    /// An AdmissionReview in it carries no object (a DELETE).
+    NoObject,
+    /// It holds no object at all.
+    NoImage,
+    /// It holds this many objects, where one Image is needed.
+    Many(usize),
+    /// The object is not a JSON object.
+    NotAnObject,
+    /// The object is of this other kind.
+    OtherKind(String),
+}
+
+impl fmt::Display for ConfigFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigFileError::Input(e) => std::fmt::Display::fmt(e, f),
+            ConfigFileError::Review(e) => std::fmt::Display::fmt(e, f),
+            ConfigFileError::NoObject => f.write_str("the AdmissionReview carries no object"),
+            ConfigFileError::NoImage => f.write_str("holds no Image"),
+            ConfigFileError::Many(n) => write!(f, "holds {n} objects; one Image is needed"),
+            ConfigFileError::NotAnObject => f.write_str("the Image is not a JSON object"),
+            ConfigFileError::OtherKind(kind) => write!(f, "holds a {kind}, not an Image"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigFileError::Input(e) => Some(e),
+            ConfigFileError::Review(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Reads an Image, a one-item `ImageList`/`List`, or an AdmissionReview (its object, and its
+/// oldObject).
+pub fn read_image(input: &Input) -> Result<ConfigFile, ConfigFileError> {
+    let mut images = Vec::new();
+    let mut old = None;
+    for doc in parse_documents(input).map_err(ConfigFileError::Input)? {
+        match doc.get("kind").and_then(Value::as_str) {
+            Some("List" | "ImageList") => images.extend(
+                doc.get("items")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            ),
+            Some("AdmissionReview") => {
+                let review = parse_review(doc).map_err(ConfigFileError::Review)?;
+                match review.request.object {
+                    Some(object) => images.push(object),
+                    None => return Err(ConfigFileError::NoObject),
+                }
+                old = review.request.old_object.or(old);
+            }
+            _ => images.push(doc),
+        }
+    }
+    let image = match images.len() {
+        1 => images.pop().ok_or(ConfigFileError::NoImage)?,
+        0 => return Err(ConfigFileError::NoImage),
+        n => return Err(ConfigFileError::Many(n)),
+    };
+    if !image.is_object() {
+        return Err(ConfigFileError::NotAnObject);
+    }
+    match image.get("kind").and_then(Value::as_str) {
+        None | Some("Image") => Ok(ConfigFile { image, old }),
+        Some(kind) => Err(ConfigFileError::OtherKind(kind.to_owned())),
+    }
+}
+
+/// Reads the old object for `--old` (see [`read_image`]).
+pub fn old_object_from(input: &Input) -> Result<Value, ConfigFileError> {
+    read_image(input).map(|c| c.image)
 }
 
 #[cfg(test)]
