@@ -74,17 +74,6 @@ const SEARCH_LIST: &str = "spec.registrySources.containerRuntimeSearchRegistries
 /// release payload repository, and the internal registry are the fields it reads).
 pub use crate::policy::Settings;
 
-/// A payload repository as a setting gives it: a registry scope without wildcard, tag or digest.
-pub fn check_payload_repository(repository: &str) -> Result<(), String> {
-    if crate::grammar::scope::is_valid_scope(repository) && !repository.starts_with('*') {
-        Ok(())
-    } else {
-        Err(format!(
-            "release payload repository {repository:?} is not host[:port]/path without wildcard, tag or digest"
-        ))
-    }
-}
-
 /// MCO `getPayloadRepo`: `reference.ParseNamed(releaseImage).Name()`. The reference must be
 /// fully qualified and canonical (`quay.io/openshift-release-dev/ocp-release@sha256:...` or
 /// `...:4.18.1-x86_64`); `ocp-release:4.18` or `docker.io/nginx` are not, and MCO refuses to
