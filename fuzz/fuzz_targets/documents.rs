@@ -39,5 +39,5 @@ fuzz_target!(|data: &[u8]| {
         &Options::default(),
         &mut Local(&POLICY),
     );
-    let _ = report.exit_code();
+    let _ = report.conclusion();
 });

@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
             if let Some(bytes) = error.to_response() {
                 let body: Value =
                     serde_json::from_slice(&bytes).expect("the error response is JSON");
-                assert_eq!(body["response"]["uid"].as_str(), error.uid.as_deref());
+                assert_eq!(body["response"]["uid"].as_str(), error.uid());
                 assert_eq!(body["response"]["allowed"].as_bool(), Some(false));
             }
         }
