@@ -442,7 +442,7 @@ fn readme_example(prompt: &str) -> String {
 #[test]
 fn readme_explain_examples_print_what_they_show() {
     let shown = readme_example(
-        "$ image-config-webhook explain --config tests/explain/new.yaml --old tests/explain/current.yaml \\\n    quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64 nginx\n",
+        "$ image-config-webhook explain --config tests/explain/new.yaml --old tests/explain/cluster-blocks-quay.yaml \\\n    quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64 nginx\n",
     );
     assert_example(
         &[
@@ -450,7 +450,7 @@ fn readme_explain_examples_print_what_they_show() {
             "--config",
             "tests/explain/new.yaml",
             "--old",
-            "tests/explain/current.yaml",
+            "tests/explain/cluster-blocks-quay.yaml",
             "quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64",
             "nginx",
         ],
@@ -472,12 +472,12 @@ fn readme_explain_examples_print_what_they_show() {
         &shown,
     );
     let shown = readme_example(
-        "$ image-config-webhook explain --config tests/explain/current.yaml --render registries.conf\n",
+        "$ image-config-webhook explain --config tests/explain/cluster-blocks-quay.yaml --render registries.conf\n",
     );
     let out = run_ok(&[
         "explain",
         "--config",
-        "tests/explain/current.yaml",
+        "tests/explain/cluster-blocks-quay.yaml",
         "--render",
         "registries.conf",
     ]);

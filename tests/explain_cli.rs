@@ -9,7 +9,7 @@ mod common;
 use common::binary::{Run, run_binary};
 
 const NEW: &str = "tests/explain/new.yaml";
-const CURRENT: &str = "tests/explain/current.yaml";
+const CURRENT: &str = "tests/explain/cluster-blocks-quay.yaml";
 const PAYLOAD: &str = "quay.io/openshift-release-dev/ocp-release:4.18.1-x86_64";
 
 impl Run {

@@ -25,7 +25,10 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const CLI: &str = "tests/cli_fixtures";
-const EDGE: &str = "tests/fixtures/edge";
+/// The corpus: the edge fixtures, one directory per rule id (`allowed/` for those that fire
+/// none), and `upstream/`; their expectations are stated once, in the suites.
+const CORPUS: &str = "tests/fixtures";
+const SUITES: [&str; 2] = ["tests/suites/edge.yaml", "tests/suites/upstream.yaml"];
 const WEBHOOK: &str = "image-config-webhook.openshift.io";
 const R2_DETAIL: &str = "each registry must be a valid hostname[:port][/path] or wildcard *.hostname format without tags or digests";
 const R2_ERROR: &str = "spec.registrySources.blockedRegistries[0]: Invalid value: \"registry.io/myrepo:latest\": each registry must be a valid hostname[:port][/path] or wildcard *.hostname format without tags or digests";
@@ -72,8 +75,9 @@ fn cli(name: &str) -> String {
     format!("{CLI}/{name}")
 }
 
-fn edge(name: &str) -> String {
-    format!("{EDGE}/{name}")
+/// A corpus fixture by its path under `tests/fixtures`, e.g. `R2/09-blocked-tag.yaml`.
+fn fixture(path: &str) -> String {
+    format!("{CORPUS}/{path}")
 }
 
 fn read(relative: &str) -> String {
@@ -184,8 +188,8 @@ fn text_block<'a>(run: &'a Run, source: &str) -> Vec<&'a str> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// An independent reader for the recorded `response` of the edge fixtures (no YAML crate: the
-// responses use a handful of shapes, `{field: X, reason: Y}` flow items or block items).
+// An independent reader for a recorded `response` and for a suite entry (no YAML crate: they
+// use a handful of shapes, `{field: X, reason: Y}` flow items or block items).
 // ---------------------------------------------------------------------------------------------
 
 struct Recorded {
@@ -437,7 +441,7 @@ fn the_xml_checker_rejects_broken_documents() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn the_whole_corpus_meets_its_recorded_responses_and_suites() {
+fn the_whole_corpus_meets_its_suites() {
     let run = run(&[
         "replay",
         "--expect",
@@ -478,71 +482,107 @@ fn the_whole_corpus_meets_its_recorded_responses_and_suites() {
     assert_eq!(by_uid("edge-07")["status"]["code"], 403);
 }
 
+/// The `.yaml` files under `dir`, recursively, as paths relative to the crate root.
+fn yaml_files(dir: &str, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(Path::new(ROOT).join(dir)).expect("a fixture directory") {
+        let entry = entry.expect("a dir entry");
+        let path = format!("{dir}/{}", entry.file_name().into_string().unwrap());
+        if entry.file_type().expect("a file type").is_dir() {
+            yaml_files(&path, out);
+        } else if path.ends_with(".yaml") {
+            out.push(path);
+        }
+    }
+}
+
+/// The suite entry for `uid`, without its comments, read from the suite files' text.
+fn suite_entry(suites: &str, uid: &str) -> String {
+    let key = format!("- uid: {uid}\n");
+    let mut found = suites.match_indices(&key).map(|(at, _)| at);
+    let at = found
+        .next()
+        .unwrap_or_else(|| panic!("no suite entry for {uid}"));
+    assert!(found.next().is_none(), "two suite entries for {uid}");
+    suites[at + key.len()..]
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
-fn every_edge_fixture_is_judged_as_its_recorded_response_says() {
-    let run = run(&["replay", "-o", "json", EDGE]);
-    run.expect_code(0);
-    let doc = run.json();
-    let mut files: Vec<String> = std::fs::read_dir(Path::new(ROOT).join(EDGE))
-        .expect("the edge fixtures")
-        .map(|e| e.expect("a dir entry").file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".yaml"))
-        .collect();
+fn every_corpus_fixture_is_judged_as_its_one_suite_entry_says() {
+    // The suites are the one place that states a fixture's expectation: no fixture of the corpus
+    // carries a recorded response (those live in tests/cli_fixtures/recorded-*.yaml).
+    let suites: String = SUITES.iter().map(|s| read(s)).collect();
+    let mut files = Vec::new();
+    yaml_files(CORPUS, &mut files);
     files.sort();
-    assert!(files.len() >= 67, "{} edge fixtures", files.len());
+    assert_eq!(files.len(), 112, "{files:?}");
+    let run = run(&["replay", "-o", "json", CORPUS]);
+    let doc = run.json();
     assert_eq!(results(&doc).len(), files.len(), "one result per fixture");
     let mut failures = Vec::new();
-    let mut recorded_causes = 0;
-    for name in &files {
-        let source = edge(name);
-        let want = recorded_response(name, &read(&source));
-        let got = result(&doc, &source);
-        let mut fail = |what: String| failures.push(format!("{name}: {what}"));
+    let mut suite_causes = 0;
+    for source in &files {
+        let text = read(source);
+        let mut fail = |what: String| failures.push(format!("{source}: {what}"));
+        if text.contains("\nresponse:") {
+            fail("carries a recorded response: its suite entry states the expectation".into());
+        }
+        let uid = word_after(&text, "uid:").expect("a uid");
+        let entry = suite_entry(&suites, uid);
+        let want = recorded_response(source, &format!("\nresponse:\n{entry}"));
+        // Grouped by rule id: an edge fixture sits under the first rule of its entry.
+        let rules = entry
+            .split_once("rules: [")
+            .and_then(|(_, r)| r.split_once(']'))
+            .map(|(r, _)| r)
+            .unwrap_or_else(|| panic!("{source}: no rules in its suite entry"));
+        let dir = source.rsplit('/').nth(1).unwrap_or("");
+        let first = rules.split(',').next().unwrap_or("").trim();
+        if dir != "upstream" && dir != if first.is_empty() { "allowed" } else { first } {
+            fail(format!("in {dir}/, but its first rule is {first:?}"));
+        }
+        let got = result(&doc, source);
         if got["allowed"] != want.allowed {
             fail(format!(
-                "allowed {} != recorded {}",
+                "allowed {} != suite {}",
                 got["allowed"], want.allowed
             ));
         }
-        if got["mismatches"] != json!([]) {
-            fail(format!("mismatches {}", got["mismatches"]));
-        }
         let code = got["status"]["code"].as_u64();
         match want.code {
-            Some(c) if code != Some(c) => fail(format!("code {code:?} != recorded {c}")),
+            Some(c) if code != Some(c) => fail(format!("code {code:?} != suite {c}")),
             None if want.allowed && code != Some(200) => fail(format!("code {code:?} != 200")),
+            None if !want.allowed => fail("a denial without a code in its suite entry".into()),
             _ => {}
         }
         let got_causes = cause_set(got);
         let want_causes = want.causes.unwrap_or_default();
-        recorded_causes += want_causes.len();
+        if !want.allowed && !entry.contains("causes:") {
+            fail("a denial without causes in its suite entry".into());
+        }
+        suite_causes += want_causes.len();
         if got_causes != want_causes {
             fail(format!(
-                "causes (field, reason) {got_causes:?} != recorded {want_causes:?}"
+                "causes (field, reason) {got_causes:?} != suite {want_causes:?}"
             ));
-        }
-        let got_fields: BTreeSet<&String> = got_causes.iter().map(|(f, _)| f).collect();
-        let want_fields: BTreeSet<&String> = want_causes.iter().map(|(f, _)| f).collect();
-        if got_fields != want_fields {
-            fail(format!("cause fields {got_fields:?} != {want_fields:?}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    // The reader above really found the recorded causes (the comparison is not vacuous).
-    assert!(
-        recorded_causes >= 40,
-        "only {recorded_causes} recorded causes read"
-    );
+    // The reader above really found the causes (the comparison is not vacuous).
+    assert!(suite_causes >= 40, "only {suite_causes} causes read");
 }
 
 #[test]
 fn a_wrong_recorded_response_is_a_mismatch_reported_per_fixture() {
     let tmp = TempDir::new("wrong-recorded");
-    let untouched = tmp.file("01-spec-empty.yaml", &read(&edge("01-spec-empty.yaml")));
+    let untouched = tmp.file("01-spec-empty.yaml", &read(&cli("recorded-allow.yaml")));
     let flipped = tmp.file(
         "13-flipped.yaml",
         &replace_once(
-            &read(&edge("13-blocked-quay.yaml")),
+            &read(&cli("recorded-warn-w3.yaml")),
             "allowed: true",
             "allowed: false",
         ),
@@ -550,14 +590,18 @@ fn a_wrong_recorded_response_is_a_mismatch_reported_per_fixture() {
     let moved = tmp.file(
         "09-moved.yaml",
         &replace_once(
-            &read(&edge("09-blocked-tag.yaml")),
+            &read(&cli("recorded-deny-r2.yaml")),
             "blockedRegistries[0]', reason",
             "blockedRegistries[1]', reason",
         ),
     );
     let recoded = tmp.file(
         "02-recoded.yaml",
-        &replace_once(&read(&edge("02-name-foo.yaml")), "code: 422", "code: 400"),
+        &replace_once(
+            &read(&cli("recorded-deny-m1.yaml")),
+            "code: 422",
+            "code: 400",
+        ),
     );
 
     let text = run(&["replay", &tmp.dir()]);
@@ -609,9 +653,9 @@ fn a_wrong_suite_expectation_is_a_mismatch_on_rules_warnings_and_verdict() {
         "- uid: edge-13\n  warnings: []\n- uid: edge-12\n  rules: [W9]\n- uid: edge-09\n  allowed: true\n",
     );
     let (f13, f12, f09) = (
-        edge("13-blocked-quay.yaml"),
-        edge("12-blocked-valid-forms.yaml"),
-        edge("09-blocked-tag.yaml"),
+        fixture("W3/13-blocked-quay.yaml"),
+        fixture("allowed/12-blocked-valid-forms.yaml"),
+        fixture("R2/09-blocked-tag.yaml"),
     );
     let wrong = run(&["replay", "-o", "json", "--expect", &suite, &f13, &f12, &f09]);
     wrong.expect_code(1);
@@ -709,7 +753,7 @@ fn json_shape_of_a_denial_row_9() {
     assert_eq!(r["rules"], json!(["R2"]));
 
     // As the recorded fixture: the same Status; the recorded expectation is met, so exit 0.
-    let source = edge("09-blocked-tag.yaml");
+    let source = cli("recorded-deny-r2.yaml");
     let fixture = run(&["replay", "-o", "json", &source]);
     fixture.expect_code(0);
     let doc = fixture.json();
@@ -730,7 +774,7 @@ fn json_shape_of_a_denial_row_9() {
 
 #[test]
 fn json_shape_of_delete_of_cluster_is_403_forbidden() {
-    let source = edge("07-delete-cluster.yaml");
+    let source = cli("recorded-delete-d1.yaml");
     let fixture = run(&["replay", "-o", "json", &source]);
     fixture.expect_code(0); // recorded 403 met
     let doc = fixture.json();
@@ -976,7 +1020,7 @@ fn a_bare_image_is_a_create() {
 
 #[test]
 fn old_replays_a_bare_image_as_a_ratcheted_update() {
-    let old = cli("current.yaml");
+    let old = cli("stored-tagged-blocked.yaml");
     let adds = cli("new-adds-external.yaml");
     let run1 = run(&["replay", "-o", "json", "--old", &old, &adds]);
     run1.expect_code(0);
@@ -1007,7 +1051,7 @@ fn old_replays_a_bare_image_as_a_ratcheted_update() {
 
 #[test]
 fn old_from_oc_get_output_replays_like_the_api_server() {
-    let old = cli("current-oc-get.yaml");
+    let old = cli("stored-tagged-blocked-oc-get.yaml");
     let adds = cli("new-adds-external.yaml");
     let run = run(&["replay", "-o", "json", "--old", &old, &adds]);
     let doc = run.json();
@@ -1555,7 +1599,7 @@ fn server_unreachable_is_an_error_per_input_and_quick() {
     let ca = some_ca(&tmp);
     let port = dead_port();
     let url = format!("https://127.0.0.1:{port}/validate");
-    let (r, took) = run_timed(&["replay", "--server", &url, "--ca", &ca, EDGE]);
+    let (r, took) = run_timed(&["replay", "--server", &url, "--ca", &ca, CORPUS]);
     r.expect_code(2);
     assert!(took < Duration::from_secs(30), "took {took:?}");
     let lines = r.lines();
@@ -1563,7 +1607,7 @@ fn server_unreachable_is_an_error_per_input_and_quick() {
     assert!(!verdicts.is_empty());
     for line in verdicts {
         assert!(
-            line.starts_with(EDGE)
+            line.starts_with(CORPUS)
                 && line.contains(&format!(": ERROR: cannot connect to 127.0.0.1:{port}: ")),
             "{line}"
         );
@@ -1720,7 +1764,9 @@ fn start_webhook(dir: &TempDir) -> (common::binary::ChildGuard, String, String) 
 fn server_results_are_in_input_order_and_as_sequential_ones() {
     let tmp = TempDir::new("live");
     let (_webhook, url, ca) = start_webhook(&tmp);
-    let local = run(&["replay", "-o", "json", EDGE]);
+    let local = run(&[
+        "replay", "-o", "json", "--expect", SUITES[0], "--expect", SUITES[1], CORPUS,
+    ]);
     let sequential = run(&[
         "replay",
         "-o",
@@ -1731,7 +1777,11 @@ fn server_results_are_in_input_order_and_as_sequential_ones() {
         &ca,
         "--concurrency",
         "1",
-        EDGE,
+        "--expect",
+        SUITES[0],
+        "--expect",
+        SUITES[1],
+        CORPUS,
     ]);
     let concurrent = run(&[
         "replay",
@@ -1743,7 +1793,11 @@ fn server_results_are_in_input_order_and_as_sequential_ones() {
         &ca,
         "--concurrency",
         "8",
-        EDGE,
+        "--expect",
+        SUITES[0],
+        "--expect",
+        SUITES[1],
+        CORPUS,
     ]);
     local.expect_code(0);
     sequential.expect_code(0);
