@@ -343,6 +343,8 @@ impl PolicyJson {
 /// A blocked entry MCO drops because it covers the release payload repository P.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dropped {
+    /// `i` of `spec.registrySources.blockedRegistries[i]`.
+    pub index: usize,
     /// The entry (`spec.registrySources.blockedRegistries[i]` and its value).
     pub entry: DecidedBy,
     /// P.
@@ -709,6 +711,7 @@ impl<'a> Node<'a> {
         for (index, scope) in rs.into_iter().flat_map(|rs| items(&rs.blocked)) {
             match payload.filter(|p| is_nested_inside(p, scope)) {
                 Some(p) => dropped.push(Dropped {
+                    index,
                     entry: DecidedBy::list_item("blockedRegistries", index, scope),
                     payload_repository: p.to_owned(),
                 }),

@@ -371,14 +371,9 @@ pub(super) fn search_registry_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
 }
 
 /// Whether the node's policy.json rejects the images inside `scope` (not listed in a non-empty
-/// allow-list), as `explain` shows a pull of one; `checked`: `scope` is a checked setting.
-fn policy_rejects(node: &crate::node::Node<'_>, scope: &str, checked: bool) -> bool {
-    let probe = if checked {
-        probe_inside_checked(scope)
-    } else {
-        probe_inside(scope)
-    };
-    probe.is_some_and(|probe| {
+/// allow-list), as `explain` shows a pull of one.
+fn policy_rejects(node: &crate::node::Node<'_>, scope: &str) -> bool {
+    probe_inside(scope).is_some_and(|probe| {
         let pull = pull_latest(node, probe);
         !pull.allowed && !pull.blocked
     })
@@ -410,7 +405,7 @@ pub(super) fn allow_list_misses_release_registry(ctx: &Ctx<'_>, out: &mut Out) {
         return;
     };
     for registry in &ctx.policy.settings().release_registries {
-        if policy_rejects(node, registry, true) {
+        if policy_rejects(node, registry) {
             out.warn(
                 list_path("allowedRegistries"),
                 format!(
@@ -445,10 +440,9 @@ pub(super) fn allow_list_misses_internal_registry(ctx: &Ctx<'_>, out: &mut Out) 
         return;
     }
     let internal = ctx.internal_registry();
-    // The status may name an internal registry that is no scope: checked here.
     if ctx
         .node()
-        .is_some_and(|node| policy_rejects(node, internal, false))
+        .is_some_and(|node| policy_rejects(node, internal))
     {
         out.warn(
             list_path("allowedRegistries"),
@@ -493,26 +487,18 @@ pub(super) fn block_list_blocks_release(ctx: &Ctx<'_>, out: &mut Out) {
         .map(|r| (r.as_str(), false))
         .chain([(internal, true)])
         .filter_map(|(registry, is_internal)| {
-            // The release registries are checked settings; the status's internal registry not.
-            let probe = if is_internal {
-                probe_inside(registry)
-            } else {
-                probe_inside_checked(registry)
-            }?;
+            let probe = probe_inside(registry)?;
             let blocked = pull_latest(node, probe.clone()).blocked;
             Some((probe, blocked, is_internal))
         })
         .collect();
     let namespace = settings.payload_namespace();
+    let field = |i| list_path("blockedRegistries").index(i);
     for (i, value) in items(&rs.blocked) {
-        let field = list_path("blockedRegistries").index(i);
-        let dropped = node.dropped().iter().find(|d| {
-            d.entry.value.as_deref() == Some(value) && d.entry.field == field.to_string()
-        });
-        if let Some(d) = dropped {
+        if let Some(d) = node.dropped().iter().find(|d| d.index == i) {
             out.warn_with(|| {
                 (
-                    field,
+                    field(i),
                     format!(
                         "{} covers the release payload repository {}: the machine-config \
                          operator drops it and nodes do not block it",
@@ -537,7 +523,7 @@ pub(super) fn block_list_blocks_release(ctx: &Ctx<'_>, out: &mut Out) {
         };
         out.warn_with(|| {
             (
-                field,
+                field(i),
                 format!("blocking {} blocks {what} on every node", quoted(value)),
             )
         });
@@ -551,12 +537,6 @@ fn probe_inside(scope: &str) -> Option<String> {
     if !is_valid_scope(scope) {
         return None;
     }
-    probe_inside_checked(scope)
-}
-
-/// [`probe_inside`] of a scope already known to be valid: a setting, which
-/// [`crate::policy::Policy::new`] checked.
-fn probe_inside_checked(scope: &str) -> Option<String> {
     match scope.strip_prefix("*.") {
         Some(domain) => normalized_name(&[PROBE, ".", domain].concat(), PROBE),
         None => match scope.split_once('/') {
