@@ -111,36 +111,81 @@ impl std::error::Error for ReadError {
     }
 }
 
-/// Why an input holds no usable document.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why an input holds no usable document: its kind, and for a YAML syntax error the lines
+/// around it.
+#[derive(Debug, Clone)]
 pub struct InputError {
-    /// One line: what is wrong, and where (line and column) when that is known.
-    pub message: String,
-    /// For a syntax error, the lines around it with a marker, headed by the file name
-    /// (several lines; not part of `message`).
-    pub detail: Option<String>,
+    /// Boxed: the error travels in the `Err` of several results and should stay small.
+    kind: Box<InputErrorKind>,
+    /// The snippet of a YAML error, headed by the input's name.
+    detail: Option<String>,
+}
+
+/// The kinds of [`InputError`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum InputErrorKind {
+    /// The input could not be read.
+    Read(ReadError),
+    /// A `.json` file (or standard input read as JSON) is not JSON.
+    Json(Arc<serde_json::Error>),
+    /// The text is neither JSON nor YAML, or the YAML is too large or too complex (a budget
+    /// breach).
+    Yaml(Arc<serde_saphyr::Error>),
+    /// The input holds only empty documents.
+    Empty,
 }
 
 impl InputError {
-    fn new(message: impl Into<String>) -> Self {
+    fn new(kind: InputErrorKind) -> Self {
         InputError {
-            message: message.into(),
+            kind: Box::new(kind),
             detail: None,
         }
+    }
+
+    /// What is wrong with the input.
+    pub fn kind(&self) -> &InputErrorKind {
+        &self.kind
+    }
+
+    /// For a YAML syntax error, the lines around it with a marker, headed by the input's name
+    /// (several lines; `Display` gives the one-line message).
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
     }
 }
 
 impl fmt::Display for InputError {
+    /// One line: what is wrong, and where (line and column) when that is known.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        match self.kind.as_ref() {
+            InputErrorKind::Read(e) => fmt::Display::fmt(e, f),
+            InputErrorKind::Json(e) => write!(f, "malformed JSON: {e}"),
+            InputErrorKind::Yaml(e) => match original(e) {
+                // Where a budget ran out says little (an alias's use, its anchor, some node).
+                serde_saphyr::Error::Budget { breach, .. } => f.write_str(&budget_message(breach)),
+                _ => {
+                    let plain = e.render_with_options(serde_saphyr::render_options! {
+                        formatter: &Messages,
+                        snippets: SnippetMode::Off,
+                    });
+                    write!(f, "malformed YAML: {}", first_line(&plain))
+                }
+            },
+            InputErrorKind::Empty => f.write_str("holds no document"),
+        }
     }
 }
 
-impl std::error::Error for InputError {}
-
-impl From<String> for InputError {
-    fn from(message: String) -> Self {
-        InputError::new(message)
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self.kind.as_ref() {
+            InputErrorKind::Read(e) => Some(e),
+            InputErrorKind::Json(e) => Some(e.as_ref()),
+            InputErrorKind::Yaml(e) => Some(e.as_ref()),
+            InputErrorKind::Empty => None,
+        }
     }
 }
 
@@ -263,50 +308,42 @@ pub fn parse_documents(input: &Input) -> Result<Vec<Value>, InputError> {
     let text = input
         .text
         .as_ref()
-        .map_err(|e| InputError::new(e.to_string()))?;
+        .map_err(|e| InputError::new(InputErrorKind::Read(e.clone())))?;
     let docs: Vec<Value> = if input.json {
         vec![
             serde_json::from_str(text)
-                .map_err(|e| InputError::new(format!("malformed JSON: {e}")))?,
+                .map_err(|e| InputError::new(InputErrorKind::Json(Arc::new(e))))?,
         ]
     } else {
         match serde_json::from_str(text) {
             Ok(doc) => vec![doc],
             Err(_) => serde_saphyr::from_multiple::<Value>(text)
-                .map_err(|e| yaml_error(&e, &input.source))?,
+                .map_err(|e| yaml_error(e, &input.source))?,
         }
     };
     let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
     if docs.is_empty() {
-        return Err(InputError::new("holds no document"));
+        return Err(InputError::new(InputErrorKind::Empty));
     }
     Ok(docs)
 }
 
-/// A YAML error as one line, and the snippet around it, headed by `source`.
-fn yaml_error(error: &serde_saphyr::Error, source: &str) -> InputError {
-    let message = match original(error) {
-        // Where a budget ran out says little (an alias's use, its anchor, some node).
-        serde_saphyr::Error::Budget { breach, .. } => budget_message(breach),
-        _ => {
-            let plain = error.render_with_options(serde_saphyr::render_options! {
-                formatter: &Messages,
-                snippets: SnippetMode::Off,
-            });
-            format!("malformed YAML: {}", first_line(&plain))
-        }
-    };
+/// A YAML error, with the snippet around it headed by `source`.
+fn yaml_error(error: serde_saphyr::Error, source: &str) -> InputError {
     let rendered = error.render_with_options(serde_saphyr::render_options! {
         formatter: &Messages,
         source_name: Some(source),
     });
-    // The snippet renderer heads the window with `error: <message>`, which `message` says.
+    // The snippet renderer heads the window with `error: <message>`, which `Display` says.
     let detail = match rendered.trim_end().split_once('\n') {
         Some((head, rest)) if head.starts_with("error:") => Some(rest.to_owned()),
         Some(_) => Some(rendered.trim_end().to_owned()),
         None => None,
     };
-    InputError { message, detail }
+    InputError {
+        kind: Box::new(InputErrorKind::Yaml(Arc::new(error))),
+        detail,
+    }
 }
 
 /// The error under its snippet and alias wrappers.
@@ -390,7 +427,7 @@ pub struct ConfigFile {
 }
 
 /// Why a file holds no usable config (see [`read_image`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ConfigFileError {
     /// The file cannot be read or parsed.
@@ -492,11 +529,13 @@ mod tests {
     #[test]
     fn a_syntax_error_is_one_line_and_the_snippet_names_the_file() {
         let e = yaml("a: b\nkind: [Image\nmetadata: {name: cluster}\n").unwrap_err();
-        assert!(!e.message.contains('\n'), "{e:?}");
-        assert!(e.message.starts_with("malformed YAML: "), "{e:?}");
-        assert!(!e.message.contains("error:"), "{e:?}");
-        assert!(e.message.contains("line 3"), "{e:?}");
-        let detail = e.detail.expect("a snippet");
+        assert!(matches!(e.kind(), InputErrorKind::Yaml(_)), "{e:?}");
+        let message = e.to_string();
+        assert!(!message.contains('\n'), "{message}");
+        assert!(message.starts_with("malformed YAML: "), "{message}");
+        assert!(!message.contains("error:"), "{message}");
+        assert!(message.contains("line 3"), "{message}");
+        let detail = e.detail().expect("a snippet");
         assert!(detail.contains("dir/fixture.yaml:3:"), "{detail}");
         assert!(!detail.contains("<input>"), "{detail}");
         assert!(detail.contains("metadata: {name: cluster}"), "{detail}");
@@ -511,10 +550,10 @@ mod tests {
         }
         let e = yaml(&text).unwrap_err();
         assert_eq!(
-            e.message,
+            e.to_string(),
             "too many YAML nodes (alias expansion?): limit 250000"
         );
-        let detail = e.detail.expect("a snippet");
+        let detail = e.detail().expect("a snippet");
         assert!(detail.contains("dir/fixture.yaml:6:12"), "{detail}");
         assert!(!detail.contains("Nodes {"), "{detail}");
     }
@@ -527,7 +566,8 @@ mod tests {
             json: true,
         })
         .unwrap_err();
-        assert!(e.message.starts_with("malformed JSON: "), "{e:?}");
-        assert_eq!(e.detail, None);
+        assert!(matches!(e.kind(), InputErrorKind::Json(_)), "{e:?}");
+        assert!(e.to_string().starts_with("malformed JSON: "), "{e}");
+        assert_eq!(e.detail(), None);
     }
 }

@@ -71,8 +71,8 @@ impl Outcome {
     }
 
     pub(super) fn input_error(source: String, error: InputError) -> Self {
-        let mut o = Outcome::error(source, error.message);
-        o.error_detail = error.detail;
+        let mut o = Outcome::error(source, error.to_string());
+        o.error_detail = error.detail().map(str::to_owned);
         o
     }
 
