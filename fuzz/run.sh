@@ -10,7 +10,7 @@ set -euo pipefail
 
 SECONDS_PER_TARGET="${1:-30}"
 shift || true
-ALL_TARGETS=(review documents scope host reference import)
+ALL_TARGETS=(review one_pass documents scope host reference import)
 if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -77,18 +77,20 @@ for path in sorted(files):
             pass
     if not docs:
         put("review", raw)
+        put("one_pass", raw)
     for d in docs:
         try:
             body = json.dumps(d, default=str, separators=(",", ":"))
         except (TypeError, ValueError):
             continue
         put("review", body)
+        put("one_pass", body)
         put("documents", b"\x01" + body.encode())
         walk(d)
 
 # The minimised input of every finding, as it is, for its target.
 regressions = os.path.join(root, "tests", "regressions")
-for target in ("review", "documents", "scope", "host", "reference", "import"):
+for target in ("review", "one_pass", "documents", "scope", "host", "reference", "import"):
     d = os.path.join(regressions, target)
     if os.path.isdir(d):
         for n in sorted(os.listdir(d)):

@@ -19,9 +19,10 @@ use serde_json::Value;
 
 use crate::envelope::{AdmissionRequest, Operation};
 use crate::field::{ErrorKind, FieldError, go_quote};
-use crate::image::{decode, decode_limited};
+use crate::image::{Decoded, Raw, decode, decode_limited};
 use crate::policy::Policy;
 use crate::rules::{self, Ctx, Denial, Finding, Outcome, Phase, Rule, Unkept};
+use crate::wire::{WireObject, WireReview};
 
 /// The most warnings a bounded answer carries, besides one summary warning that counts the
 /// others (`… and 12 more warnings of rules W4, W7`).
@@ -159,7 +160,7 @@ pub struct Bounded {
 
 /// Judges one admission request, and answers with every error and warning (`replay`).
 pub fn evaluate(request: &AdmissionRequest, policy: &Policy) -> Result<Verdict, RequestError> {
-    evaluate_with(request, policy, false).map(|b| b.verdict)
+    evaluate_tree(request, policy, false).map(|b| b.verdict)
 }
 
 /// Judges one admission request within fixed budgets of memory and answer size (the
@@ -169,37 +170,113 @@ pub fn evaluate_bounded(
     request: &AdmissionRequest,
     policy: &Policy,
 ) -> Result<Bounded, RequestError> {
-    evaluate_with(request, policy, true)
+    evaluate_tree(request, policy, true)
 }
 
-fn evaluate_with(
+/// Judges a review that [`crate::wire`] decoded in one pass, within the budgets of
+/// [`evaluate_bounded`]: the same verdict as [`evaluate_bounded`] on the same review decoded
+/// leniently, or `None` when a rule needed more of an object than the one pass kept (see
+/// [`Raw::parts`]): then the review must be decoded leniently.
+pub fn evaluate_wire(
+    review: &WireReview<'_>,
+    policy: &Policy,
+) -> Result<Option<Bounded>, RequestError> {
+    let objects = Objects {
+        object: review.object.as_ref().map(Source::Wire),
+        old_object: review.old_object.as_ref().map(Source::Wire),
+    };
+    evaluate_with(&review.request, objects, policy, true)
+        .map(|(bounded, complete)| complete.then_some(bounded))
+}
+
+fn evaluate_tree(
     request: &AdmissionRequest,
     policy: &Policy,
     bounded: bool,
 ) -> Result<Bounded, RequestError> {
-    let phase = match judged_phase(request) {
+    let objects = Objects {
+        object: request.object.as_ref().map(Source::Tree),
+        old_object: request.old_object.as_ref().map(Source::Tree),
+    };
+    // A tree answers every question: the answer is complete.
+    evaluate_with(request, objects, policy, bounded).map(|(bounded, _)| bounded)
+}
+
+/// An object of a request as the engine reads it: decoded into a tree (the lenient path), or
+/// decoded in one pass.
+#[derive(Clone, Copy)]
+enum Source<'r> {
+    Tree(&'r Value),
+    Wire(&'r WireObject<'r>),
+}
+
+/// The objects of a request (its own are not read: `request.object` is `None` in a review
+/// decoded in one pass).
+#[derive(Clone, Copy)]
+struct Objects<'r> {
+    object: Option<Source<'r>>,
+    old_object: Option<Source<'r>>,
+}
+
+impl<'r> Source<'r> {
+    /// `apiVersion` and `kind`, `""` when absent or not strings.
+    fn api_version_and_kind(self) -> (&'r str, &'r str) {
+        match self {
+            Source::Tree(value) => {
+                let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or("");
+                (text("apiVersion"), text("kind"))
+            }
+            Source::Wire(object) => (&object.api_version, &object.kind),
+        }
+    }
+
+    fn raw(self) -> Raw<'r> {
+        match self {
+            Source::Tree(value) => Raw::tree(value),
+            Source::Wire(object) => Raw::parts(object.spec, object.status),
+        }
+    }
+
+    /// The Image, keeping at most `limit` type errors: decoded from a tree, or as the one-pass
+    /// decoder left it (with no type error).
+    fn decode(self, limit: usize, full: bool) -> Cow<'r, Decoded> {
+        match self {
+            Source::Tree(value) if full => Cow::Owned(decode(value)),
+            Source::Tree(value) => Cow::Owned(decode_limited(value, limit)),
+            Source::Wire(object) => Cow::Borrowed(&object.decoded),
+        }
+    }
+}
+
+/// The verdict, and whether every question the rules asked of the objects was answered (see
+/// [`Raw::parts`]).
+fn evaluate_with(
+    request: &AdmissionRequest,
+    objects: Objects<'_>,
+    policy: &Policy,
+    bounded: bool,
+) -> Result<(Bounded, bool), RequestError> {
+    let phase = match judged_phase(request, objects) {
         Ok(phase) => phase,
         Err(reason) => {
-            return Ok(Bounded {
+            let skipped = Bounded {
                 verdict: Verdict::skip(reason),
                 unlisted: Vec::new(),
-            });
+            };
+            return Ok((skipped, true));
         }
     };
     let empty = Value::Object(serde_json::Map::new());
-    let (new_raw, old_raw) = objects(request, phase, &empty)?;
+    let (new_source, old_source) = judged_objects(objects, phase, &empty)?;
     let limit = if bounded {
         MAX_FINDINGS_PER_RULE
     } else {
         usize::MAX
     };
-    let new = if bounded {
-        decode_limited(new_raw, limit)
-    } else {
-        decode(new_raw)
-    };
+    let new = new_source.decode(limit, !bounded);
     // The old object's type errors are never reported: count them, build none.
-    let old = old_raw.map(|o| decode_limited(o, 0));
+    let old = old_source.map(|o| o.decode(0, false));
+    let (new_raw, old_raw) = (new_source.raw(), old_source.map(Source::raw));
     // RULEBOOK section 5: the object's name (on DELETE the old object's), else request.name.
     let name = new
         .image
@@ -213,21 +290,22 @@ fn evaluate_with(
         name,
         new: &new.image,
         old: old.as_ref().map(|o| &o.image),
-        new_raw,
-        old_raw,
+        new_raw: &new_raw,
+        old_raw: old_raw.as_ref(),
         type_errors: &new.errors,
         omitted_type_errors: &new.omitted,
         policy,
         shared: Default::default(),
     };
-    let (findings, unkept) = rules::run_limited(&ctx, old_raw, limit);
-    Ok(verdict(&findings, &unkept, ctx.name, bounded))
+    let (findings, unkept) = rules::run_limited(&ctx, limit);
+    let complete = !new_raw.missed() && !old_raw.as_ref().is_some_and(Raw::missed);
+    Ok((verdict(&findings, &unkept, ctx.name, bounded), complete))
 }
 
 /// The phase a request is judged in, or why it passes unexamined: another resource, CONNECT,
 /// or a subresource other than `status`.
-fn judged_phase(request: &AdmissionRequest) -> Result<Phase, String> {
-    if let Some(reason) = foreign(request) {
+fn judged_phase(request: &AdmissionRequest, objects: Objects<'_>) -> Result<Phase, String> {
+    if let Some(reason) = foreign(request, objects) {
         return Err(reason);
     }
     match (request.operation, request.sub_resource.as_str()) {
@@ -242,35 +320,30 @@ fn judged_phase(request: &AdmissionRequest) -> Result<Phase, String> {
 
 /// The object judged and, on UPDATE, the old one. On DELETE the object judged is the old
 /// object, or `empty` when the request has none.
-fn objects<'r>(
-    request: &'r AdmissionRequest,
+fn judged_objects<'r>(
+    objects: Objects<'r>,
     phase: Phase,
     empty: &'r Value,
-) -> Result<(&'r Value, Option<&'r Value>), RequestError> {
-    let object = || request.object.as_ref().ok_or(RequestError::MissingObject);
+) -> Result<(Source<'r>, Option<Source<'r>>), RequestError> {
+    let object = || objects.object.ok_or(RequestError::MissingObject);
     Ok(match phase {
-        Phase::Delete => (request.old_object.as_ref().unwrap_or(empty), None),
+        Phase::Delete => (objects.old_object.unwrap_or(Source::Tree(empty)), None),
         Phase::Create => (object()?, None),
         Phase::Update | Phase::Status => (
             object()?,
-            Some(
-                request
-                    .old_object
-                    .as_ref()
-                    .ok_or(RequestError::MissingOldObject)?,
-            ),
+            Some(objects.old_object.ok_or(RequestError::MissingOldObject)?),
         ),
     })
 }
 
 /// Why a request is not about the Image `config.openshift.io/v1` (never denied, RULEBOOK
 /// "Other resources are never denied").
-fn foreign(request: &AdmissionRequest) -> Option<String> {
-    let object = request.object.as_ref().or(request.old_object.as_ref());
-    let api_version = object
-        .and_then(|o| o.get("apiVersion"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
+fn foreign(request: &AdmissionRequest, objects: Objects<'_>) -> Option<String> {
+    let object = objects
+        .object
+        .or(objects.old_object)
+        .map(Source::api_version_and_kind);
+    let api_version = object.map_or("", |(api_version, _)| api_version);
     let object_group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     if let Some(kind) = &request.kind {
         // A hand-written `kind` may lack its group: take it from the resource, else the object.
@@ -303,7 +376,7 @@ fn foreign(request: &AdmissionRequest) -> Option<String> {
         }
         return None;
     }
-    let kind = object?.get("kind").and_then(Value::as_str).unwrap_or("");
+    let (_, kind) = object?;
     let expected = format!("{GROUP}/{VERSION}");
     (api_version != expected || kind != KIND)
         .then(|| format!("object {api_version} {kind} is not {expected} {KIND}"))

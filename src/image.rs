@@ -114,6 +114,87 @@ pub struct Decoded {
     pub omitted: Vec<(Path, usize)>,
 }
 
+/// An object as sent, for the few rules that look at its JSON rather than its typed form
+/// (ratcheting compares values as sent): the lenient path's tree, or the text of an object
+/// decoded in one pass ([`crate::wire`]), read where a rule looks and turned into a tree only
+/// when a rule asks for the whole.
+#[derive(Debug)]
+pub struct Raw<'a>(RawForm<'a>);
+
+#[derive(Debug)]
+enum RawForm<'a> {
+    Tree(&'a Value),
+    Parts {
+        /// The texts of `spec` and `status`, where lookups start.
+        spec: Option<&'a str>,
+        status: Option<&'a str>,
+        /// Whether a rule asked for something else.
+        missed: std::cell::Cell<bool>,
+    },
+}
+
+/// What [`Raw::value`] answers for an object known by its parts.
+static NULL: Value = Value::Null;
+
+impl<'a> Raw<'a> {
+    /// An object decoded into a tree.
+    pub fn tree(value: &'a Value) -> Self {
+        Raw(RawForm::Tree(value))
+    }
+
+    /// An object that [`crate::wire`] decoded, known by the texts of its `spec` and `status`
+    /// (valid JSON that a `Value` takes), when present and not `null`. The rules that read an
+    /// object's JSON read only these when it is well typed, as every such object is; should one
+    /// ask for anything else, [`Raw::missed`] says so and the review is judged again on the
+    /// lenient path.
+    pub fn parts(spec: Option<&'a str>, status: Option<&'a str>) -> Self {
+        Raw(RawForm::Parts {
+            spec,
+            status,
+            missed: std::cell::Cell::new(false),
+        })
+    }
+
+    /// Whether a rule asked an object known by its parts for something else (then the answer
+    /// it got, `null`, may be wrong).
+    pub fn missed(&self) -> bool {
+        matches!(&self.0, RawForm::Parts { missed, .. } if missed.get())
+    }
+
+    /// The object's tree (see [`Raw::parts`] for an object known by its parts).
+    pub fn value(&self) -> &Value {
+        match &self.0 {
+            RawForm::Tree(value) => value,
+            RawForm::Parts { missed, .. } => {
+                missed.set(true);
+                &NULL
+            }
+        }
+    }
+
+    /// [`Path::lookup`]: the value at `path`, `None` when absent or `null`. Of an object known
+    /// by its parts, only the value found is decoded.
+    pub fn lookup(&self, path: &Path) -> Option<std::borrow::Cow<'_, Value>> {
+        use std::borrow::Cow;
+        let RawForm::Parts { spec, status, .. } = &self.0 else {
+            return path.lookup(self.value()).map(Cow::Borrowed);
+        };
+        let (start, rest) = match path.segments() {
+            [Segment::Field("spec"), rest @ ..] => (*spec, rest),
+            [Segment::Field("status"), rest @ ..] => (*status, rest),
+            _ => return path.lookup(self.value()).map(Cow::Borrowed),
+        };
+        let mut text = start?;
+        for segment in rest {
+            text = crate::wire::child(text, segment)?;
+        }
+        serde_json::from_str::<Value>(text)
+            .ok()
+            .filter(|v| !v.is_null())
+            .map(Cow::Owned)
+    }
+}
+
 /// Decodes an Image from its JSON form; never fails.
 pub fn decode(value: &Value) -> Decoded {
     decode_limited(value, usize::MAX)

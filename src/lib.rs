@@ -40,6 +40,7 @@ pub mod replay;
 pub mod review;
 pub mod rules;
 pub mod server;
+pub mod wire;
 
 pub use engine::{Verdict, evaluate};
 pub use policy::{Policy, Settings};

@@ -12,12 +12,14 @@ use kube_core::response::Status;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::{FindingClass, RequestError, Verdict, evaluate_bounded};
+use crate::engine::{
+    Bounded, FindingClass, RequestError, Verdict, evaluate_bounded, evaluate_wire,
+};
 pub use crate::engine::{
     MAX_CAUSE_BYTES, MAX_CAUSES, MAX_FINDINGS_PER_RULE, MAX_WARNING_CHARS, MAX_WARNINGS,
     MAX_WARNINGS_TOTAL_CHARS,
 };
-use crate::envelope::{EnvelopeError, Review, parse_review, salvage_uid};
+use crate::envelope::{AdmissionRequest, EnvelopeError, parse_review, salvage_uid};
 use crate::policy::Policy;
 
 /// The outcome of [`review`].
@@ -25,14 +27,30 @@ use crate::policy::Policy;
 pub struct Reviewed {
     /// The response document, serialized.
     pub body: Vec<u8>,
-    /// The decoded review.
-    pub review: Review,
+    /// The review's apiVersion (the response's too).
+    pub api_version: &'static str,
+    /// The request, without its objects (`object` and `old_object` are `None`).
+    pub request: AdmissionRequest,
+    /// How the review was decoded.
+    pub decoding: Decoding,
     /// The verdict in it: its status and warnings are the ones in `body`; its `findings` list
     /// at most [`MAX_FINDINGS_PER_RULE`] findings per rule.
     pub verdict: Verdict,
     /// `(rule id, class, how many)` of the findings that `verdict.findings` does not list, for
     /// metrics: counted, never built.
     pub unlisted_findings: Vec<(&'static str, FindingClass, usize)>,
+}
+
+/// How [`review`] decoded a review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decoding {
+    /// In one pass, into borrowed typed structs ([`crate::wire`]): every review the API server
+    /// sends.
+    OnePass,
+    /// Into a tree, leniently ([`crate::envelope`], [`crate::image`]): anything else, from a
+    /// hand-written fixture to a malformed body.
+    Lenient,
 }
 
 /// Why a body could not be answered with a verdict: what could still be read of the review
@@ -142,7 +160,38 @@ pub fn review(body: &[u8], policy: &Policy) -> Result<Reviewed, ReviewError> {
 
 /// [`review`], refusing a document whose decoded tree would pass `budget` bytes (an estimate,
 /// see [`crate::bounded`]) before that memory is spent.
+///
+/// A review as the API server sends it is decoded in one pass ([`crate::wire`]); any other
+/// takes the lenient path ([`review_leniently_within`]), which answers the same for the
+/// reviews that both can decode.
 pub fn review_within(body: &[u8], policy: &Policy, budget: usize) -> Result<Reviewed, ReviewError> {
+    let Some(review) = crate::wire::decode(body, budget) else {
+        return review_leniently_within(body, policy, budget);
+    };
+    let judged = evaluate_wire(&review, policy).map_err(|e| ReviewError {
+        uid: Some(review.request.uid.clone()),
+        api_version: review.api_version,
+        kind: ReviewErrorKind::Malformed,
+        cause: ReviewCause::Request(e),
+    })?;
+    let Some(bounded) = judged else {
+        return review_leniently_within(body, policy, budget);
+    };
+    Ok(reviewed(
+        review.api_version,
+        review.request,
+        bounded,
+        Decoding::OnePass,
+    ))
+}
+
+/// [`review_within`] on the lenient path alone: the whole body decoded into a tree first. The
+/// reference that the one-pass decode is checked against.
+pub fn review_leniently_within(
+    body: &[u8],
+    policy: &Policy,
+    budget: usize,
+) -> Result<Reviewed, ReviewError> {
     let doc: Value = crate::bounded::from_slice(body, budget).map_err(|e| {
         let (cause, kind) = match e {
             crate::bounded::Error::Json(e) => (
@@ -170,20 +219,38 @@ pub fn review_within(body: &[u8], policy: &Policy, budget: usize) -> Result<Revi
     let review = parse_review(doc).map_err(|e| fail(ReviewCause::Envelope(e)))?;
     let bounded =
         evaluate_bounded(&review.request, policy).map_err(|e| fail(ReviewCause::Request(e)))?;
+    let mut request = review.request;
+    (request.object, request.old_object) = (None, None);
+    Ok(reviewed(
+        review.api_version,
+        request,
+        bounded,
+        Decoding::Lenient,
+    ))
+}
+
+fn reviewed(
+    api_version: &'static str,
+    request: AdmissionRequest,
+    bounded: Bounded,
+    decoding: Decoding,
+) -> Reviewed {
     let (verdict, unlisted_findings) = (bounded.verdict, bounded.unlisted);
     let body = response_bytes(
-        review.api_version,
-        &review.request.uid,
+        api_version,
+        &request.uid,
         verdict.allowed,
         &verdict.status,
         &verdict.warnings,
     );
-    Ok(Reviewed {
+    Reviewed {
         body,
-        review,
+        api_version,
+        request,
+        decoding,
         verdict,
         unlisted_findings,
-    })
+    }
 }
 
 /// A message of a [`ReviewError`], clipped to [`MAX_CAUSE_BYTES`] as causes are.
@@ -233,6 +300,12 @@ pub fn response_bytes(
             warnings,
         },
     };
+    // Sized once: the message and the causes (which repeat it, at most) and the warnings.
+    let text = status.message.len() + warnings.iter().map(|w| w.len() + 3).sum::<usize>();
+    let mut body = Vec::with_capacity(256 + uid.len() + 3 * text);
     // Serializing plain strings, booleans and kube-core's Status cannot fail.
-    serde_json::to_vec(&out).unwrap_or_default()
+    match serde_json::to_writer(&mut body, &out) {
+        Ok(()) => body,
+        Err(_) => Vec::new(),
+    }
 }

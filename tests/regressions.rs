@@ -34,7 +34,7 @@ fn check_review(body: &[u8]) {
             let doc: Value = serde_json::from_slice(&reviewed.body).expect("response is JSON");
             assert_eq!(
                 doc["response"]["uid"].as_str(),
-                Some(reviewed.review.request.uid.as_str())
+                Some(reviewed.request.uid.as_str())
             );
         }
         Err(error) => {

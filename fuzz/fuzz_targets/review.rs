@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
                 .expect("the response body of an Ok review is JSON");
             assert_eq!(
                 body["response"]["uid"].as_str(),
-                Some(reviewed.review.request.uid.as_str()),
+                Some(reviewed.request.uid.as_str()),
                 "the response carries the request uid"
             );
             assert_eq!(

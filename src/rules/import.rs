@@ -72,8 +72,15 @@ pub(super) static P3: Rule = Rule {
 
 /// P3: an entry without a domainName matches nothing and refuses every import.
 pub(super) fn domain_name_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
-    // The raw list is looked up once; a path is built only for an error.
-    let raw = list_path().lookup(ctx.new_raw).and_then(Value::as_array);
+    // The raw list is looked up once (only when some value has the wrong type); a path is
+    // built only for an error.
+    let raw = if ctx.well_typed() {
+        None
+    } else {
+        list_path()
+            .lookup(ctx.new_raw.value())
+            .and_then(Value::as_array)
+    };
     for (i, location) in locations(ctx) {
         // A domainName of the wrong type is reported by T1 only.
         let wrong_type = raw

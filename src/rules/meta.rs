@@ -202,7 +202,12 @@ pub(super) static S1: Rule = Rule {
 /// S1: the CRD requires `spec`.
 pub(super) fn spec_is_missing(ctx: &Ctx<'_>, out: &mut Out) {
     let path = Path::new(&["spec"]);
-    if path.lookup(ctx.new_raw).is_none() {
+    let missing = if ctx.well_typed() {
+        ctx.new.spec.is_none()
+    } else {
+        path.lookup(ctx.new_raw.value()).is_none()
+    };
+    if missing {
         out.error(FieldError::required(path, ""));
     }
 }
@@ -293,9 +298,22 @@ pub(super) fn import_mode_not_supported(ctx: &Ctx<'_>, out: &mut Out) {
         _ => Path::new(&["spec", "imageStreamImportMode"]),
     };
     let supported = |v: &Value| v.as_str().is_some_and(|s| IMPORT_MODES.contains(&s));
+    if ctx.well_typed() {
+        let mode = match ctx.phase {
+            Phase::Status => ctx.new.status.as_ref().map(|s| &s.image_stream_import_mode),
+            _ => ctx.new.spec.as_ref().map(|s| &s.image_stream_import_mode),
+        };
+        if let Some(mode) = mode.and_then(Option::as_deref)
+            && !IMPORT_MODES.contains(&mode)
+        {
+            let value = Value::String(mode.to_owned());
+            out.error(FieldError::not_supported_json(path, &value, &IMPORT_MODES));
+        }
+        return;
+    }
     // A null is pruned before validation: no value, no error.
     if let Some(value) = path
-        .lookup(ctx.new_raw)
+        .lookup(ctx.new_raw.value())
         .filter(|v| !v.is_null() && !supported(v))
     {
         out.error(FieldError::not_supported_json(path, value, &IMPORT_MODES));

@@ -14,10 +14,8 @@ mod meta;
 mod registry_sources;
 pub mod table;
 
-use serde_json::Value;
-
 use crate::field::{FieldError, Path, Segment};
-use crate::image::{Image, RegistrySources, Spec, StrList};
+use crate::image::{Image, Raw, RegistrySources, Spec, StrList};
 use crate::policy::Policy;
 
 /// Who defines a rule (RULEBOOK "Tiers").
@@ -143,9 +141,9 @@ pub struct Ctx<'a> {
     /// The old object on UPDATE.
     pub old: Option<&'a Image>,
     /// The new object as sent.
-    pub new_raw: &'a Value,
+    pub new_raw: &'a Raw<'a>,
     /// The old object as sent, on UPDATE.
-    pub old_raw: Option<&'a Value>,
+    pub old_raw: Option<&'a Raw<'a>>,
     /// Type errors found while decoding the new object.
     pub type_errors: &'a [FieldError],
     /// Type errors the decoder counted without building them ([`crate::image::Decoded`]).
@@ -181,6 +179,13 @@ impl<'a> Ctx<'a> {
                     .then(|| crate::node::Node::new(self.new, self.policy.settings()))
             })
             .as_ref()
+    }
+
+    /// Whether the new object decoded without a type error: then its typed form says what its
+    /// JSON does (a value is absent or `null` exactly when its field is `None`), and a rule can
+    /// read it without decoding the JSON into a tree.
+    fn well_typed(&self) -> bool {
+        self.type_errors.is_empty() && self.omitted_type_errors.is_empty()
     }
 
     fn registry_sources(&self) -> Option<&'a RegistrySources> {
@@ -333,8 +338,8 @@ impl Out<'_> {
 
 /// The comparisons of ratcheting, one per unit.
 struct Ratchet<'r> {
-    new_raw: &'r Value,
-    old_raw: &'r Value,
+    new_raw: &'r Raw<'r>,
+    old_raw: &'r Raw<'r>,
     /// One comparison per unit: a 1024-item list compared once, not once per error in it.
     unchanged: std::collections::HashMap<Path, bool>,
 }
@@ -346,7 +351,7 @@ impl Ratchet<'_> {
         *self
             .unchanged
             .entry(ratchet_unit(path))
-            .or_insert_with_key(|unit| unit.lookup(new_raw) == unit.lookup(old_raw))
+            .or_insert_with_key(|unit| new_raw.lookup(unit) == old_raw.lookup(unit))
     }
 }
 
@@ -399,17 +404,17 @@ impl Unkept {
     }
 }
 
-/// Runs every rule of `phase`, ratchets against `old_raw` on UPDATE, and returns the findings
-/// in field order (then rule order), a deterministic order.
-pub fn run(ctx: &Ctx<'_>, old_raw: Option<&Value>) -> Vec<Finding> {
-    run_limited(ctx, old_raw, usize::MAX).0
+/// Runs every rule of `phase`, ratchets against the old object on UPDATE, and returns the
+/// findings in field order (then rule order), a deterministic order.
+pub fn run(ctx: &Ctx<'_>) -> Vec<Finding> {
+    run_limited(ctx, usize::MAX).0
 }
 
 /// [`run`], where each rule keeps at most `limit` findings (its first ones) and the others are
 /// only counted, ratcheted or not, in [`Unkept`]: the memory of an evaluation stays bounded
 /// whatever the size of the lists, while the verdict and its counts stay right.
-pub fn run_limited(ctx: &Ctx<'_>, old_raw: Option<&Value>, limit: usize) -> (Vec<Finding>, Unkept) {
-    let ratchet = match (ctx.phase, old_raw) {
+pub fn run_limited(ctx: &Ctx<'_>, limit: usize) -> (Vec<Finding>, Unkept) {
+    let ratchet = match (ctx.phase, ctx.old_raw) {
         (Phase::Update | Phase::Status, Some(old_raw)) => Some(Ratchet {
             new_raw: ctx.new_raw,
             old_raw,

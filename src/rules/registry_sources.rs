@@ -88,10 +88,14 @@ pub(super) static T2: Rule = Rule {
 /// error to ratcheting; then the CEL rule on it runs, cannot evaluate, and that error is never
 /// ratcheted (`validateExpressions` ratchets only a rule that evaluates to false).
 pub(super) fn cel_rule_cannot_evaluate(ctx: &Ctx<'_>, out: &mut Out) {
-    let Some(old_raw) = ctx.old_raw else { return };
-    let unchanged = |path: &Path| path.lookup(ctx.new_raw) == path.lookup(old_raw);
+    // Only a value of the wrong type in the new object can fail this way.
+    let Some(old_raw) = ctx.old_raw.filter(|_| !ctx.well_typed()) else {
+        return;
+    };
+    let (new_raw, old_raw) = (ctx.new_raw.value(), old_raw.value());
+    let unchanged = |path: &Path| path.lookup(new_raw) == path.lookup(old_raw);
     let sources_path = registry_sources_path();
-    let Some(sources) = sources_path.lookup(ctx.new_raw).filter(|v| !v.is_null()) else {
+    let Some(sources) = sources_path.lookup(new_raw).filter(|v| !v.is_null()) else {
         return;
     };
     let Some(sources) = sources.as_object() else {

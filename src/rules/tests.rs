@@ -15,7 +15,7 @@
 use serde_json::{Value, json};
 
 use super::{Ctx, Outcome, Phase, RULES, run};
-use crate::image::decode;
+use crate::image::{Raw, decode};
 use crate::policy::Policy;
 
 /// `(rule id, class, cause reason or "", path, full text)` of every finding.
@@ -38,19 +38,20 @@ fn findings_with(
 ) -> Vec<Row> {
     let decoded = decode(&new);
     let old_decoded = old.as_ref().map(decode);
+    let (new_raw, old_raw) = (Raw::tree(&new), old.as_ref().map(Raw::tree));
     let ctx = Ctx {
         phase,
         name,
         new: &decoded.image,
         old: old_decoded.as_ref().map(|d| &d.image),
-        new_raw: &new,
-        old_raw: old.as_ref(),
+        new_raw: &new_raw,
+        old_raw: old_raw.as_ref(),
         type_errors: &decoded.errors,
         omitted_type_errors: &decoded.omitted,
         policy,
         shared: Default::default(),
     };
-    run(&ctx, old.as_ref())
+    run(&ctx)
         .into_iter()
         .map(|f| {
             let path = f.path().to_string();
