@@ -98,6 +98,12 @@ pub const SMALL_REVIEW_BUDGET: usize = 16 * 1024 * 1024;
 /// telemetry has seen holds 669 entries. A body past the budget is answered 413.
 pub const LARGE_REVIEW_BUDGET: usize = 64 * 1024 * 1024;
 
+/// Bodies up to this size (every Image review the API server sends is a few KiB) are judged
+/// on the connection's own task, without a hand-off to a review thread: their review is bounded
+/// by their size (well under a millisecond), so the deadline cannot pass during one. Larger
+/// bodies go to the review threads, where the deadline is kept.
+pub const INLINE_BODY_BYTES: usize = 16 * 1024;
+
 /// The API server's own maximum for a webhook's `timeoutSeconds`; a longer `?timeout=` is cut
 /// to it.
 pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -425,7 +431,8 @@ pub(super) async fn validate(State(state): State<AppState>, request: Request) ->
                 .metrics
                 .request(judged.operation, judged.allowed, judged.code, elapsed);
             state.metrics.findings(&judged.findings);
-            if state.log_budget.allow() {
+            // The budget is asked only for a line that would be written.
+            if tracing::enabled!(tracing::Level::INFO) && state.log_budget.allow() {
                 tracing::info!(
                     uid = %sanitize(&judged.uid, MAX_LOGGED_UID),
                     operation = judged.operation,
@@ -460,6 +467,12 @@ pub(super) async fn validate(State(state): State<AppState>, request: Request) ->
 }
 
 fn log_rejection(state: &AppState, rejection: &Rejection, peer: Option<std::net::SocketAddr>) {
+    let written = match rejection {
+        Rejection::Review(_) | Rejection::ReviewTimeout { .. } => {
+            tracing::enabled!(tracing::Level::WARN)
+        }
+        _ => tracing::enabled!(tracing::Level::INFO),
+    };
     // Formatted here, when a line is written, not for every request.
     let peer = peer.map(|p| p.to_string()).unwrap_or_default();
     let peer = peer.as_str();
@@ -474,7 +487,8 @@ fn log_rejection(state: &AppState, rejection: &Rejection, peer: Option<std::net:
                 "internal error: the engine panicked"
             );
         }
-        _ if !state.log_budget.allow() => {}
+        // The budget is asked only for a line that would be written.
+        _ if !written || !state.log_budget.allow() => {}
         Rejection::Review(e) => {
             let uid = e.uid().map(|u| sanitize(u, MAX_LOGGED_UID));
             tracing::warn!(
@@ -549,9 +563,18 @@ async fn judge(
     let Ok(Ok(slot)) = tokio::time::timeout_at(deadline, lane.clone().acquire_owned()).await else {
         return Err(timed_out(&bytes));
     };
+    let running = Counting::new(state.metrics.reviews_running());
+    if bytes.len() <= INLINE_BODY_BYTES {
+        // Judged where it arrived: a review this small takes microseconds, less than handing it
+        // to a pool thread and back would (two context switches on a busy core).
+        let judged = judge_bytes(&bytes, &state.policy, budget);
+        drop((slot, running));
+        let mut judged = judged.map_err(Rejection::Review)?;
+        judged.held = held;
+        return Ok(judged);
+    }
     let policy = state.policy.clone();
     let work_bytes = bytes.clone();
-    let running = Counting::new(state.metrics.reviews_running());
     let work = pool.run(move || {
         // The lane's slot and the gauge are held until the work ends, even when the answer has
         // already gone out as a timeout; the body's budget too, and then it goes with the
@@ -592,7 +615,7 @@ fn judge_bytes(
     budget: usize,
 ) -> Result<Judged, ReviewError> {
     let reviewed = review_within(bytes, policy, budget)?;
-    let request = reviewed.review.request;
+    let request = reviewed.request;
     let verdict = reviewed.verdict;
     // A few distinct (rule, class) pairs, however many findings: one metric update each.
     let mut findings: Vec<(&'static str, FindingClass, usize)> = reviewed.unlisted_findings;
