@@ -641,10 +641,7 @@ fn cause(error: &FieldError, bounded: bool) -> StatusCause {
         error.path.to_string()
     };
     let (message, field) = if bounded {
-        (
-            clip_json(&message, MAX_CAUSE_BYTES).into_owned(),
-            clip_json(&field, MAX_CAUSE_BYTES).into_owned(),
-        )
+        (clip_owned(message), clip_owned(field))
     } else {
         (message, field)
     };
@@ -725,6 +722,14 @@ fn clip_chars(s: &str, max: usize) -> Cow<'_, str> {
     }
 }
 
+/// [`clip_json`] to [`MAX_CAUSE_BYTES`] of an owned text: the text itself when it fits.
+fn clip_owned(s: String) -> String {
+    match clip_json(&s, MAX_CAUSE_BYTES) {
+        Cow::Borrowed(_) => s,
+        Cow::Owned(clipped) => clipped,
+    }
+}
+
 /// `s` cut so that its JSON encoding takes at most `max` bytes, ending with `…` when it was cut.
 pub(crate) fn clip_json(s: &str, max: usize) -> Cow<'_, str> {
     const ELLIPSIS: &str = "…";
@@ -733,6 +738,22 @@ pub(crate) fn clip_json(s: &str, max: usize) -> Cow<'_, str> {
         c if u32::from(c) < 0x20 => 6,
         c => c.len_utf8(),
     };
+    // Most texts are short and plain: counted by bytes (a character's encoded length is its
+    // UTF-8 length unless JSON escapes it), or not at all when even all escapes would fit.
+    if s.len().saturating_mul(6) <= max {
+        return Cow::Borrowed(s);
+    }
+    let plain_total: usize = s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            b if b < 0x20 => 6,
+            _ => 1,
+        })
+        .sum();
+    if plain_total <= max {
+        return Cow::Borrowed(s);
+    }
     let mut total = 0usize;
     let mut cut = None;
     for (i, c) in s.char_indices() {

@@ -133,6 +133,12 @@ enum RawForm<'a> {
     },
 }
 
+/// A value found by [`Raw::find`].
+enum Found<'v> {
+    Tree(&'v Value),
+    Text(&'v str),
+}
+
 /// What [`Raw::value`] answers for an object known by its parts.
 static NULL: Value = Value::Null;
 
@@ -176,22 +182,38 @@ impl<'a> Raw<'a> {
     /// by its parts, only the value found is decoded.
     pub fn lookup(&self, path: &Path) -> Option<std::borrow::Cow<'_, Value>> {
         use std::borrow::Cow;
+        match self.find(path)? {
+            Found::Tree(value) => Some(Cow::Borrowed(value)),
+            Found::Text(text) => serde_json::from_str::<Value>(text).ok().map(Cow::Owned),
+        }
+    }
+
+    /// Whether the value at `path` is the same in `self` and `other` (as [`Raw::lookup`]
+    /// compares): two texts are compared as texts first, and decoded only when they differ.
+    pub fn same_at(&self, other: &Raw<'_>, path: &Path) -> bool {
+        match (self.find(path), other.find(path)) {
+            (None, None) => true,
+            (Some(Found::Text(a)), Some(Found::Text(b))) if a == b => true,
+            (Some(_), Some(_)) => self.lookup(path) == other.lookup(path),
+            _ => false,
+        }
+    }
+
+    /// The value at `path` that is not `null`: in the tree, or its text.
+    fn find(&self, path: &Path) -> Option<Found<'_>> {
         let RawForm::Parts { spec, status, .. } = &self.0 else {
-            return path.lookup(self.value()).map(Cow::Borrowed);
+            return path.lookup(self.value()).map(Found::Tree);
         };
         let (start, rest) = match path.segments() {
             [Segment::Field("spec"), rest @ ..] => (*spec, rest),
             [Segment::Field("status"), rest @ ..] => (*status, rest),
-            _ => return path.lookup(self.value()).map(Cow::Borrowed),
+            _ => return path.lookup(self.value()).map(Found::Tree),
         };
         let mut text = start?;
         for segment in rest {
             text = crate::wire::child(text, segment)?;
         }
-        serde_json::from_str::<Value>(text)
-            .ok()
-            .filter(|v| !v.is_null())
-            .map(Cow::Owned)
+        (text != "null").then_some(Found::Text(text))
     }
 }
 

@@ -351,7 +351,7 @@ impl Ratchet<'_> {
         *self
             .unchanged
             .entry(ratchet_unit(path))
-            .or_insert_with_key(|unit| new_raw.lookup(unit) == old_raw.lookup(unit))
+            .or_insert_with_key(|unit| new_raw.same_at(old_raw, unit))
     }
 }
 
