@@ -105,7 +105,8 @@ publish() { # CERT KEY: what kubelet's AtomicWriter does on a Secret update
 publish "$certs/1.crt" "$certs/1.key"
 
 # --- the request ----------------------------------------------------------------------------
-# The denied review of benches/load.sh: a dozen entries, two errors (R2 and R7) to report.
+# A denied review: a dozen entries, two errors (R2 and R7) to report. (benches/reviews/ holds the
+# load benchmark's larger ones, with the metadata the API server sends.)
 cat > "$work/denied.json" <<'JSON'
 {"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"soak",
  "kind":{"group":"config.openshift.io","version":"v1","kind":"Image"},
