@@ -42,15 +42,19 @@ impl Path {
 
     /// This path extended by a field name.
     pub fn child(&self, name: &'static str) -> Self {
-        let mut segments = self.0.clone();
-        segments.push(Segment::Field(name));
-        Path(segments)
+        self.extended(Segment::Field(name))
     }
 
     /// This path extended by a list index.
     pub fn index(&self, i: usize) -> Self {
-        let mut segments = self.0.clone();
-        segments.push(Segment::Index(i));
+        self.extended(Segment::Index(i))
+    }
+
+    /// This path and one more segment, in one allocation.
+    fn extended(&self, segment: Segment) -> Self {
+        let mut segments = Vec::with_capacity(self.0.len() + 1);
+        segments.extend_from_slice(&self.0);
+        segments.push(segment);
         Path(segments)
     }
 
@@ -83,14 +87,78 @@ impl fmt::Display for Path {
         if self.0.is_empty() {
             return f.write_str("<nil>");
         }
+        // The text is gathered on the stack and written in one piece (a path is short): each
+        // write to the formatter costs more than the bytes it copies.
+        let mut out = PathText::default();
         for (i, segment) in self.0.iter().enumerate() {
             match segment {
-                Segment::Field(name) if i == 0 => f.write_str(name)?,
-                Segment::Field(name) => write!(f, ".{name}")?,
-                Segment::Index(index) => write!(f, "[{index}]")?,
+                Segment::Field(name) => {
+                    if i > 0 {
+                        out.push(f, b".")?;
+                    }
+                    out.push(f, name.as_bytes())?;
+                }
+                Segment::Index(index) => {
+                    // The digits by hand: the formatting machinery costs more than the rest of
+                    // the path, and the formatter's width or fill must not apply to them.
+                    let mut digits = [0u8; 22];
+                    let mut at = digits.len() - 1;
+                    digits[at] = b']';
+                    let mut n = *index;
+                    loop {
+                        at -= 1;
+                        digits[at] = b'0' + (n % 10) as u8;
+                        n /= 10;
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    at -= 1;
+                    digits[at] = b'[';
+                    out.push(f, digits.get(at..).unwrap_or_default())?;
+                }
             }
         }
+        out.flush(f)
+    }
+}
+
+/// A buffer for [`Path`]'s text: whole UTF-8 pieces (field names, `.`, `[i]`), written to the
+/// formatter when full and at the end.
+struct PathText {
+    bytes: [u8; 128],
+    len: usize,
+}
+
+impl Default for PathText {
+    fn default() -> Self {
+        PathText {
+            bytes: [0; 128],
+            len: 0,
+        }
+    }
+}
+
+impl PathText {
+    fn push(&mut self, f: &mut fmt::Formatter<'_>, piece: &[u8]) -> fmt::Result {
+        if self.len + piece.len() > self.bytes.len() {
+            self.flush(f)?;
+            if piece.len() > self.bytes.len() {
+                return f.write_str(std::str::from_utf8(piece).map_err(|_| fmt::Error)?);
+            }
+        }
+        if let Some(room) = self.bytes.get_mut(self.len..self.len + piece.len()) {
+            room.copy_from_slice(piece);
+            self.len += piece.len();
+        }
         Ok(())
+    }
+
+    fn flush(&mut self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.bytes.get(..self.len).unwrap_or_default();
+        self.len = 0;
+        // Whole UTF-8 pieces, so always UTF-8.
+        f.write_str(std::str::from_utf8(text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -343,6 +411,14 @@ impl fmt::Display for FieldError {
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
+    // Printable ASCII without a quote or a backslash, the usual case, is copied as it is.
+    if s.bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push_str(s);
+        out.push('"');
+        return out;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),

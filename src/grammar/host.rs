@@ -73,7 +73,7 @@ impl<'a> HostPort<'a> {
                 port: rest.strip_prefix(':'),
             };
         }
-        match s.split_once(':') {
+        match split_at_byte(s, b':') {
             Some((host, port)) => HostPort {
                 host,
                 port: Some(port),
@@ -106,8 +106,23 @@ impl<'a> HostPort<'a> {
 
     /// Whether the host has an uppercase ASCII letter.
     pub fn has_uppercase(&self) -> bool {
-        self.host.bytes().any(|b| b.is_ascii_uppercase())
+        // Without an early exit, the loop runs over many bytes at a time.
+        self.host
+            .bytes()
+            .fold(false, |any, b| any | b.is_ascii_uppercase())
     }
+}
+
+/// `s.split_once(byte)` for an ASCII `byte`, searched byte by byte in a short string (where a
+/// call of the vectorized search costs more than the loop) and by `memchr` in a long one.
+#[inline]
+pub(crate) fn split_at_byte(s: &str, byte: u8) -> Option<(&str, &str)> {
+    let at = if s.len() <= 32 {
+        s.bytes().position(|b| b == byte)?
+    } else {
+        s.find(char::from(byte))?
+    };
+    Some((s.get(..at)?, s.get(at + 1..)?))
 }
 
 /// What breaks the limits of RFC 1123 and `IsValidPortNum` in a `host[:port]` that the
@@ -125,7 +140,8 @@ pub fn limit_problems(hp: &HostPort<'_>) -> Vec<String> {
         }
     }
     if !hp.is_ipv6() {
-        if hp.host.split('.').any(|label| label.len() > 63) {
+        // A host of at most 63 bytes has no longer label.
+        if hp.host.len() > 63 && hp.host.split('.').any(|label| label.len() > 63) {
             problems.push("a host label is longer than 63 characters".to_owned());
         }
         if hp.host.len() > 253 {
@@ -137,6 +153,16 @@ pub fn limit_problems(hp: &HostPort<'_>) -> Vec<String> {
 
 /// `s` cut to `max` characters with an ellipsis, for warnings that must stay short.
 pub fn shorten(s: &str, max: usize) -> String {
+    // At most `max` bytes are at most `max` characters; `max` ASCII bytes are `max` characters.
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    if let Some(head) = s.get(..max).filter(|head| head.is_ascii()) {
+        let mut out = String::with_capacity(max + 3);
+        out.push_str(head);
+        out.push_str("...");
+        return out;
+    }
     match s.char_indices().nth(max) {
         None => s.to_owned(),
         Some((cut, _)) => format!("{}...", &s[..cut]),

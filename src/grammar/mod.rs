@@ -11,7 +11,10 @@
 //!   text (P2, W14-W16, `explain`).
 //! - [`reference`]: image references as users write them, normalised as the container tools
 //!   do (`explain`).
+//! - [`hashed`]: the foldhash maps and sets keyed by request strings (the scope index, the node
+//!   model, the repeat checks).
 
+pub mod hashed;
 pub mod host;
 pub mod import;
 pub mod reference;

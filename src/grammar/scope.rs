@@ -11,12 +11,12 @@
 //! - [`ref_matching_prefix`]: the prefix match containers/image uses on `[[registry]]` tables;
 //!   the tables themselves and the longest-prefix lookup live in [`crate::node`].
 
-use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::host::HostPort;
+use super::hashed::{FastMap, FastSet, fast_map, fast_set};
+use super::host::{HostPort, split_at_byte};
 
 /// The effective RE2 pattern of rule R2 (RULEBOOK section 3.2), verbatim.
 pub const SCOPE_PATTERN: &str = r"^\*(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))+$|^((?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))+)?(?::[0-9]+)?)(?:(?:/[a-z0-9]+(?:(?:(?:[._]|__|[-]*)[a-z0-9]+)+)?)+)?$";
@@ -44,7 +44,7 @@ pub struct Scope<'a> {
 impl<'a> Scope<'a> {
     /// Splits a scope into host, port and path.
     pub fn parse(s: &'a str) -> Self {
-        let (host_port, path) = match s.split_once('/') {
+        let (host_port, path) = match split_at_byte(s, b'/') {
             Some((hp, path)) => (hp, Some(path)),
             None => (s, None),
         };
@@ -59,9 +59,9 @@ impl<'a> Scope<'a> {
 /// The host of `scope` as MCO `ScopeIsNestedInsideScope` reads it for a wildcard super-scope:
 /// the text before the first `:` (no `/` may come before it), else before the first `/`.
 fn wildcard_host(scope: &str) -> Option<&str> {
-    match scope.split_once(':') {
-        Some((before, _)) => (!before.contains('/')).then_some(before),
-        None => Some(scope.split_once('/').map_or(scope, |(host, _)| host)),
+    match split_at_byte(scope, b':') {
+        Some((before, _)) => (!before.as_bytes().contains(&b'/')).then_some(before),
+        None => Some(split_at_byte(scope, b'/').map_or(scope, |(host, _)| host)),
     }
 }
 
@@ -208,15 +208,15 @@ enum Repr<'a> {
     Hashed(Hashed<'a>),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Hashed<'a> {
-    exact: HashMap<&'a str, usize>,
+    exact: FastMap<&'a str, usize>,
     /// `.domain` suffixes of `*.domain` entries.
-    wildcard: HashMap<&'a str, usize>,
+    wildcard: FastMap<&'a str, usize>,
     /// The [`poly`] hashes of the keys of `exact` and `wildcard`: a candidate whose hash is not
     /// here is not a key, and is not hashed again by the map.
-    exact_hashes: HashSet<u64>,
-    wildcard_hashes: HashSet<u64>,
+    exact_hashes: FastSet<u64>,
+    wildcard_hashes: FastSet<u64>,
 }
 
 impl Default for ScopeIndex<'_> {
@@ -328,7 +328,13 @@ impl<'a> ScopeIndex<'a> {
 
 impl<'a> Hashed<'a> {
     fn new(entries: Vec<&'a str>) -> Self {
-        let mut index = Hashed::default();
+        let wildcards = entries.iter().filter(|e| e.starts_with("*.")).count();
+        let mut index = Hashed {
+            exact: fast_map(entries.len()),
+            wildcard: fast_map(wildcards),
+            exact_hashes: fast_set(entries.len()),
+            wildcard_hashes: fast_set(wildcards),
+        };
         for (i, entry) in entries.into_iter().enumerate() {
             // Every entry is a plain entry; `*.d` is one too, as `*.d/x` lies below it as a
             // repository path (`is_nested_inside`; fuzz finding

@@ -32,12 +32,12 @@ mod render;
 mod tests;
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::Serialize;
 
 use crate::field::go_quote;
+use crate::grammar::hashed::{FastMap, fast_map, fast_set};
 use crate::grammar::host::is_host_port;
 use crate::grammar::import::{
     Admitter, EntryError, ImportAllowList, ImportEntry, Transport, registry_host_port,
@@ -571,8 +571,8 @@ const FEW: usize = 16;
 enum Prefixes<'a> {
     Few,
     Many {
-        plain: HashMap<&'a str, usize>,
-        wildcards: HashMap<&'a str, usize>,
+        plain: FastMap<&'a str, usize>,
+        wildcards: FastMap<&'a str, usize>,
         odd: Vec<usize>,
     },
 }
@@ -587,7 +587,15 @@ impl<'a> Prefixes<'a> {
     }
 
     fn hashed(entries: &[Entry<'a>]) -> Self {
-        let (mut plain, mut wildcards, mut odd) = (HashMap::new(), HashMap::new(), Vec::new());
+        let wildcard = entries
+            .iter()
+            .filter(|e| matches!(e.key, PrefixKey::Wildcard(_)))
+            .count();
+        let (mut plain, mut wildcards, mut odd) = (
+            fast_map(entries.len() - wildcard),
+            fast_map(wildcard),
+            Vec::new(),
+        );
         for (i, entry) in entries.iter().enumerate() {
             match entry.key {
                 PrefixKey::Plain(prefix) => {
@@ -1304,7 +1312,7 @@ fn registry_entries<'a>(
             }
         }
     } else {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = fast_set(blocked.len() + insecure.len());
         order.extend(scopes.filter(|scope| seen.insert(*scope)));
     }
     let blocked_by = Flags::new(blocked, "blockedRegistries");
@@ -1327,7 +1335,7 @@ struct Flags<'l, 'a> {
     list: &'l [(usize, &'a str)],
     name: &'static str,
     /// The first position of each scope, for a long list (a short one is searched).
-    own: Option<HashMap<&'a str, usize>>,
+    own: Option<FastMap<&'a str, usize>>,
     /// Built on the first scope that is not the list's own: a list is mostly asked about its
     /// own scopes (an insecure entry's insecure flag), and a long list's index costs a hash of
     /// every scope.
@@ -1337,7 +1345,7 @@ struct Flags<'l, 'a> {
 impl<'l, 'a> Flags<'l, 'a> {
     fn new(list: &'l [(usize, &'a str)], name: &'static str) -> Self {
         let own = (list.len() > FEW).then(|| {
-            let mut own = HashMap::new();
+            let mut own = fast_map(list.len());
             for (position, (_, scope)) in list.iter().enumerate() {
                 own.entry(*scope).or_insert(position);
             }

@@ -1,11 +1,10 @@
 //! Rules about hosts wherever they appear: P4, P6, and the host hygiene warnings
 //! W7, W9-W13 across `registrySources`, `allowedRegistriesForImport` and the hostname lists.
 
-use std::collections::HashSet;
-
 use super::registry_sources::{item_path, quoted, repeats, scope_lists_of};
 use super::{C, Ctx, Denial, Out, Ratcheting, Rule, S, Tier, U, items};
 use crate::field::{FieldError, Path};
+use crate::grammar::hashed::fast_set;
 use crate::grammar::host::{HostPort, is_host_port, limit_problems};
 use crate::grammar::import::has_glob;
 use crate::grammar::scope::Scope;
@@ -51,73 +50,71 @@ impl HostEntry<'_> {
     }
 }
 
-/// The entries of a list of plain `host[:port]` strings.
+/// Calls `visit` with each entry of a list of plain `host[:port]` strings.
 fn plain_entries<'a>(
     list: &'static str,
     kind: EntryKind,
     values: &'a Option<StrList>,
-) -> impl Iterator<Item = HostEntry<'a>> + 'a {
-    items(values).map(move |(i, value)| HostEntry {
-        list,
-        index: i,
-        value,
-        host_port: HostPort::split(value),
-        kind,
-    })
+    visit: &mut impl FnMut(HostEntry<'a>),
+) {
+    for (i, value) in items(values) {
+        visit(HostEntry {
+            list,
+            index: i,
+            value,
+            host_port: HostPort::split(value),
+            kind,
+        });
+    }
 }
 
-/// The host entries of the object. Taken apart again by each rule that asks (a split on `:`
-/// and `/`), rather than kept: a list of millions of entries costs no memory here.
-fn host_entries<'a>(ctx: &Ctx<'a>) -> impl Iterator<Item = HostEntry<'a>> + 'a {
-    let spec = ctx.spec();
-    let import = spec
-        .and_then(|s| s.allowed_registries_for_import.as_ref())
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .filter_map(|(i, location)| {
-            let domain = location.as_ref()?.domain_name.as_deref()?;
-            Some(HostEntry {
-                list: "allowedRegistriesForImport",
+/// Calls `visit` with each host entry of the object, in field order: imports, external
+/// hostnames, scopes, search registries. Taken apart again by each rule that asks (a split on
+/// `:` and `/`), rather than kept: a list of millions of entries costs no memory here.
+fn each_host_entry<'a>(ctx: &Ctx<'a>, mut visit: impl FnMut(HostEntry<'a>)) {
+    let Some(spec) = ctx.spec() else { return };
+    let imports = spec.allowed_registries_for_import.iter().flatten();
+    for (i, location) in imports.enumerate() {
+        let Some(domain) = location.as_ref().and_then(|l| l.domain_name.as_deref()) else {
+            continue;
+        };
+        visit(HostEntry {
+            list: "allowedRegistriesForImport",
+            index: i,
+            value: domain,
+            host_port: HostPort::split(domain),
+            kind: EntryKind::Import,
+        });
+    }
+    plain_entries(
+        "externalRegistryHostnames",
+        EntryKind::External,
+        &spec.external_registry_hostnames,
+        &mut visit,
+    );
+    let Some(sources) = spec.registry_sources.as_ref() else {
+        return;
+    };
+    for (name, list) in scope_lists_of(sources) {
+        for (i, value) in items(list) {
+            let scope = Scope::parse(value);
+            visit(HostEntry {
+                list: name,
                 index: i,
-                value: domain,
-                host_port: HostPort::split(domain),
-                kind: EntryKind::Import,
-            })
-        });
-    let external = spec.into_iter().flat_map(|s| {
-        plain_entries(
-            "externalRegistryHostnames",
-            EntryKind::External,
-            &s.external_registry_hostnames,
-        )
-    });
-    let sources = spec.and_then(|s| s.registry_sources.as_ref());
-    let scopes = sources
-        .into_iter()
-        .flat_map(scope_lists_of)
-        .flat_map(|(name, list)| {
-            items(list).map(move |(i, value)| {
-                let scope = Scope::parse(value);
-                HostEntry {
-                    list: name,
-                    index: i,
-                    value,
-                    host_port: scope.host_port,
-                    kind: EntryKind::Scope {
-                        wildcard: scope.wildcard,
-                    },
-                }
-            })
-        });
-    let search = sources.into_iter().flat_map(|rs| {
-        plain_entries(
-            "containerRuntimeSearchRegistries",
-            EntryKind::Search,
-            &rs.search,
-        )
-    });
-    import.chain(external).chain(scopes).chain(search)
+                value,
+                host_port: scope.host_port,
+                kind: EntryKind::Scope {
+                    wildcard: scope.wildcard,
+                },
+            });
+        }
+    }
+    plain_entries(
+        "containerRuntimeSearchRegistries",
+        EntryKind::Search,
+        &sources.search,
+        &mut visit,
+    );
 }
 
 pub(super) static P4: Rule = Rule {
@@ -198,8 +195,8 @@ pub(super) fn entry_repeats(ctx: &Ctx<'_>, out: &mut Out) {
         out.warn_with(|| (path, format!("duplicate entry {}", quoted(value))));
     };
     if let Some(list) = &spec.allowed_registries_for_import {
-        let mut seen = HashSet::new();
-        let mut reported = HashSet::new();
+        let mut seen = fast_set(list.len());
+        let mut reported = fast_set(0);
         for (i, location) in list.iter().enumerate() {
             let Some(location) = location else { continue };
             let key = (location.domain_name.as_deref(), location.insecure);
@@ -241,14 +238,14 @@ pub(super) static W9: Rule = Rule {
 
 /// W9: a single-label host reads as a docker.io namespace and never matches.
 pub(super) fn single_label_host(ctx: &Ctx<'_>, out: &mut Out) {
-    for entry in host_entries(ctx) {
-        let applies = match entry.kind {
+    each_host_entry(ctx, |entry| {
+        let applies = || match entry.kind {
             EntryKind::Scope { wildcard } => !wildcard,
             EntryKind::Search => true,
             EntryKind::Import => !has_glob(entry.value),
             EntryKind::External => false,
         };
-        if applies && entry.host_port.is_single_label() {
+        if entry.host_port.is_single_label() && applies() {
             out.warn_with(|| {
                 let message = format!(
                     "single-label host {} is treated as a docker.io namespace and never matches",
@@ -257,7 +254,7 @@ pub(super) fn single_label_host(ctx: &Ctx<'_>, out: &mut Out) {
                 (entry.path(), message)
             });
         }
-    }
+    });
 }
 
 pub(super) static W10: Rule = Rule {
@@ -275,7 +272,7 @@ pub(super) static W10: Rule = Rule {
 
 /// W10: hosts are matched byte-wise, so uppercase never matches.
 pub(super) fn uppercase_host(ctx: &Ctx<'_>, out: &mut Out) {
-    for entry in host_entries(ctx) {
+    each_host_entry(ctx, |entry| {
         if entry.kind != EntryKind::External && entry.host_port.has_uppercase() {
             out.warn_with(|| {
                 let host = entry.host_port.host;
@@ -287,7 +284,7 @@ pub(super) fn uppercase_host(ctx: &Ctx<'_>, out: &mut Out) {
                 (entry.path(), message)
             });
         }
-    }
+    });
 }
 
 pub(super) static W11: Rule = Rule {
@@ -305,7 +302,7 @@ pub(super) static W11: Rule = Rule {
 
 /// W11: `index.docker.io` and `registry-1.docker.io` are normalized to `docker.io`.
 pub(super) fn docker_hub_alias(ctx: &Ctx<'_>, out: &mut Out) {
-    for entry in host_entries(ctx) {
+    each_host_entry(ctx, |entry| {
         let is_scope = matches!(entry.kind, EntryKind::Scope { wildcard: false });
         if is_scope && DOCKER_HUB_ALIASES.contains(&entry.host_port.host) {
             out.warn_with(|| {
@@ -315,7 +312,7 @@ pub(super) fn docker_hub_alias(ctx: &Ctx<'_>, out: &mut Out) {
                 )
             });
         }
-    }
+    });
 }
 
 pub(super) static W12: Rule = Rule {
@@ -333,7 +330,7 @@ pub(super) static W12: Rule = Rule {
 
 /// W12: ports and label lengths no registry can have.
 pub(super) fn limits_exceeded(ctx: &Ctx<'_>, out: &mut Out) {
-    for entry in host_entries(ctx) {
+    each_host_entry(ctx, |entry| {
         let problems = limit_problems(&entry.host_port);
         if !problems.is_empty() {
             out.warn_with(|| {
@@ -343,7 +340,7 @@ pub(super) fn limits_exceeded(ctx: &Ctx<'_>, out: &mut Out) {
                 )
             });
         }
-    }
+    });
 }
 
 pub(super) static W13: Rule = Rule {
@@ -362,7 +359,7 @@ pub(super) static W13: Rule = Rule {
 /// W13: `*.com` covers a whole top-level domain; for imports, where `*` is a glob, `*` alone
 /// admits every registry.
 pub(super) fn wildcard_covers_tld(ctx: &Ctx<'_>, out: &mut Out) {
-    for entry in host_entries(ctx) {
+    each_host_entry(ctx, |entry| {
         let covered = match entry.kind {
             EntryKind::Scope { wildcard: true } => top_level_domain(entry.value),
             EntryKind::Import => {
@@ -374,7 +371,10 @@ pub(super) fn wildcard_covers_tld(ctx: &Ctx<'_>, out: &mut Out) {
                 } else if rest.is_empty() {
                     Some(Covered::Everything)
                 } else {
-                    top_level_domain(&format!("*{rest}")).map(|_| Covered::TopLevelDomain)
+                    // `*{rest}` is `*.` and one label.
+                    rest.strip_prefix('.')
+                        .is_some_and(|label| !label.is_empty() && !label.contains(TLD_STOP))
+                        .then_some(Covered::TopLevelDomain)
                 }
             }
             _ => None,
@@ -391,7 +391,7 @@ pub(super) fn wildcard_covers_tld(ctx: &Ctx<'_>, out: &mut Out) {
                 )
             });
         }
-    }
+    });
 }
 
 /// What a wildcard covers, for W13.
@@ -401,10 +401,13 @@ enum Covered {
     Everything,
 }
 
+/// What ends the label of a wildcard over one label.
+const TLD_STOP: [char; 5] = ['.', '/', ':', '*', '?'];
+
 /// `*.com`: a wildcard over one label.
 fn top_level_domain(value: &str) -> Option<Covered> {
     value
         .strip_prefix("*.")
-        .is_some_and(|rest| !rest.is_empty() && !rest.contains(['.', '/', ':', '*', '?']))
+        .is_some_and(|rest| !rest.is_empty() && !rest.contains(TLD_STOP))
         .then_some(Covered::TopLevelDomain)
 }
