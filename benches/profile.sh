@@ -6,7 +6,8 @@
 # the counters, sends REQUESTS reviews over one keep-alive TLS connection (the API server's
 # way), dumps the counters, and prints the instructions per request of each stage: the
 # inclusive cost of the functions that make the stage (the patterns below), largest first.
-# The no-op baseline (examples/baseline_server.rs) is profiled the same way, for the floor.
+# The no-op baseline (examples/baseline_server.rs, the floor) and the kube-core baseline
+# (examples/kube_core_baseline.rs, a typical Rust webhook) are profiled the same way.
 #
 #   bash benches/profile.sh                       # the typical allowed review
 #   BODY=benches/reviews/typical-denied.json bash benches/profile.sh
@@ -20,9 +21,11 @@ REQUESTS=${REQUESTS:-1000}
 TARGET=${CARGO_TARGET_DIR:-target}
 command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind" >&2; exit 2; }
 
-cargo build --release --locked --bin image-config-webhook --example baseline_server >&2
+cargo build --release --locked --bin image-config-webhook --example baseline_server \
+  --example kube_core_baseline >&2
 BIN=$TARGET/release/image-config-webhook
 NOOP=$TARGET/release/examples/baseline_server
+KUBE=$TARGET/release/examples/kube_core_baseline
 
 work=$(mktemp -d)
 pids=()
@@ -90,6 +93,9 @@ profile webhook "$WPORT" "$BIN" serve --cert-dir "$work/certs" --listen "127.0.0
 echo "profiling the no-op baseline" >&2
 BPORT=$(port)
 profile noop "$BPORT" "$NOOP" "$work/certs" "127.0.0.1:$BPORT"
+echo "profiling the kube-core baseline" >&2
+KPORT=$(port)
+profile kube "$KPORT" "$KUBE" "$work/certs" "127.0.0.1:$KPORT"
 
 python3 - "$work" "$REQUESTS" "$BODY" <<'PY'
 import re, subprocess, sys
@@ -110,48 +116,58 @@ def inclusive(name):
             costs.append((cost, fn))
     return total, costs
 
-# Each stage: the functions whose inclusive cost is the stage's (the largest match is taken, so
-# that a stage is not counted twice through its own callees). Stages do not nest in each other.
+# Each stage: the functions whose inclusive cost is the stage's (the largest match is taken).
+# Indented stages are parts of the stage above them.
+HANDLER = r"<F as axum::handler::Handler<.*>>::call::\{\{closure\}\}"
 STAGES = [
-    ("TLS records in (decrypt)", [r"rustls::conn::ConnectionCommon<.*>::process_new_packets", r"rustls::conn::.*::process_new_packets"]),
-    ("TLS records out (encrypt)", [r"rustls::common_state::CommonState::send_appdata_encrypt", r"rustls::.*::write_plaintext", r"rustls::common_state::CommonState::send_msg_encrypt"]),
-    ("socket reads and writes (syscalls)", [r"\bread\b.*libc", r"__libc_read", r"\bwrite\b.*libc", r"__libc_write", r"writev", r"recvfrom", r"sendto"]),
-    ("HTTP/1 parse and encode (hyper)", [r"hyper::proto::h1::role::.*::parse", r"hyper::proto::h1::role::Server.*::encode"]),
-    ("body collection", [r"image_config_webhook::server::validate::collect"]),
-    ("review: decode, rules, verdict, response (review_within)", [r"image_config_webhook::review::review_within"]),
-    ("  of which one-pass decode (wire::decode)", [r"image_config_webhook::wire::decode"]),
-    ("  of which rules (rules::run_limited)", [r"image_config_webhook::rules::run_limited"]),
-    ("  of which response encoding (review::response_bytes)", [r"image_config_webhook::review::response_bytes"]),
-    ("review pool hand-off (channel, thread wake-up)", [r"std::sync::mpmc::.*::recv", r"std::sync::mpmc::.*::send"]),
-    ("metrics", [r"image_config_webhook::server::metrics::"]),
-    ("tracing (events, filters)", [r"tracing_subscriber::", r"tracing_core::"]),
-    ("kernel futex, epoll (scheduling)", [r"epoll_wait", r"syscall\b.*libc", r"futex"]),
-    ("malloc and free (all stages)", [r"\bmalloc\b", r"\bfree\b", r"_int_malloc", r"_int_free", r"realloc"]),
+    ("TLS and HTTP stack (all but the /validate handler)", None),
+    ("  of which TLS records in (socket read, decrypt)", [r"tokio_rustls::common::Stream<.*>::read_io"]),
+    ("  of which TLS records out (encrypt, socket write)", [r"tokio_rustls::common::Stream<.*>::poll_write_vectored"]),
+    ("  of which the HTTP/1 request head (hyper's parser)", [r"hyper::proto::h1::role::Server as hyper::proto::h1::Http1Transaction>::parse"]),
+    ("/validate handler", [HANDLER]),
+    ("  of which the review (review::review_within)", [r"image_config_webhook::review::review_within"]),
+    ("    of which one-pass decode (wire::decode)", [r"image_config_webhook::wire::decode"]),
+    ("    of which the rules (rules::run_limited)", [r"image_config_webhook::rules::run_limited"]),
+    ("    of which the response (review::response_bytes)", [r"image_config_webhook::review::response_bytes"]),
+    ("  of which the rest: body collection, lanes, metrics, log budget (kube-core: its decode and answer)", "rest"),
+    ("malloc and free, all stages together", [r"\bmalloc\b", r"\bfree\b", r"_int_malloc", r"_int_free", r"realloc"]),
 ]
 
 def report(name):
     total, costs = inclusive(name)
-    rows = []
-    for stage, patterns in STAGES:
-        best = 0
+    def best(patterns):
+        found = 0
         for pattern in patterns:
             for cost, fn in costs:
                 if re.search(pattern, fn):
-                    best = max(best, cost)
+                    found = max(found, cost)
                     break
-        rows.append((stage, best / n))
+        return found
+    handler = best([HANDLER])
+    review = best(STAGES[5][1])
+    rows = []
+    for stage, patterns in STAGES:
+        if patterns is None:
+            value = total - handler
+        elif patterns == "rest":
+            value = handler - review
+        else:
+            value = best(patterns)
+        rows.append((stage, value / n))
     return total / n, rows
 
-wt, wrows = report("webhook")
-nt, nrows = report("noop")
+reports = {name: report(name) for name in ("webhook", "kube", "noop")}
 print(f"Instructions per request (callgrind, all threads), {n} requests of `{body}` over one")
-print("TLS keep-alive connection; `bash benches/profile.sh` reproduces it.")
+print("TLS keep-alive connection, after 50 requests of warm-up; `bash benches/profile.sh` reproduces it.")
 print()
-print("| stage | webhook | no-op |")
-print("|---|---|---|")
-for (stage, w), (_, b) in zip(wrows, nrows):
-    print(f"| {stage} | {w:,.0f} | {b:,.0f} |")
-print(f"| **total per request** | **{wt:,.0f}** | **{nt:,.0f}** |")
+print("| stage | webhook | kube-core baseline | no-op baseline |")
+print("|---|---|---|---|")
+for i, (stage, _) in enumerate(STAGES):
+    cells = [reports[k][1][i][1] for k in ("webhook", "kube", "noop")]
+    label = stage.replace("  ", "&nbsp;&nbsp;")
+    print(f"| {label} | " + " | ".join(f"{c:,.0f}" if c else "-" for c in cells) + " |")
+totals = [reports[k][0] for k in ("webhook", "kube", "noop")]
+print("| **total per request** | " + " | ".join(f"**{t:,.0f}**" for t in totals) + " |")
 print()
-print(f"webhook / no-op: {wt / nt:.2f}")
+print(f"webhook / no-op: {totals[0] / totals[2]:.2f}; webhook / kube-core: {totals[0] / totals[1]:.2f}")
 PY

@@ -341,7 +341,7 @@ struct Ratchet<'r> {
     new_raw: &'r Raw<'r>,
     old_raw: &'r Raw<'r>,
     /// One comparison per unit: a 1024-item list compared once, not once per error in it.
-    unchanged: std::collections::HashMap<Path, bool>,
+    unchanged: crate::grammar::hashed::FastMap<Path, bool>,
 }
 
 impl Ratchet<'_> {
@@ -418,7 +418,7 @@ pub fn run_limited(ctx: &Ctx<'_>, limit: usize) -> (Vec<Finding>, Unkept) {
         (Phase::Update | Phase::Status, Some(old_raw)) => Some(Ratchet {
             new_raw: ctx.new_raw,
             old_raw,
-            unchanged: std::collections::HashMap::new(),
+            unchanged: crate::grammar::hashed::fast_map(0),
         }),
         _ => None,
     };

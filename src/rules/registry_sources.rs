@@ -1,6 +1,6 @@
 //! `spec.registrySources`: what every node may pull (R1-R7, P1, W1-W6, W8, W17).
 
-use std::collections::HashMap;
+use crate::grammar::hashed::{FastMap, fast_map};
 
 use super::{C, Ctx, Denial, Out, Ratcheting, Rule, Tier, U, items, registry_sources_path};
 use crate::field::{FieldError, Path, go_quote};
@@ -299,7 +299,7 @@ pub(super) fn search_list_is_empty(ctx: &Ctx<'_>, out: &mut Out) {
 
 /// The index of the second occurrence of each repeated value.
 fn second_occurrences(list: &Option<StrList>) -> Vec<(usize, &str)> {
-    let mut seen: HashMap<&str, u8> = HashMap::new();
+    let mut seen: FastMap<&str, u8> = fast_map(list.as_ref().map_or(0, Vec::len));
     let mut repeats = Vec::new();
     for (i, value) in items(list) {
         let count = seen.entry(value).or_insert(0);
