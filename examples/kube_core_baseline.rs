@@ -9,17 +9,17 @@
 // Outside the pure core (clippy.toml): it reads the command line and certificate files.
 #![allow(clippy::disallowed_methods)]
 
+#[path = "common/bench_server.rs"]
+mod bench_server;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use image_config_webhook::Policy;
-use image_config_webhook::server::tls::{TlsSettings, TlsVersion};
-use image_config_webhook::server::{AppState, ServeConfig, shutdown_signal, start_with};
+use image_config_webhook::server::AppState;
 use kube_core::DynamicObject;
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
-use std::time::Duration;
 
 /// Decodes the review, allows it, and encodes the answer: a JSON body that is not an
 /// AdmissionReview is answered 400 (as a JSON-extractor webhook would), a review without a
@@ -47,47 +47,5 @@ fn app(state: AppState) -> Router {
 
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1);
-    let dir = std::path::PathBuf::from(args.next().unwrap_or_else(|| "certs".to_owned()));
-    let listen = args.next().unwrap_or_else(|| "127.0.0.1:9443".to_owned());
-    let Ok(listen) = listen.parse() else {
-        eprintln!("usage: kube_core_baseline CERT_DIR ADDR");
-        std::process::exit(2);
-    };
-    let config = ServeConfig {
-        listen,
-        probe_addr: None,
-        tls: TlsSettings {
-            cert: dir.join("tls.crt"),
-            key: dir.join("tls.key"),
-            client_ca: None,
-            min_version: TlsVersion::Tls12,
-            http2: false,
-        },
-        cert_poll_interval: Duration::from_secs(10),
-        handshake_timeout: Duration::from_secs(5),
-        header_read_timeout: Duration::from_secs(5),
-        idle_timeout: image_config_webhook::server::DEFAULT_IDLE_TIMEOUT,
-        write_timeout: Duration::from_secs(10),
-        request_timeout: Duration::from_secs(10),
-        shutdown_timeout: Duration::from_secs(5),
-        max_connections: image_config_webhook::server::limit::DEFAULT_MAX_CONNECTIONS,
-        max_connections_per_peer:
-            image_config_webhook::server::limit::DEFAULT_MAX_CONNECTIONS_PER_PEER,
-        body_budgets: Default::default(),
-        evictable_after: image_config_webhook::server::limit::EVICTABLE_AFTER,
-        policy: Policy::default(),
-    };
-    match start_with(config, app).await {
-        Ok(running) => {
-            eprintln!("kube-core baseline ready on {}", running.addr);
-            shutdown_signal().await;
-            running.begin_shutdown();
-            let _ = running.wait().await;
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        }
-    }
+    bench_server::run("kube-core baseline", app).await;
 }

@@ -9,6 +9,8 @@ use image_config_webhook::review::{
     Decoding, ReviewError, Reviewed, review_leniently_within, review_within,
 };
 use proptest::prelude::*;
+
+mod common;
 use serde_json::{Value, json};
 
 /// The server's budget for a small review.
@@ -54,22 +56,8 @@ fn as_sent(doc: &Value) -> Option<Value> {
         }
         return Some(review);
     }
-    (doc.get("kind").and_then(Value::as_str) == Some("Image")).then(|| {
-        json!({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": {
-                "uid": "one-pass",
-                "kind": {"group": "config.openshift.io", "version": "v1", "kind": "Image"},
-                "resource": {"group": "config.openshift.io", "version": "v1", "resource": "images"},
-                "name": "cluster",
-                "operation": "CREATE",
-                "userInfo": {"username": "system:admin"},
-                "object": doc,
-                "dryRun": false
-            }
-        })
-    })
+    (doc.get("kind").and_then(Value::as_str) == Some("Image"))
+        .then(|| common::review_of("one-pass", "CREATE", doc, None))
 }
 
 /// Both paths on `body`: the same answer; and how `review_within` decoded it.
