@@ -184,7 +184,11 @@ impl<'a> Raw<'a> {
         use std::borrow::Cow;
         match self.find(path)? {
             Found::Tree(value) => Some(Cow::Borrowed(value)),
-            Found::Text(text) => serde_json::from_str::<Value>(text).ok().map(Cow::Owned),
+            // With the parser of the lenient path: serde_json's own `Value` parser reads an
+            // object whose first key is its private RawValue token as the JSON in its string.
+            Found::Text(text) => crate::bounded::from_slice(text.as_bytes(), usize::MAX)
+                .ok()
+                .map(Cow::Owned),
         }
     }
 

@@ -24,9 +24,9 @@ use crate::image::{
 };
 
 /// The most a byte of JSON can cost once decoded into a `Value`, by [`crate::bounded`]'s
-/// estimate: `{"":{"":{…}}}` starts a 640-byte map leaf every 5 bytes. A body of `n` bytes is
-/// decoded in one pass only when `n × MAX_EXPANSION` is within the review's budget, so that the
-/// lenient path could never have refused it as too large.
+/// estimate: `{"":{"":{…}}}` starts a 640-byte map leaf every 5 bytes, 128 per byte; 160 leaves
+/// room. A body of `n` bytes is decoded in one pass only when `n × MAX_EXPANSION` is within the
+/// review's budget, so that the lenient path could never have refused it as too large.
 pub const MAX_EXPANSION: usize = 160;
 
 /// A review decoded in one pass.
