@@ -404,6 +404,59 @@ async fn mtls_serves_only_clients_with_a_certificate_from_the_client_ca() {
     stop(running).await;
 }
 
+/// `image_config_webhook_tls_handshake_failures_total{reason}` of `running`, once it reaches
+/// `count`.
+async fn handshake_failures_reach(running: &Running, reason: &str, count: f64) {
+    let series =
+        format!("image_config_webhook_tls_handshake_failures_total{{reason=\"{reason}\"}}");
+    wait_until(&series, IO, || metric(running, &series) == Some(count)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_handshakes_are_counted_by_reason() {
+    let fx = Fixture::new("handshake-failures");
+    let client_ca = Ca::new("API server client CA");
+    let client_ca_file = fx.dir.write("client-ca.crt", &client_ca.pem);
+    let mut config = fx.config();
+    config.tls.client_ca = Some(client_ca_file);
+    let running = start(config).await;
+    let addr = running.addr;
+    for reason in [
+        "peer_rejected_certificate",
+        "no_client_certificate",
+        "protocol",
+    ] {
+        handshake_failures_reach(&running, reason, 0.0).await;
+    }
+
+    // A client that does not trust the serving CA refuses the certificate with an alert.
+    let other_ca = Ca::new("another CA");
+    let leaf = client_ca.client_leaf(20);
+    let distrustful = client_config(&other_ca, ALL_VERSIONS, Some(&leaf), &[]);
+    assert!(tls_connect(addr, &distrustful).await.is_err());
+    handshake_failures_reach(&running, "peer_rejected_certificate", 1.0).await;
+
+    // mTLS: a client without a certificate.
+    let anonymous = client_config(&fx.ca, ALL_VERSIONS, None, &[b"http/1.1"]);
+    assert!(attempt_review(addr, &anonymous).await.is_err());
+    handshake_failures_reach(&running, "no_client_certificate", 1.0).await;
+
+    // Plain HTTP on the TLS port.
+    let mut plain = TcpStream::connect(addr).await.expect("connect");
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let _ = read_until_closed(&mut plain).await;
+    handshake_failures_reach(&running, "protocol", 1.0).await;
+
+    // A good client is served, and counted nowhere.
+    let good = client_config(&fx.ca, ALL_VERSIONS, Some(&leaf), &[b"http/1.1"]);
+    assert_allowed(&attempt_review(addr, &good).await.unwrap(), "attempt", V1);
+    handshake_failures_reach(&running, "peer_rejected_certificate", 1.0).await;
+    stop(running).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls13_only_refuses_tls12_clients() {
     let fx = Fixture::new("tls-versions");

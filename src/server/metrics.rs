@@ -68,6 +68,7 @@ pub struct Metrics {
     connections_rejected: Family<RejectedConnectionLabels, Counter>,
     connections_evicted: Family<ListenerLabels, Counter>,
     connections_limit: Family<ListenerLabels, Gauge>,
+    handshake_failures: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -106,6 +107,7 @@ impl Metrics {
             connections_rejected: Family::default(),
             connections_evicted: Family::default(),
             connections_limit: Family::default(),
+            handshake_failures: Family::default(),
         }
     }
 
@@ -129,7 +131,7 @@ impl Metrics {
         );
         registry.register(
             "reviews_running",
-            "Reviews running on the review threads, including those whose request already got a timeout answer",
+            "Reviews running (small ones on the connection's task, larger ones on the review threads), including those whose request already got a timeout answer",
             self.reviews_running.clone(),
         );
         registry.register(
@@ -184,6 +186,11 @@ impl Metrics {
     /// The connections of each listener: open, refused, evicted, and the limit.
     fn register_connections(&self, registry: &mut Registry) {
         registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes of the webhook listener that failed, by reason (peer_rejected_certificate: the client does not trust the serving certificate; no_client_certificate and client_certificate_refused: mTLS; incompatible: no common version, suite or group; protocol: not TLS; timeout; closed)",
+            self.handshake_failures.clone(),
+        );
+        registry.register(
             "connections_open",
             "Open connections by listener (webhook: HTTPS, probe: plain HTTP), handshaking ones included",
             self.connections_open.clone(),
@@ -228,6 +235,22 @@ impl Metrics {
                 .get_or_create(&labels)
                 .inc_by(u64::try_from(*count).unwrap_or(u64::MAX));
         }
+    }
+
+    /// Shows each handshake failure reason at zero until it happens.
+    pub fn handshake_reasons(&self, reasons: &[&'static str]) {
+        for &reason in reasons {
+            self.handshake_failures
+                .get_or_create(&ReasonLabels { reason })
+                .inc_by(0);
+        }
+    }
+
+    /// A TLS handshake failed for `reason` (see `server::handshake`).
+    pub fn handshake_failed(&self, reason: &'static str) {
+        self.handshake_failures
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     /// The in-flight gauge.

@@ -21,6 +21,7 @@
 // An adapter (clippy.toml): sockets, certificate files, deadlines and latencies.
 #![allow(clippy::disallowed_methods)]
 
+pub mod handshake;
 pub mod limit;
 pub mod metrics;
 pub mod tls;
@@ -375,9 +376,12 @@ fn serve_webhook(
 ) -> Result<impl Future<Output = std::io::Result<()>> + use<>, ServerError> {
     let addr = config.listen;
     let acceptor = LimitAcceptor::new(
-        RustlsAcceptor::new(rustls)
-            .handshake_timeout(config.handshake_timeout)
-            .acceptor(TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true))),
+        handshake::HandshakeAcceptor::new(
+            RustlsAcceptor::new(rustls)
+                .handshake_timeout(config.handshake_timeout)
+                .acceptor(TcpConfigAcceptor::new(TcpSocketConfig::new().nodelay(true))),
+            metrics.clone(),
+        ),
         Limits {
             max: config.max_connections,
             max_per_peer: config.max_connections_per_peer,
