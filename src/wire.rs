@@ -90,8 +90,8 @@ pub fn decode(body: &[u8], budget: usize) -> Option<WireReview<'_>> {
         api_version,
         request: AdmissionRequest {
             uid: request.uid?.into_owned(),
-            kind: Some(request.kind?.0.into_gvn()),
-            resource: Some(request.resource?.0.into_gvn()),
+            kind: Some(request.kind?.0.into_gvn(false)),
+            resource: Some(request.resource?.0.into_gvn(true)),
             sub_resource: request
                 .sub_resource
                 .map(Cow::into_owned)
@@ -250,7 +250,7 @@ struct Request<'a> {
     #[serde(borrow)]
     kind: Option<Map<Gvn<'a>>>,
     #[serde(borrow)]
-    resource: Option<Map<Gvr<'a>>>,
+    resource: Option<Map<Gvn<'a>>>,
     #[serde(borrow)]
     sub_resource: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -287,7 +287,8 @@ impl<'de> Deserialize<'de> for NotNull {
     }
 }
 
-/// `request.kind`: the group is required (the lenient path notes its absence).
+/// `request.kind` or `request.resource`: the group is required (the lenient path notes its
+/// absence); the name is `kind` in the one, `resource` in the other.
 #[derive(Deserialize)]
 struct Gvn<'a> {
     #[serde(borrow)]
@@ -296,35 +297,18 @@ struct Gvn<'a> {
     version: Option<Cow<'a, str>>,
     #[serde(borrow)]
     kind: Option<Cow<'a, str>>,
-}
-
-impl Gvn<'_> {
-    fn into_gvn(self) -> GroupVersionName {
-        GroupVersionName {
-            group: self.group.into_owned(),
-            version: self.version.map(Cow::into_owned).unwrap_or_default(),
-            name: self.kind.map(Cow::into_owned).unwrap_or_default(),
-        }
-    }
-}
-
-/// `request.resource`.
-#[derive(Deserialize)]
-struct Gvr<'a> {
-    #[serde(borrow)]
-    group: Cow<'a, str>,
-    #[serde(borrow)]
-    version: Option<Cow<'a, str>>,
     #[serde(borrow)]
     resource: Option<Cow<'a, str>>,
 }
 
-impl Gvr<'_> {
-    fn into_gvn(self) -> GroupVersionName {
+impl Gvn<'_> {
+    /// The group, version and kind (`resource` false) or resource (`resource` true).
+    fn into_gvn(self, resource: bool) -> GroupVersionName {
+        let name = if resource { self.resource } else { self.kind };
         GroupVersionName {
             group: self.group.into_owned(),
             version: self.version.map(Cow::into_owned).unwrap_or_default(),
-            name: self.resource.map(Cow::into_owned).unwrap_or_default(),
+            name: name.map(Cow::into_owned).unwrap_or_default(),
         }
     }
 }

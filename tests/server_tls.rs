@@ -352,14 +352,19 @@ async fn attempt_review(addr: SocketAddr, config: &Arc<ClientConfig>) -> Result<
     one_shot(addr, config, review_request(&allowed_review("attempt"))).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mtls_serves_only_clients_with_a_certificate_from_the_client_ca() {
-    let fx = Fixture::new("mtls");
+/// The fixture's server with `--client-ca`: a new client CA, and the running server.
+async fn start_mtls(fx: &Fixture) -> (Ca, Running) {
     let client_ca = Ca::new("API server client CA");
     let client_ca_file = fx.dir.write("client-ca.crt", &client_ca.pem);
     let mut config = fx.config();
     config.tls.client_ca = Some(client_ca_file);
-    let running = start(config).await;
+    (client_ca, start(config).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtls_serves_only_clients_with_a_certificate_from_the_client_ca() {
+    let fx = Fixture::new("mtls");
+    let (client_ca, running) = start_mtls(&fx).await;
     let addr = running.addr;
 
     let good = client_ca.client_leaf(10);
@@ -415,11 +420,7 @@ async fn handshake_failures_reach(running: &Running, reason: &str, count: f64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_handshakes_are_counted_by_reason() {
     let fx = Fixture::new("handshake-failures");
-    let client_ca = Ca::new("API server client CA");
-    let client_ca_file = fx.dir.write("client-ca.crt", &client_ca.pem);
-    let mut config = fx.config();
-    config.tls.client_ca = Some(client_ca_file);
-    let running = start(config).await;
+    let (client_ca, running) = start_mtls(&fx).await;
     let addr = running.addr;
     for reason in [
         "peer_rejected_certificate",
