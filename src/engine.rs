@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::envelope::{AdmissionRequest, Operation};
 use crate::field::{ErrorKind, FieldError, go_quote};
-use crate::image::{Decoded, Raw, decode, decode_limited};
+use crate::image::{Decoded, Raw, decode_limited};
 use crate::policy::Policy;
 use crate::rules::{self, Ctx, Denial, Finding, Outcome, Phase, Rule, Unkept};
 use crate::wire::{WireObject, WireReview};
@@ -239,9 +239,8 @@ impl<'r> Source<'r> {
 
     /// The Image, keeping at most `limit` type errors: decoded from a tree, or as the one-pass
     /// decoder left it (with no type error).
-    fn decode(self, limit: usize, full: bool) -> Cow<'r, Decoded> {
+    fn decode(self, limit: usize) -> Cow<'r, Decoded> {
         match self {
-            Source::Tree(value) if full => Cow::Owned(decode(value)),
             Source::Tree(value) => Cow::Owned(decode_limited(value, limit)),
             Source::Wire(object) => Cow::Borrowed(&object.decoded),
         }
@@ -273,9 +272,9 @@ fn evaluate_with(
     } else {
         usize::MAX
     };
-    let new = new_source.decode(limit, !bounded);
+    let new = new_source.decode(limit);
     // The old object's type errors are never reported: count them, build none.
-    let old = old_source.map(|o| o.decode(0, false));
+    let old = old_source.map(|o| o.decode(0));
     let (new_raw, old_raw) = (new_source.raw(), old_source.map(Source::raw));
     // RULEBOOK section 5: the object's name (on DELETE the old object's), else request.name.
     let name = new
