@@ -16,10 +16,12 @@
 //!    503 with `Retry-After`, counted in
 //!    `image_config_webhook_requests_rejected_total{reason="body_budget"}`. Not there by the
 //!    deadline: 408.
-//! 4. **Review.** Off the async workers, on a small pool of review threads, behind a lane: bodies up to
-//!    [`SMALL_BODY_BYTES`] (every real Image review) share [`small_lane_permits`] slots, larger
-//!    ones go one at a time, so that the memory of reviews in progress is bounded and a large
-//!    review never delays a small one or `/healthz`. A review still queued or running at the
+//! 4. **Review.** Behind a lane: bodies up to [`SMALL_BODY_BYTES`] (every real Image review)
+//!    share [`small_lane_permits`] slots, larger ones go one at a time, so that the memory of
+//!    reviews in progress is bounded and a large review never delays a small one or `/healthz`.
+//!    A body up to [`INLINE_BODY_BYTES`] (every review the API server sends) is judged on the
+//!    connection's own task; a larger one off the async workers, on a small pool of review
+//!    threads. A review still queued or running at the
 //!    deadline is answered with a failure (`code` 504) and counted (`reason="review_timeout"`);
 //!    the work itself keeps its slot until it ends, so abandoned work cannot pile up.
 //! 5. **Answer.** The engine bounds the warnings and causes it sends (see
@@ -100,8 +102,9 @@ pub const LARGE_REVIEW_BUDGET: usize = 64 * 1024 * 1024;
 
 /// Bodies up to this size (every Image review the API server sends is a few KiB) are judged
 /// on the connection's own task, without a hand-off to a review thread: their review is bounded
-/// by their size (well under a millisecond), so the deadline cannot pass during one. Larger
-/// bodies go to the review threads, where the deadline is kept.
+/// by their size (about 0.26 ms for 16 KiB of registry entries, the worst measured, against
+/// 13 µs for a typical review), so the deadline cannot pass during one. Larger bodies go to the
+/// review threads, where the deadline is kept.
 pub const INLINE_BODY_BYTES: usize = 16 * 1024;
 
 /// The API server's own maximum for a webhook's `timeoutSeconds`; a longer `?timeout=` is cut
