@@ -17,6 +17,7 @@
 //! - [`input`]: reading inputs (files, directories, stdin) into documents and Image configs, for
 //!   `replay`, `explain` and the fuzz targets.
 //! - [`replay`]: the offline checker behind `image-config-webhook replay`.
+//! - [`context`]: the cluster around the Image (mirror sets, the release image), as values.
 //! - [`node`]: the one model of what a node does with the Image: the registries.conf,
 //!   policy.json and search drop-in the machine-config operator renders, and pull, import and
 //!   short-name answers that name the deciding entry.
@@ -26,6 +27,7 @@
 
 pub mod bounded;
 pub mod certs;
+pub mod context;
 pub mod engine;
 pub mod envelope;
 pub mod explain;

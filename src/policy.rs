@@ -3,6 +3,9 @@
 //! [`Settings`] is what a user can change (flags of `replay`, later of `serve`); [`Policy`] is
 //! the checked form the engine runs with. Nothing in the rules spells a registry name.
 
+use std::sync::Arc;
+
+use crate::context::ClusterContext;
 use crate::grammar::host::is_host_port;
 use crate::grammar::scope::is_valid_scope;
 
@@ -92,6 +95,9 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
     settings: Settings,
+    /// The mirror sets and release image of the cluster, when known; shared, because the live
+    /// watch swaps in a new policy per change while reviews keep the one they started with.
+    context: Option<Arc<ClusterContext>>,
 }
 
 impl Policy {
@@ -129,12 +135,28 @@ impl Policy {
                 });
             }
         }
-        Ok(Policy { settings })
+        Ok(Policy {
+            settings,
+            context: None,
+        })
+    }
+
+    /// The same settings judging in this cluster context (`None`: without one).
+    pub fn with_context(&self, context: Option<Arc<ClusterContext>>) -> Policy {
+        Policy {
+            settings: self.settings.clone(),
+            context,
+        }
     }
 
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The cluster context, when one was given.
+    pub fn context(&self) -> Option<&ClusterContext> {
+        self.context.as_deref()
     }
 }
 

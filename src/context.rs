@@ -1,0 +1,373 @@
+//! The cluster around the Image object: the mirror sets and the release image that decide,
+//! together with the Image, what the machine-config operator renders on every node
+//! (`MIRRORS.md` §1, §2, §5).
+//!
+//! These are plain values. Where they come from is an adapter's business: files given to
+//! `replay --context` and `explain --context`, or the live watch of `serve --cluster-context`.
+//! The node model ([`crate::node`]) reads them; the engine gets them through the
+//! [`crate::Policy`] it runs with, so a review never waits for them.
+
+use serde::Serialize;
+
+/// `mirrorSourcePolicy` of an IDMS or ITMS item (ICSP items have none: they contact the
+/// source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum MirrorSourcePolicy {
+    /// The source is never contacted: MCO marks its registries.conf entry `blocked`.
+    NeverContactSource,
+    /// The source is tried after the mirrors (also the meaning of an unset policy).
+    AllowContactingSource,
+}
+
+impl MirrorSourcePolicy {
+    /// The API's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MirrorSourcePolicy::NeverContactSource => "NeverContactSource",
+            MirrorSourcePolicy::AllowContactingSource => "AllowContactingSource",
+        }
+    }
+}
+
+/// One item of `spec.imageDigestMirrors`, `spec.imageTagMirrors` or
+/// `spec.repositoryDigestMirrors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MirrorRule {
+    /// `source`: a registry scope, `*.example.com` allowed.
+    pub source: String,
+    /// `mirrors`, in the object's order.
+    pub mirrors: Vec<String>,
+    /// `mirrorSourcePolicy`; `None` when unset (and always for ICSP).
+    pub source_policy: Option<MirrorSourcePolicy>,
+}
+
+/// One mirror-set object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MirrorSet {
+    /// `metadata.name`, for messages.
+    pub name: String,
+    /// Its items, in the object's order.
+    pub rules: Vec<MirrorRule>,
+}
+
+/// The three kinds of mirror set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum MirrorKind {
+    /// `ImageDigestMirrorSet` (`config.openshift.io/v1`): digest pulls only.
+    Digest,
+    /// `ImageTagMirrorSet` (`config.openshift.io/v1`): tag pulls only.
+    Tag,
+    /// `ImageContentSourcePolicy` (`operator.openshift.io/v1alpha1`): digest pulls, converted
+    /// to IDMS by MCO.
+    ContentSource,
+}
+
+impl MirrorKind {
+    /// The object's kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            MirrorKind::Digest => "ImageDigestMirrorSet",
+            MirrorKind::Tag => "ImageTagMirrorSet",
+            MirrorKind::ContentSource => "ImageContentSourcePolicy",
+        }
+    }
+}
+
+/// Everything besides the Image that MCO renders from. The default is "no context": no mirror
+/// sets and no release image (the engine then uses its settings' payload repository).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClusterContext {
+    /// ImageDigestMirrorSets, ordered by name.
+    pub digest_mirror_sets: Vec<MirrorSet>,
+    /// ImageTagMirrorSets, ordered by name.
+    pub tag_mirror_sets: Vec<MirrorSet>,
+    /// ImageContentSourcePolicies, ordered by name.
+    pub content_source_policies: Vec<MirrorSet>,
+    /// `ClusterVersion/version` `status.desired.image`, when known.
+    pub release_image: Option<String>,
+}
+
+impl ClusterContext {
+    /// The mirror sets of one kind.
+    pub fn mirror_sets(&self, kind: MirrorKind) -> &[MirrorSet] {
+        match kind {
+            MirrorKind::Digest => &self.digest_mirror_sets,
+            MirrorKind::Tag => &self.tag_mirror_sets,
+            MirrorKind::ContentSource => &self.content_source_policies,
+        }
+    }
+
+    /// No mirror set and no release image.
+    pub fn is_empty(&self) -> bool {
+        self.digest_mirror_sets.is_empty()
+            && self.tag_mirror_sets.is_empty()
+            && self.content_source_policies.is_empty()
+            && self.release_image.is_none()
+    }
+}
+
+/// One Kubernetes object read as context (from a file or a watch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextObject {
+    /// An IDMS, ITMS or ICSP.
+    MirrorSet(MirrorKind, MirrorSet),
+    /// `ClusterVersion/version`: its `status.desired.image`, when set.
+    ReleaseImage(Option<String>),
+    /// Any other kind: not context (the caller says so in a note).
+    Other {
+        /// `apiVersion`.
+        api_version: String,
+        /// `kind`.
+        kind: String,
+    },
+}
+
+/// An object of a context kind that does not have the shape its kind requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectError {
+    /// `Kind/name` when they could be read (`Kind` alone otherwise).
+    pub object: String,
+    /// What is wrong, e.g. `spec.imageDigestMirrors[0].source: missing field`.
+    pub reason: String,
+}
+
+impl std::fmt::Display for ObjectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.object, self.reason)
+    }
+}
+
+impl std::error::Error for ObjectError {}
+
+mod wire {
+    //! The API's shapes of the four kinds, only the fields MCO reads.
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Meta {
+        #[serde(default)]
+        pub name: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Item {
+        pub source: String,
+        #[serde(default)]
+        pub mirrors: Option<Vec<String>>,
+        #[serde(default)]
+        pub mirror_source_policy: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Spec {
+        #[serde(default)]
+        pub image_digest_mirrors: Option<Vec<Item>>,
+        #[serde(default)]
+        pub image_tag_mirrors: Option<Vec<Item>>,
+        #[serde(default)]
+        pub repository_digest_mirrors: Option<Vec<Item>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Desired {
+        #[serde(default)]
+        pub image: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Status {
+        #[serde(default)]
+        pub desired: Option<Desired>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Object {
+        #[serde(default)]
+        pub metadata: Option<Meta>,
+        #[serde(default)]
+        pub spec: Option<Spec>,
+        #[serde(default)]
+        pub status: Option<Status>,
+    }
+}
+
+impl ContextObject {
+    /// Reads one object. `apiVersion` and `kind` pick the shape: IDMS and ITMS
+    /// (`config.openshift.io/v1`), ICSP (`operator.openshift.io/v1alpha1`) and ClusterVersion
+    /// (`config.openshift.io/v1`, only the one named `version`; another name is `Other`).
+    pub fn from_value(value: &serde_json::Value) -> Result<ContextObject, ObjectError> {
+        let text = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+        let (api_version, kind) = (text("apiVersion"), text("kind"));
+        let group = api_version.split_once('/').map_or("", |(group, _)| group);
+        let mirror_kind = match (group, kind) {
+            ("config.openshift.io", "ImageDigestMirrorSet") => Some(MirrorKind::Digest),
+            ("config.openshift.io", "ImageTagMirrorSet") => Some(MirrorKind::Tag),
+            ("operator.openshift.io", "ImageContentSourcePolicy") => {
+                Some(MirrorKind::ContentSource)
+            }
+            ("config.openshift.io", "ClusterVersion") => None,
+            _ => {
+                return Ok(ContextObject::Other {
+                    api_version: api_version.to_owned(),
+                    kind: kind.to_owned(),
+                });
+            }
+        };
+        let name = value
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(|n| n.as_str())
+            .unwrap_or_default();
+        let error = |reason: String| ObjectError {
+            object: if name.is_empty() {
+                kind.to_owned()
+            } else {
+                format!("{kind}/{name}")
+            },
+            reason,
+        };
+        let object: wire::Object =
+            serde_json::from_value(value.clone()).map_err(|e| error(e.to_string()))?;
+        let name = object.metadata.map(|m| m.name).unwrap_or_default();
+        let Some(mirror_kind) = mirror_kind else {
+            if name != "version" {
+                return Ok(ContextObject::Other {
+                    api_version: api_version.to_owned(),
+                    kind: kind.to_owned(),
+                });
+            }
+            let image = object.status.and_then(|s| s.desired).and_then(|d| d.image);
+            return Ok(ContextObject::ReleaseImage(image.filter(|i| !i.is_empty())));
+        };
+        let (field, items) = match (mirror_kind, object.spec) {
+            (MirrorKind::Digest, Some(spec)) => ("imageDigestMirrors", spec.image_digest_mirrors),
+            (MirrorKind::Tag, Some(spec)) => ("imageTagMirrors", spec.image_tag_mirrors),
+            (MirrorKind::ContentSource, Some(spec)) => {
+                ("repositoryDigestMirrors", spec.repository_digest_mirrors)
+            }
+            (_, None) => ("", None),
+        };
+        let mut rules = Vec::new();
+        for (i, item) in items.unwrap_or_default().into_iter().enumerate() {
+            let source_policy = match (mirror_kind, item.mirror_source_policy.as_deref()) {
+                (_, None | Some("")) => None,
+                (MirrorKind::ContentSource, Some(_)) => None,
+                (_, Some("NeverContactSource")) => Some(MirrorSourcePolicy::NeverContactSource),
+                (_, Some("AllowContactingSource")) => {
+                    Some(MirrorSourcePolicy::AllowContactingSource)
+                }
+                (_, Some(other)) => {
+                    return Err(error(format!(
+                        "spec.{field}[{i}].mirrorSourcePolicy: Unsupported value: {other:?}: supported values: \"NeverContactSource\", \"AllowContactingSource\""
+                    )));
+                }
+            };
+            rules.push(MirrorRule {
+                source: item.source,
+                mirrors: item.mirrors.unwrap_or_default(),
+                source_policy,
+            });
+        }
+        Ok(ContextObject::MirrorSet(
+            mirror_kind,
+            MirrorSet { name, rules },
+        ))
+    }
+}
+
+impl ClusterContext {
+    /// Adds one object read by [`ContextObject::from_value`]; `Other` is ignored. Mirror sets
+    /// stay ordered by name (MCO lists them; the order of equal sources' mirrors is merged).
+    pub fn add(&mut self, object: ContextObject) {
+        match object {
+            ContextObject::MirrorSet(kind, set) => {
+                let sets = match kind {
+                    MirrorKind::Digest => &mut self.digest_mirror_sets,
+                    MirrorKind::Tag => &mut self.tag_mirror_sets,
+                    MirrorKind::ContentSource => &mut self.content_source_policies,
+                };
+                let at = sets.partition_point(|s| s.name <= set.name);
+                sets.insert(at, set);
+            }
+            ContextObject::ReleaseImage(image) => self.release_image = image,
+            ContextObject::Other { .. } => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_four_kinds_are_read_and_others_are_not_context() {
+        let mut context = ClusterContext::default();
+        let objects = [
+            json!({"apiVersion": "config.openshift.io/v1", "kind": "ImageDigestMirrorSet",
+                   "metadata": {"name": "release"},
+                   "spec": {"imageDigestMirrors": [{"source": "quay.io/openshift-release-dev/ocp-release",
+                            "mirrors": ["mirror.local/ocp/release"], "mirrorSourcePolicy": "NeverContactSource"}]}}),
+            json!({"apiVersion": "config.openshift.io/v1", "kind": "ImageTagMirrorSet",
+                   "metadata": {"name": "tags"},
+                   "spec": {"imageTagMirrors": [{"source": "docker.io", "mirrors": ["mirror.local/docker"]}]}}),
+            json!({"apiVersion": "operator.openshift.io/v1alpha1", "kind": "ImageContentSourcePolicy",
+                   "metadata": {"name": "old"},
+                   "spec": {"repositoryDigestMirrors": [{"source": "registry.redhat.io", "mirrors": ["m.local/rh"]}]}}),
+            json!({"apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion",
+                   "metadata": {"name": "version"},
+                   "status": {"desired": {"image": "quay.io/openshift-release-dev/ocp-release@sha256:0123"}}}),
+        ];
+        for object in &objects {
+            context.add(ContextObject::from_value(object).unwrap());
+        }
+        assert_eq!(context.digest_mirror_sets[0].name, "release");
+        assert_eq!(
+            context.digest_mirror_sets[0].rules[0].source_policy,
+            Some(MirrorSourcePolicy::NeverContactSource)
+        );
+        assert_eq!(
+            context.tag_mirror_sets[0].rules[0].mirrors,
+            ["mirror.local/docker"]
+        );
+        assert_eq!(
+            context.content_source_policies[0].rules[0].source,
+            "registry.redhat.io"
+        );
+        assert_eq!(
+            context.release_image.as_deref(),
+            Some("quay.io/openshift-release-dev/ocp-release@sha256:0123")
+        );
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
+        assert_eq!(
+            ContextObject::from_value(&pod),
+            Ok(ContextObject::Other {
+                api_version: "v1".into(),
+                kind: "Pod".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_malformed_object_names_itself_and_the_field() {
+        let bad = json!({"apiVersion": "config.openshift.io/v1", "kind": "ImageDigestMirrorSet",
+                         "metadata": {"name": "x"},
+                         "spec": {"imageDigestMirrors": [{"source": "a.io", "mirrorSourcePolicy": "Sometimes"}]}});
+        let err = ContextObject::from_value(&bad).unwrap_err();
+        assert_eq!(err.object, "ImageDigestMirrorSet/x");
+        assert!(
+            err.reason
+                .starts_with("spec.imageDigestMirrors[0].mirrorSourcePolicy: Unsupported value"),
+            "{err}"
+        );
+        let missing = json!({"apiVersion": "config.openshift.io/v1", "kind": "ImageTagMirrorSet",
+                             "metadata": {"name": "y"}, "spec": {"imageTagMirrors": [{"mirrors": ["m.io"]}]}});
+        let err = ContextObject::from_value(&missing).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ImageTagMirrorSet/y: missing field `source`"
+        );
+    }
+}
