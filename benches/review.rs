@@ -33,6 +33,8 @@
 //! inside the timed closure. Each body is checked once, outside the timed loop, to be answered
 //! `allowed: true`.
 //!
+//! `REVIEW_BENCH_BODIES=DIR` also writes the (b) bodies there, for `examples/review_file.rs`.
+//!
 //! Rerun: `cargo bench --bench review` (filter with e.g. `cargo bench --bench review -- c_curve`).
 
 use std::hint::black_box;
@@ -328,6 +330,7 @@ fn bench_typical(c: &mut Criterion) {
     group.finish();
 }
 
+#[allow(clippy::disallowed_methods)] // writes the bodies when asked (REVIEW_BENCH_BODIES)
 fn bench_largest(c: &mut Criterion) {
     let policy = Policy::default();
     let image = large_image(MAX_ENTRIES, false);
@@ -343,6 +346,11 @@ fn bench_largest(c: &mut Criterion) {
     ];
     for (label, body) in &bodies {
         check_allowed(&format!("b_largest/{label}"), body, &policy);
+        // For `examples/review_file.rs` under callgrind: the bodies, as files.
+        if let Some(dir) = std::env::var_os("REVIEW_BENCH_BODIES") {
+            let file = std::path::Path::new(&dir).join(format!("b_{label}.json"));
+            std::fs::write(&file, body).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        }
     }
     let mut group = c.benchmark_group("b_largest");
     group

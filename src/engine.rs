@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::envelope::{AdmissionRequest, Operation};
 use crate::field::{ErrorKind, FieldError, go_quote};
+use crate::grammar::hashed::fast_set;
 use crate::image::{Decoded, Raw, decode_limited};
 use crate::policy::Policy;
 use crate::rules::{self, Ctx, Denial, Finding, Outcome, Phase, Rule, Unkept};
@@ -450,7 +451,7 @@ impl<'f> Tally<'f> {
 
     /// Counts the findings kept; a warning whose text repeats an earlier one is shown once.
     fn add_kept(&mut self, findings: &'f [Finding]) {
-        let mut seen = HashSet::new();
+        let mut seen = fast_set(findings.len());
         for finding in findings {
             let class = match &finding.outcome {
                 Outcome::Error(e) => {

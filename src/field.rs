@@ -411,15 +411,15 @@ impl fmt::Display for FieldError {
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    // Printable ASCII without a quote or a backslash, the usual case, is copied as it is.
-    if s.bytes()
-        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
-    {
-        out.push_str(s);
-        out.push('"');
-        return out;
-    }
-    for c in s.chars() {
+    // Printable ASCII without a quote or a backslash, the usual case, is copied as it is, up to
+    // the first other character (a shortened value ends with `…`).
+    let plain = s
+        .bytes()
+        .position(|b| !(b' '..=b'~').contains(&b) || b == b'"' || b == b'\\')
+        .unwrap_or(s.len());
+    let (head, rest) = s.split_at(plain);
+    out.push_str(head);
+    for c in rest.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),

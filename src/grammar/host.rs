@@ -120,7 +120,7 @@ pub(crate) fn split_at_byte(s: &str, byte: u8) -> Option<(&str, &str)> {
     let at = if s.len() <= 32 {
         s.bytes().position(|b| b == byte)?
     } else {
-        s.find(char::from(byte))?
+        memchr::memchr(byte, s.as_bytes())?
     };
     Some((s.get(..at)?, s.get(at + 1..)?))
 }
@@ -141,7 +141,13 @@ pub fn limit_problems(hp: &HostPort<'_>) -> Vec<String> {
     }
     if !hp.is_ipv6() {
         // A host of at most 63 bytes has no longer label.
-        if hp.host.len() > 63 && hp.host.split('.').any(|label| label.len() > 63) {
+        if hp.host.len() > 63
+            && hp
+                .host
+                .as_bytes()
+                .split(|&b| b == b'.')
+                .any(|label| label.len() > 63)
+        {
             problems.push("a host label is longer than 63 characters".to_owned());
         }
         if hp.host.len() > 253 {

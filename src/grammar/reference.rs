@@ -319,7 +319,8 @@ impl fmt::Display for Reference {
 pub fn normalized_name(registry: &str, path: &str) -> Option<String> {
     if is_plain_domain(registry) {
         // `splitDockerDomain` keeps such a registry as written and the path as it is.
-        let mut name = String::with_capacity(registry.len() + 1 + path.len());
+        // Room for a tag: the probes of the rules append `:latest`.
+        let mut name = String::with_capacity(registry.len() + 1 + path.len() + ":latest".len());
         name.push_str(registry);
         name.push('/');
         name.push_str(path);

@@ -11,11 +11,11 @@
 //! - [`ref_matching_prefix`]: the prefix match containers/image uses on `[[registry]]` tables;
 //!   the tables themselves and the longest-prefix lookup live in [`crate::node`].
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use regex::Regex;
 
-use super::hashed::{FastMap, FastSet, fast_map, fast_set};
+use super::hashed::{FastMap, FastSet, Lengths, fast_map};
 use super::host::{HostPort, split_at_byte};
 
 /// The effective RE2 pattern of rule R2 (RULEBOOK section 3.2), verbatim.
@@ -205,7 +205,7 @@ pub struct ScopeIndex<'a>(Repr<'a>);
 enum Repr<'a> {
     /// The entries in list order (at most [`SMALL_LIST`]).
     Small(Vec<&'a str>),
-    Hashed(Hashed<'a>),
+    Hashed(Box<Hashed<'a>>),
 }
 
 #[derive(Debug)]
@@ -213,11 +213,21 @@ struct Hashed<'a> {
     exact: FastMap<&'a str, usize>,
     /// `.domain` suffixes of `*.domain` entries.
     wildcard: FastMap<&'a str, usize>,
-    /// The [`poly`] hashes of the keys of `exact` and `wildcard`: a candidate whose hash is not
-    /// here is not a key, and is not hashed again by the map.
-    exact_hashes: FastSet<u64>,
-    wildcard_hashes: FastSet<u64>,
+    /// The lengths of the keys of `exact` and `wildcard`: a candidate of another length is not a
+    /// key. Most lists have keys of few lengths, so most targets have at most a few candidates
+    /// of a key's length, and each of those is looked up in the map.
+    exact_lengths: Lengths,
+    wildcard_lengths: Lengths,
+    /// The [`poly`] hashes of the keys, made the first time a target has more than
+    /// [`DIRECT_LOOKUPS`] candidates of a key's length: one map lookup per such candidate would
+    /// hash the target that many times, the rolling hash reads it once.
+    exact_hashes: OnceLock<FastSet<u64>>,
+    wildcard_hashes: OnceLock<FastSet<u64>>,
 }
+
+/// Up to this many candidates of a target are looked up in the map directly (each lookup hashes
+/// the candidate); past it, the rolling hash filters them in one pass over the target.
+const DIRECT_LOOKUPS: usize = 4;
 
 impl Default for ScopeIndex<'_> {
     fn default() -> Self {
@@ -250,7 +260,7 @@ impl<'a> ScopeIndex<'a> {
         if entries.len() <= SMALL_LIST {
             ScopeIndex(Repr::Small(entries))
         } else {
-            ScopeIndex(Repr::Hashed(Hashed::new(entries)))
+            ScopeIndex(Repr::Hashed(Box::new(Hashed::new(entries))))
         }
     }
 
@@ -332,8 +342,10 @@ impl<'a> Hashed<'a> {
         let mut index = Hashed {
             exact: fast_map(entries.len()),
             wildcard: fast_map(wildcards),
-            exact_hashes: fast_set(entries.len()),
-            wildcard_hashes: fast_set(wildcards),
+            exact_lengths: Lengths::default(),
+            wildcard_lengths: Lengths::default(),
+            exact_hashes: OnceLock::new(),
+            wildcard_hashes: OnceLock::new(),
         };
         for (i, entry) in entries.into_iter().enumerate() {
             // Every entry is a plain entry; `*.d` is one too, as `*.d/x` lies below it as a
@@ -341,30 +353,50 @@ impl<'a> Hashed<'a> {
             // scope-index-wildcard-parent-path).
             if let std::collections::hash_map::Entry::Vacant(slot) = index.exact.entry(entry) {
                 slot.insert(i);
-                index.exact_hashes.insert(poly::hash(entry.as_bytes()));
+                index.exact_lengths.insert(entry.len());
             }
             if let Some(suffix) = entry.strip_prefix('*').filter(|_| entry.starts_with("*."))
                 && let std::collections::hash_map::Entry::Vacant(slot) =
                     index.wildcard.entry(suffix)
             {
                 slot.insert(i);
-                index.wildcard_hashes.insert(poly::hash(suffix.as_bytes()));
+                index.wildcard_lengths.insert(suffix.len());
             }
         }
         index
     }
 
-    /// The ends of the parent repositories of `target` (`target[..end]`, before each `/`) whose
-    /// hash is a key's, longest first.
+    /// The ends of the parent repositories of `target` (`target[..end]`, before each `/`) that
+    /// may be keys, longest first.
     fn parent_hits(&self, target: &str) -> Vec<usize> {
-        if self.exact_hashes.is_empty() {
-            return Vec::new();
+        let mut hits = Vec::new();
+        if self.exact_lengths.is_empty() {
+            return hits;
         }
+        for end in memchr::memrchr_iter(b'/', target.as_bytes()) {
+            if self.exact_lengths.contains(end) {
+                if hits.len() == DIRECT_LOOKUPS {
+                    return self.rolling_parent_hits(target);
+                }
+                hits.push(end);
+            }
+        }
+        hits
+    }
+
+    /// [`Hashed::parent_hits`] filtered by the rolling hash of every prefix.
+    fn rolling_parent_hits(&self, target: &str) -> Vec<usize> {
+        let keys = self.exact_hashes.get_or_init(|| {
+            self.exact
+                .keys()
+                .map(|k| poly::hash(k.as_bytes()))
+                .collect()
+        });
         let base = poly::base();
         let (mut hash, mut power) = (0, 1);
         let mut hits = Vec::new();
         for (end, &byte) in target.as_bytes().iter().enumerate() {
-            if byte == b'/' && self.exact_hashes.contains(&hash) {
+            if byte == b'/' && keys.contains(&hash) {
                 hits.push(end);
             }
             hash = poly::add(hash, poly::mul(poly::digit(byte), power));
@@ -374,18 +406,38 @@ impl<'a> Hashed<'a> {
         hits
     }
 
-    /// The starts of the `.domain` suffixes of `host` (from each `.`) whose hash is a key's,
-    /// longest first.
+    /// The starts of the `.domain` suffixes of `host` (from each `.`) that may be keys, longest
+    /// first.
     fn domain_hits(&self, host: &str) -> Vec<usize> {
-        if self.wildcard_hashes.is_empty() {
-            return Vec::new();
+        let mut hits = Vec::new();
+        if self.wildcard_lengths.is_empty() {
+            return hits;
         }
+        for start in memchr::memchr_iter(b'.', host.as_bytes()) {
+            if self.wildcard_lengths.contains(host.len() - start) {
+                if hits.len() == DIRECT_LOOKUPS {
+                    return self.rolling_domain_hits(host);
+                }
+                hits.push(start);
+            }
+        }
+        hits
+    }
+
+    /// [`Hashed::domain_hits`] filtered by the rolling hash of every suffix.
+    fn rolling_domain_hits(&self, host: &str) -> Vec<usize> {
+        let keys = self.wildcard_hashes.get_or_init(|| {
+            self.wildcard
+                .keys()
+                .map(|k| poly::hash(k.as_bytes()))
+                .collect()
+        });
         let base = poly::base();
         let mut hash = 0;
         let mut hits = Vec::new();
         for (start, &byte) in host.as_bytes().iter().enumerate().rev() {
             hash = poly::add(poly::digit(byte), poly::mul(hash, base));
-            if byte == b'.' && self.wildcard_hashes.contains(&hash) {
+            if byte == b'.' && keys.contains(&hash) {
                 hits.push(start);
             }
         }
@@ -608,7 +660,7 @@ mod tests {
         for n in 0..=entries.len() {
             let small = ScopeIndex::new(entries[..n].iter().copied());
             assert!(matches!(small.0, Repr::Small(_)));
-            let hashed = ScopeIndex(Repr::Hashed(Hashed::new(entries[..n].to_vec())));
+            let hashed = ScopeIndex(Repr::Hashed(Box::new(Hashed::new(entries[..n].to_vec()))));
             assert_eq!(small.is_empty(), hashed.is_empty(), "{n}");
             for target in targets {
                 let what = format!("{target:?} in {:?}", &entries[..n]);
@@ -636,6 +688,38 @@ mod tests {
         let index = ScopeIndex::new(long.iter().map(String::as_str));
         assert!(matches!(index.0, Repr::Hashed(_)));
         assert_eq!(index.covering("r3.io/x"), Some(3));
+    }
+
+    /// A target with more candidates of a key's length than are looked up directly takes the
+    /// rolling hash, and both ways give the answers the pairwise check gives.
+    #[test]
+    fn direct_and_rolling_lookups_agree() {
+        let mut entries: Vec<String> = (1..=DIRECT_LOOKUPS + 3)
+            .map(|depth| format!("r.io{}", "/a".repeat(depth)))
+            .collect();
+        entries
+            .extend((1..=DIRECT_LOOKUPS + 3).map(|depth| format!("*.{}r.io", "a.".repeat(depth))));
+        entries.extend((0..SMALL_LIST).map(|i| format!("pad{i}.io")));
+        let index = ScopeIndex::new(entries.iter().map(String::as_str));
+        assert!(matches!(index.0, Repr::Hashed(_)));
+        let deep = format!("r.io{}", "/a".repeat(DIRECT_LOOKUPS + 5));
+        let wide = format!("{}r.io/x", "a.".repeat(DIRECT_LOOKUPS + 5));
+        for depth in 0..=DIRECT_LOOKUPS + 5 {
+            for target in [
+                format!("r.io{}", "/a".repeat(depth)),
+                format!("{}r.io/x", "a.".repeat(depth)),
+                deep.clone(),
+                wide.clone(),
+            ] {
+                let pairwise = entries.iter().position(|e| is_nested_inside(&target, e));
+                assert_eq!(index.first_covering(&target), pairwise, "{target}");
+                let most_specific = index.covering(&target);
+                assert_eq!(most_specific.is_some(), pairwise.is_some(), "{target}");
+            }
+        }
+        // The most specific entry of a deep target is its longest parent.
+        assert_eq!(index.covering(&deep), Some(DIRECT_LOOKUPS + 2));
+        assert_eq!(index.covering(&wide), Some(2 * DIRECT_LOOKUPS + 5));
     }
 
     /// Keys of every length and targets made of separators: each target is still looked at

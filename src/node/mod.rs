@@ -37,7 +37,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::field::go_quote;
-use crate::grammar::hashed::{FastMap, fast_map, fast_set};
+use crate::grammar::hashed::{FastMap, Lengths, fast_map, fast_set};
 use crate::grammar::host::is_host_port;
 use crate::grammar::import::{
     Admitter, EntryError, ImportAllowList, ImportEntry, Transport, registry_host_port,
@@ -573,6 +573,11 @@ enum Prefixes<'a> {
     Many {
         plain: FastMap<&'a str, usize>,
         wildcards: FastMap<&'a str, usize>,
+        /// The lengths of the keys of `plain` and `wildcards`: a part of a name of another
+        /// length is not looked up (hashing every part of a long name costs more than the rest
+        /// of the lookup).
+        plain_lengths: Lengths,
+        wildcard_lengths: Lengths,
         odd: Vec<usize>,
     },
 }
@@ -596,13 +601,16 @@ impl<'a> Prefixes<'a> {
             fast_map(wildcard),
             Vec::new(),
         );
+        let (mut plain_lengths, mut wildcard_lengths) = (Lengths::default(), Lengths::default());
         for (i, entry) in entries.iter().enumerate() {
             match entry.key {
                 PrefixKey::Plain(prefix) => {
                     plain.entry(prefix).or_insert(i);
+                    plain_lengths.insert(prefix.len());
                 }
                 PrefixKey::Wildcard(domain) => {
                     wildcards.entry(domain).or_insert(i);
+                    wildcard_lengths.insert(domain.len());
                 }
                 PrefixKey::Odd => odd.push(i),
             }
@@ -610,6 +618,8 @@ impl<'a> Prefixes<'a> {
         Prefixes::Many {
             plain,
             wildcards,
+            plain_lengths,
+            wildcard_lengths,
             odd,
         }
     }
@@ -1035,7 +1045,7 @@ impl<'a> Node<'a> {
             return None;
         }
         let mut best: Option<(usize, usize)> = None;
-        let host_end = name.find([':', '/', '@']).unwrap_or(name.len());
+        let host_end = memchr::memchr3(b':', b'/', b'@', name.as_bytes()).unwrap_or(name.len());
         let host = name.get(..host_end).unwrap_or(name);
         if let Prefixes::Few = self.prefixes {
             // Upstream's loop: each entry in turn, tested by the matcher itself; a `*.d` entry
@@ -1051,12 +1061,18 @@ impl<'a> Node<'a> {
             }
             return best.map(|(_, i)| i);
         }
-        // Plain prefixes: `name` itself, or `name` cut before a `:`, `/` or `@`.
-        let cuts = name
-            .match_indices([':', '/', '@'])
-            .map(|(i, _)| i)
-            .chain([name.len()]);
-        for end in cuts {
+        let Prefixes::Many {
+            plain_lengths,
+            wildcard_lengths,
+            ..
+        } = &self.prefixes
+        else {
+            return None;
+        };
+        // Plain prefixes: `name` itself, or `name` cut before a `:`, `/` or `@`; only cuts of a
+        // key's length can be keys.
+        let cuts = memchr::memchr3_iter(b':', b'/', b'@', name.as_bytes()).chain([name.len()]);
+        for end in cuts.filter(|&end| plain_lengths.contains(end)) {
             if let Some(i) = name.get(..end).and_then(|p| self.plain_entry(p)) {
                 best = pick(best, end, i);
             }
@@ -1064,9 +1080,9 @@ impl<'a> Node<'a> {
         // A wildcard `*.d` matches where `.d` first occurs in the name, before any `/`, ending
         // at a `:`, `/`, `@` or the end: `.d` is a `.`-suffix of the host (the part before the
         // first separator). Each candidate found is confirmed by the matcher itself.
-        let candidates = host
-            .match_indices('.')
-            .filter_map(|(p, _)| self.wildcard_entry(host.get(p..)?));
+        let candidates = memchr::memchr_iter(b'.', host.as_bytes())
+            .filter(|p| wildcard_lengths.contains(host.len() - p))
+            .filter_map(|p| self.wildcard_entry(host.get(p..)?));
         for i in candidates.chain(self.odd_entries()) {
             if let Some(entry) = self.entries.get(i)
                 && ref_matching_prefix(name, entry.match_prefix()).is_some()

@@ -14,6 +14,8 @@ mod meta;
 mod registry_sources;
 pub mod table;
 
+use std::fmt::Write as _;
+
 use crate::field::{FieldError, Path, Segment};
 use crate::image::{Image, Raw, RegistrySources, Spec, StrList};
 use crate::policy::Policy;
@@ -159,6 +161,12 @@ pub struct Ctx<'a> {
 pub struct Shared<'a> {
     /// The node model: what MCO writes and how a node pulls, built on first use.
     node: std::cell::OnceCell<Option<crate::node::Node<'a>>>,
+    /// Per `insecureRegistries` position, whether the entry is an R2 scope: R2 reports the
+    /// others and W4 probes only these (each check reads the whole entry).
+    insecure_scopes: std::cell::OnceCell<Vec<bool>>,
+    /// Per `containerRuntimeSearchRegistries` position, whether the entry is a
+    /// `hostname[:port]`: P1 reports the others and W5 probes only these.
+    search_hosts: std::cell::OnceCell<Vec<bool>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -179,6 +187,22 @@ impl<'a> Ctx<'a> {
                     .then(|| crate::node::Node::new(self.new, self.policy.settings()))
             })
             .as_ref()
+    }
+
+    /// [`Shared::insecure_scopes`].
+    fn insecure_scopes(&self) -> &[bool] {
+        self.shared.insecure_scopes.get_or_init(|| {
+            let list = self.registry_sources().and_then(|rs| rs.insecure.as_ref());
+            validity(list, crate::grammar::scope::is_valid_scope)
+        })
+    }
+
+    /// [`Shared::search_hosts`].
+    fn search_hosts(&self) -> &[bool] {
+        self.shared.search_hosts.get_or_init(|| {
+            let list = self.registry_sources().and_then(|rs| rs.search.as_ref());
+            validity(list, crate::grammar::host::is_host_port)
+        })
     }
 
     /// Whether the new object decoded without a type error: then its typed form says what its
@@ -243,7 +267,13 @@ impl Finding {
     pub fn warning_text(&self) -> Option<String> {
         match &self.outcome {
             Outcome::Error(_) => None,
-            Outcome::Warning { path, message } => Some(format!("{path}: {message}")),
+            Outcome::Warning { path, message } => {
+                // Sized once: `format!` guesses from the literal parts and grows the text.
+                let mut text = String::with_capacity(64 + message.len());
+                let _ = write!(text, "{path}: ");
+                text.push_str(message);
+                Some(text)
+            }
             Outcome::Ratcheted(e) => Some(e.to_string()),
         }
     }
@@ -515,6 +545,14 @@ fn ratchet_unit(path: &Path) -> Path {
 }
 
 /// `(index, value)` of the string items of a list.
+/// `valid` of each item of `list`, by position (`false` for a `null` item).
+fn validity(list: Option<&StrList>, valid: fn(&str) -> bool) -> Vec<bool> {
+    list.into_iter()
+        .flatten()
+        .map(|item| item.as_deref().is_some_and(valid))
+        .collect()
+}
+
 fn items(list: &Option<StrList>) -> impl Iterator<Item = (usize, &str)> {
     list.iter()
         .flatten()

@@ -4,7 +4,7 @@ use crate::grammar::hashed::{FastMap, fast_map};
 
 use super::{C, Ctx, Denial, Out, Ratcheting, Rule, Tier, U, items, registry_sources_path};
 use crate::field::{FieldError, Path, go_quote};
-use crate::grammar::host::{is_host_port, shorten};
+use crate::grammar::host::shorten;
 use crate::grammar::reference::normalized_name;
 use crate::grammar::scope::{is_nested_inside, is_valid_scope, ref_matching_prefix};
 use crate::image::{RegistrySources, StrList};
@@ -174,7 +174,12 @@ pub(super) fn scope_is_malformed(ctx: &Ctx<'_>, out: &mut Out) {
         return;
     };
     for (name, list) in scope_lists(rs) {
-        for (i, value) in items(list).filter(|(_, v)| !is_valid_scope(v)) {
+        let known = (name == "insecureRegistries").then(|| ctx.insecure_scopes());
+        let valid = |i: usize, v: &str| match known {
+            Some(known) => known.get(i).copied().unwrap_or(false),
+            None => is_valid_scope(v),
+        };
+        for (i, value) in items(list).filter(|&(i, v)| !valid(i, v)) {
             out.error_with(|| FieldError::invalid(list_path(name).index(i), value, SCOPE_MESSAGE));
         }
     }
@@ -363,7 +368,8 @@ pub(super) fn search_registry_is_not_a_host(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(rs) = ctx.registry_sources() else {
         return;
     };
-    for (i, value) in items(&rs.search).filter(|(_, v)| !is_host_port(v)) {
+    let hosts = ctx.search_hosts();
+    for (i, value) in items(&rs.search).filter(|&(i, _)| hosts.get(i) != Some(&true)) {
         out.error_with(|| {
             FieldError::invalid(
                 search_path().index(i),
@@ -541,6 +547,11 @@ fn probe_inside(scope: &str) -> Option<String> {
     if !is_valid_scope(scope) {
         return None;
     }
+    probe_inside_valid(scope)
+}
+
+/// [`probe_inside`] of an entry known to be a valid scope.
+fn probe_inside_valid(scope: &str) -> Option<String> {
     match scope.strip_prefix("*.") {
         Some(domain) => normalized_name(&[PROBE, ".", domain].concat(), PROBE),
         None => match scope.split_once('/') {
@@ -589,8 +600,9 @@ pub(super) fn insecure_not_allowed(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(node) = ctx.node() else {
         return;
     };
-    for (i, value) in items(&rs.insecure) {
-        let rejected = probe_inside(value).is_some_and(|probe| {
+    let scopes = ctx.insecure_scopes();
+    for (i, value) in items(&rs.insecure).filter(|&(i, _)| scopes.get(i) == Some(&true)) {
+        let rejected = probe_inside_valid(value).is_some_and(|probe| {
             let verdict = pull_latest(node, probe);
             !verdict.allowed && !verdict.blocked
         });
@@ -631,10 +643,11 @@ pub(super) fn search_registry_blocked(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(node) = ctx.node() else {
         return;
     };
+    let hosts = ctx.search_hosts();
     for (i, value) in items(&rs.search) {
         // CRI-O's candidate for a short name through this registry (P1 reports a bad one).
         let Some(candidate) = Some(value)
-            .filter(|v| is_host_port(v))
+            .filter(|_| hosts.get(i) == Some(&true))
             .and_then(|v| normalized_name(v, PROBE))
         else {
             continue;
