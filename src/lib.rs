@@ -17,7 +17,8 @@
 //! - [`input`]: reading inputs (files, directories, stdin) into documents and Image configs, for
 //!   `replay`, `explain` and the fuzz targets.
 //! - [`replay`]: the offline checker behind `image-config-webhook replay`.
-//! - [`context`]: the cluster around the Image (mirror sets, the release image), as values.
+//! - [`context`]: the cluster around the Image (mirror sets, the release image), as values, read
+//!   from files ([`context::load`]) or watched live ([`server::watch`]).
 //! - [`node`]: the one model of what a node does with the Image: the registries.conf,
 //!   policy.json and search drop-in the machine-config operator renders, and pull, import and
 //!   short-name answers that name the deciding entry.

@@ -16,12 +16,15 @@ use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use image_config_webhook::certs::{self, CertsError};
+use image_config_webhook::context::ClusterContext;
+use image_config_webhook::context::load::{self as context_load, LoadErrors};
 use image_config_webhook::envelope::Operation;
 use image_config_webhook::explain::{self, ConfigSource};
 use image_config_webhook::input::{self, ConfigFile, ConfigFileError};
@@ -31,6 +34,7 @@ use image_config_webhook::remote::{Remote, RemoteError};
 use image_config_webhook::replay::{self, Expectation, ExpectationError, Options};
 use image_config_webhook::rules::RULES;
 use image_config_webhook::server::tls::{TlsSettings, TlsVersion};
+use image_config_webhook::server::watch::ApiServer;
 use image_config_webhook::server::{self, ServeConfig, ServerError};
 
 #[derive(Parser)]
@@ -123,6 +127,14 @@ struct ReplayArgs {
     /// Exit 1 when any warning fires, as for a denial (JUnit: a failure).
     #[arg(long)]
     fail_on_warn: bool,
+    /// Cluster context to judge with: ImageDigestMirrorSets, ImageTagMirrorSets,
+    /// ImageContentSourcePolicies and ClusterVersion `version`, from files or directories (YAML
+    /// or JSON, several documents, Lists; e.g. the output of `oc get
+    /// imagedigestmirrorsets,imagetagmirrorsets,imagecontentsourcepolicies,clusterversion -o
+    /// yaml`). Objects of other kinds are ignored with a note on stderr. Repeatable [default:
+    /// no context].
+    #[arg(long = "context", value_name = "FILE|DIR", conflicts_with = "server")]
+    context: Vec<String>,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -276,6 +288,14 @@ struct ExplainArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = RulesFormat::Text)]
     output: RulesFormat,
+    /// Cluster context to judge with: ImageDigestMirrorSets, ImageTagMirrorSets,
+    /// ImageContentSourcePolicies and ClusterVersion `version`, from files or directories (YAML
+    /// or JSON, several documents, Lists; e.g. the output of `oc get
+    /// imagedigestmirrorsets,imagetagmirrorsets,imagecontentsourcepolicies,clusterversion -o
+    /// yaml`). Objects of other kinds are ignored with a note on stderr. Repeatable [default:
+    /// no context].
+    #[arg(long = "context", value_name = "FILE|DIR")]
+    context: Vec<String>,
     #[command(flatten)]
     settings: SettingsArgs,
     /// Print the file the machine-config operator writes for --config instead of explaining
@@ -400,6 +420,13 @@ struct ServeArgs {
     /// pod cannot take every slot.
     #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_MAX_CONNECTIONS_PER_PEER", value_name = "N", default_value_t = server::limit::DEFAULT_MAX_CONNECTIONS_PER_PEER, value_parser = max_connections)]
     max_connections_per_peer: usize,
+    /// Watch ImageDigestMirrorSets, ImageTagMirrorSets, ImageContentSourcePolicies and
+    /// ClusterVersion `version` through the API server (the pod's service account, or
+    /// KUBECONFIG) and judge every review with their current state. Never delays a review or
+    /// readiness: a kind that cannot be listed (the API server unreachable, the kind not served,
+    /// as on plain Kubernetes) is judged without, and retried [default: off].
+    #[arg(long, env = "IMAGE_CONFIG_WEBHOOK_CLUSTER_CONTEXT")]
+    cluster_context: bool,
     /// Log format.
     #[arg(
         long,
@@ -541,6 +568,8 @@ enum Failure {
     Settings(SettingsError),
     /// A file named by a flag (`--old`, `--expect`, `--config`) cannot be used.
     File(FileFlagError),
+    /// A `--context` input cannot be read, or holds a malformed object: every such error.
+    Context(LoadErrors),
     /// `replay --server` (or `--ca`) cannot be used.
     Remote(RemoteError),
     /// `certs` cannot write the certificates.
@@ -565,6 +594,16 @@ impl fmt::Display for Failure {
             Failure::Arguments(e) => std::fmt::Display::fmt(e, f),
             Failure::Settings(e) => std::fmt::Display::fmt(e, f),
             Failure::File(e) => std::fmt::Display::fmt(e, f),
+            // One `error:` line each, as `main` heads the first.
+            Failure::Context(errors) => {
+                for (i, e) in errors.0.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\nerror: ")?;
+                    }
+                    write!(f, "--context {e}")?;
+                }
+                Ok(())
+            }
             Failure::Remote(e) => write!(f, "--server: {e}"),
             Failure::Certs(e) => std::fmt::Display::fmt(e, f),
             Failure::ReadCa(path, e) => write!(f, "{}: cannot read: {e}", path.display()),
@@ -592,6 +631,7 @@ impl Error for Failure {
             Failure::Arguments(e) => Some(e),
             Failure::Settings(e) => Some(e),
             Failure::File(e) => Some(e),
+            Failure::Context(e) => Some(e),
             Failure::Remote(e) => Some(e),
             Failure::Certs(e) | Failure::DevCerts(e) => Some(e),
             Failure::ReadCa(_, e) | Failure::Runtime(e) => Some(e),
@@ -685,6 +725,7 @@ fn exit_code(ended: &Ended) -> u8 {
             Failure::Arguments(_)
             | Failure::Settings(_)
             | Failure::File(_)
+            | Failure::Context(_)
             | Failure::Remote(_)
             | Failure::Certs(_)
             | Failure::ReadCa(..)
@@ -739,6 +780,10 @@ fn run_replay(args: ReplayArgs) -> Ended {
         Ok(policy) => policy,
         Err(failure) => return failure.into(),
     };
+    let policy = match context_from(&args.context) {
+        Ok(context) => policy.with_context(context),
+        Err(failure) => return failure.into(),
+    };
     let options = match replay_options(
         args.old.as_deref(),
         &args.expect,
@@ -788,6 +833,18 @@ fn run_replay(args: ReplayArgs) -> Ended {
         return Ended::Done;
     }
     Ended::Replayed(report.conclusion())
+}
+
+/// The context `--context` names (`None` without the flag), its notes printed on stderr.
+fn context_from(paths: &[String]) -> Result<Option<Arc<ClusterContext>>, Failure> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let loaded = context_load::from_inputs(&input::load_inputs(paths)).map_err(Failure::Context)?;
+    for note in &loaded.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(Some(Arc::new(loaded.context)))
 }
 
 /// `replay`'s options from its flags: the operation, `--old`, the `--expect` suites and
@@ -886,6 +943,10 @@ fn run_explain(args: ExplainArgs) -> Ended {
         }
         Err(e) => return Failure::Settings(e).into(),
     };
+    let context = match context_from(&args.context) {
+        Ok(context) => context,
+        Err(failure) => return failure.into(),
+    };
     let (config, review_old) = match &args.config {
         Some(path) => match read_config_flag("--config", path) {
             Ok(file) => (Some(file.image), file.old),
@@ -920,6 +981,7 @@ fn run_explain(args: ExplainArgs) -> Ended {
     if config.is_some() {
         let verdict = match Policy::new(settings) {
             Ok(policy) => {
+                let policy = policy.with_context(context);
                 explain::judge_config(config_source, old_source, &policy).map_err(|e| e.to_string())
             }
             Err(e) => Err(e.to_string()),
@@ -1047,6 +1109,7 @@ fn run_serve(args: ServeArgs) -> Ended {
         body_budgets: Default::default(),
         evictable_after: server::limit::EVICTABLE_AFTER,
         policy,
+        cluster_context: args.cluster_context.then_some(ApiServer::Infer),
     };
     match serve(config) {
         Ok(()) => Ended::Done,
@@ -1104,11 +1167,16 @@ fn serve(config: ServeConfig) -> Result<(), Failure> {
 fn init_logging(format: LogFormat, filter: &str) {
     // rustls warns about every client that sends an IP address as SNI (curl, wrk do): a client
     // must not be able to flood the log, so its records are off unless asked for by name.
-    let directives = if filter.contains("rustls") {
-        filter.to_owned()
-    } else {
-        format!("{filter},rustls=off")
-    };
+    let mut directives = filter.to_owned();
+    if !filter.contains("rustls") {
+        directives.push_str(",rustls=off");
+    }
+    // The kube client logs an error per failed request, so one per retry while the API server
+    // is away: `--cluster-context` says each change of state once itself (server::watch), with
+    // the reason. Its records are off unless asked for by name, as rustls's are.
+    if !filter.contains("kube") {
+        directives.push_str(",kube_client=off,kube_runtime=off");
+    }
     // `filter` was checked by `log_filter` when the arguments were parsed.
     let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=off"));

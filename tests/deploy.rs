@@ -42,6 +42,7 @@ use serde_json::Value;
 
 const NAMESPACE: &str = "image-config-webhook";
 const SERVICE: &str = "image-config-webhook";
+const SERVICE_ACCOUNT: &str = "image-config-webhook";
 const WEBHOOK_CONFIGURATION: &str = "image-config-webhook";
 const WEBHOOK_NAME: &str = "image-config-webhook.openshift.io";
 const TLS_SECRET: &str = "image-config-webhook-tls";
@@ -55,6 +56,8 @@ const NETWORK_POLICY_COMPONENT: &str = "components/network-policy";
 /// The NetworkPolicies, by name: one for the webhook port, one for the probe port.
 const API_SERVER_POLICY: &str = "image-config-webhook-api-server";
 const PROBES_POLICY: &str = "image-config-webhook-probes";
+/// The ClusterRole and ClusterRoleBinding of `--cluster-context` (openshift overlay only).
+const CONTEXT_RBAC: &str = "image-config-webhook-cluster-context";
 /// The label OpenShift (OVN-Kubernetes) gives to host-network traffic in a namespaceSelector.
 const OPENSHIFT_HOST_NETWORK_LABEL: &str = "policy-group.network.openshift.io/host-network";
 /// The oldest and the newest Kubernetes the manifests are validated against. 1.29 is OpenShift
@@ -661,9 +664,13 @@ fn every_overlay_renders_with_the_expected_objects() {
             }
             // Only the openshift overlay ships NetworkPolicies; elsewhere they are the opt-in
             // component, which needs the cluster's addresses.
+            // Only the openshift overlay watches the cluster context (--cluster-context), with
+            // read-only RBAC for it.
             "openshift" => want.extend([
                 format!("networking.k8s.io/v1/NetworkPolicy {API_SERVER_POLICY}"),
                 format!("networking.k8s.io/v1/NetworkPolicy {PROBES_POLICY}"),
+                format!("rbac.authorization.k8s.io/v1/ClusterRole {CONTEXT_RBAC}"),
+                format!("rbac.authorization.k8s.io/v1/ClusterRoleBinding {CONTEXT_RBAC}"),
             ]),
             _ => {}
         }
@@ -673,7 +680,12 @@ fn every_overlay_renders_with_the_expected_objects() {
         for o in &r.objects {
             let cluster_scoped = matches!(
                 s(o, "/kind"),
-                Some("Namespace" | "ValidatingWebhookConfiguration")
+                Some(
+                    "Namespace"
+                        | "ValidatingWebhookConfiguration"
+                        | "ClusterRole"
+                        | "ClusterRoleBinding"
+                )
             );
             let ns = s(o, "/metadata/namespace");
             if cluster_scoped {
@@ -692,7 +704,11 @@ fn every_overlay_renders_with_the_expected_objects() {
 fn in_kubernetes_schema(api_version: &str) -> bool {
     matches!(
         api_version,
-        "v1" | "apps/v1" | "policy/v1" | "admissionregistration.k8s.io/v1" | "networking.k8s.io/v1"
+        "v1" | "apps/v1"
+            | "policy/v1"
+            | "admissionregistration.k8s.io/v1"
+            | "networking.k8s.io/v1"
+            | "rbac.authorization.k8s.io/v1"
     )
 }
 
@@ -1005,19 +1021,19 @@ fn the_certificate_secret_is_mounted_as_a_directory() {
         let deploy = deployment(&overlay(all, name).objects);
         let c = container(deploy);
         let args = args_of(c);
-        assert_eq!(
-            args,
-            [
-                "serve",
-                "--cert-dir",
-                CERT_DIR,
-                "--probe-addr",
-                "[::]:8080",
-                "--log-format",
-                "json"
-            ],
-            "{name}: args"
-        );
+        let mut want = vec![
+            "serve",
+            "--cert-dir",
+            CERT_DIR,
+            "--probe-addr",
+            "[::]:8080",
+            "--log-format",
+            "json",
+        ];
+        if name == "openshift" {
+            want.push("--cluster-context");
+        }
+        assert_eq!(args, want, "{name}: args");
         assert!(
             c.pointer("/command").is_none(),
             "{name}: no command; the image's ENTRYPOINT runs"
@@ -1168,7 +1184,17 @@ fn pod_security_is_admitted_by_restricted_v2_unchanged() {
                 .pointer("/automountServiceAccountToken")
                 .and_then(Value::as_bool),
             Some(false),
-            "{name}: the webhook needs no API token"
+            "{name}: no token for the service account's other pods"
+        );
+        // The pod mounts the token only where --cluster-context calls the API server.
+        let pod = deployment(objects)
+            .pointer("/spec/template/spec")
+            .expect("pod spec");
+        assert_eq!(
+            pod.pointer("/automountServiceAccountToken")
+                .and_then(Value::as_bool),
+            Some(name == "openshift"),
+            "{name}: the pod's token"
         );
     }
 }
@@ -1421,6 +1447,89 @@ fn openshift_overlay_uses_the_service_ca() {
         !objects.iter().any(|o| s(o, "/kind") == Some("Secret")),
         "service-ca creates the Secret; the overlay must not"
     );
+}
+
+/// `--cluster-context` (openshift only) may read exactly the four kinds of the context, and
+/// nothing else: get, list and watch, for the webhook's ServiceAccount.
+#[test]
+fn openshift_overlay_watches_the_cluster_context_read_only() {
+    let all = rendered();
+    let objects = &overlay(all, "openshift").objects;
+    let role = find(
+        objects,
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRole",
+        CONTEXT_RBAC,
+    );
+    let mut granted = BTreeSet::new();
+    for rule in role
+        .pointer("/rules")
+        .and_then(Value::as_array)
+        .expect("rules")
+    {
+        let list = |key: &str| -> Vec<String> {
+            rule.pointer(key)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut verbs = list("/verbs");
+        verbs.sort();
+        assert_eq!(verbs, ["get", "list", "watch"], "read-only: {rule}");
+        assert!(
+            rule.pointer("/resourceNames").is_none(),
+            "list and watch ignore resourceNames"
+        );
+        for group in list("/apiGroups") {
+            for resource in list("/resources") {
+                granted.insert(format!("{group}/{resource}"));
+            }
+        }
+    }
+    let want: BTreeSet<String> = [
+        "config.openshift.io/imagedigestmirrorsets",
+        "config.openshift.io/imagetagmirrorsets",
+        "config.openshift.io/clusterversions",
+        "operator.openshift.io/imagecontentsourcepolicies",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(granted, want);
+    let binding = find(
+        objects,
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        CONTEXT_RBAC,
+    );
+    assert_eq!(s(binding, "/roleRef/kind"), Some("ClusterRole"));
+    assert_eq!(s(binding, "/roleRef/name"), Some(CONTEXT_RBAC));
+    let subjects = binding
+        .pointer("/subjects")
+        .and_then(Value::as_array)
+        .expect("subjects");
+    assert_eq!(subjects.len(), 1);
+    assert_eq!(s(&subjects[0], "/kind"), Some("ServiceAccount"));
+    assert_eq!(s(&subjects[0], "/name"), Some(SERVICE_ACCOUNT));
+    assert_eq!(s(&subjects[0], "/namespace"), Some(NAMESPACE));
+    // The other overlays judge without cluster context: no flag, no RBAC.
+    for name in OVERLAYS.into_iter().filter(|n| *n != "openshift") {
+        let r = overlay(all, name);
+        let args = args_of(container(deployment(&r.objects)));
+        assert!(
+            !args.iter().any(|a| a.starts_with("--cluster-context")),
+            "{name}"
+        );
+        assert!(
+            !r.objects.iter().any(|o| s(o, "/apiVersion")
+                .is_some_and(|v| v.starts_with("rbac.authorization.k8s.io/"))),
+            "{name}: no RBAC"
+        );
+    }
 }
 
 #[test]

@@ -47,6 +47,7 @@ pub async fn run(name: &str, app: fn(AppState) -> Router) {
         body_budgets: Default::default(),
         evictable_after: EVICTABLE_AFTER,
         policy: Policy::default(),
+        cluster_context: None,
     };
     match start_with(config, app).await {
         Ok(running) => {

@@ -42,6 +42,11 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TriggerLabels {
     trigger: String,
 }
@@ -69,6 +74,8 @@ pub struct Metrics {
     connections_evicted: Family<ListenerLabels, Counter>,
     connections_limit: Family<ListenerLabels, Gauge>,
     handshake_failures: Family<ReasonLabels, Counter>,
+    context_synced: Family<KindLabels, Gauge>,
+    context_objects: Family<KindLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -85,6 +92,7 @@ impl Metrics {
         metrics.register_requests(&mut registry);
         metrics.register_certificate(&mut registry);
         metrics.register_connections(&mut registry);
+        metrics.register_context(&mut registry);
         metrics.registry = registry;
         metrics
     }
@@ -108,6 +116,8 @@ impl Metrics {
             connections_evicted: Family::default(),
             connections_limit: Family::default(),
             handshake_failures: Family::default(),
+            context_synced: Family::default(),
+            context_objects: Family::default(),
         }
     }
 
@@ -210,6 +220,40 @@ impl Metrics {
             "The listener's limit on open connections",
             self.connections_limit.clone(),
         );
+    }
+
+    /// The cluster context of `serve --cluster-context` (see `server::watch`), by kind, at 0
+    /// for every kind until it is listed (and so for good without the flag).
+    fn register_context(&self, registry: &mut Registry) {
+        registry.register(
+            "context_synced",
+            "1 while the kind's cluster context is listed and watched (serve --cluster-context), 0 before, after a failure until listed again, and without the flag",
+            self.context_synced.clone(),
+        );
+        registry.register(
+            "context_objects",
+            "Objects of the kind in the cluster context the reviews judge with (the last seen while unavailable)",
+            self.context_objects.clone(),
+        );
+        for kind in super::watch::KIND_NAMES {
+            let labels = KindLabels { kind };
+            self.context_synced.get_or_create(&labels).set(0);
+            self.context_objects.get_or_create(&labels).set(0);
+        }
+    }
+
+    /// Whether a kind of the cluster context is listed and watched now.
+    pub fn context_synced(&self, kind: &'static str, synced: bool) {
+        self.context_synced
+            .get_or_create(&KindLabels { kind })
+            .set(i64::from(synced));
+    }
+
+    /// How many objects of a kind the cluster context holds now.
+    pub fn context_objects(&self, kind: &'static str, count: usize) {
+        self.context_objects
+            .get_or_create(&KindLabels { kind })
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// Counts one answered admission request.

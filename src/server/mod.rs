@@ -18,6 +18,10 @@
 //! concurrent connections in all and per client address enforced before the TLS handshake (see
 //! [`limit`]), `TCP_NODELAY`, certificate hot reload (see [`tls`]) and graceful drain on
 //! SIGTERM/SIGINT. What bounds a request's memory, time and output is in [`validate`].
+//!
+//! With `--cluster-context`, [`watch`] keeps the cluster context (mirror sets, release image)
+//! current from the API server and publishes a new policy per change; neither the start, nor
+//! readiness, nor a review waits for it.
 // An adapter (clippy.toml): sockets, certificate files, deadlines and latencies.
 #![allow(clippy::disallowed_methods)]
 
@@ -26,6 +30,7 @@ pub mod limit;
 pub mod metrics;
 pub mod tls;
 pub mod validate;
+pub mod watch;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,6 +39,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -94,6 +100,9 @@ pub struct ServeConfig {
     pub body_budgets: BodyBudgets,
     /// The rule settings.
     pub policy: Policy,
+    /// Watch the cluster context through this API server and judge with it (see [`watch`]);
+    /// `None`: judge with `policy` as it is.
+    pub cluster_context: Option<watch::ApiServer>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -128,7 +137,8 @@ impl std::error::Error for ServerError {}
 /// Shared by every request.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    policy: Arc<Policy>,
+    /// The policy reviews judge with; the cluster-context watch publishes a new one per change.
+    policy: Arc<ArcSwap<Policy>>,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
     default_timeout: Duration,
@@ -145,13 +155,19 @@ impl AppState {
     /// State for a router; `ready` starts false.
     pub fn with_budgets(policy: Policy, default_timeout: Duration, bodies: BodyBudgets) -> Self {
         AppState {
-            policy: Arc::new(policy),
+            policy: Arc::new(ArcSwap::from_pointee(policy)),
             metrics: Arc::new(Metrics::new()),
             ready: Arc::new(AtomicBool::new(false)),
             default_timeout,
             budgets: Arc::new(Budgets::new(bodies)),
             log_budget: Arc::default(),
         }
+    }
+
+    /// The policy a review starting now judges with (with the cluster context as last
+    /// published by the watch, if any).
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
     }
 
     /// The metrics.
@@ -237,6 +253,8 @@ pub struct Running {
     probe_handle: Option<axum_server::Handle<SocketAddr>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     reloader: tokio::task::JoinHandle<()>,
+    /// The cluster-context watch, when on.
+    watch: Option<tokio::task::JoinHandle<()>>,
     shutdown_timeout: Duration,
 }
 
@@ -256,6 +274,9 @@ impl Running {
             h.graceful_shutdown(Some(Duration::from_secs(1)));
         }
         self.reloader.abort();
+        if let Some(watch) = &self.watch {
+            watch.abort();
+        }
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServerError::Io(e)),
@@ -338,6 +359,15 @@ pub async fn start_with(
             error: std::io::Error::other("listener did not start"),
         });
     }
+    // Started, never waited for: readiness and reviews do not depend on the API server.
+    let watch = config.cluster_context.clone().map(|api_server| {
+        tokio::spawn(watch::run(
+            api_server,
+            config.policy.clone(),
+            state.policy.clone(),
+            state.metrics.clone(),
+        ))
+    });
     state.set_ready(true);
     tracing::info!(%addr, probe_addr = ?probe_addr, "image-config-webhook ready");
     Ok(Running {
@@ -348,6 +378,7 @@ pub async fn start_with(
         probe_handle,
         server,
         reloader,
+        watch,
         shutdown_timeout: config.shutdown_timeout,
     })
 }

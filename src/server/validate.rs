@@ -570,13 +570,13 @@ async fn judge(
     if bytes.len() <= INLINE_BODY_BYTES {
         // Judged where it arrived: a review this small takes microseconds, less than handing it
         // to a pool thread and back would (two context switches on a busy core).
-        let judged = judge_bytes(&bytes, &state.policy, budget);
+        let judged = judge_bytes(&bytes, &state.policy.load(), budget);
         drop((slot, running));
         let mut judged = judged.map_err(Rejection::Review)?;
         judged.held = held;
         return Ok(judged);
     }
-    let policy = state.policy.clone();
+    let policy = state.policy.load_full();
     let work_bytes = bytes.clone();
     let work = pool.run(move || {
         // The lane's slot and the gauge are held until the work ends, even when the answer has

@@ -83,6 +83,7 @@ pub fn serve_config(cert: &Path, key: &Path) -> ServeConfig {
         body_budgets: Default::default(),
         evictable_after: server::limit::EVICTABLE_AFTER,
         policy: Policy::default(),
+        cluster_context: None,
     }
 }
 

@@ -3,11 +3,18 @@
 //! (`MIRRORS.md` §1, §2, §5).
 //!
 //! These are plain values. Where they come from is an adapter's business: files given to
-//! `replay --context` and `explain --context`, or the live watch of `serve --cluster-context`.
+//! `replay --context` and `explain --context` ([`load`]), or the live watch of `serve
+//! --cluster-context` (`server::watch`). [`ContextObject::from_value`] reads one object for
+//! both.
 //! The node model ([`crate::node`]) reads them; the engine gets them through the
 //! [`crate::Policy`] it runs with, so a review never waits for them.
 
+mod decode;
+pub mod load;
+
 use serde::Serialize;
+
+use crate::field::FieldError;
 
 /// `mirrorSourcePolicy` of an IDMS or ITMS item (ICSP items have none: they contact the
 /// source).
@@ -127,7 +134,8 @@ pub enum ContextObject {
 pub struct ObjectError {
     /// `Kind/name` when they could be read (`Kind` alone otherwise).
     pub object: String,
-    /// What is wrong, e.g. `spec.imageDigestMirrors[0].source: missing field`.
+    /// What is wrong, as the API server would say it: one field error
+    /// (`spec.imageDigestMirrors[0].source: Required value`), or several in brackets.
     pub reason: String,
 }
 
@@ -139,147 +147,65 @@ impl std::fmt::Display for ObjectError {
 
 impl std::error::Error for ObjectError {}
 
-mod wire {
-    //! The API's shapes of the four kinds, only the fields MCO reads.
-    use serde::Deserialize;
-
-    #[derive(Deserialize)]
-    pub struct Meta {
-        #[serde(default)]
-        pub name: String,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct Item {
-        pub source: String,
-        #[serde(default)]
-        pub mirrors: Option<Vec<String>>,
-        #[serde(default)]
-        pub mirror_source_policy: Option<String>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct Spec {
-        #[serde(default)]
-        pub image_digest_mirrors: Option<Vec<Item>>,
-        #[serde(default)]
-        pub image_tag_mirrors: Option<Vec<Item>>,
-        #[serde(default)]
-        pub repository_digest_mirrors: Option<Vec<Item>>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Desired {
-        #[serde(default)]
-        pub image: Option<String>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Status {
-        #[serde(default)]
-        pub desired: Option<Desired>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Object {
-        #[serde(default)]
-        pub metadata: Option<Meta>,
-        #[serde(default)]
-        pub spec: Option<Spec>,
-        #[serde(default)]
-        pub status: Option<Status>,
-    }
+/// Which shape an object's `apiVersion` and `kind` pick.
+enum Shape {
+    MirrorSet(MirrorKind),
+    ClusterVersion,
 }
 
 impl ContextObject {
     /// Reads one object. `apiVersion` and `kind` pick the shape: IDMS and ITMS
     /// (`config.openshift.io/v1`), ICSP (`operator.openshift.io/v1alpha1`) and ClusterVersion
     /// (`config.openshift.io/v1`, only the one named `version`; another name is `Other`).
+    /// A field of the wrong type, a missing `source` or an unknown `mirrorSourcePolicy` is an
+    /// error at its field path, worded as the API server words it.
     pub fn from_value(value: &serde_json::Value) -> Result<ContextObject, ObjectError> {
         let text = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or_default();
         let (api_version, kind) = (text("apiVersion"), text("kind"));
+        let other = || ContextObject::Other {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+        };
         let group = api_version.split_once('/').map_or("", |(group, _)| group);
-        let mirror_kind = match (group, kind) {
-            ("config.openshift.io", "ImageDigestMirrorSet") => Some(MirrorKind::Digest),
-            ("config.openshift.io", "ImageTagMirrorSet") => Some(MirrorKind::Tag),
+        let shape = match (group, kind) {
+            ("config.openshift.io", "ImageDigestMirrorSet") => Shape::MirrorSet(MirrorKind::Digest),
+            ("config.openshift.io", "ImageTagMirrorSet") => Shape::MirrorSet(MirrorKind::Tag),
             ("operator.openshift.io", "ImageContentSourcePolicy") => {
-                Some(MirrorKind::ContentSource)
+                Shape::MirrorSet(MirrorKind::ContentSource)
             }
-            ("config.openshift.io", "ClusterVersion") => None,
-            _ => {
-                return Ok(ContextObject::Other {
-                    api_version: api_version.to_owned(),
-                    kind: kind.to_owned(),
-                });
-            }
+            ("config.openshift.io", "ClusterVersion") => Shape::ClusterVersion,
+            _ => return Ok(other()),
         };
-        let name = value
-            .get("metadata")
-            .and_then(|m| m.get("name"))
-            .and_then(|n| n.as_str())
-            .unwrap_or_default();
-        let error = |reason: String| ObjectError {
-            object: if name.is_empty() {
-                kind.to_owned()
-            } else {
-                format!("{kind}/{name}")
+        let name = decode::name(value);
+        let error = |errors: Vec<FieldError>| ObjectError {
+            object: match name {
+                Some(name) if !name.is_empty() => format!("{kind}/{name}"),
+                _ => kind.to_owned(),
             },
-            reason,
+            reason: decode::aggregate(&errors),
         };
-        let object: wire::Object =
-            serde_json::from_value(value.clone()).map_err(|e| error(e.to_string()))?;
-        let name = object.metadata.map(|m| m.name).unwrap_or_default();
-        let Some(mirror_kind) = mirror_kind else {
-            if name != "version" {
-                return Ok(ContextObject::Other {
-                    api_version: api_version.to_owned(),
-                    kind: kind.to_owned(),
-                });
+        match shape {
+            Shape::ClusterVersion if name != Some("version") => Ok(other()),
+            Shape::ClusterVersion => decode::release_image(value)
+                .map(ContextObject::ReleaseImage)
+                .map_err(error),
+            Shape::MirrorSet(mirror_kind) => {
+                let rules = decode::mirror_rules(mirror_kind, value).map_err(error)?;
+                let name = name.unwrap_or_default().to_owned();
+                Ok(ContextObject::MirrorSet(
+                    mirror_kind,
+                    MirrorSet { name, rules },
+                ))
             }
-            let image = object.status.and_then(|s| s.desired).and_then(|d| d.image);
-            return Ok(ContextObject::ReleaseImage(image.filter(|i| !i.is_empty())));
-        };
-        let (field, items) = match (mirror_kind, object.spec) {
-            (MirrorKind::Digest, Some(spec)) => ("imageDigestMirrors", spec.image_digest_mirrors),
-            (MirrorKind::Tag, Some(spec)) => ("imageTagMirrors", spec.image_tag_mirrors),
-            (MirrorKind::ContentSource, Some(spec)) => {
-                ("repositoryDigestMirrors", spec.repository_digest_mirrors)
-            }
-            (_, None) => ("", None),
-        };
-        let mut rules = Vec::new();
-        for (i, item) in items.unwrap_or_default().into_iter().enumerate() {
-            let source_policy = match (mirror_kind, item.mirror_source_policy.as_deref()) {
-                (_, None | Some("")) => None,
-                (MirrorKind::ContentSource, Some(_)) => None,
-                (_, Some("NeverContactSource")) => Some(MirrorSourcePolicy::NeverContactSource),
-                (_, Some("AllowContactingSource")) => {
-                    Some(MirrorSourcePolicy::AllowContactingSource)
-                }
-                (_, Some(other)) => {
-                    return Err(error(format!(
-                        "spec.{field}[{i}].mirrorSourcePolicy: Unsupported value: {other:?}: supported values: \"NeverContactSource\", \"AllowContactingSource\""
-                    )));
-                }
-            };
-            rules.push(MirrorRule {
-                source: item.source,
-                mirrors: item.mirrors.unwrap_or_default(),
-                source_policy,
-            });
         }
-        Ok(ContextObject::MirrorSet(
-            mirror_kind,
-            MirrorSet { name, rules },
-        ))
     }
 }
 
 impl ClusterContext {
     /// Adds one object read by [`ContextObject::from_value`]; `Other` is ignored. Mirror sets
-    /// stay ordered by name (MCO lists them; the order of equal sources' mirrors is merged).
+    /// stay ordered by name (MCO lists them; the order of equal sources' mirrors is merged); a
+    /// set of the same kind and name replaces the one there, as the API server holds one
+    /// object per name.
     pub fn add(&mut self, object: ContextObject) {
         match object {
             ContextObject::MirrorSet(kind, set) => {
@@ -288,8 +214,11 @@ impl ClusterContext {
                     MirrorKind::Tag => &mut self.tag_mirror_sets,
                     MirrorKind::ContentSource => &mut self.content_source_policies,
                 };
-                let at = sets.partition_point(|s| s.name <= set.name);
-                sets.insert(at, set);
+                let at = sets.partition_point(|s| s.name < set.name);
+                match sets.get_mut(at) {
+                    Some(same) if same.name == set.name => *same = set,
+                    _ => sets.insert(at, set),
+                }
             }
             ContextObject::ReleaseImage(image) => self.release_image = image,
             ContextObject::Other { .. } => {}
@@ -367,7 +296,74 @@ mod tests {
         let err = ContextObject::from_value(&missing).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "ImageTagMirrorSet/y: missing field `source`"
+            "ImageTagMirrorSet/y: spec.imageTagMirrors[0].source: Required value"
         );
+    }
+
+    #[test]
+    fn type_errors_are_at_their_paths_and_all_are_said() {
+        let bad = json!({"apiVersion": "config.openshift.io/v1", "kind": "ImageDigestMirrorSet",
+                         "metadata": {"name": "z"},
+                         "spec": {"imageDigestMirrors": [
+                             {"source": "a.io", "mirrors": "m.io"},
+                             {"source": 5, "mirrors": ["m.io", 7]},
+                             "x"]}});
+        let err = ContextObject::from_value(&bad).unwrap_err();
+        assert_eq!(
+            err.reason,
+            "[spec.imageDigestMirrors[0].mirrors: Invalid value: \"string\": \
+             spec.imageDigestMirrors[0].mirrors in body must be of type array: \"string\", \
+             spec.imageDigestMirrors[1].source: Invalid value: \"integer\": \
+             spec.imageDigestMirrors[1].source in body must be of type string: \"integer\", \
+             spec.imageDigestMirrors[1].mirrors[1]: Invalid value: \"integer\": \
+             spec.imageDigestMirrors[1].mirrors[1] in body must be of type string: \"integer\", \
+             spec.imageDigestMirrors[2]: Invalid value: \"string\": \
+             spec.imageDigestMirrors[2] in body must be of type object: \"string\"]"
+        );
+        let spec = json!({"apiVersion": "config.openshift.io/v1", "kind": "ImageTagMirrorSet",
+                          "spec": []});
+        assert_eq!(
+            ContextObject::from_value(&spec).unwrap_err().to_string(),
+            "ImageTagMirrorSet: spec: Invalid value: \"array\": spec in body must be of type object: \"array\""
+        );
+        let version = json!({"apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion",
+                             "metadata": {"name": "version"}, "status": {"desired": {"image": 1}}});
+        assert_eq!(
+            ContextObject::from_value(&version).unwrap_err().object,
+            "ClusterVersion/version"
+        );
+        let other = json!({"apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion",
+                           "metadata": {"name": "not-version"}});
+        assert!(matches!(
+            ContextObject::from_value(&other),
+            Ok(ContextObject::Other { .. })
+        ));
+    }
+
+    #[test]
+    fn a_set_of_the_same_name_replaces_the_one_there() {
+        let set = |name: &str, source: &str| {
+            ContextObject::MirrorSet(
+                MirrorKind::Digest,
+                MirrorSet {
+                    name: name.into(),
+                    rules: vec![MirrorRule {
+                        source: source.into(),
+                        mirrors: vec![],
+                        source_policy: None,
+                    }],
+                },
+            )
+        };
+        let mut context = ClusterContext::default();
+        for (name, source) in [("b", "1.io"), ("a", "2.io"), ("b", "3.io"), ("c", "4.io")] {
+            context.add(set(name, source));
+        }
+        let seen: Vec<_> = context
+            .digest_mirror_sets
+            .iter()
+            .map(|s| (s.name.as_str(), s.rules[0].source.as_str()))
+            .collect();
+        assert_eq!(seen, [("a", "2.io"), ("b", "3.io"), ("c", "4.io")]);
     }
 }
