@@ -6,7 +6,8 @@
 //! expectations: all met), 1 a denial (with expectations: a mismatch; with `replay
 //! --fail-on-warn` also a warning), 2 an input that cannot be read or judged, or a usage error,
 //! 3 an internal error; `explain` adds 4 (`--render`: the machine-config operator refuses) and
-//! 5 (the API server would deny the config).
+//! 5 (the API server would deny the config); `certs check` exits 1 when the bundle does not
+//! verify the certificate or it expires within `--min-days`.
 // The CLI, the outermost adapter (clippy.toml): files, the environment, the clock.
 #![allow(clippy::disallowed_methods)]
 
@@ -55,7 +56,7 @@ enum Command {
     /// Serve the admission webhook over TLS.
     Serve(Box<ServeArgs>),
     /// Write a CA and a serving certificate for the webhook's Service.
-    Certs(CertsArgs),
+    Certs(Box<CertsArgs>),
     /// Show what an Image config does to image references: node pulls, imports, short names.
     ///
     /// With --old (or an AdmissionReview's oldObject), show what the change would change.
@@ -318,16 +319,27 @@ enum RenderFile {
 }
 
 #[derive(clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "\
+Without a subcommand: a new CA and serving certificate. With --ca-dir the CA is kept there, and
+`certs renew` later issues new serving certificates from it without changing the caBundle;
+`certs rotate-ca` changes the CA itself in three steps (certs/README.md walks through them).
+Exit status: 0 done (check: the bundle verifies the certificate, with --min-days left), 1 check:
+not verified, expired or expiring within --min-days, 2 unusable flags or files."
+)]
 struct CertsArgs {
-    /// The Service name.
-    #[arg(long, default_value = certs::DEFAULT_SERVICE)]
-    service: String,
-    /// The Service's namespace.
-    #[arg(long, default_value = certs::DEFAULT_NAMESPACE)]
-    namespace: String,
-    /// Where to write ca.crt, tls.crt and tls.key.
+    #[command(subcommand)]
+    action: Option<CertsAction>,
+    #[command(flatten)]
+    target: CertsTarget,
+    /// Where to write ca.crt (the caBundle), tls.crt and tls.key.
     #[arg(long, value_name = "DIR", default_value = "certs")]
     out: PathBuf,
+    /// Keep the CA in DIR (ca.crt, and ca.key with mode 0600), never in --out, so that `certs
+    /// renew` can issue from it [default: the CA key is not kept].
+    #[arg(long, value_name = "DIR")]
+    ca_dir: Option<PathBuf>,
     /// Overwrite existing files.
     #[arg(long)]
     force: bool,
@@ -335,6 +347,64 @@ struct CertsArgs {
     /// ca.crt when the files exist and --force is not given).
     #[arg(long)]
     print_ca_bundle: bool,
+}
+
+/// The Service a serving certificate is for.
+#[derive(clap::Args)]
+struct CertsTarget {
+    /// The Service name.
+    #[arg(long, default_value = certs::DEFAULT_SERVICE)]
+    service: String,
+    /// The Service's namespace.
+    #[arg(long, default_value = certs::DEFAULT_NAMESPACE)]
+    namespace: String,
+}
+
+#[derive(Subcommand)]
+enum CertsAction {
+    /// A new serving certificate from the CA kept in --ca-dir, for the same names; the caBundle
+    /// (--out's ca.crt) does not change.
+    Renew(KeptArgs),
+    /// Change the CA: step 1 writes a caBundle with the current and a new CA; after `certs
+    /// renew` (step 2) and once the pods serve its certificate, --finish (step 3) drops the old CA.
+    RotateCa {
+        #[command(flatten)]
+        kept: KeptArgs,
+        /// Step 3: the caBundle becomes the new CA alone and the previous CA is deleted; refused
+        /// until --out's certificate is issued by the new CA.
+        #[arg(long)]
+        finish: bool,
+    },
+    /// Whether a CA bundle verifies the serving certificate for the Service's DNS name, and how
+    /// long until it expires.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct KeptArgs {
+    #[command(flatten)]
+    target: CertsTarget,
+    /// The CA's directory (ca.crt, ca.key), written by `certs --ca-dir DIR`.
+    #[arg(long, value_name = "DIR")]
+    ca_dir: PathBuf,
+    /// Where ca.crt (the caBundle), tls.crt and tls.key are.
+    #[arg(long, value_name = "DIR", default_value = "certs")]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    target: CertsTarget,
+    /// The CA bundle (PEM) the API server trusts: the caBundle, decoded.
+    #[arg(long, value_name = "FILE")]
+    ca_bundle: PathBuf,
+    /// The directory of the serving certificate (DIR/tls.crt, leaf first).
+    #[arg(long, value_name = "DIR")]
+    cert_dir: PathBuf,
+    /// Fail (exit 1) when the certificate expires within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = certs::check::DEFAULT_MIN_DAYS)]
+    min_days: i64,
 }
 
 #[derive(clap::Args)]
@@ -548,6 +618,9 @@ enum Ended {
     /// `explain --render`: the machine-config operator refuses to render the config (its
     /// error is already on stderr).
     RenderRefused,
+    /// `certs check`: the bundle does not verify the certificate, or it expires within
+    /// `--min-days` (the report is already on stdout).
+    CheckFailed,
     /// The command stopped: the failure, printed as `error: <failure>` (clap's own errors as
     /// clap prints them).
     Failed(Failure),
@@ -574,8 +647,11 @@ enum Failure {
     Remote(RemoteError),
     /// `certs` cannot write the certificates.
     Certs(CertsError),
-    /// `certs --print-ca-bundle` cannot read the existing CA certificate.
+    /// `certs` cannot read a certificate file (`--print-ca-bundle`: the existing CA; `check`:
+    /// the bundle or the serving certificate).
     ReadCa(PathBuf, std::io::Error),
+    /// `certs check`: the bundle, the certificate or the name cannot be used.
+    Check(Option<PathBuf>, certs::check::CheckError),
     /// `serve --dev` cannot write its throwaway certificates.
     DevCerts(CertsError),
     /// `serve --dev` with a certificate and key that are not `DIR/tls.crt` and `DIR/tls.key`.
@@ -607,6 +683,8 @@ impl fmt::Display for Failure {
             Failure::Remote(e) => write!(f, "--server: {e}"),
             Failure::Certs(e) => std::fmt::Display::fmt(e, f),
             Failure::ReadCa(path, e) => write!(f, "{}: cannot read: {e}", path.display()),
+            Failure::Check(Some(path), e) => write!(f, "{}: {e}", path.display()),
+            Failure::Check(None, e) => std::fmt::Display::fmt(e, f),
             Failure::DevCerts(e) => write!(f, "--dev: {e}"),
             Failure::DevLayout => f.write_str(
                 "--dev writes DIR/tls.crt and DIR/tls.key: use --cert-dir DIR (or the defaults)",
@@ -635,6 +713,7 @@ impl Error for Failure {
             Failure::Remote(e) => Some(e),
             Failure::Certs(e) | Failure::DevCerts(e) => Some(e),
             Failure::ReadCa(_, e) | Failure::Runtime(e) => Some(e),
+            Failure::Check(_, e) => Some(e),
             Failure::DevLayout | Failure::MissingCert(_) => None,
             Failure::Serve(e) => Some(e),
         }
@@ -704,7 +783,8 @@ impl Error for FileFlagError {
 /// error, 3 an internal error. `explain`: 0 no decision changes, 1 some decision changes, 2 a
 /// usage error or no reference can be parsed, 4 (`--render`) the machine-config operator
 /// refuses to render, 5 the API server would deny the config. `serve`, `certs`: 2 for unusable
-/// flags, certificates or addresses, 3 when the async runtime cannot start.
+/// flags, certificates or addresses, 3 when the async runtime cannot start; `certs check` 1 when
+/// the bundle does not verify the certificate or it expires within `--min-days`.
 fn exit_code(ended: &Ended) -> u8 {
     match ended {
         Ended::Done | Ended::Help => 0,
@@ -721,6 +801,7 @@ fn exit_code(ended: &Ended) -> u8 {
             explain::Conclusion::Denied => 5,
         },
         Ended::RenderRefused => 4,
+        Ended::CheckFailed => 1,
         Ended::Failed(failure) => match failure {
             Failure::Arguments(_)
             | Failure::Settings(_)
@@ -729,6 +810,7 @@ fn exit_code(ended: &Ended) -> u8 {
             | Failure::Remote(_)
             | Failure::Certs(_)
             | Failure::ReadCa(..)
+            | Failure::Check(..)
             | Failure::DevCerts(_)
             | Failure::DevLayout
             | Failure::MissingCert(_)
@@ -743,7 +825,7 @@ fn main() -> ExitCode {
         Ok(cli) => match cli.command {
             Command::Replay(args) => run_replay(*args),
             Command::Serve(args) => run_serve(*args),
-            Command::Certs(args) => run_certs(args),
+            Command::Certs(args) => run_certs(*args),
             Command::Explain(args) => run_explain(*args),
             Command::Rules { output } => print_rules(output),
         },
@@ -1045,22 +1127,67 @@ fn render(config: &serde_json::Value, settings: &Settings, file: RenderFile) -> 
 }
 
 fn run_certs(args: CertsArgs) -> Ended {
-    let ca = args.out.join("ca.crt");
-    if args.print_ca_bundle && !args.force && ca.exists() {
-        return match std::fs::read(&ca) {
-            Ok(pem) => {
-                let _ = write_stdout(&(certs::base64(&pem) + "\n"));
-                Ended::Done
+    let CertsArgs {
+        action,
+        target,
+        out,
+        ca_dir,
+        force,
+        print_ca_bundle,
+    } = args;
+    let (service, namespace) = (target.service.as_str(), target.namespace.as_str());
+    match action {
+        Some(CertsAction::Renew(k)) => print_done(certs::kept::renew(
+            &k.target.service,
+            &k.target.namespace,
+            &k.ca_dir,
+            &k.out,
+        )),
+        Some(CertsAction::RotateCa { kept: k, finish }) => print_done(if finish {
+            certs::kept::finish_rotation(&k.target.service, &k.target.namespace, &k.ca_dir, &k.out)
+        } else {
+            certs::kept::rotate_ca(&k.target.service, &k.ca_dir, &k.out)
+        }),
+        Some(CertsAction::Check(c)) => run_check(&c),
+        None => {
+            let ca = out.join("ca.crt");
+            if print_ca_bundle && !force && ca.exists() {
+                return match std::fs::read(&ca) {
+                    Ok(pem) => {
+                        let _ = write_stdout(&(certs::base64(&pem) + "\n"));
+                        Ended::Done
+                    }
+                    Err(e) => Failure::ReadCa(ca, e).into(),
+                };
             }
-            Err(e) => Failure::ReadCa(ca, e).into(),
-        };
+            match ca_dir {
+                Some(dir) => match certs::kept::generate(service, namespace, &dir, &out, force) {
+                    Ok(done) if print_ca_bundle => {
+                        let _ = write_stdout(&(certs::base64(done.bundle_pem.as_bytes()) + "\n"));
+                        Ended::Done
+                    }
+                    other => print_done(other),
+                },
+                None => generate_certs(service, namespace, &out, force, print_ca_bundle),
+            }
+        }
     }
-    match certs::generate(&args.service, &args.namespace, &args.out, args.force) {
+}
+
+/// `certs` without --ca-dir: a CA that is not kept, and a serving pair.
+fn generate_certs(
+    service: &str,
+    namespace: &str,
+    out: &Path,
+    force: bool,
+    print_ca_bundle: bool,
+) -> Ended {
+    match certs::generate(service, namespace, out, force) {
         Ok(written) => {
-            if args.print_ca_bundle {
+            if print_ca_bundle {
                 let _ = write_stdout(&(certs::base64(written.ca_pem.as_bytes()) + "\n"));
             } else {
-                let names = certs::subject_alt_names(&args.service, &args.namespace).join(", ");
+                let names = certs::subject_alt_names(service, namespace).join(", ");
                 let _ = write_stdout(&format!(
                     "wrote {}, {} and {} (key mode 0600)\nserving certificate valid for: {names}\n",
                     written.ca.display(),
@@ -1071,6 +1198,66 @@ fn run_certs(args: CertsArgs) -> Ended {
             Ended::Done
         }
         Err(e) => Failure::Certs(e).into(),
+    }
+}
+
+/// What a kept-CA command wrote and removed, whether the caBundle changed, and the next step.
+fn print_done(done: Result<certs::kept::Done, CertsError>) -> Ended {
+    let done = match done {
+        Ok(done) => done,
+        Err(e) => return Failure::Certs(e).into(),
+    };
+    let mut text = String::new();
+    for path in &done.wrote {
+        let mode = if path.extension().is_some_and(|e| e == "key") {
+            " (mode 0600)"
+        } else {
+            ""
+        };
+        text += &format!("wrote {}{mode}\n", path.display());
+    }
+    for path in &done.removed {
+        text += &format!("removed {}\n", path.display());
+    }
+    text += if done.bundle_changed {
+        "caBundle: changed\n"
+    } else {
+        "caBundle: unchanged\n"
+    };
+    text += &format!("next: {}\n", done.next);
+    let _ = write_stdout(&text);
+    Ended::Done
+}
+
+/// `certs check`: the report on stdout; exit 1 unless it passed.
+fn run_check(args: &CheckArgs) -> Ended {
+    let chain_path = args.cert_dir.join("tls.crt");
+    let read = |path: &Path| std::fs::read(path).map_err(|e| Failure::ReadCa(path.to_owned(), e));
+    let (bundle, chain) = match (read(&args.ca_bundle), read(&chain_path)) {
+        (Ok(bundle), Ok(chain)) => (bundle, chain),
+        (Err(failure), _) | (_, Err(failure)) => return failure.into(),
+    };
+    let name = format!("{}.{}.svc", args.target.service, args.target.namespace);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    match certs::check::check(&bundle, &chain, &name, now, args.min_days) {
+        Ok(report) => {
+            let _ = write_stdout(&format!("{report}\n"));
+            if report.passed() {
+                Ended::Done
+            } else {
+                Ended::CheckFailed
+            }
+        }
+        Err(e) => {
+            let path = match e.input {
+                certs::check::Input::Bundle => Some(args.ca_bundle.clone()),
+                certs::check::Input::Chain => Some(chain_path),
+                _ => None,
+            };
+            Failure::Check(path, e).into()
+        }
     }
 }
 

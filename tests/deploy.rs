@@ -17,6 +17,8 @@
 //! - NetworkPolicy: the openshift overlay admits only host-network traffic (the API server) to
 //!   the webhook port; the opt-in component (manifests/components/network-policy) renders and
 //!   validates over the plain and cert-manager overlays, and its placeholders are never CIDRs.
+//! - The opt-in alerts (manifests/components/prometheus-rule) render over every overlay, scrape
+//!   the port the probes use, and name only metrics that a running server exports.
 //! - The certificates from `certs` verify with rustls for the Service's DNS names.
 //! - No private key is tracked by git.
 // Outside the pure core (clippy.toml): it reads fixtures, spawns the binary and times things.
@@ -53,6 +55,8 @@ const HTTPS_PORT_NAME: &str = "https";
 const PROBE_PORT_NAME: &str = "probes";
 /// The opt-in NetworkPolicy component for clusters other than OpenShift.
 const NETWORK_POLICY_COMPONENT: &str = "components/network-policy";
+/// The opt-in alerts (PrometheusRule and PodMonitor) for clusters with the Prometheus Operator.
+const PROMETHEUS_RULE_COMPONENT: &str = "components/prometheus-rule";
 /// The NetworkPolicies, by name: one for the webhook port, one for the probe port.
 const API_SERVER_POLICY: &str = "image-config-webhook-api-server";
 const PROBES_POLICY: &str = "image-config-webhook-probes";
@@ -2043,6 +2047,225 @@ fn network_policy_component_is_off_by_default_and_renders_when_enabled() {
         files.extend(schema_files(&tmp.0, &format!("{overlay}-netpol"), &objects));
     }
     validate_schemas(validator, &files);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alerts
+// ---------------------------------------------------------------------------------------------
+
+/// The metric names (`image_config_webhook_...`) in `text`.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (at, _) in text.match_indices("image_config_webhook_") {
+        let name: String = text[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        names.insert(name);
+    }
+    names
+}
+
+/// The PrometheusRule as shipped, read without kustomize.
+fn prometheus_rule() -> Value {
+    let path = repo()
+        .join("manifests")
+        .join(PROMETHEUS_RULE_COMPONENT)
+        .join("prometheusrule.yaml");
+    let mut docs = yaml_docs(&read(&path), "prometheusrule.yaml");
+    assert_eq!(docs.len(), 1, "one PrometheusRule");
+    docs.remove(0)
+}
+
+/// The rule's alerts: name -> expression.
+fn alerts(rule: &Value) -> BTreeMap<String, String> {
+    let groups = rule
+        .pointer("/spec/groups")
+        .and_then(Value::as_array)
+        .expect("spec.groups");
+    groups
+        .iter()
+        .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+        .map(|r| {
+            (
+                s(&r, "/alert").expect("an alert name").to_owned(),
+                s(&r, "/expr").expect("an expr").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_rule_alerts_on_expiry_within_14_days_and_on_handshake_failures() {
+    let rule = prometheus_rule();
+    assert_eq!(s(&rule, "/kind"), Some("PrometheusRule"));
+    assert_eq!(s(&rule, "/metadata/namespace"), Some(NAMESPACE));
+    let alerts = alerts(&rule);
+    let expiry = &alerts["ImageConfigWebhookCertificateExpiresSoon"];
+    assert_eq!(
+        expiry.split_whitespace().collect::<Vec<_>>().join(" "),
+        "image_config_webhook_certificate_expiry_timestamp_seconds - time() < 14 * 24 * 3600"
+    );
+    let handshakes = &alerts["ImageConfigWebhookTLSHandshakeFailures"];
+    assert!(
+        handshakes.contains("increase(image_config_webhook_tls_handshake_failures_total[10m])")
+            && handshakes.ends_with("> 0"),
+        "{handshakes}"
+    );
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    // Each alert says what to do.
+    let text = read(
+        &repo()
+            .join("manifests")
+            .join(PROMETHEUS_RULE_COMPONENT)
+            .join("prometheusrule.yaml"),
+    );
+    assert_eq!(text.matches("Runbook").count(), 2, "a runbook per alert");
+}
+
+/// Every metric the rule names is in the /metrics of a server started here, with a series.
+#[test]
+fn prometheus_rule_names_only_metrics_the_server_exports() {
+    let rule = prometheus_rule();
+    let exprs: String = alerts(&rule)
+        .values()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let wanted = metric_names(&exprs);
+    assert!(wanted.len() >= 2, "{wanted:?}");
+
+    let tmp = TempDir::new("rule-metrics");
+    let dir = tmp.0.join("tls");
+    run_ok(&["certs", "--out", dir.to_str().expect("UTF-8 path")]);
+    let (port, probe) = (free_port(), free_port());
+    let _server = common::binary::spawn_binary(
+        &[
+            "serve",
+            "--cert-dir",
+            dir.to_str().expect("UTF-8 path"),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--probe-addr",
+            &format!("127.0.0.1:{probe}"),
+        ],
+        &tmp.0.join("stderr"),
+    );
+    let started = Instant::now();
+    let metrics = loop {
+        if let Ok((200, body)) = http_get(probe, "/metrics") {
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server did not serve /metrics: {}",
+            std::fs::read_to_string(tmp.0.join("stderr")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for name in &wanted {
+        assert!(
+            metrics.lines().any(|l| l
+                .strip_prefix(name.as_str())
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))),
+            "the rule names {name}, which the server's /metrics has no series of:\n{metrics}"
+        );
+    }
+}
+
+#[test]
+fn prometheus_rule_component_is_off_by_default_and_renders_over_every_overlay() {
+    let manifests = repo().join("manifests");
+    let component_dir = manifests.join(PROMETHEUS_RULE_COMPONENT);
+    let kustomization = yaml_docs(
+        &read(&component_dir.join("kustomization.yaml")),
+        "component kustomization",
+    );
+    assert_eq!(s(&kustomization[0], "/kind"), Some("Component"));
+    for overlay in OVERLAYS {
+        let text = read(
+            &manifests
+                .join("overlays")
+                .join(overlay)
+                .join("kustomization.yaml"),
+        );
+        assert!(
+            !text.contains(PROMETHEUS_RULE_COMPONENT),
+            "overlays/{overlay} must not enable the alerts (they need the Prometheus Operator)"
+        );
+    }
+    let readme = read(&manifests.join("README.md"));
+    assert!(
+        readme.contains(&format!("../manifests/{PROMETHEUS_RULE_COMPONENT}")),
+        "manifests/README.md shows how to enable the alerts"
+    );
+
+    let renderer = &tools().renderer;
+    let tmp = TempDir::new("alerts");
+    let copy = tmp.0.join("manifests");
+    let user_certs = manifests.join("overlays/plain/certs");
+    copy_dir(&manifests, &copy, &|p| p == user_certs);
+    run_ok(&[
+        "certs",
+        "--out",
+        copy.join("overlays/plain/certs")
+            .to_str()
+            .expect("UTF-8 path"),
+    ]);
+    for overlay in OVERLAYS {
+        let site = tmp.0.join(format!("site-{overlay}"));
+        std::fs::create_dir_all(&site).expect("site dir");
+        std::fs::write(
+            site.join("kustomization.yaml"),
+            format!(
+                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
+                 resources:\n  - ../manifests/overlays/{overlay}\n\
+                 components:\n  - ../manifests/{PROMETHEUS_RULE_COMPONENT}\n"
+            ),
+        )
+        .expect("write kustomization");
+        let objects = yaml_docs(
+            &render(renderer, &site).unwrap_or_else(|e| panic!("{overlay} + alerts: {e}")),
+            overlay,
+        );
+        let alone = render(renderer, &copy.join("overlays").join(overlay))
+            .map(|t| yaml_docs(&t, overlay))
+            .unwrap_or_else(|e| panic!("{overlay}: {e}"));
+        assert_eq!(
+            objects.len(),
+            alone.len() + 2,
+            "{overlay}: the rule and the PodMonitor"
+        );
+        let rule = find(
+            &objects,
+            "monitoring.coreos.com/v1",
+            "PrometheusRule",
+            SERVICE,
+        );
+        assert_eq!(alerts(rule).len(), 2);
+        let monitor = find(&objects, "monitoring.coreos.com/v1", "PodMonitor", SERVICE);
+        assert_eq!(s(monitor, "/metadata/namespace"), Some(NAMESPACE));
+        // It scrapes the pods of the Deployment, on the probe port, at /metrics.
+        let deploy = deployment(&objects);
+        let pod_labels = deploy
+            .pointer("/spec/template/metadata/labels")
+            .and_then(Value::as_object)
+            .expect("pod labels");
+        let selector = monitor
+            .pointer("/spec/selector/matchLabels")
+            .and_then(Value::as_object)
+            .expect("PodMonitor selector");
+        assert!(
+            selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)),
+            "{overlay}: the PodMonitor selects the webhook's pods"
+        );
+        let endpoint = monitor
+            .pointer("/spec/podMetricsEndpoints/0")
+            .expect("an endpoint");
+        assert_eq!(s(endpoint, "/port"), Some(PROBE_PORT_NAME));
+        assert_eq!(s(endpoint, "/path"), Some("/metrics"));
+        container_port(container(deploy), PROBE_PORT_NAME);
+    }
 }
 
 /// The image placeholder that manifests/README.md's install commands replace with `sed`.

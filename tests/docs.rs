@@ -140,11 +140,23 @@ fn generated_tables_name_every_rule() {
 
 /// The subcommands `image-config-webhook --help` lists.
 fn subcommands() -> BTreeSet<String> {
-    let help = run_ok(&["--help"]);
-    let commands = help
-        .split("Commands:")
-        .nth(1)
-        .unwrap_or_else(|| panic!("`--help` lists no commands:\n{help}"));
+    subcommands_of(&[])
+}
+
+/// The subcommands `image-config-webhook <path> --help` lists (none when it lists none).
+fn subcommands_of(path: &[&str]) -> BTreeSet<String> {
+    let mut args = path.to_vec();
+    args.push("--help");
+    let help = run_ok(&args);
+    if path.is_empty() {
+        assert!(
+            help.contains("Commands:"),
+            "`--help` lists no commands:\n{help}"
+        );
+    }
+    let Some(commands) = help.split("Commands:").nth(1) else {
+        return BTreeSet::new();
+    };
     commands
         .lines()
         .skip(1)
@@ -237,12 +249,22 @@ fn every_command_the_documents_show_exists_with_its_flags() {
                 "{file}: `image-config-webhook {}`: no subcommand {sub:?} (there are {subs:?})",
                 words.join(" ")
             );
-            let flags = subcommand_flags(sub);
+            // A subcommand of the subcommand (`certs renew`) has flags of its own.
+            let nested = words
+                .get(1)
+                .filter(|w| subcommands_of(&[sub]).contains(w.as_str()));
+            let (command, flags) = match nested {
+                Some(inner) => (
+                    format!("{sub} {inner}"),
+                    flags_in_help(&run_ok(&[sub, inner, "--help"])),
+                ),
+                None => (sub.clone(), subcommand_flags(sub)),
+            };
             for word in words.iter().filter(|w| w.starts_with("--")) {
                 let flag = word.split('=').next().unwrap_or(word);
                 assert!(
                     flags.contains(flag),
-                    "{file}: `image-config-webhook {}`: `{sub} --help` has no {flag}",
+                    "{file}: `image-config-webhook {}`: `{command} --help` has no {flag}",
                     words.join(" ")
                 );
             }
@@ -285,6 +307,11 @@ fn every_flag_in_a_code_span_is_a_flag_of_the_binary() {
     for sub in subcommands() {
         if sub != "help" {
             all.extend(subcommand_flags(&sub));
+            for inner in subcommands_of(&[&sub]) {
+                if inner != "help" {
+                    all.extend(flags_in_help(&run_ok(&[&sub, &inner, "--help"])));
+                }
+            }
         }
     }
     for file in ["README.md", "docs/operating.md", "docs/rules.md"] {

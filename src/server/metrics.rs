@@ -312,6 +312,11 @@ impl Metrics {
         self.cert_expiry.set(not_after);
     }
 
+    /// The notAfter of the certificate now served, Unix seconds.
+    pub fn cert_not_after(&self) -> i64 {
+        self.cert_expiry.get()
+    }
+
     /// Counts a reload attempt (`success` or `failure`).
     pub fn cert_reload(&self, result: &str) {
         self.cert_reloads

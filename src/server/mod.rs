@@ -16,8 +16,9 @@
 //! Hygiene, each with its flag: TLS handshake timeout, first-request (header) timeout so a slow
 //! client cannot hold a connection, a short keep-alive idle timeout, a write timeout, a limit on
 //! concurrent connections in all and per client address enforced before the TLS handshake (see
-//! [`limit`]), `TCP_NODELAY`, certificate hot reload (see [`tls`]) and graceful drain on
-//! SIGTERM/SIGINT. What bounds a request's memory, time and output is in [`validate`].
+//! [`limit`]), `TCP_NODELAY`, certificate hot reload and a daily expiry warning (see [`tls`]), and
+//! graceful drain on SIGTERM/SIGINT. What bounds a request's memory, time and output is in
+//! [`validate`].
 //!
 //! With `--cluster-context`, [`watch`] keeps the cluster context (mirror sets, release image)
 //! current from the API server and publishes a new policy per change; neither the start, nor
@@ -255,6 +256,7 @@ pub struct Running {
     reloader: tokio::task::JoinHandle<()>,
     /// The cluster-context watch, when on.
     watch: Option<tokio::task::JoinHandle<()>>,
+    expiry: tokio::task::JoinHandle<()>,
     shutdown_timeout: Duration,
 }
 
@@ -277,6 +279,7 @@ impl Running {
         if let Some(watch) = &self.watch {
             watch.abort();
         }
+        self.expiry.abort();
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServerError::Io(e)),
@@ -318,7 +321,8 @@ pub async fn start_with(
     app: fn(AppState) -> Router,
 ) -> Result<Running, ServerError> {
     let loaded = config.tls.load().map_err(ServerError::Cert)?;
-    warn_if_expired(&config.tls, loaded.not_after);
+    // At start, then once a day (`expiry`) and with every new certificate (the reloader).
+    tls::warn_if_expiring(&config.tls.cert, loaded.not_after);
     let state = AppState::with_budgets(
         config.policy.clone(),
         config.request_timeout,
@@ -352,6 +356,10 @@ pub async fn start_with(
         config.cert_poll_interval,
         state.metrics.clone(),
     ));
+    let expiry = tokio::spawn(tls::expiry_watch(
+        config.tls.cert.clone(),
+        state.metrics.clone(),
+    ));
 
     if handle.listening().await.is_none() {
         return Err(ServerError::Bind {
@@ -379,21 +387,9 @@ pub async fn start_with(
         server,
         reloader,
         watch,
+        expiry,
         shutdown_timeout: config.shutdown_timeout,
     })
-}
-
-fn warn_if_expired(tls: &TlsSettings, not_after: i64) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    if not_after < now {
-        tracing::warn!(
-            cert = %tls.cert.display(),
-            not_after,
-            "the serving certificate has expired; the API server will refuse it until it is rotated"
-        );
-    }
 }
 
 /// The HTTPS listener: connection limits, then TLS, then HTTP with its timeouts.

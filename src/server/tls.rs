@@ -8,6 +8,10 @@
 //! logged and counted. A change is used only once two reads 100 ms apart agree, so that a read
 //! in the middle of a swap (the certificate from the old directory, the key from the new) is
 //! not counted as a failed rotation. New connections get the new certificate; open connections keep theirs.
+//!
+//! Expiry ahead of time: [`warn_if_expiring`] logs a warning while the served certificate expires
+//! within 30 days, at start, with every new certificate, and once a day from [`expiry_watch`],
+//! which sleeps a whole day between looks so that an idle server is not woken for it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::metrics::Metrics;
+use crate::certs::check;
 
 /// The lowest TLS version accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -295,6 +300,7 @@ pub async fn reload_loop(
                 metrics.cert_loaded(loaded.not_after);
                 metrics.cert_reload("success");
                 tracing::info!(not_after = loaded.not_after, "serving a new certificate");
+                warn_if_expiring(&settings.cert, loaded.not_after);
                 current = loaded;
             }
             Err(e) => {
@@ -302,6 +308,35 @@ pub async fn reload_loop(
                 tracing::error!(error = %e, not_after = current.not_after, "new certificate rejected; keeping the current one");
             }
         }
+    }
+}
+
+/// How often the served certificate's expiry is looked at, besides at start and whenever a new
+/// one is served: once a day, the period of the warning it may log.
+pub const EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// Logs a warning when the certificate `cert` (notAfter `not_after`, Unix seconds) expires
+/// within 30 days or has expired (the decision: [`crate::certs::check::expiry_warning`]).
+pub fn warn_if_expiring(cert: &Path, not_after: i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    if let Some(message) = check::expiry_warning(not_after, now) {
+        tracing::warn!(
+            cert = %cert.display(),
+            not_after = %check::rfc3339(not_after),
+            days_left = (not_after - now).div_euclid(check::DAY),
+            "{message}"
+        );
+    }
+}
+
+/// Looks at the served certificate's expiry once every [`EXPIRY_CHECK_INTERVAL`] (one timer,
+/// no other wake-up) and warns as [`warn_if_expiring`] does, until the task is dropped.
+pub async fn expiry_watch(cert: PathBuf, metrics: Arc<Metrics>) {
+    loop {
+        tokio::time::sleep(EXPIRY_CHECK_INTERVAL).await;
+        warn_if_expiring(&cert, metrics.cert_not_after());
     }
 }
 
