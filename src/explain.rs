@@ -839,7 +839,48 @@ fn present_pull(node: &Node<'_>, reference: &Reference, answer: &node::Pull) -> 
             "both a tag and a digest: the digest chooses the image, the tag is ignored".to_owned(),
         );
     }
+    pull.notes.extend(source_notes(answer, entry));
     pull
+}
+
+/// The endpoints of a pull with a cluster context, in words; none without one.
+fn source_notes<'p>(
+    answer: &'p node::Pull,
+    entry: Option<&'p node::RegistryEntry>,
+) -> impl Iterator<Item = String> + 'p {
+    answer.sources.iter().map(move |s| source_note(s, entry))
+}
+
+/// One endpoint of a pull with a cluster context, in words (`MIRRORS.md` §7 step 5).
+fn source_note(source: &node::PullSource, entry: Option<&node::RegistryEntry>) -> String {
+    let mirror = source.mirror.zip(entry).and_then(|(k, e)| e.mirrors.get(k));
+    let endpoint = match mirror {
+        Some(m) => format!("mirror {} ({})", m.location, m.pull_from_mirror.as_str()),
+        None => "source".to_owned(),
+    };
+    let what = match &source.decision {
+        node::SourceDecision::Try => {
+            let tls = match &source.insecure_by {
+                Some(by) => format!("insecure by {by}"),
+                None if source.insecure => "insecure".to_owned(),
+                None => "TLS verified".to_owned(),
+            };
+            format!(
+                "would contact {} if the image exists there ({tls})",
+                source.reference
+            )
+        }
+        node::SourceDecision::DigestOnlyMirror => "skipped: the pull is by tag".to_owned(),
+        node::SourceDecision::TagOnlyMirror => "skipped: the pull is by digest".to_owned(),
+        node::SourceDecision::Blocked { prefix, by } => {
+            let by = by
+                .as_ref()
+                .map(|b| format!(" (by {b})"))
+                .unwrap_or_default();
+            format!("skipped: registry {prefix} is blocked{by}")
+        }
+    };
+    format!("{endpoint}: {what}")
 }
 
 /// The node's import answer in words.
@@ -948,6 +989,48 @@ mod tests {
 
     fn one(spec: Value, reference: &str) -> Explanation {
         report(spec, None, &[reference]).results.remove(0)
+    }
+
+    /// With a cluster context, a pull lists its sources; without one, nothing is added.
+    #[test]
+    fn mirror_sources_are_notes_only_with_a_context() {
+        use crate::context::{ClusterContext, MirrorRule, MirrorSet, MirrorSourcePolicy};
+        let object =
+            image(json!({"registrySources": {"blockedRegistries": ["registry.example.com"]}}));
+        let decoded = decode(&object);
+        let settings = Settings::default();
+        let context = ClusterContext {
+            digest_mirror_sets: vec![MirrorSet {
+                name: "team".into(),
+                rules: vec![MirrorRule {
+                    source: "registry.example.com/team".into(),
+                    mirrors: vec!["mirror.example.net/team".into()],
+                    source_policy: Some(MirrorSourcePolicy::AllowContactingSource),
+                }],
+            }],
+            ..ClusterContext::default()
+        };
+        let digest = "registry.example.com/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let reference = Reference::parse(digest).unwrap();
+        let node = Node::with_context(&decoded.image, &settings, Some(&context));
+        let pull = present_pull(&node, &reference, &node.pull(&reference));
+        assert_eq!(
+            pull.notes,
+            [
+                format!("mirror mirror.example.net/team (digest-only): would contact mirror.example.net/team/app@{} if the image exists there (TLS verified)", reference.digest().unwrap_or("")),
+                "source: skipped: registry registry.example.com/team is blocked (by spec.registrySources.blockedRegistries[0]: registry.example.com)".to_owned(),
+            ]
+        );
+        assert!(
+            !pull.allowed,
+            "policy.json still rejects the name: {pull:?}"
+        );
+        let node = Node::new(&decoded.image, &settings);
+        assert!(
+            present_pull(&node, &reference, &node.pull(&reference))
+                .notes
+                .is_empty()
+        );
     }
 
     fn pull(spec: &Value, reference: &str) -> Pull {

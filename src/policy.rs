@@ -160,6 +160,16 @@ impl Policy {
     }
 }
 
+/// The namespace of a payload repository P, where the payload's component images live beside
+/// the release image (`quay.io/openshift-release-dev` for
+/// `quay.io/openshift-release-dev/ocp-release`); P itself when it has no namespace.
+pub fn payload_namespace(payload_repository: &str) -> &str {
+    match payload_repository.rsplit_once('/') {
+        Some((parent, _)) if parent.contains('/') => parent,
+        _ => payload_repository,
+    }
+}
+
 impl Settings {
     /// The default settings with P derived from a release image reference the way MCO
     /// `getPayloadRepo` does ([`crate::node::payload_repository`]): a reference MCO cannot parse
@@ -184,11 +194,7 @@ impl Settings {
     /// `quay.io/openshift-release-dev/ocp-release`), where the payload's component images live
     /// beside the release image; P itself when it has no namespace.
     pub fn payload_namespace(&self) -> Option<&str> {
-        let p = self.payload_repository.as_deref()?;
-        Some(match p.rsplit_once('/') {
-            Some((parent, _)) if parent.contains('/') => parent,
-            _ => p,
-        })
+        self.payload_repository.as_deref().map(payload_namespace)
     }
 }
 

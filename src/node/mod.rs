@@ -2,17 +2,22 @@
 //! operator (MCO) renders from it, and what CRI-O and openshift-apiserver then decide.
 //!
 //! ```text
-//! Image + Settings (release payload repository P, internal registry)
-//!   -> Node::new: MCO getValidBlockedAndAllowedRegistries, EditRegistriesConfig, updatePolicyJSON
-//!   -> registries_conf() [[registry]] entries, search_registries(), policy_json(), dropped(), refusal()
-//!   -> pull(ref), import(ref), short_name(ref): each answer names the Image entry that decided
+//! Image + Settings (release payload repository P, internal registry) [+ ClusterContext]
+//!   -> Node::new / Node::with_context: MCO getValidBlockedAndAllowedRegistries,
+//!      EditRegistriesConfig, updatePolicyJSON
+//!   -> registries_conf() [[registry]] entries (and [[registry.mirror]] tables),
+//!      search_registries(), policy_json(), dropped(), refusal()
+//!   -> pull(ref) (with its sources in a context), import(ref), short_name(ref): each answer names
+//!      the entry that decided
 //! ```
 //!
 //! The normative description is `MIRRORS.md` §1-§5 and §7 (the upstream sources are cited there
-//! and on each item below). Mirror sets (IDMS, ITMS, ICSP) are not an input yet: a node built
-//! from an Image alone has no `[[registry.mirror]]` tables, and the release-payload exception
-//! always drops a blocked entry that covers P (no digest mirror can rescue it). The place where
-//! mirror sets will enter is [`Node::new`] (a third argument) and [`RegistryEntry`] (mirrors).
+//! and on each item below). Without a cluster context ([`Node::new`]) there are no mirror sets:
+//! no `[[registry.mirror]]` tables, and the release-payload exception drops every blocked entry
+//! that covers P (no digest mirror can rescue it). With one ([`Node::with_context`], the
+//! `mirrors` module), the mirror sets are checked, merged and rendered as MCO does, the release
+//! image gives P, a blocked entry covering P is kept when P has an unblocked digest mirror, and
+//! [`Pull::sources`] lists every endpoint CRI-O considers.
 //!
 //! - **registries.conf** (runtime-utils `EditRegistriesConfig`): one `[[registry]]` per distinct
 //!   blocked then insecure scope, `prefix` for `*.` scopes and `location` otherwise; every entry
@@ -27,6 +32,7 @@
 //! - **Refusals** (`MIRRORS.md` §3): the rows an Image alone can cause; MCO then writes nothing and
 //!   nodes keep their previous files.
 
+mod mirrors;
 mod render;
 #[cfg(test)]
 mod tests;
@@ -36,6 +42,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::context::{ClusterContext, MirrorKind};
 use crate::field::go_quote;
 use crate::grammar::hashed::{FastMap, Lengths, fast_map, fast_set};
 use crate::grammar::host::is_host_port;
@@ -48,6 +55,8 @@ use crate::grammar::scope::{
 };
 use crate::image::{Image, RegistryLocation, RegistrySources, StrList};
 
+pub use mirrors::PullFromMirror;
+use mirrors::{PayloadException, Refusals};
 pub use render::{REGISTRIES_CONF_TEMPLATE, RenderedFile};
 
 /// The release payload repository when no release image is given: the repository of
@@ -97,6 +106,16 @@ pub fn payload_repository(release_image: &str) -> Result<String, RenderError> {
         return Err(refuse());
     }
     Ok(reference.name())
+}
+
+/// [`payload_repository`] as a slice of the release image: the canonical reference starts with
+/// the repository name.
+fn payload_repository_of(release_image: &str) -> Result<&str, RenderError> {
+    let name = payload_repository(release_image)?;
+    release_image
+        .get(..name.len())
+        .filter(|p| *p == name)
+        .ok_or_else(|| RenderError::new(RenderErrorKind::ReleaseImage, None))
 }
 
 /// Which entry of the Image decided: a field path and its value; no value means "not listed"
@@ -163,8 +182,33 @@ pub enum RenderErrorKind {
     InvalidBlocked,
     /// An `allowedRegistries` entry fails `IsValidRegistriesConfScope`.
     InvalidAllowed,
-    /// Both lists are non-empty after the payload exception (MCO `updatePolicyJSON`).
+    /// Both lists are non-empty after the payload exception (MCO `updatePolicyJSON`), also when
+    /// two blocked entries cover the payload repository and it has a digest mirror (`[P, P]`).
     OnlyOneOf,
+    /// A mirror-set `source` fails MCO's `sourceRegex`.
+    InvalidSource,
+    /// A mirror fails MCO's `mirrorRegex`.
+    InvalidMirror,
+    /// One exact source has two `mirrorSourcePolicy` values across the mirror sets.
+    ConflictingSourcePolicy,
+    /// `NeverContactSource` on an item that lists its source among its mirrors.
+    SourceAmongMirrors,
+    /// A blocked or insecure scope with no mirrors of its own is nested in a wildcard mirror
+    /// source (runtime-utils `mirrorsAdjustedForNestedScope`).
+    WildcardNestedScope,
+}
+
+impl RenderErrorKind {
+    /// Whether the mirror sets alone cause it, whatever the Image says.
+    pub fn is_mirror_sets_only(self) -> bool {
+        matches!(
+            self,
+            RenderErrorKind::InvalidSource
+                | RenderErrorKind::InvalidMirror
+                | RenderErrorKind::ConflictingSourcePolicy
+                | RenderErrorKind::SourceAmongMirrors
+        )
+    }
 }
 
 /// MCO refuses to render: it writes nothing and nodes keep their previous files.
@@ -192,11 +236,19 @@ impl RenderError {
             (RenderErrorKind::InvalidAllowed, Some((_, _, v))) => {
                 format!("invalid entry for allowed registries {}", go_quote(v))
             }
-            (_, None) => String::new(),
+            (_, _) => String::new(),
         };
         RenderError {
             kind,
             field: entry.map(|(list, i, v)| DecidedBy::list_item(list, i, v)),
+            message,
+        }
+    }
+
+    fn with_message(kind: RenderErrorKind, field: Option<DecidedBy>, message: String) -> Self {
+        RenderError {
+            kind,
+            field,
             message,
         }
     }
@@ -224,10 +276,8 @@ impl RenderError {
         // regenerates whenever a blocked entry is kept), the rest before writing policy.json.
         let file = match self.kind {
             RenderErrorKind::ReleaseImage => return self.message.clone(),
-            RenderErrorKind::InvalidInsecure | RenderErrorKind::InvalidBlocked => {
-                "registries config"
-            }
-            _ => "policy json",
+            RenderErrorKind::OnlyOneOf | RenderErrorKind::InvalidAllowed => "policy json",
+            _ => "registries config",
         };
         format!(
             "could not Create/Update MachineConfig: could not update {file} with new changes: {}",
@@ -261,6 +311,25 @@ pub struct RegistryEntry {
     pub blocked_by: Option<DecidedBy>,
     /// The same for `insecure`.
     pub insecure_by: Option<DecidedBy>,
+    /// The `[[registry.mirror]]` tables, in order (none without a cluster context).
+    pub mirrors: Vec<RegistryMirror>,
+}
+
+/// One `[[registry.mirror]]` table of a `[[registry]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryMirror {
+    /// `location`.
+    pub location: String,
+    /// `pull-from-mirror`.
+    pub pull_from_mirror: PullFromMirror,
+    /// `insecure = true`.
+    pub insecure: bool,
+    /// The insecure entry whose scope the location is nested in.
+    pub insecure_by: Option<DecidedBy>,
+    /// The first mirror-set item that lists the mirror.
+    pub listed_by: DecidedBy,
+    /// The mirror source it was copied from (location extended for this nested scope).
+    pub copied_from: Option<String>,
 }
 
 impl RegistryEntry {
@@ -373,7 +442,9 @@ pub struct Pull {
     /// The registries.conf entry that applies (index into [`Node::registries_conf`]): the
     /// longest prefix matching `name`; `None`: the implicit entry, not blocked, not insecure.
     pub entry: Option<usize>,
-    /// Whether registries.conf blocks it (the entry is `blocked = true`).
+    /// Whether registries.conf blocks it: no source is left to try (without a cluster
+    /// context: the entry is `blocked = true`; with one, a blocked source may still be pulled
+    /// through a mirror).
     pub blocked: bool,
     /// Whether TLS verification is skipped (the entry is `insecure = true`).
     pub insecure: bool,
@@ -388,6 +459,52 @@ pub struct Pull {
     pub insecure_by: Option<DecidedBy>,
     /// Dropped entries (indices into [`Node::dropped`]) that would have blocked it.
     pub rescued_by_exception: Vec<usize>,
+    /// With a cluster context: every endpoint of the entry in the order CRI-O considers them
+    /// (each mirror, then the source) and what becomes of each (`MIRRORS.md` §4.3, §4.4, §7);
+    /// empty without a context.
+    pub sources: Vec<PullSource>,
+}
+
+/// One endpoint of a pull with a cluster context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullSource {
+    /// The physical reference tried there (containers/image `rewriteReference`).
+    pub reference: String,
+    /// The mirror's index in the entry's [`RegistryEntry::mirrors`]; `None`: the source.
+    pub mirror: Option<usize>,
+    /// What CRI-O does with it.
+    pub decision: SourceDecision,
+    /// Whether TLS verification is skipped there (the endpoint's own `insecure`).
+    pub insecure: bool,
+    /// The insecure entry that set it.
+    pub insecure_by: Option<DecidedBy>,
+}
+
+/// What CRI-O does with one endpoint of a pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SourceDecision {
+    /// Tried (if the image exists there, the pull is served from it).
+    Try,
+    /// Skipped: a `digest-only` mirror, and the pull is by tag.
+    DigestOnlyMirror,
+    /// Skipped: a `tag-only` mirror, and the pull is by digest.
+    TagOnlyMirror,
+    /// Fails: the longest-prefix entry of the physical name is `blocked`
+    /// (`registry <prefix> is blocked in ...`).
+    Blocked {
+        /// The blocked entry's prefix, as containers/image names it.
+        prefix: String,
+        /// What set `blocked`: a blocked entry, or a `NeverContactSource` item.
+        by: Option<DecidedBy>,
+    },
+}
+
+impl PullSource {
+    /// Whether CRI-O tries this endpoint.
+    pub fn tried(&self) -> bool {
+        self.decision == SourceDecision::Try
+    }
 }
 
 /// One fully qualified name CRI-O tries for a short name.
@@ -482,8 +599,21 @@ struct Source<'a> {
     value: &'a str,
 }
 
+/// The `list` of a [`Source`] for P in the allowed scopes of policy.json: MCO's payload
+/// exception put it there for the blocked entry at `index`; `value` is P.
+const PAYLOAD_EXCEPTION: &str = "release payload exception";
+
 impl Source<'_> {
     fn decided_by(self) -> DecidedBy {
+        if self.list == PAYLOAD_EXCEPTION {
+            return DecidedBy::entry(
+                format!(
+                    "{PAYLOAD_EXCEPTION} of {REGISTRY_SOURCES}.blockedRegistries[{}]",
+                    self.index
+                ),
+                self.value,
+            );
+        }
         DecidedBy::list_item(self.list, self.index, self.value)
     }
 }
@@ -510,6 +640,8 @@ struct Entry<'a> {
     key: PrefixKey<'a>,
     blocked_by: Option<Source<'a>>,
     insecure_by: Option<Source<'a>>,
+    /// The mirror-set item whose `NeverContactSource` blocks the entry (a cluster context only).
+    never_contact: Option<mirrors::MirrorItem<'a>>,
 }
 
 impl<'a> Entry<'a> {
@@ -533,6 +665,21 @@ impl<'a> Entry<'a> {
             key,
             blocked_by,
             insecure_by,
+            never_contact: None,
+        }
+    }
+
+    /// `blocked = true`: by a blocked scope, or by `NeverContactSource`.
+    fn blocked(&self) -> bool {
+        self.blocked_by.is_some() || self.never_contact.is_some()
+    }
+
+    /// What set `blocked`: the Image's blocked entry first.
+    fn blocked_by(&self) -> Option<DecidedBy> {
+        match (self.blocked_by, self.never_contact) {
+            (Some(source), _) => Some(source.decided_by()),
+            (None, Some(item)) => Some(item.decided_by("mirrorSourcePolicy", "NeverContactSource")),
+            (None, None) => None,
         }
     }
 
@@ -544,7 +691,7 @@ impl<'a> Entry<'a> {
         self.scope.trim_end_matches('/')
     }
 
-    fn public(&self) -> RegistryEntry {
+    fn public(&self, mirrors: &[mirrors::Mirror<'_>]) -> RegistryEntry {
         let (prefix, location) = if self.wildcard() {
             (self.scope.to_owned(), String::new())
         } else {
@@ -554,9 +701,20 @@ impl<'a> Entry<'a> {
             prefix,
             location,
             insecure: self.insecure_by.is_some(),
-            blocked: self.blocked_by.is_some(),
-            blocked_by: self.blocked_by.map(Source::decided_by),
+            blocked: self.blocked(),
+            blocked_by: self.blocked_by(),
             insecure_by: self.insecure_by.map(Source::decided_by),
+            mirrors: mirrors
+                .iter()
+                .map(|m| RegistryMirror {
+                    location: m.location.clone().into_owned(),
+                    pull_from_mirror: m.pull_from,
+                    insecure: m.insecure_by.is_some(),
+                    insecure_by: m.insecure_by.map(Source::decided_by),
+                    listed_by: m.listed_by.decided_by("", m.location.as_ref()),
+                    copied_from: m.copied_from.map(str::to_owned),
+                })
+                .collect(),
         }
     }
 }
@@ -647,7 +805,7 @@ impl PolicyItem<'_> {
 /// decided ([`Node::decide`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
-    /// Whether registries.conf blocks it.
+    /// Whether registries.conf blocks it: no source is left to try (as [`Pull::blocked`]).
     pub blocked: bool,
     /// Whether CRI-O may pull it.
     pub allowed: bool,
@@ -690,12 +848,43 @@ pub struct Node<'a> {
     policy_index: ScopeIndex<'a>,
     dropped: Vec<Dropped>,
     refusal: Option<RenderError>,
+    /// The cluster context the node was rendered with.
+    context: Option<&'a ClusterContext>,
+    /// The `[[registry.mirror]]` tables of each entry (empty without a context).
+    mirrors: Vec<Vec<mirrors::Mirror<'a>>>,
+    /// With a context: the first refusal the Image takes part in, past those of the mirror sets
+    /// alone and of the release image.
+    image_refusal: Option<RenderError>,
+    /// With a context: MCO's payload check failed, and it rendered without any blocked or
+    /// allowed entry (logged only).
+    skipped: Option<RenderError>,
     /// The public form of `entries`.
     registries_conf: OnceCell<Vec<RegistryEntry>>,
     /// The public form of `policy_default` and `policy_scopes`.
     policy: OnceCell<PolicyJson>,
     import: OnceCell<ImportPolicy<'a>>,
     notes: OnceCell<Vec<String>>,
+}
+
+/// What MCO settled for one render, before the lookups are indexed ([`Node::assemble`]).
+struct Parts<'a> {
+    payload: Option<&'a str>,
+    writes_registries_conf: bool,
+    writes_policy_json: bool,
+    insecure: Vec<(usize, &'a str)>,
+    /// `registriesBlocked`.
+    blocked: Vec<(usize, &'a str)>,
+    /// `allowedRegistries` as MCO reads them (without P).
+    allowed: Vec<(usize, &'a str)>,
+    entries: Vec<Entry<'a>>,
+    mirrors: Vec<Vec<mirrors::Mirror<'a>>>,
+    /// The default and the scopes of policy.json.
+    policy: (Requirement, Vec<PolicyItem<'a>>),
+    dropped: Vec<Dropped>,
+    refusal: Option<RenderError>,
+    image_refusal: Option<RenderError>,
+    skipped: Option<RenderError>,
+    context: Option<&'a ClusterContext>,
 }
 
 /// `(index, value)` of the string items of a list.
@@ -713,6 +902,24 @@ fn list_field(list: &str, i: usize) -> String {
 impl<'a> Node<'a> {
     /// Renders the node's view of `image` (MCO `syncImageConfig` with no mirror sets).
     pub fn new(image: &'a Image, settings: &'a Settings) -> Self {
+        Self::with_context(image, settings, None)
+    }
+
+    /// Renders the node's view of `image` in a cluster context: its mirror sets and release
+    /// image (which overrides the settings' payload repository). `None` is [`Node::new`].
+    pub fn with_context(
+        image: &'a Image,
+        settings: &'a Settings,
+        context: Option<&'a ClusterContext>,
+    ) -> Self {
+        match context {
+            None => Self::alone(image, settings),
+            Some(context) => Self::in_context(image, settings, context),
+        }
+    }
+
+    /// [`Node::new`]: MCO with no mirror sets and the settings' payload repository.
+    fn alone(image: &'a Image, settings: &'a Settings) -> Self {
         let rs = Self::registry_sources_of(image);
         let list = |pick: fn(&'a RegistrySources) -> &'a Option<StrList>| -> Vec<(usize, &'a str)> {
             rs.map(|rs| items(pick(rs)).collect()).unwrap_or_default()
@@ -738,32 +945,141 @@ impl<'a> Node<'a> {
         }
 
         let refusal = Self::refusal_of(&insecure, &blocked, &allowed, payload, insecure_present);
-        let search = rs
+        let entries = registry_entries(&blocked, &insecure);
+        let policy = policy_json(&blocked, &allowed, &[]);
+        Self::assemble(
+            image,
+            settings,
+            Parts {
+                payload,
+                // MCO regenerates registries.conf iff insecureRegistries is non-nil (present,
+                // even empty) or a blocked entry is kept; policy.json iff a list is non-empty.
+                writes_registries_conf: insecure_present || !blocked.is_empty(),
+                writes_policy_json: !blocked.is_empty() || !allowed.is_empty(),
+                insecure,
+                blocked,
+                allowed,
+                entries,
+                mirrors: Vec::new(),
+                policy,
+                dropped,
+                refusal,
+                image_refusal: None,
+                skipped: None,
+                context: None,
+            },
+        )
+    }
+
+    /// [`Node::with_context`] with a context: MCO `syncImageConfig` with the mirror sets and the
+    /// release image (`MIRRORS.md` §1 steps 4-5, §2, §3, §5.3).
+    fn in_context(image: &'a Image, settings: &'a Settings, context: &'a ClusterContext) -> Self {
+        let rs = Self::registry_sources_of(image);
+        let list = |pick: fn(&'a RegistrySources) -> &'a Option<StrList>| -> Vec<(usize, &'a str)> {
+            rs.map(|rs| items(pick(rs)).collect()).unwrap_or_default()
+        };
+        let insecure = list(|rs| &rs.insecure);
+        // The release image overrides the settings' P; one MCO cannot parse is its first error.
+        let (payload, release) = match context.release_image.as_deref() {
+            Some(release) => match payload_repository_of(release) {
+                Ok(p) => (Some(p), None),
+                Err(e) => (settings.payload_repository.as_deref(), Some(e)),
+            },
+            None => (settings.payload_repository.as_deref(), None),
+        };
+        let (digest_sets, tag_sets) = (
+            mirrors::merged(context, true),
+            mirrors::merged(context, false),
+        );
+        let exception = PayloadException::apply(
+            payload,
+            context.release_image.as_deref(),
+            &digest_sets,
+            &insecure,
+            &list(|rs| &rs.blocked),
+        );
+        let allowed = match exception.skipped {
+            None => list(|rs| &rs.allowed),
+            Some(_) => Vec::new(),
+        };
+        let (built, wildcard) =
+            mirrors::registry_entries(&[&digest_sets, &tag_sets], &exception.blocked, &insecure);
+        let mirror_objects = [
+            MirrorKind::Digest,
+            MirrorKind::Tag,
+            MirrorKind::ContentSource,
+        ]
+        .iter()
+        .any(|k| !context.mirror_sets(*k).is_empty());
+        let writes_registries_conf = rs.is_some_and(|rs| rs.insecure.is_some())
+            || !exception.blocked.is_empty()
+            || mirror_objects;
+        let writes_policy_json = !exception.policy_blocked.is_empty()
+            || !exception.payload_allowed.is_empty()
+            || !allowed.is_empty();
+        let (refusal, image_refusal) = Refusals {
+            release,
+            writes_registries_conf,
+            writes_policy_json,
+            insecure: &insecure,
+            exception: &exception,
+            allowed: &allowed,
+            payload,
+            mirror_sets: mirrors::validate(context),
+            wildcard,
+        }
+        .in_mco_order();
+        let policy = policy_json(
+            &exception.policy_blocked,
+            &allowed,
+            &exception.payload_allowed,
+        );
+        let parts = Parts {
+            payload,
+            writes_registries_conf,
+            writes_policy_json,
+            insecure,
+            blocked: exception.blocked,
+            allowed,
+            entries: built.entries,
+            mirrors: built.mirrors,
+            policy,
+            dropped: exception.dropped,
+            refusal,
+            image_refusal,
+            skipped: exception.skipped,
+            context: Some(context),
+        };
+        Self::assemble(image, settings, parts)
+    }
+
+    /// The node from what MCO settled: the lookups' indexes are built here.
+    fn assemble(image: &'a Image, settings: &'a Settings, parts: Parts<'a>) -> Self {
+        let search = Self::registry_sources_of(image)
             .and_then(|rs| rs.search.as_ref().map(|_| &rs.search))
             .map(|list| items(list).map(|(_, r)| r).collect());
-        let entries = registry_entries(&blocked, &insecure);
-        let prefixes = Prefixes::new(&entries);
-        let (policy_default, policy_scopes) = policy_json(&blocked, &allowed);
-        let policy_index = ScopeIndex::new(policy_scopes.iter().map(|s| s.scope));
+        let (policy_default, policy_scopes) = parts.policy;
         Node {
             image,
             settings,
-            payload_repository: payload,
-            // MCO regenerates registries.conf iff insecureRegistries is non-nil (present, even
-            // empty) or a blocked entry is kept; policy.json iff a list is non-empty.
-            writes_registries_conf: insecure_present || !blocked.is_empty(),
-            writes_policy_json: !blocked.is_empty() || !allowed.is_empty(),
-            insecure,
-            blocked,
-            allowed,
-            entries,
-            prefixes,
+            payload_repository: parts.payload,
+            writes_registries_conf: parts.writes_registries_conf,
+            writes_policy_json: parts.writes_policy_json,
+            insecure: parts.insecure,
+            blocked: parts.blocked,
+            allowed: parts.allowed,
+            prefixes: Prefixes::new(&parts.entries),
+            entries: parts.entries,
             search,
+            policy_index: ScopeIndex::new(policy_scopes.iter().map(|s| s.scope)),
             policy_default,
             policy_scopes,
-            policy_index,
-            dropped,
-            refusal,
+            dropped: parts.dropped,
+            refusal: parts.refusal,
+            context: parts.context,
+            mirrors: parts.mirrors,
+            image_refusal: parts.image_refusal,
+            skipped: parts.skipped,
             registries_conf: OnceCell::new(),
             policy: OnceCell::new(),
             import: OnceCell::new(),
@@ -830,11 +1146,31 @@ impl<'a> Node<'a> {
         self.refusal.as_ref()
     }
 
+    /// The first refusal the Image takes part in: [`Node::refusal`] without a context; with
+    /// one, past the errors of the mirror sets alone and of the release image, which no change
+    /// of the Image cures (a blocked or insecure scope in a wildcard mirror source, `[P, P]`).
+    pub fn refusal_by_image(&self) -> Option<&RenderError> {
+        match self.context {
+            None => self.refusal.as_ref(),
+            Some(_) => self.image_refusal.as_ref(),
+        }
+    }
+
+    /// The cluster context the node was rendered with.
+    pub fn context(&self) -> Option<&'a ClusterContext> {
+        self.context
+    }
+
     /// The `[[registry]]` entries, in the order MCO writes them (blocked scopes, then insecure
     /// scopes not already there).
     pub fn registries_conf(&self) -> &[RegistryEntry] {
-        self.registries_conf
-            .get_or_init(|| self.entries.iter().map(Entry::public).collect())
+        self.registries_conf.get_or_init(|| {
+            self.entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| e.public(self.mirrors.get(i).map_or(&[], Vec::as_slice)))
+                .collect()
+        })
     }
 
     /// Whether MCO regenerates registries.conf (else the node keeps the template).
@@ -890,7 +1226,7 @@ impl<'a> Node<'a> {
     }
 
     fn build_notes(&self) -> Vec<String> {
-        let mut notes = Vec::new();
+        let mut notes = self.context_notes();
         for dropped in &self.dropped {
             notes.push(format!(
                 "{}: {} is dropped by the machine-config operator: it covers the release \
@@ -959,6 +1295,38 @@ impl<'a> Node<'a> {
                 "{IMPORT_LIST}[{index}].domainName: failed to parse allowed registry {}: too many colons: \
                  openshift-apiserver cannot build its whitelist and does not start",
                 go_quote(domain_name)
+            ));
+        }
+        notes
+    }
+
+    /// What the cluster context adds to [`Node::notes`]: a refusal that the Image alone would
+    /// not meet, and a payload check MCO could not make.
+    fn context_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.context.is_none() {
+            return notes;
+        }
+        let from_context = |r: &&RenderError| match r.kind {
+            RenderErrorKind::OnlyOneOf => r.field.is_some(),
+            RenderErrorKind::InvalidInsecure
+            | RenderErrorKind::InvalidBlocked
+            | RenderErrorKind::InvalidAllowed => false,
+            _ => true,
+        };
+        if let Some(refusal) = self.refusal.as_ref().filter(from_context) {
+            notes.push(format!(
+                "with the cluster's mirror sets and release image, the machine-config operator \
+                 refuses to render ({}): nodes keep their current configuration until it is fixed",
+                refusal.message
+            ));
+        }
+        if let Some(skipped) = &self.skipped {
+            notes.push(format!(
+                "the machine-config operator cannot check the release payload repository's \
+                 mirrors ({}, skipping....): it renders without any blockedRegistries or \
+                 allowedRegistries entry",
+                skipped.message
             ));
         }
         notes
@@ -1098,7 +1466,14 @@ impl<'a> Node<'a> {
     fn matching(&self, name: &str, identity: &str) -> Matched<'_, 'a> {
         let entry_index = self.find_registry(name);
         let entry = entry_index.and_then(|i| self.entries.get(i));
-        let blocked = entry.is_some_and(|e| e.blocked_by.is_some());
+        let mut blocked = entry.is_some_and(Entry::blocked);
+        // With a context: a blocked source may still be pulled through one of its mirrors.
+        if self.context.is_some() && entry.is_some_and(Entry::blocked) {
+            blocked = !self
+                .sources(entry_index, name, identity)
+                .iter()
+                .any(PullSource::tried);
+        }
         let policy = if !self.writes_policy_json {
             PolicyDecision::Template
         } else {
@@ -1122,6 +1497,27 @@ impl<'a> Node<'a> {
             policy,
             allowed: !blocked && policy_accepts,
         }
+    }
+
+    /// Whether policy.json accepts the identity `identity` of the repository `name` (looked up
+    /// on the name as written, never a mirror's), whatever registries.conf says.
+    pub fn policy_accepts(&self, name: &str, identity: &str) -> bool {
+        if !self.writes_policy_json {
+            return true;
+        }
+        match self.policy_index.policy_match(name, identity) {
+            Some(k) => self
+                .policy_scopes
+                .get(k)
+                .is_some_and(|s| s.requirement.accepts()),
+            None => self.policy_default.accepts(),
+        }
+    }
+
+    /// The blocked entries MCO keeps (`registriesBlocked`): `(index in blockedRegistries,
+    /// scope)`.
+    pub fn kept_blocked(&self) -> &[(usize, &'a str)] {
+        &self.blocked
     }
 
     /// [`Node::pull_name`] without the entries that decided: whether registries.conf blocks the
@@ -1152,7 +1548,7 @@ impl<'a> Node<'a> {
         } = self.matching(&name, &identity);
         let insecure_by = entry.and_then(|e| e.insecure_by).map(Source::decided_by);
         let decided_by = if blocked {
-            entry.and_then(|e| e.blocked_by).map(Source::decided_by)
+            entry.and_then(Entry::blocked_by)
         } else {
             match &policy {
                 PolicyDecision::Template => None,
@@ -1181,8 +1577,6 @@ impl<'a> Node<'a> {
             Vec::new()
         };
         Pull {
-            name,
-            identity,
             entry: entry_index,
             blocked,
             insecure: entry.is_some_and(|e| e.insecure_by.is_some()),
@@ -1191,6 +1585,74 @@ impl<'a> Node<'a> {
             decided_by,
             insecure_by,
             rescued_by_exception,
+            sources: match self.context {
+                Some(_) => self.sources(entry_index, &name, &identity),
+                None => Vec::new(),
+            },
+            name,
+            identity,
+        }
+    }
+
+    /// containers/image `PullSourcesFromReference` and each attempt's block check, for the
+    /// repository `name` with the identity `identity` under the entry `entry_index`: every
+    /// mirror in order (skipped when its `pull-from-mirror` does not fit), then the source; an
+    /// endpoint whose physical name's longest-prefix entry is blocked fails (`MIRRORS.md` §4.3,
+    /// §4.4). The physical reference is the identity rewritten.
+    fn sources(&self, entry_index: Option<usize>, name: &str, identity: &str) -> Vec<PullSource> {
+        let Some((i, entry)) = entry_index.and_then(|i| Some((i, self.entries.get(i)?))) else {
+            return vec![PullSource {
+                reference: identity.to_owned(),
+                mirror: None,
+                decision: SourceDecision::Try,
+                insecure: false,
+                insecure_by: None,
+            }];
+        };
+        let digested = identity.as_bytes().get(name.len()) == Some(&b'@');
+        let prefix = entry.match_prefix();
+        let mut sources = Vec::new();
+        for (k, mirror) in self.mirrors.get(i).into_iter().flatten().enumerate() {
+            let reference = mirrors::rewrite(identity, prefix, &mirror.location);
+            let decision = match mirror.pull_from {
+                PullFromMirror::DigestOnly if !digested => SourceDecision::DigestOnlyMirror,
+                PullFromMirror::TagOnly if digested => SourceDecision::TagOnlyMirror,
+                _ => {
+                    let physical = mirrors::rewrite(name, prefix, &mirror.location);
+                    self.block_check(physical.as_deref().unwrap_or(""))
+                }
+            };
+            sources.push(PullSource {
+                reference: reference.unwrap_or_default(),
+                mirror: Some(k),
+                decision,
+                insecure: mirror.insecure_by.is_some(),
+                insecure_by: mirror.insecure_by.map(Source::decided_by),
+            });
+        }
+        // The source: a `*.` entry has no location and keeps the reference as it is.
+        sources.push(PullSource {
+            reference: identity.to_owned(),
+            mirror: None,
+            decision: self.block_check(name),
+            insecure: entry.insecure_by.is_some(),
+            insecure_by: entry.insecure_by.map(Source::decided_by),
+        });
+        sources
+    }
+
+    /// containers/image `newDockerClient`: the physical name's longest-prefix entry is blocked.
+    fn block_check(&self, physical_name: &str) -> SourceDecision {
+        match self
+            .find_registry(physical_name)
+            .and_then(|i| self.entries.get(i))
+            .filter(|e| e.blocked())
+        {
+            Some(entry) => SourceDecision::Blocked {
+                prefix: entry.match_prefix().to_owned(),
+                by: entry.blocked_by(),
+            },
+            None => SourceDecision::Try,
         }
     }
 
@@ -1402,6 +1864,7 @@ impl<'l, 'a> Flags<'l, 'a> {
 fn policy_json<'a>(
     blocked: &[(usize, &'a str)],
     allowed: &[(usize, &'a str)],
+    payload: &[(usize, &'a str)],
 ) -> (Requirement, Vec<PolicyItem<'a>>) {
     let write = |list: &'static str, requirement: Requirement| {
         move |&(index, scope): &(usize, &'a str)| PolicyItem {
@@ -1414,13 +1877,18 @@ fn policy_json<'a>(
             },
         }
     };
-    // Every write in order (allowed, then blocked); a stable sort keeps that order per scope.
-    let mut writes: Vec<PolicyItem<'a>> = allowed
+    // Every write in order (P for the payload exception, allowed, then blocked); a stable sort
+    // keeps that order per scope.
+    let mut writes: Vec<PolicyItem<'a>> = payload
         .iter()
         .map(write(
-            "allowedRegistries",
+            PAYLOAD_EXCEPTION,
             Requirement::InsecureAcceptAnything,
         ))
+        .chain(allowed.iter().map(write(
+            "allowedRegistries",
+            Requirement::InsecureAcceptAnything,
+        )))
         .chain(
             blocked
                 .iter()
@@ -1438,7 +1906,7 @@ fn policy_json<'a>(
             .or(same.last());
         scopes.extend(winner.copied());
     }
-    let default = if !blocked.is_empty() || allowed.is_empty() {
+    let default = if !blocked.is_empty() || (allowed.is_empty() && payload.is_empty()) {
         Requirement::InsecureAcceptAnything
     } else {
         Requirement::Reject

@@ -9,7 +9,9 @@
 //!   tags as in containers/image v5.35 `V2RegistriesConf` (`unqualified-search-registries`,
 //!   `credential-helpers` (nil), `short-name-mode`, `additional-layer-store-auth-helper`,
 //!   `aliases` (nil), then `[[registry]]` with `prefix` (always), `location`, `insecure`,
-//!   `pull-from-mirror`, `blocked`, `mirror-by-digest-only` (all `omitempty`)).
+//!   `pull-from-mirror`, `blocked`, `mirror-by-digest-only` (all `omitempty`), then its
+//!   `mirror` endpoints as `[[registry.mirror]]` tables (a table after the plain keys, its header
+//!   indented one level, its keys two: `location`, `insecure`, `pull-from-mirror`).
 //!   ASSUMPTION, not checked against a node's bytes: that the containers/image and BurntSushi
 //!   versions MCO vendors write exactly these keys (`short-name-mode = ""` and
 //!   `additional-layer-store-auth-helper = ""` included) with this layout.
@@ -70,6 +72,20 @@ pub(super) fn registries_conf(node: &Node<'_>) -> RenderedFile {
         }
         if entry.blocked {
             out.push_str("  blocked = true\n");
+        }
+        for mirror in &entry.mirrors {
+            out.push_str("\n  [[registry.mirror]]\n");
+            out.push_str(&format!(
+                "    location = {}\n",
+                toml_string(&mirror.location)
+            ));
+            if mirror.insecure {
+                out.push_str("    insecure = true\n");
+            }
+            out.push_str(&format!(
+                "    pull-from-mirror = {}\n",
+                toml_string(mirror.pull_from_mirror.as_str())
+            ));
         }
     }
     RenderedFile {

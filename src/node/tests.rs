@@ -591,3 +591,283 @@ fn few_and_many_entries_find_the_same_registry() {
         );
     }
 }
+
+/// A context of digest mirror sets (`(source, mirrors, NeverContactSource)` each), tag mirror
+/// sets and a release image.
+fn context(
+    digest: &[(&str, &[&str], bool)],
+    tag: &[(&str, &[&str], bool)],
+    release: Option<&str>,
+) -> ClusterContext {
+    use crate::context::{MirrorRule, MirrorSet, MirrorSourcePolicy};
+    let set = |name: &str, rules: &[(&str, &[&str], bool)]| MirrorSet {
+        name: name.to_owned(),
+        rules: rules
+            .iter()
+            .map(|(source, mirrors, never)| MirrorRule {
+                source: (*source).to_owned(),
+                mirrors: mirrors.iter().map(|m| (*m).to_owned()).collect(),
+                source_policy: never.then_some(MirrorSourcePolicy::NeverContactSource),
+            })
+            .collect(),
+    };
+    ClusterContext {
+        digest_mirror_sets: vec![set("digest", digest)],
+        tag_mirror_sets: if tag.is_empty() {
+            Vec::new()
+        } else {
+            vec![set("tag", tag)]
+        },
+        content_source_policies: Vec::new(),
+        release_image: release.map(str::to_owned),
+    }
+}
+
+const P: &str = "quay.io/openshift-release-dev/ocp-release";
+const C: &str = "quay.io/openshift-release-dev/ocp-v4.0-art-dev";
+
+/// `(decision, physical reference)` of each source of a pull, as one string each:
+/// `try mirror.local/x@sha256:...`, `digest-only ...`, `tag-only ...`, `blocked(<prefix>) ...`.
+fn sources_of(node: &Node<'_>, r: &str) -> Vec<String> {
+    node.pull(&reference(r))
+        .sources
+        .iter()
+        .map(|s| {
+            let decision = match &s.decision {
+                SourceDecision::Try => "try".to_owned(),
+                SourceDecision::DigestOnlyMirror => "digest-only".to_owned(),
+                SourceDecision::TagOnlyMirror => "tag-only".to_owned(),
+                SourceDecision::Blocked { prefix, .. } => format!("blocked({prefix})"),
+            };
+            let tls = if s.insecure { " insecure" } else { "" };
+            format!("{decision} {}{tls}", s.reference)
+        })
+        .collect()
+}
+
+/// `MIRRORS.md` §5.4, the two pull columns: with quay.io blocked and a digest mirror for P and
+/// C, P by digest is pulled through the mirror, C by digest is served by the mirror but rejected
+/// by policy.json, and P by tag finds only the blocked source.
+#[test]
+fn payload_pulls_with_a_digest_mirror() {
+    let img = image(json!({"blockedRegistries": ["quay.io"]}));
+    let settings = Settings::default();
+    let release = format!("{P}@sha256:{HEX64}");
+    let ctx = context(
+        &[
+            (P, &["mirror.local/ocp/release"], false),
+            (C, &["mirror.local/ocp/release"], false),
+        ],
+        &[],
+        Some(&release),
+    );
+    let node = Node::with_context(&img, &settings, Some(&ctx));
+    assert_eq!(node.refusal(), None);
+    assert!(node.dropped().is_empty());
+    let p = format!("{P}@sha256:{HEX64}");
+    assert_eq!(
+        sources_of(&node, &p),
+        [
+            format!("try mirror.local/ocp/release@sha256:{HEX64}"),
+            format!("blocked(quay.io/openshift-release-dev/ocp-release) {p}"),
+        ]
+    );
+    let pull = node.pull(&reference(&p));
+    assert!(pull.allowed && !pull.blocked, "{pull:?}");
+    assert_eq!(
+        pull.decided_by,
+        Some(DecidedBy::entry(
+            format!("release payload exception of {B}[0]"),
+            P
+        ))
+    );
+    let c = format!("{C}@sha256:{HEX64}");
+    let (allowed, _, field, value) = pull_of(&node, &c);
+    assert_eq!(
+        (allowed, field.as_str(), value.as_str()),
+        (false, &*format!("{B}[0]"), "quay.io")
+    );
+    assert!(!node.pull(&reference(&c)).blocked);
+    let tagged = node.pull(&reference(&format!("{P}:4.18")));
+    assert!(tagged.blocked && !tagged.allowed);
+    assert_eq!(
+        sources_of(&node, &format!("{P}:4.18")),
+        [
+            "digest-only mirror.local/ocp/release:4.18".to_owned(),
+            format!("blocked(quay.io/openshift-release-dev/ocp-release) {P}:4.18"),
+        ]
+    );
+    // Without a context nothing changes: quay.io is dropped, no sources are listed.
+    let alone = Node::new(&img, &settings);
+    assert_eq!(alone.dropped().len(), 1);
+    assert!(alone.pull(&reference(&p)).sources.is_empty());
+}
+
+/// `MIRRORS.md` §4.3-§4.4: tag mirrors serve tags, digest mirrors digests; a mirror under a
+/// blocked scope is skipped; a mirror endpoint is insecure by its own flag; a wildcard source
+/// rewrites the host.
+#[test]
+fn pull_sources_follow_containers_image() {
+    let img = image(json!({
+        "blockedRegistries": ["blocked.example.net"],
+        "insecureRegistries": ["insecure.example.net"],
+    }));
+    let settings = Settings::default();
+    let ctx = context(
+        &[
+            (
+                "registry.example.com/team",
+                &["blocked.example.net/team", "insecure.example.net/team"],
+                true,
+            ),
+            ("*.redhat.io", &["mirror.example.net/redhat"], false),
+        ],
+        &[(
+            "registry.example.com/team",
+            &["tags.example.net/team"],
+            true,
+        )],
+        None,
+    );
+    let node = Node::with_context(&img, &settings, Some(&ctx));
+    assert_eq!(node.refusal(), None);
+    let digest = format!("registry.example.com/team/app@sha256:{HEX64}");
+    assert_eq!(
+        sources_of(&node, &digest),
+        [
+            format!("blocked(blocked.example.net) blocked.example.net/team/app@sha256:{HEX64}"),
+            format!("try insecure.example.net/team/app@sha256:{HEX64} insecure"),
+            format!("tag-only tags.example.net/team/app@sha256:{HEX64}"),
+            format!("blocked(registry.example.com/team) {digest}"),
+        ]
+    );
+    assert!(node.pull(&reference(&digest)).allowed);
+    assert_eq!(
+        sources_of(&node, "registry.example.com/team/app:v1"),
+        [
+            "digest-only blocked.example.net/team/app:v1".to_owned(),
+            "digest-only insecure.example.net/team/app:v1 insecure".to_owned(),
+            "try tags.example.net/team/app:v1".to_owned(),
+            "blocked(registry.example.com/team) registry.example.com/team/app:v1".to_owned(),
+        ]
+    );
+    assert_eq!(
+        sources_of(
+            &node,
+            &format!("registry.redhat.io/product/repo@sha256:{HEX64}")
+        ),
+        [
+            format!("try mirror.example.net/redhat/product/repo@sha256:{HEX64}"),
+            format!("try registry.redhat.io/product/repo@sha256:{HEX64}"),
+        ]
+    );
+    // The source entry says which item blocked it.
+    let entry = node.entry_for_scope("registry.example.com/team").cloned();
+    assert_eq!(
+        entry.and_then(|e| e.blocked_by),
+        Some(DecidedBy::entry(
+            "ImageDigestMirrorSet/digest spec.imageDigestMirrors[0].mirrorSourcePolicy".into(),
+            "NeverContactSource"
+        ))
+    );
+}
+
+/// `MIRRORS.md` §3 with a context: MCO's first error, and the first one the Image takes part
+/// in (past the mirror sets' own).
+#[test]
+fn refusals_with_a_context() {
+    let settings = Settings::default();
+    // Two blocked entries covering P with a digest mirror: `[P, P]`.
+    let img = image(json!({"blockedRegistries": ["quay.io", "quay.io/openshift-release-dev"]}));
+    let release = format!("{P}@sha256:{HEX64}");
+    let ctx = context(
+        &[(P, &["mirror.local/ocp/release"], false)],
+        &[],
+        Some(&release),
+    );
+    let node = Node::with_context(&img, &settings, Some(&ctx));
+    let refusal = node.refusal().cloned();
+    assert_eq!(
+        refusal.as_ref().map(RenderError::kind),
+        Some(RenderErrorKind::OnlyOneOf)
+    );
+    assert_eq!(
+        refusal.and_then(|r| r.field().cloned()),
+        Some(DecidedBy::entry(
+            format!("{B}[1]"),
+            "quay.io/openshift-release-dev"
+        ))
+    );
+    assert_eq!(node.refusal_by_image(), node.refusal());
+    // A conflict in the mirror sets comes first, but the Image's wildcard problem is still found.
+    let img = image(json!({"insecureRegistries": ["registry.redhat.io"]}));
+    let mut ctx = context(&[("*.redhat.io", &["m.example.net/rh"], false)], &[], None);
+    ctx.tag_mirror_sets =
+        context(&[("*.redhat.io", &["t.example.net/rh"], true)], &[], None).digest_mirror_sets;
+    let node = Node::with_context(&img, &settings, Some(&ctx));
+    assert_eq!(
+        node.refusal().map(RenderError::kind),
+        Some(RenderErrorKind::ConflictingSourcePolicy)
+    );
+    let by_image = node.refusal_by_image();
+    assert_eq!(
+        by_image.map(RenderError::kind),
+        Some(RenderErrorKind::WildcardNestedScope)
+    );
+    assert_eq!(
+        by_image.and_then(RenderError::field),
+        Some(&DecidedBy::entry(format!("{I}[0]"), "registry.redhat.io"))
+    );
+    // A release image MCO cannot parse stops everything; P then comes from the settings.
+    let ctx = context(&[], &[], Some("ocp-release:4.18"));
+    let node = Node::with_context(&img, &settings, Some(&ctx));
+    assert_eq!(
+        node.refusal().map(RenderError::kind),
+        Some(RenderErrorKind::ReleaseImage)
+    );
+    assert_eq!(node.refusal_by_image(), None);
+    assert_eq!(node.payload_repository(), Some(P));
+}
+
+/// runtime-utils keeps the source among the mirrors when a cycle is broken at it (it sorts
+/// first), and drops it only when it sorts last.
+#[test]
+fn a_cycle_broken_at_the_source_keeps_it_as_a_mirror() {
+    let img = image(json!({}));
+    let settings = Settings::default();
+    let mut ctx = context(
+        &[(
+            "registry.example.com/app",
+            &["y.example.net/app", "x.example.net/app"],
+            false,
+        )],
+        &[],
+        None,
+    );
+    ctx.digest_mirror_sets.extend(
+        context(
+            &[(
+                "registry.example.com/app",
+                &["x.example.net/app", "y.example.net/app"],
+                false,
+            )],
+            &[],
+            None,
+        )
+        .digest_mirror_sets,
+    );
+    let node = Node::with_context(&img, &settings, Some(&ctx));
+    let locations: Vec<String> = node
+        .registries_conf()
+        .iter()
+        .flat_map(|e| e.mirrors.iter().map(|m| m.location.clone()))
+        .collect();
+    assert_eq!(
+        locations,
+        [
+            "registry.example.com/app",
+            "x.example.net/app",
+            "y.example.net/app"
+        ]
+    );
+}

@@ -144,7 +144,7 @@ pub(super) static W15: Rule = Rule {
     id: "W15",
     tier: Tier::Warning,
     field: "spec.allowedRegistriesForImport",
-    check: "a non-empty list admits every release registry on port 443",
+    check: "a non-empty list admits every release registry on port 443 (and, with a release image in the cluster context, the registry that holds it)",
     why: "release and sample ImageStream imports fail; the samples operator degrades",
     source: "openshift/image-registry#322; cluster-samples-operator OCPBUGS-855",
     phases: &[C, U],
@@ -163,7 +163,18 @@ pub(super) fn release_registry_not_importable(ctx: &Ctx<'_>, out: &mut Out) {
     if !listed {
         return;
     }
-    for registry in &ctx.policy.settings().release_registries {
+    let registries = &ctx.policy.settings().release_registries;
+    // With a release image in the cluster context, the registry that holds P as well.
+    let payload_host = ctx
+        .node()
+        .and_then(|node| super::registry_sources::context_payload(ctx, node))
+        .map(|p| p.split('/').next().unwrap_or(p))
+        .filter(|host| {
+            !registries
+                .iter()
+                .any(|r| r.split('/').next() == Some(*host))
+        });
+    for registry in registries.iter().map(String::as_str).chain(payload_host) {
         let host_port = registry.split('/').next().unwrap_or(registry);
         if secure_import_allowed(ctx, host_port) == Some(false) {
             out.warn(

@@ -1,6 +1,7 @@
 //! The rules: one index, [`RULES`], in rule-book order, that the engine runs and `rules` prints.
 //!
-//! Each [`Rule`] is defined in its area file (`meta`, `registry_sources`, `import`, `hosts`)
+//! Each [`Rule`] is defined in its area file (`meta`, `registry_sources`, `import`, `hosts`,
+//! `mirrors` for the rules that need the cluster context)
 //! beside its check function; W18, which ratcheting produces, is defined here. A rule names the
 //! phases it applies to, whether its errors ratchet ([`Ratcheting`]) and how its denial is
 //! answered ([`Denial`]). A check appends [`Finding`]s and never returns early across fields:
@@ -11,6 +12,7 @@
 mod hosts;
 mod import;
 mod meta;
+mod mirrors;
 mod registry_sources;
 pub mod table;
 
@@ -174,8 +176,9 @@ impl<'a> Ctx<'a> {
         self.new.spec.as_ref()
     }
 
-    /// The node model of the new object, built once per evaluation on first use: the rules
-    /// that speak of what a node does ask it, as `explain` does. `None` when a `registrySources`
+    /// The node model of the new object in the policy's cluster context (mirror sets, release
+    /// image), built once per evaluation on first use: the rules that speak of what a node does
+    /// ask it, as `explain` does. `None` when a `registrySources`
     /// list is longer than `maxItems`: R5 denies the object, no node ever gets it, and a hostile
     /// list must not make every review build a model of it.
     fn node(&self) -> Option<&crate::node::Node<'a>> {
@@ -184,7 +187,13 @@ impl<'a> Ctx<'a> {
             .get_or_init(|| {
                 self.registry_sources()
                     .is_none_or(registry_sources::within_max_items)
-                    .then(|| crate::node::Node::new(self.new, self.policy.settings()))
+                    .then(|| {
+                        crate::node::Node::with_context(
+                            self.new,
+                            self.policy.settings(),
+                            self.policy.context(),
+                        )
+                    })
             })
             .as_ref()
     }
@@ -598,6 +607,7 @@ pub static RULES: &[&Rule] = &[
     &hosts::P4,
     &meta::P5,
     &hosts::P6,
+    &mirrors::P7,
     &registry_sources::W1,
     &registry_sources::W2,
     &registry_sources::W3,
@@ -617,6 +627,11 @@ pub static RULES: &[&Rule] = &[
     &registry_sources::W17,
     &W18,
     &import::W19,
+    &mirrors::W21,
+    &mirrors::W22,
+    &mirrors::W23,
+    &mirrors::W24,
+    &mirrors::W25,
 ];
 
 #[cfg(test)]

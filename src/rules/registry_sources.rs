@@ -393,7 +393,7 @@ pub(super) static W1: Rule = Rule {
     id: "W1",
     tier: Tier::Warning,
     field: "spec.registrySources.allowedRegistries",
-    check: "a non-empty allow-list covers every release registry (quay.io, registry.redhat.io)",
+    check: "a non-empty allow-list covers every release registry (quay.io, registry.redhat.io); with a release image in the cluster context, the payload's namespace in the registry that holds it, and a mirrored release image's repository",
     why: "release payload and operator images fail to pull",
     source: "openshift-docs images-configuration-allowed.adoc WARNING",
     phases: &[C, U],
@@ -402,7 +402,10 @@ pub(super) static W1: Rule = Rule {
     eval: allow_list_misses_release_registry,
 };
 
-/// W1: the allow-list forgets a release registry: the node model rejects its images.
+/// W1: the allow-list forgets a release registry: the node model rejects its images. With a
+/// release image in the cluster context, the payload's namespace is what must be allowed in the
+/// registry that holds P (`MIRRORS.md` §8: `quay.io/openshift-release-dev` suffices), and P
+/// itself when no release registry holds it (a mirrored release image).
 pub(super) fn allow_list_misses_release_registry(ctx: &Ctx<'_>, out: &mut Out) {
     if ctx
         .registry_sources()
@@ -414,8 +417,14 @@ pub(super) fn allow_list_misses_release_registry(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(node) = ctx.node() else {
         return;
     };
-    for registry in &ctx.policy.settings().release_registries {
-        if policy_rejects(node, registry) {
+    let registries = &ctx.policy.settings().release_registries;
+    let payload = context_payload(ctx, node);
+    for registry in registries {
+        let probed = match payload.filter(|p| is_nested_inside(p, registry)) {
+            Some(p) => crate::policy::payload_namespace(p),
+            None => registry,
+        };
+        if policy_rejects(node, probed) {
             out.warn(
                 list_path("allowedRegistries"),
                 format!(
@@ -425,6 +434,31 @@ pub(super) fn allow_list_misses_release_registry(ctx: &Ctx<'_>, out: &mut Out) {
             );
         }
     }
+    let outside = payload.filter(|p| !registries.iter().any(|r| is_nested_inside(p, r)));
+    if let Some(p) = outside.filter(|p| {
+        let identity = format!("{p}:latest");
+        !node.policy_accepts(p, &identity)
+    }) {
+        out.warn(
+            list_path("allowedRegistries"),
+            format!(
+                "does not include the release image's repository {}; the release payload will fail to pull",
+                quoted(p)
+            ),
+        );
+    }
+}
+
+/// P, the release payload repository, when the cluster context names the release image (the
+/// node model derives it from there; `None` without a context or a release image).
+pub(super) fn context_payload<'n>(
+    ctx: &Ctx<'_>,
+    node: &'n crate::node::Node<'_>,
+) -> Option<&'n str> {
+    ctx.policy
+        .context()
+        .and_then(|c| c.release_image.as_ref())
+        .and(node.payload_repository())
 }
 
 pub(super) static W2: Rule = Rule {
@@ -502,7 +536,10 @@ pub(super) fn block_list_blocks_release(ctx: &Ctx<'_>, out: &mut Out) {
             Some((probe, blocked, is_internal))
         })
         .collect();
-    let namespace = settings.payload_namespace();
+    // P is the node model's: the context's release image when there is one, else the setting.
+    let namespace = node
+        .payload_repository()
+        .map(crate::policy::payload_namespace);
     let field = |i| list_path("blockedRegistries").index(i);
     for (i, value) in items(&rs.blocked) {
         if let Some(d) = node.dropped().iter().find(|d| d.index == i) {
@@ -543,7 +580,7 @@ pub(super) fn block_list_blocks_release(ctx: &Ctx<'_>, out: &mut Out) {
 /// The repository name of an image inside `scope`, for asking the node model what happens to
 /// the images the scope names: `*.d` becomes a host under `.d`; any other scope gets a
 /// repository appended. `None` for a scope that names no image (R2 reports it).
-fn probe_inside(scope: &str) -> Option<String> {
+pub(super) fn probe_inside(scope: &str) -> Option<String> {
     if !is_valid_scope(scope) {
         return None;
     }

@@ -102,7 +102,8 @@ fn tier_verdict(tier: Tier) -> &'static str {
         Tier::Protective => {
             "Denied. Upstream is silent, but a wrong value demonstrably breaks a cluster: a search \
              registry CRI-O refuses, an import whitelist that stops openshift-apiserver from \
-             starting, hostnames that break pull specs."
+             starting, hostnames that break pull specs, an entry the machine-config operator \
+             refuses to render with the cluster's mirror sets."
         }
         Tier::Warning => {
             "Allowed, with a warning that the API server prints on the client's terminal \

@@ -1083,3 +1083,257 @@ fn rules_asking_the_node_are_silent_past_max_items() {
         "{rows:#?}"
     );
 }
+
+/// A policy with the default settings in a cluster context: digest mirror sets
+/// `(source, mirrors, NeverContactSource)`, tag mirror sets, and a release image.
+fn in_context(
+    digest: &[(&str, &[&str], bool)],
+    tag: &[(&str, &[&str], bool)],
+    release: Option<&str>,
+) -> Policy {
+    use crate::context::{ClusterContext, MirrorRule, MirrorSet, MirrorSourcePolicy};
+    let set = |name: &str, rules: &[(&str, &[&str], bool)]| {
+        let rules = rules
+            .iter()
+            .map(|(source, mirrors, never)| MirrorRule {
+                source: (*source).to_owned(),
+                mirrors: mirrors.iter().map(|m| (*m).to_owned()).collect(),
+                source_policy: never.then_some(MirrorSourcePolicy::NeverContactSource),
+            })
+            .collect();
+        vec![MirrorSet {
+            name: name.to_owned(),
+            rules,
+        }]
+    };
+    let context = ClusterContext {
+        digest_mirror_sets: if digest.is_empty() {
+            Vec::new()
+        } else {
+            set("digest", digest)
+        },
+        tag_mirror_sets: if tag.is_empty() {
+            Vec::new()
+        } else {
+            set("tag", tag)
+        },
+        content_source_policies: Vec::new(),
+        release_image: release.map(str::to_owned),
+    };
+    Policy::default().with_context(Some(std::sync::Arc::new(context)))
+}
+
+const PAYLOAD: &str = "quay.io/openshift-release-dev/ocp-release";
+const RELEASE: &str = "quay.io/openshift-release-dev/ocp-release@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// The context of `MIRRORS.md` §5.4: P and C mirrored by digest to `mirror.local`.
+fn payload_mirrored() -> Policy {
+    in_context(
+        &[
+            (PAYLOAD, &["mirror.local/ocp/release"], false),
+            (
+                "quay.io/openshift-release-dev/ocp-v4.0-art-dev",
+                &["mirror.local/ocp/release"],
+                false,
+            ),
+        ],
+        &[],
+        Some(RELEASE),
+    )
+}
+
+#[test]
+fn rule_p7() {
+    // Two blocked entries cover P, which has a digest mirror: allowed becomes [P, P].
+    let obj = rs(json!({"blockedRegistries": ["quay.io", "quay.io/openshift-release-dev"]}));
+    let policy = payload_mirrored();
+    let rows = findings_with(&policy, Phase::Create, "cluster", obj.clone(), None);
+    let path = "spec.registrySources.blockedRegistries[1]";
+    fires!(rows => P7 error FieldValueInvalid path);
+    says!(rows => P7 path => format!("{path}: Invalid value: \"quay.io/openshift-release-dev\": the machine-config operator refuses to render it with the cluster's mirror sets (invalid images config: only one of AllowedRegistries or BlockedRegistries may be specified): nodes would keep their previous registries.conf and policy.json"));
+    count!(rows => P7 1);
+    // Without the context, or without the mirror, MCO drops both entries: no refusal.
+    quiet!(findings(Phase::Create, obj.clone(), None) => P7);
+    let unmirrored = in_context(&[], &[], Some(RELEASE));
+    quiet!(findings_with(&unmirrored, Phase::Create, "cluster", obj.clone(), None) => P7);
+    // An unchanged object is never newly denied because a mirror set changed: ratcheted.
+    let rows = findings_with(&policy, Phase::Update, "cluster", obj.clone(), Some(obj));
+    fires!(rows => P7 ratcheted FieldValueInvalid path);
+    // A scope without mirrors nested in a wildcard mirror source.
+    let wildcard = in_context(
+        &[("*.redhat.io", &["mirror.example.net/redhat"], false)],
+        &[],
+        None,
+    );
+    let obj = rs(json!({"insecureRegistries": ["other.io", "registry.redhat.io"]}));
+    let rows = findings_with(&wildcard, Phase::Create, "cluster", obj, None);
+    let path = "spec.registrySources.insecureRegistries[1]";
+    fires!(rows => P7 error FieldValueInvalid path);
+    says!(rows => P7 path => format!("{path}: Invalid value: \"registry.redhat.io\": the machine-config operator refuses to render it with the cluster's mirror sets (internal error: mirrorsAdjustedForNestedScope for a wildcard scope \"*.redhat.io\"): nodes would keep their previous registries.conf and policy.json"));
+    // The mirror sets' own errors are not the Image's: no denial.
+    let conflicting = in_context(
+        &[("registry.example.com/a", &["m.example.net/a"], true)],
+        &[("registry.example.com/a", &["t.example.net/a"], false)],
+        None,
+    );
+    quiet!(findings_with(&conflicting, Phase::Create, "cluster", rs(json!({"blockedRegistries": ["other.io"]})), None) => P7);
+}
+
+#[test]
+fn rule_w21() {
+    let policy = in_context(
+        &[(
+            "registry.example.com/team",
+            &["mirror.example.net/team"],
+            false,
+        )],
+        &[],
+        Some(RELEASE),
+    );
+    let obj = rs(json!({"blockedRegistries": ["registry.example.com", "other.io"]}));
+    let rows = findings_with(&policy, Phase::Create, "cluster", obj.clone(), None);
+    let path = "spec.registrySources.blockedRegistries[0]";
+    fires!(rows => W21 warning path);
+    says!(rows => W21 path => format!("{path}: \"registry.example.com\" rejects the images of the mirrored source \"registry.example.com/team\" by name: mirrors do not bypass policy.json; use mirrorSourcePolicy: NeverContactSource"));
+    count!(rows => W21 1);
+    quiet!(findings(Phase::Create, obj, None) => W21);
+    // An entry covering P is W23's.
+    quiet!(findings_with(&payload_mirrored(), Phase::Create, "cluster", rs(json!({"blockedRegistries": ["quay.io"]})), None) => W21);
+}
+
+#[test]
+fn rule_w22() {
+    // MIRRORS.md §5.4: quay.io is dropped (no unblocked source), mirror.local blocks the mirror.
+    let obj = rs(json!({"blockedRegistries": ["quay.io", "mirror.local"]}));
+    let rows = findings_with(
+        &payload_mirrored(),
+        Phase::Create,
+        "cluster",
+        obj.clone(),
+        None,
+    );
+    let path = "spec.registrySources.blockedRegistries[1]";
+    fires!(rows => W22 warning path);
+    says!(rows => W22 path => format!("{path}: \"mirror.local\" blocks the mirror \"mirror.local/ocp/release\" of \"quay.io/openshift-release-dev/ocp-release\": pulls skip it"));
+    count!(rows => W22 1);
+    quiet!(findings(Phase::Create, obj, None) => W22);
+    quiet!(findings_with(&payload_mirrored(), Phase::Create, "cluster", rs(json!({"blockedRegistries": ["mirror.localhost"]})), None) => W22);
+}
+
+#[test]
+fn rule_w23() {
+    let policy = payload_mirrored();
+    let rows = findings_with(
+        &policy,
+        Phase::Create,
+        "cluster",
+        rs(json!({"blockedRegistries": ["quay.io"]})),
+        None,
+    );
+    let path = "spec.registrySources.blockedRegistries[0]";
+    fires!(rows => W23 warning path);
+    says!(rows => W23 path => format!("{path}: \"quay.io\" is kept because \"{PAYLOAD}\" has a digest mirror, but policy.json rejects every other image under it, the payload's component images included"));
+    // P alone: the default becomes reject.
+    let rows = findings_with(
+        &policy,
+        Phase::Create,
+        "cluster",
+        rs(json!({"blockedRegistries": [PAYLOAD]})),
+        None,
+    );
+    says!(rows => W23 path => format!("{path}: blocking only the release payload repository \"{PAYLOAD}\" makes policy.json reject every other image"));
+    // P beside another entry is carved out: fine. Without a mirror, MCO drops the entry (W3).
+    quiet!(findings_with(&policy, Phase::Create, "cluster", rs(json!({"blockedRegistries": [PAYLOAD, "other.io"]})), None) => W23);
+    let unmirrored = in_context(&[], &[], Some(RELEASE));
+    quiet!(findings_with(&unmirrored, Phase::Create, "cluster", rs(json!({"blockedRegistries": ["quay.io"]})), None) => W23);
+}
+
+#[test]
+fn rule_w24() {
+    let never = in_context(
+        &[(
+            "registry.example.com/team",
+            &["mirror.example.net/team"],
+            true,
+        )],
+        &[],
+        None,
+    );
+    let rows = findings_with(&never, Phase::Create, "cluster", rs(json!({})), None);
+    let path = "spec.registrySources";
+    fires!(rows => W24 warning path);
+    says!(rows => W24 path => format!("{path}: ImageDigestMirrorSet/digest: \"registry.example.com/team\" never contacts its source and has no tag mirror: pulls of it by tag fail"));
+    let tagged = in_context(
+        &[(
+            "registry.example.com/team",
+            &["mirror.example.net/team"],
+            true,
+        )],
+        &[(
+            "registry.example.com/team",
+            &["tags.example.net/team"],
+            true,
+        )],
+        None,
+    );
+    quiet!(findings_with(&tagged, Phase::Create, "cluster", rs(json!({})), None) => W24);
+    quiet!(findings(Phase::Create, rs(json!({})), None) => W24);
+}
+
+#[test]
+fn rule_w25() {
+    let policy = in_context(
+        &[(
+            "registry.example.com/team",
+            &["mirror.local:5000/team", "mirror.local/team"],
+            false,
+        )],
+        &[],
+        None,
+    );
+    let obj = rs(json!({"insecureRegistries": ["mirror.local"]}));
+    let rows = findings_with(&policy, Phase::Create, "cluster", obj.clone(), None);
+    let path = "spec.registrySources.insecureRegistries[0]";
+    fires!(rows => W25 warning path);
+    says!(rows => W25 path => format!("{path}: \"mirror.local\" does not make the mirror \"mirror.local:5000/team\" insecure; add \"mirror.local:5000\""));
+    count!(rows => W25 1);
+    quiet!(findings(Phase::Create, obj, None) => W25);
+    quiet!(findings_with(&policy, Phase::Create, "cluster", rs(json!({"insecureRegistries": ["mirror.local", "mirror.local:5000"]})), None) => W25);
+}
+
+/// W1, W3 and W15 take P from the release image in the cluster context.
+#[test]
+fn w1_w3_w15_use_the_context_s_release_image() {
+    let mirrored = "mirror.corp.example.com:5000/ocp4/openshift4@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let policy = in_context(&[], &[], Some(mirrored));
+    // W3: the mirror's repository is P: an entry covering it is dropped.
+    let rows = findings_with(
+        &policy,
+        Phase::Create,
+        "cluster",
+        rs(json!({"blockedRegistries": ["mirror.corp.example.com:5000"]})),
+        None,
+    );
+    says!(rows => W3 "spec.registrySources.blockedRegistries[0]" => "spec.registrySources.blockedRegistries[0]: \"mirror.corp.example.com:5000\" covers the release payload repository \"mirror.corp.example.com:5000/ocp4/openshift4\": the machine-config operator drops it and nodes do not block it");
+    // W1: P itself must be allowed when no release registry holds it.
+    let allowed = rs(
+        json!({"allowedRegistries": ["quay.io", "registry.redhat.io", "image-registry.openshift-image-registry.svc:5000"]}),
+    );
+    let rows = findings_with(&policy, Phase::Create, "cluster", allowed.clone(), None);
+    says!(rows => W1 "spec.registrySources.allowedRegistries" => "spec.registrySources.allowedRegistries: does not include the release image's repository \"mirror.corp.example.com:5000/ocp4/openshift4\"; the release payload will fail to pull");
+    quiet!(findings(Phase::Create, allowed, None) => W1);
+    // W1: the payload's namespace suffices in the registry that holds P.
+    let policy = in_context(&[], &[], Some(RELEASE));
+    let allowed =
+        rs(json!({"allowedRegistries": ["quay.io/openshift-release-dev", "registry.redhat.io"]}));
+    quiet!(findings_with(&policy, Phase::Create, "cluster", allowed.clone(), None) => W1);
+    fires!(findings(Phase::Create, allowed, None) => W1 warning "spec.registrySources.allowedRegistries");
+    // W15: the registry of a mirrored release image must admit imports.
+    let policy = in_context(&[], &[], Some(mirrored));
+    let imports = image(
+        json!({"allowedRegistriesForImport": [{"domainName": "quay.io"}, {"domainName": "registry.redhat.io"}]}),
+    );
+    let rows = findings_with(&policy, Phase::Create, "cluster", imports.clone(), None);
+    says!(rows => W15 "spec.allowedRegistriesForImport" => "spec.allowedRegistriesForImport: \"mirror.corp.example.com:5000\" not allowed; release/sample imagestream imports will fail");
+    quiet!(findings(Phase::Create, imports, None) => W15);
+}
