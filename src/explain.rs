@@ -82,6 +82,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::context::ClusterContext;
 use crate::field::FieldError;
 use crate::field::go_quote;
 use crate::grammar::reference::Reference;
@@ -383,17 +384,21 @@ pub struct ConfigSource<'a> {
     pub object: &'a Value,
 }
 
-/// Explains `references` under `config`, and compares with `old` when given.
+/// Explains `references` under `config`, and compares with `old` when given; in `context` (the
+/// mirror sets and release image of the cluster) when given.
 pub fn explain(
     config: ConfigSource<'_>,
     old: Option<ConfigSource<'_>>,
     references: &[String],
     settings: &Settings,
+    context: Option<&ClusterContext>,
 ) -> Report {
     let new_decoded = decode(config.object);
-    let new_node = Node::new(&new_decoded.image, settings);
+    let new_node = Node::with_context(&new_decoded.image, settings, context);
     let old_decoded = old.map(|o| decode(o.object));
-    let old_node = old_decoded.as_ref().map(|d| Node::new(&d.image, settings));
+    let old_node = old_decoded
+        .as_ref()
+        .map(|d| Node::with_context(&d.image, settings, context));
     let summary = |source: Option<&str>, node: &Node<'_>, errors: &[FieldError]| {
         let mut notes: Vec<String> = errors.iter().map(|e| format!("ignored: {e}")).collect();
         notes.extend(node.notes().iter().cloned());
@@ -452,10 +457,15 @@ pub enum Rendering {
     Refused(RenderError),
 }
 
-/// The file MCO renders for `object` on every node.
-pub fn render(object: &Value, settings: &Settings, target: RenderTarget) -> Rendering {
+/// The file MCO renders for `object` on every node, in `context` when given.
+pub fn render(
+    object: &Value,
+    settings: &Settings,
+    context: Option<&ClusterContext>,
+    target: RenderTarget,
+) -> Rendering {
     let decoded = decode(object);
-    let node = Node::new(&decoded.image, settings);
+    let node = Node::with_context(&decoded.image, settings, context);
     if let Some(refusal) = node.refusal() {
         return Rendering::Refused(refusal.clone());
     }
@@ -984,6 +994,7 @@ mod tests {
             }),
             &refs,
             &Settings::default(),
+            None,
         )
     }
 
@@ -1225,6 +1236,7 @@ mod tests {
             None,
             &refs,
             &settings,
+            None,
         );
         let p = r.results[0]
             .pull
@@ -1367,6 +1379,7 @@ mod tests {
             None,
             &refs,
             &Settings::default(),
+            None,
         );
         let i = r.results[0]
             .import

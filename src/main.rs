@@ -1038,7 +1038,12 @@ fn run_explain(args: ExplainArgs) -> Ended {
     };
     let empty = serde_json::json!({});
     if let Some(file) = args.render {
-        return render(config.as_ref().unwrap_or(&empty), &settings, file);
+        return render(
+            config.as_ref().unwrap_or(&empty),
+            &settings,
+            context.as_deref(),
+            file,
+        );
     }
     let old = match &args.old {
         Some(path) => match read_config_flag("--old", path) {
@@ -1058,7 +1063,13 @@ fn run_explain(args: ExplainArgs) -> Ended {
         source: Some(source),
         object,
     });
-    let mut report = explain::explain(config_source, old_source, &args.references, &settings);
+    let mut report = explain::explain(
+        config_source,
+        old_source,
+        &args.references,
+        &settings,
+        context.as_deref(),
+    );
     // The engine first: would the API server take this config at all?
     if config.is_some() {
         let verdict = match Policy::new(settings) {
@@ -1097,13 +1108,18 @@ fn read_config_flag(flag: &'static str, path: &str) -> Result<ConfigFile, Failur
 
 /// `explain --render`: prints the file the machine-config operator writes for `config`, or its
 /// refusal on stderr.
-fn render(config: &serde_json::Value, settings: &Settings, file: RenderFile) -> Ended {
+fn render(
+    config: &serde_json::Value,
+    settings: &Settings,
+    context: Option<&ClusterContext>,
+    file: RenderFile,
+) -> Ended {
     let target = match file {
         RenderFile::RegistriesConf => explain::RenderTarget::RegistriesConf,
         RenderFile::PolicyJson => explain::RenderTarget::PolicyJson,
         RenderFile::Search => explain::RenderTarget::Search,
     };
-    match explain::render(config, settings, target) {
+    match explain::render(config, settings, context, target) {
         explain::Rendering::File(file) => {
             if let Some(note) = &file.note {
                 eprintln!("note: {note}");
