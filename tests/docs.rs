@@ -464,8 +464,9 @@ fn readme_example(prompt: &str) -> String {
         .to_owned()
 }
 
-/// Issue 11 item 6: the explain section's examples print what they show: the verdict header of
-/// an allowed and of a denied config, and the byte-exact `--render` output.
+/// Issue 11 item 6 and issue 14 item 7: the README's explain examples print what they show: an
+/// allowed change, the mirrored cluster's change with and without its context, and the
+/// byte-exact `--render` output.
 #[test]
 fn readme_explain_examples_print_what_they_show() {
     let shown = readme_example(
@@ -485,18 +486,37 @@ fn readme_explain_examples_print_what_they_show() {
         &shown,
     );
     let shown = readme_example(
-        "$ image-config-webhook explain --config tests/examples/bad-image.yaml nginx\n",
+        "$ image-config-webhook explain --config tests/explain/mirrored/block-quay.yaml \\\n    --old tests/explain/mirrored/cluster.yaml --context tests/explain/mirrored/context.yaml \\\n    quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
     );
-    assert!(shown.contains("verdict:    DENIED (CREATE)"), "{shown}");
     assert_example(
         &[
             "explain",
             "--config",
-            "tests/examples/bad-image.yaml",
-            "nginx",
+            "tests/explain/mirrored/block-quay.yaml",
+            "--old",
+            "tests/explain/mirrored/cluster.yaml",
+            "--context",
+            "tests/explain/mirrored/context.yaml",
+            "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ],
-        5,
+        1,
         &shown,
+    );
+    // Without the context the same change is only the release-registry warning.
+    let out = Command::new(BIN)
+        .args([
+            "explain",
+            "--config",
+            "tests/explain/mirrored/block-quay.yaml",
+            "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ])
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| panic!("{BIN}: {e}"));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !printed.contains("has a digest mirror") && !printed.contains("note: mirror"),
+        "{printed}"
     );
     let shown = readme_example(
         "$ image-config-webhook explain --config tests/explain/cluster-blocks-quay.yaml --render registries.conf\n",
