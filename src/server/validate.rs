@@ -20,8 +20,9 @@
 //!    share [`small_lane_permits`] slots, larger ones go one at a time, so that the memory of
 //!    reviews in progress is bounded and a large review never delays a small one or `/healthz`.
 //!    A body up to [`INLINE_BODY_BYTES`] (every review the API server sends) is judged on the
-//!    connection's own task; a larger one off the async workers, on a small pool of review
-//!    threads. A review still queued or running at the
+//!    connection's own task, unless the cluster context has mirror sets (its model is rebuilt
+//!    per review); a larger one, or one with mirror sets, off the async workers, on a small pool
+//!    of review threads. A review still queued or running at the
 //!    deadline is answered with a failure (`code` 504) and counted (`reason="review_timeout"`);
 //!    the work itself keeps its slot until it ends, so abandoned work cannot pile up.
 //! 5. **Answer.** The engine bounds the warnings and causes it sends (see
@@ -567,16 +568,23 @@ async fn judge(
         return Err(timed_out(&bytes));
     };
     let running = Counting::new(state.metrics.reviews_running());
-    if bytes.len() <= INLINE_BODY_BYTES {
+    let policy = state.policy.load_full();
+    // A cluster context with mirror sets is modelled again in every review, at a cost that grows
+    // with the mirror sets: such a review goes to the pool, under its deadline.
+    let mirrored = policy.context().is_some_and(|c| {
+        !(c.digest_mirror_sets.is_empty()
+            && c.tag_mirror_sets.is_empty()
+            && c.content_source_policies.is_empty())
+    });
+    if bytes.len() <= INLINE_BODY_BYTES && !mirrored {
         // Judged where it arrived: a review this small takes microseconds, less than handing it
         // to a pool thread and back would (two context switches on a busy core).
-        let judged = judge_bytes(&bytes, &state.policy.load(), budget);
+        let judged = judge_bytes(&bytes, &policy, budget);
         drop((slot, running));
         let mut judged = judged.map_err(Rejection::Review)?;
         judged.held = held;
         return Ok(judged);
     }
-    let policy = state.policy.load_full();
     let work_bytes = bytes.clone();
     let work = pool.run(move || {
         // The lane's slot and the gauge are held until the work ends, even when the answer has
