@@ -34,9 +34,15 @@ pub(super) fn mirrors_refuse_render(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(refusal) = node_in_context(ctx).and_then(Node::refusal_by_image) else {
         return;
     };
+    // The "[P, P]" refusal depends on P and on how the release image is pulled: only a release
+    // image in the context says both (without it the settings' P would be a guess).
+    let release_known = ctx
+        .policy
+        .context()
+        .is_some_and(|c| c.release_image.is_some());
     let from_context = match refusal.kind() {
         RenderErrorKind::WildcardNestedScope => true,
-        RenderErrorKind::OnlyOneOf => refusal.field().is_some(),
+        RenderErrorKind::OnlyOneOf => refusal.field().is_some() && release_known,
         _ => false,
     };
     let Some(entry) = refusal.field().filter(|_| from_context) else {

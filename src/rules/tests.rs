@@ -1156,6 +1156,13 @@ fn rule_p7() {
     quiet!(findings(Phase::Create, obj.clone(), None) => P7);
     let unmirrored = in_context(&[], &[], Some(RELEASE));
     quiet!(findings_with(&unmirrored, Phase::Create, "cluster", obj.clone(), None) => P7);
+    // Nor when the release image is unknown: the settings' P would be a guess.
+    let guessed = in_context(
+        &[(PAYLOAD, &["mirror.local/ocp/release"], false)],
+        &[],
+        None,
+    );
+    quiet!(findings_with(&guessed, Phase::Create, "cluster", obj.clone(), None) => P7);
     // An unchanged object is never newly denied because a mirror set changed: ratcheted.
     let rows = findings_with(&policy, Phase::Update, "cluster", obj.clone(), Some(obj));
     fires!(rows => P7 ratcheted FieldValueInvalid path);

@@ -113,8 +113,18 @@ struct Shared {
     base: Policy,
     published: Arc<ArcSwap<Policy>>,
     metrics: Arc<Metrics>,
+    stores: Mutex<Stores>,
+}
+
+/// The objects of each kind, and which kinds have been tried.
+#[derive(Default)]
+struct Stores {
     /// By kind (the order of [`KINDS`]), by name.
-    stores: Mutex<[BTreeMap<String, ContextObject>; 4]>,
+    objects: [BTreeMap<String, ContextObject>; 4],
+    /// By kind: listed, or failed once. Nothing is published before every kind is: a context
+    /// with the mirror sets but not yet the release image would judge with a guessed payload
+    /// repository.
+    settled: [bool; 4],
 }
 
 /// Watches the four kinds until dropped or aborted, publishing a new policy (`base` with the
@@ -185,22 +195,29 @@ async fn watch_kind(client: kube::Client, i: usize, shared: &Shared) {
                     listed.extend(decode(kind, object));
                 }
                 Ok(Event::InitDone) => {
-                    let count = shared.update(i, |store| *store = std::mem::take(&mut listed));
+                    let count = shared.update(i, |store| {
+                        let changed = *store != listed;
+                        *store = std::mem::take(&mut listed);
+                        changed
+                    });
                     health = synced(kind, health, count, &shared.metrics);
                     pause = FIRST_RETRY;
                 }
                 Ok(Event::Apply(object)) => {
                     let name = object.metadata.name.clone().unwrap_or_default();
+                    // ClusterVersion's status changes often; only a change of what is context
+                    // publishes a new policy.
                     shared.update(i, |store| match decode(kind, object) {
-                        Some((name, object)) => store.insert(name, object),
-                        None => store.remove(&name),
+                        Some((name, object)) => store.insert(name, object.clone()) != Some(object),
+                        None => store.remove(&name).is_some(),
                     });
                 }
                 Ok(Event::Delete(object)) => {
                     let name = object.metadata.name.unwrap_or_default();
-                    shared.update(i, |store| store.remove(&name));
+                    shared.update(i, |store| store.remove(&name).is_some());
                 }
                 Err(e) => {
+                    shared.update(i, |_| false);
                     health = unavailable(kind, health, &e, &shared.metrics);
                     break;
                 }
@@ -234,25 +251,35 @@ fn decode(kind: &Kind, object: DynamicObject) -> Option<(String, ContextObject)>
 }
 
 impl Shared {
-    /// Changes one kind's store, then publishes the context the stores now give; returns how
-    /// many objects the kind has.
-    fn update<T>(
+    /// Changes one kind's store (`change` says whether it changed anything) and marks the kind
+    /// settled; publishes the context the stores now give when something changed and every
+    /// kind is settled, or when this settles the last one. Returns how many objects the kind has.
+    fn update(
         &self,
         i: usize,
-        change: impl FnOnce(&mut BTreeMap<String, ContextObject>) -> T,
+        change: impl FnOnce(&mut BTreeMap<String, ContextObject>) -> bool,
     ) -> usize {
         let mut stores = self.stores.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(store) = stores.get_mut(i) else {
+        let Some(store) = stores.objects.get_mut(i) else {
             return 0;
         };
-        change(store);
+        let changed = change(store);
         let count = store.len();
-        let mut context = ClusterContext::default();
-        for object in stores.iter().flat_map(BTreeMap::values) {
-            context.add(object.clone());
+        let was_settled = stores.settled.iter().all(|&s| s);
+        if let Some(settled) = stores.settled.get_mut(i) {
+            *settled = true;
         }
-        let policy = self.base.with_context(Some(Arc::new(context)));
-        self.published.store(Arc::new(policy));
+        let settled = stores.settled.iter().all(|&s| s);
+        if settled && (changed || !was_settled) {
+            let mut context = ClusterContext::default();
+            for object in stores.objects.iter().flat_map(BTreeMap::values) {
+                context.add(object.clone());
+            }
+            // Nothing listed (or nothing there) is no context.
+            let context = (!context.is_empty()).then(|| Arc::new(context));
+            let policy = self.base.with_context(context);
+            self.published.store(Arc::new(policy));
+        }
         drop(stores);
         if let Some(kind) = KIND_NAMES.get(i) {
             self.metrics.context_objects(kind, count);
