@@ -92,6 +92,50 @@ pub struct ClusterContext {
     pub content_source_policies: Vec<MirrorSet>,
     /// `ClusterVersion/version` `status.desired.image`, when known.
     pub release_image: Option<String>,
+    /// What the node model derives from these fields alone (the merged mirror sets, MCO's checks
+    /// of them, P), made on first use and then shared by every review judged in this context.
+    /// [`ClusterContext::add`] empties it; set the fields before the first review.
+    #[serde(skip)]
+    pub derived: Derived,
+}
+
+/// A cache of [`crate::node`]'s work on a [`ClusterContext`]: not part of its value (equal
+/// whatever it holds; a clone starts empty).
+#[derive(Default)]
+pub struct Derived(std::sync::OnceLock<crate::node::Prepared>);
+
+impl Derived {
+    /// The cached value, made by `make` on first use.
+    pub(crate) fn get_or_init(
+        &self,
+        make: impl FnOnce() -> crate::node::Prepared,
+    ) -> &crate::node::Prepared {
+        self.0.get_or_init(make)
+    }
+}
+
+impl Clone for Derived {
+    fn clone(&self) -> Self {
+        Derived::default()
+    }
+}
+
+impl PartialEq for Derived {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Derived {}
+
+impl std::fmt::Debug for Derived {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Derived(made)"
+        } else {
+            "Derived(empty)"
+        })
+    }
 }
 
 impl ClusterContext {
@@ -207,6 +251,7 @@ impl ClusterContext {
     /// set of the same kind and name replaces the one there, as the API server holds one
     /// object per name.
     pub fn add(&mut self, object: ContextObject) {
+        self.derived = Derived::default();
         match object {
             ContextObject::MirrorSet(kind, set) => {
                 let sets = match kind {

@@ -287,6 +287,12 @@ impl<'a> ScopeIndex<'a> {
         self.candidates(target).min()
     }
 
+    /// The index of every entry that covers `target` (the first index of a repeated entry),
+    /// most specific first. Linear in the length of `target`, plus one per entry found.
+    pub fn all_covering<'s>(&'s self, target: &'s str) -> impl Iterator<Item = usize> + 's {
+        self.candidates(target)
+    }
+
     /// The index of every entry that covers `target`, most specific first.
     fn candidates<'s>(&'s self, target: &'s str) -> impl Iterator<Item = usize> + 's {
         let host = wildcard_host(target).unwrap_or("");

@@ -16,8 +16,9 @@ use serde::Serialize;
 use super::{DecidedBy, Dropped, Entry, Flags, RenderError, RenderErrorKind, Source};
 use crate::context::{ClusterContext, MirrorKind, MirrorRule, MirrorSourcePolicy};
 use crate::field::go_quote;
+use crate::grammar::hashed::{FastMap, fast_map};
 use crate::grammar::scope::{
-    is_nested_inside, is_valid_registries_conf_scope, ref_matching_prefix,
+    ScopeIndex, is_nested_inside, is_valid_registries_conf_scope, ref_matching_prefix,
 };
 
 /// A host label of the API's patterns (`MIRRORS.md` §6.1).
@@ -118,7 +119,7 @@ fn items(context: &ClusterContext) -> impl Iterator<Item = (MirrorItem<'_>, &Mir
 /// caller): per item in [`items`] order, the source pattern, one policy per exact source (unset
 /// and ICSP count as `AllowContactingSource`), then per mirror its pattern and
 /// `NeverContactSource` with the source among the mirrors. The first failure.
-pub(super) fn validate(context: &ClusterContext) -> Option<RenderError> {
+fn validate_now(context: &ClusterContext) -> Option<RenderError> {
     let mut policies: BTreeMap<&str, MirrorSourcePolicy> = BTreeMap::new();
     for (item, rule) in items(context) {
         let source = rule.source.as_str();
@@ -180,7 +181,7 @@ pub(super) struct MergedSet<'a> {
 /// (ITMS), sorted by source: items without a mirror other than their source are skipped with
 /// their policy (`addMirrorSet`); the mirrors of one source are merged by [`topo_sorted`], and
 /// the source is dropped when it sorts last.
-pub(super) fn merged(context: &ClusterContext, digest: bool) -> Vec<MergedSet<'_>> {
+fn merge_now(context: &ClusterContext, digest: bool) -> Vec<MergedSet<'_>> {
     let mut by_source: BTreeMap<&str, Vec<(MirrorItem<'_>, &MirrorRule)>> = BTreeMap::new();
     for (item, rule) in items(context) {
         let wanted = match item.kind {
@@ -241,6 +242,172 @@ pub(super) fn merged(context: &ClusterContext, digest: bool) -> Vec<MergedSet<'_
             }
         })
         .collect()
+}
+
+/// What the node model derives from a [`ClusterContext`] alone, made once per context (kept in
+/// [`crate::context::Derived`]) instead of once per review: the merged mirror sets, as positions
+/// in the context (nothing borrowed, so it can live beside what it describes), MCO's checks of
+/// the mirror sets, and P from the release image.
+#[derive(Debug)]
+pub struct Prepared {
+    digest: Vec<MergedAt>,
+    tag: Vec<MergedAt>,
+    validation: Option<RenderError>,
+    /// The length of P in the release image ([`super::payload_repository_of`]: P is its
+    /// start), when there is one.
+    payload: Option<Result<usize, RenderError>>,
+}
+
+/// A [`MergedSet`] by position: the item whose `source` it is, its mirrors (each the text of a
+/// mirror or of a source, and the item that lists it), and the `NeverContactSource` item.
+#[derive(Debug)]
+struct MergedAt {
+    source: ItemAt,
+    pull_from: PullFromMirror,
+    mirrors: Vec<(TextAt, ItemAt)>,
+    never_contact: Option<ItemAt>,
+}
+
+/// An item: its kind, its set's position in the kind's list, its position in the set.
+#[derive(Debug, Clone, Copy)]
+struct ItemAt(MirrorKind, usize, usize);
+
+/// A text of an item: its `source`, or its `mirrors[i]`.
+#[derive(Debug, Clone, Copy)]
+enum TextAt {
+    Source(ItemAt),
+    Mirror(ItemAt, usize),
+}
+
+impl ItemAt {
+    fn rule(self, context: &ClusterContext) -> Option<(&str, &MirrorRule)> {
+        let set = context.mirror_sets(self.0).get(self.1)?;
+        Some((set.name.as_str(), set.rules.get(self.2)?))
+    }
+
+    fn item(self, context: &ClusterContext) -> Option<MirrorItem<'_>> {
+        let (set, _) = self.rule(context)?;
+        Some(MirrorItem {
+            kind: self.0,
+            set,
+            index: self.2,
+        })
+    }
+}
+
+impl TextAt {
+    fn text(self, context: &ClusterContext) -> Option<&str> {
+        match self {
+            TextAt::Source(at) => Some(at.rule(context)?.1.source.as_str()),
+            TextAt::Mirror(at, m) => Some(at.rule(context)?.1.mirrors.get(m)?.as_str()),
+        }
+    }
+}
+
+/// The position of `item` in `context`.
+fn item_at(context: &ClusterContext, item: MirrorItem<'_>) -> Option<ItemAt> {
+    let set = context
+        .mirror_sets(item.kind)
+        .iter()
+        .position(|s| std::ptr::eq(s.name.as_str(), item.set))?;
+    Some(ItemAt(item.kind, set, item.index))
+}
+
+impl Prepared {
+    fn new(context: &ClusterContext) -> Self {
+        let by_position = |digest: bool| -> Vec<MergedAt> {
+            merge_now(context, digest)
+                .iter()
+                .filter_map(|set| merged_at(context, set))
+                .collect()
+        };
+        Prepared {
+            digest: by_position(true),
+            tag: by_position(false),
+            validation: validate_now(context),
+            payload: context
+                .release_image
+                .as_deref()
+                .map(|r| super::payload_repository_of(r).map(str::len)),
+        }
+    }
+}
+
+/// A merged set as positions; `None` if a text is not found where it came from (it always is).
+fn merged_at(context: &ClusterContext, set: &MergedSet<'_>) -> Option<MergedAt> {
+    let first = set
+        .mirrors
+        .first()
+        .map(|(_, item)| *item)
+        .or(set.never_contact);
+    let listing = |item: MirrorItem<'_>| item_at(context, item);
+    let source = match first {
+        Some(item) => listing(item)?,
+        None => return None,
+    };
+    let mirrors = set
+        .mirrors
+        .iter()
+        .map(|(text, item)| {
+            let at = listing(*item)?;
+            let (_, rule) = at.rule(context)?;
+            let text_at = match rule.mirrors.iter().position(|m| m == text) {
+                Some(m) => TextAt::Mirror(at, m),
+                None => TextAt::Source(at),
+            };
+            Some((text_at, at))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(MergedAt {
+        source,
+        pull_from: set.pull_from,
+        mirrors,
+        never_contact: set.never_contact.and_then(listing),
+    })
+}
+
+/// The prepared form of `context`, made on its first use.
+fn prepared(context: &ClusterContext) -> &Prepared {
+    context.derived.get_or_init(|| Prepared::new(context))
+}
+
+/// [`merge_now`], from the positions prepared once per context.
+pub(super) fn merged(context: &ClusterContext, digest: bool) -> Vec<MergedSet<'_>> {
+    let sets = if digest {
+        &prepared(context).digest
+    } else {
+        &prepared(context).tag
+    };
+    sets.iter()
+        .filter_map(|set| {
+            Some(MergedSet {
+                source: TextAt::Source(set.source).text(context)?,
+                pull_from: set.pull_from,
+                mirrors: set
+                    .mirrors
+                    .iter()
+                    .map(|(text, item)| Some((text.text(context)?, item.item(context)?)))
+                    .collect::<Option<Vec<_>>>()?,
+                never_contact: set.never_contact.and_then(|at| at.item(context)),
+            })
+        })
+        .collect()
+}
+
+/// [`validate_now`], once per context.
+pub(super) fn validate(context: &ClusterContext) -> Option<RenderError> {
+    prepared(context).validation.clone()
+}
+
+/// P from the context's release image ([`super::payload_repository_of`]), once per context.
+pub(super) fn release_payload(context: &ClusterContext) -> Option<Result<&str, RenderError>> {
+    let release = context.release_image.as_deref()?;
+    Some(match prepared(context).payload.clone()? {
+        Ok(len) => release
+            .get(..len)
+            .ok_or_else(|| RenderError::new(RenderErrorKind::ReleaseImage, None)),
+        Err(e) => Err(e),
+    })
 }
 
 /// runtime-utils `topoGraph.Sorted`: Kahn's algorithm with a FIFO queue seeded with the nodes
@@ -331,17 +498,16 @@ pub(super) fn registry_entries<'a>(
     let mut scopes: Vec<&'a str> = Vec::new();
     let mut never_contact = Vec::new();
     let mut mirrors: Vec<Vec<Mirror<'a>>> = Vec::new();
-    fn position<'a>(
-        scopes: &mut Vec<&'a str>,
-        mirrors: &mut Vec<Vec<Mirror<'a>>>,
-        s: &'a str,
-    ) -> usize {
-        scopes.iter().position(|e| *e == s).unwrap_or_else(|| {
-            scopes.push(s);
-            mirrors.push(Vec::new());
-            scopes.len() - 1
-        })
-    }
+    // Each scope's entry, found by a lookup: a scan per scope was quadratic in the mirror sets.
+    let mut index: FastMap<&'a str, usize> = fast_map(sets.iter().map(|s| s.len()).sum());
+    let mut position =
+        |scopes: &mut Vec<&'a str>, mirrors: &mut Vec<Vec<Mirror<'a>>>, s: &'a str| {
+            *index.entry(s).or_insert_with(|| {
+                scopes.push(s);
+                mirrors.push(Vec::new());
+                scopes.len() - 1
+            })
+        };
     let insecure_by = Flags::new(insecure, "insecureRegistries");
     for set in sets.iter().copied().flatten() {
         let at = position(&mut scopes, &mut mirrors, set.source);
@@ -396,50 +562,98 @@ pub(super) fn registry_entries<'a>(
 /// order), every other entry nested inside it with no mirrors gets a copy of the source entry's
 /// mirrors, each location extended by the rest of the nested scope (`mirrorsAdjustedForNestedScope`;
 /// insecure flags and `pull-from-mirror` copied as they are).
+///
+/// Upstream loops over sources, then over entries. The same result, entry by entry: an entry
+/// without mirrors of its own takes its copies from the first source (in set order) that covers
+/// it and is not a wildcard; each wildcard source before that one is upstream's error for it, and
+/// the error reported is the first upstream meets (smallest set, then smallest entry). The
+/// sources covering an entry are found through a [`ScopeIndex`] of the sources, so the cost is
+/// linear in the entries and their length, not the product of entries and sources.
 fn copy_to_nested_scopes<'a>(
     sets: &[&[MergedSet<'a>]],
     scopes: &[&'a str],
     mirrors: &mut [Vec<Mirror<'a>>],
 ) -> Option<(RenderError, &'a str)> {
-    let mut error = None;
-    for set in sets.iter().copied().flatten() {
-        let source = set.source;
-        let Some(at) = scopes.iter().position(|s| *s == source) else {
+    let sources: Vec<&'a str> = sets
+        .iter()
+        .copied()
+        .flatten()
+        .map(|set| set.source)
+        .collect();
+    let index = ScopeIndex::new(sources.iter().copied());
+    let own: Vec<bool> = mirrors.iter().map(|m| !m.is_empty()).collect();
+    let entry_of: FastMap<&'a str, usize> =
+        scopes.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    let mut first_error: Option<(usize, usize, &'a str)> = None;
+    for (i, scope) in scopes.iter().enumerate() {
+        if own.get(i).copied().unwrap_or(true) {
+            continue;
+        }
+        let mut covering: Vec<usize> = index
+            .all_covering(scope)
+            .filter(|&k| sources.get(k) != Some(scope))
+            .collect();
+        covering.sort_unstable();
+        let Some(first_plain) = covering
+            .iter()
+            .copied()
+            .find(|&k| sources.get(k).is_some_and(|s| !s.starts_with("*.")))
+        else {
+            // Only wildcard sources cover it: upstream's error at the first of them.
+            if let Some(&k) = covering.first() {
+                first_error = earlier(
+                    first_error,
+                    (k, i, sources.get(k).copied().unwrap_or_default()),
+                );
+            }
             continue;
         };
-        for (i, scope) in scopes.iter().enumerate() {
-            let empty = mirrors.get(i).is_some_and(Vec::is_empty);
-            if i == at || !empty || !is_nested_inside(scope, source) {
-                continue;
-            }
-            if source.starts_with("*.") {
-                error = error.or_else(|| {
-                    let message = format!(
-                        "internal error: mirrorsAdjustedForNestedScope for a wildcard scope {}",
-                        go_quote(source)
-                    );
-                    let error = RenderErrorKind::WildcardNestedScope;
-                    Some((RenderError::with_message(error, None, message), *scope))
-                });
-                continue;
-            }
-            let adjustment = scope.get(source.len()..).unwrap_or("");
-            let copies: Vec<Mirror<'a>> = mirrors
-                .get(at)
-                .into_iter()
-                .flatten()
-                .map(|m| Mirror {
-                    location: Cow::Owned(format!("{}{adjustment}", m.location)),
-                    copied_from: Some(source),
-                    ..m.clone()
-                })
-                .collect();
-            if let Some(target) = mirrors.get_mut(i) {
-                *target = copies;
-            }
+        if let Some(&k) = covering.first().filter(|&&k| k < first_plain) {
+            first_error = earlier(
+                first_error,
+                (k, i, sources.get(k).copied().unwrap_or_default()),
+            );
+        }
+        let Some(source) = sources.get(first_plain).copied() else {
+            continue;
+        };
+        let Some(&at) = entry_of.get(source) else {
+            continue;
+        };
+        let adjustment = scope.get(source.len()..).unwrap_or("");
+        let copies: Vec<Mirror<'a>> = mirrors
+            .get(at)
+            .into_iter()
+            .flatten()
+            .map(|m| Mirror {
+                location: Cow::Owned(format!("{}{adjustment}", m.location)),
+                copied_from: Some(source),
+                ..m.clone()
+            })
+            .collect();
+        if let Some(target) = mirrors.get_mut(i) {
+            *target = copies;
         }
     }
-    error
+    first_error.map(|(_, i, source)| {
+        let message = format!(
+            "internal error: mirrorsAdjustedForNestedScope for a wildcard scope {}",
+            go_quote(source)
+        );
+        let error = RenderError::with_message(RenderErrorKind::WildcardNestedScope, None, message);
+        (error, scopes.get(i).copied().unwrap_or_default())
+    })
+}
+
+/// The error upstream meets first: the smaller (source, entry) position.
+fn earlier<'a>(
+    found: Option<(usize, usize, &'a str)>,
+    candidate: (usize, usize, &'a str),
+) -> Option<(usize, usize, &'a str)> {
+    match found {
+        Some(f) if (f.0, f.1) <= (candidate.0, candidate.1) => Some(f),
+        _ => Some(candidate),
+    }
 }
 
 /// A mirror's physical reference for `reference` (a name or `name:tag`/`name@digest`) matched by
@@ -629,6 +843,147 @@ impl Refusals<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Upstream's loop as it is written (sources, then entries): the reference the entry-by-entry
+    /// [`copy_to_nested_scopes`] is held to.
+    fn copy_to_nested_scopes_upstream<'a>(
+        sets: &[&[MergedSet<'a>]],
+        scopes: &[&'a str],
+        mirrors: &mut [Vec<Mirror<'a>>],
+    ) -> Option<(RenderError, &'a str)> {
+        let mut error = None;
+        for set in sets.iter().copied().flatten() {
+            let source = set.source;
+            let Some(at) = scopes.iter().position(|s| *s == source) else {
+                continue;
+            };
+            for (i, scope) in scopes.iter().enumerate() {
+                let empty = mirrors.get(i).is_some_and(Vec::is_empty);
+                if i == at || !empty || !is_nested_inside(scope, source) {
+                    continue;
+                }
+                if source.starts_with("*.") {
+                    error = error.or_else(|| {
+                        let message = format!(
+                            "internal error: mirrorsAdjustedForNestedScope for a wildcard scope {}",
+                            go_quote(source)
+                        );
+                        let error = RenderErrorKind::WildcardNestedScope;
+                        Some((RenderError::with_message(error, None, message), *scope))
+                    });
+                    continue;
+                }
+                let adjustment = scope.get(source.len()..).unwrap_or("");
+                let copies: Vec<Mirror<'a>> = mirrors
+                    .get(at)
+                    .into_iter()
+                    .flatten()
+                    .map(|m| Mirror {
+                        location: Cow::Owned(format!("{}{adjustment}", m.location)),
+                        copied_from: Some(source),
+                        ..m.clone()
+                    })
+                    .collect();
+                if let Some(target) = mirrors.get_mut(i) {
+                    *target = copies;
+                }
+            }
+        }
+        error
+    }
+
+    /// Entry by entry gives what upstream's loop gives: the same copies, from the same sources,
+    /// and the same first wildcard error, on every combination of a few nested sources and
+    /// scopes (digest and tag sets, wildcards, parents, siblings).
+    #[test]
+    fn nested_copies_are_upstream_s() {
+        let vocabulary = [
+            "a.io", "a.io/x", "a.io/x/y", "*.io", "*.a.io", "b.a.io", "b.a.io/z", "c.io",
+        ];
+        let entries = [
+            "a.io/x/y/w",
+            "c.b.a.io",
+            "a.io/q",
+            "b.a.io/z/v",
+            "a.io/x",
+            "d.io",
+        ];
+        for mask in 0u32..(1 << vocabulary.len()) {
+            for tag_mask in [0u32, 0b1010_0101] {
+                let rule = |(k, source): (usize, &&str)| MirrorRule {
+                    source: (*source).to_owned(),
+                    mirrors: vec![format!("m{k}.example.net/r")],
+                    source_policy: None,
+                };
+                let chosen = |m: u32| {
+                    vocabulary
+                        .iter()
+                        .enumerate()
+                        .filter(move |(k, _)| mask & m & (1 << k) != 0)
+                };
+                let set = |name: &str, rules: Vec<MirrorRule>| crate::context::MirrorSet {
+                    name: name.into(),
+                    rules,
+                };
+                let context = ClusterContext {
+                    digest_mirror_sets: vec![set("d", chosen(!0).map(rule).collect())],
+                    tag_mirror_sets: vec![set("t", chosen(tag_mask).map(rule).collect())],
+                    ..ClusterContext::default()
+                };
+                let digest = merged(&context, true);
+                let tag = merged(&context, false);
+                // The sets prepared once per context are the sets merged now.
+                let texts = |sets: &[MergedSet<'_>]| format!("{sets:?}");
+                assert_eq!(texts(&digest), texts(&merge_now(&context, true)));
+                assert_eq!(texts(&tag), texts(&merge_now(&context, false)));
+                let sets: [&[MergedSet<'_>]; 2] = [&digest, &tag];
+                let mut scopes: Vec<&str> = Vec::new();
+                let mut mirrors: Vec<Vec<Mirror<'_>>> = Vec::new();
+                for set in sets.iter().copied().flatten() {
+                    let at = scopes
+                        .iter()
+                        .position(|s| *s == set.source)
+                        .unwrap_or_else(|| {
+                            scopes.push(set.source);
+                            mirrors.push(Vec::new());
+                            scopes.len() - 1
+                        });
+                    mirrors[at].extend(set.mirrors.iter().map(|(location, item)| Mirror {
+                        location: Cow::Borrowed(*location),
+                        pull_from: set.pull_from,
+                        insecure_by: None,
+                        listed_by: *item,
+                        copied_from: None,
+                    }));
+                }
+                for entry in entries {
+                    if !scopes.contains(&entry) {
+                        scopes.push(entry);
+                        mirrors.push(Vec::new());
+                    }
+                }
+                let mut ours = mirrors.clone();
+                let mut theirs = mirrors;
+                let error = copy_to_nested_scopes(&sets, &scopes, &mut ours);
+                let expected = copy_to_nested_scopes_upstream(&sets, &scopes, &mut theirs);
+                let shape = |m: &[Vec<Mirror<'_>>]| -> Vec<Vec<(String, Option<String>)>> {
+                    m.iter()
+                        .map(|ms| {
+                            ms.iter()
+                                .map(|m| (m.location.to_string(), m.copied_from.map(str::to_owned)))
+                                .collect()
+                        })
+                        .collect()
+                };
+                let what = format!("sources {mask:#b}, tags {tag_mask:#b}: {scopes:?}");
+                assert_eq!(shape(&ours), shape(&theirs), "{what}");
+                let said = |e: Option<(RenderError, &str)>| {
+                    e.map(|(e, s)| (e.message().to_owned(), s.to_owned()))
+                };
+                assert_eq!(said(error), said(expected), "{what}");
+            }
+        }
+    }
 
     #[test]
     fn topo_sort_is_runtime_utils_order() {

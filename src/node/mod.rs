@@ -55,8 +55,8 @@ use crate::grammar::scope::{
 };
 use crate::image::{Image, RegistryLocation, RegistrySources, StrList};
 
-pub use mirrors::PullFromMirror;
 use mirrors::{PayloadException, Refusals};
+pub use mirrors::{Prepared, PullFromMirror};
 pub use render::{REGISTRIES_CONF_TEMPLATE, RenderedFile};
 
 /// The release payload repository when no release image is given: the repository of
@@ -980,11 +980,9 @@ impl<'a> Node<'a> {
         };
         let insecure = list(|rs| &rs.insecure);
         // The release image overrides the settings' P; one MCO cannot parse is its first error.
-        let (payload, release) = match context.release_image.as_deref() {
-            Some(release) => match payload_repository_of(release) {
-                Ok(p) => (Some(p), None),
-                Err(e) => (settings.payload_repository.as_deref(), Some(e)),
-            },
+        let (payload, release) = match mirrors::release_payload(context) {
+            Some(Ok(p)) => (Some(p), None),
+            Some(Err(e)) => (settings.payload_repository.as_deref(), Some(e)),
             None => (settings.payload_repository.as_deref(), None),
         };
         let (digest_sets, tag_sets) = (

@@ -620,6 +620,7 @@ fn context(
         },
         content_source_policies: Vec::new(),
         release_image: release.map(str::to_owned),
+        ..ClusterContext::default()
     }
 }
 

@@ -1119,6 +1119,7 @@ fn in_context(
         },
         content_source_policies: Vec::new(),
         release_image: release.map(str::to_owned),
+        ..ClusterContext::default()
     };
     Policy::default().with_context(Some(std::sync::Arc::new(context)))
 }
