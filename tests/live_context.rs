@@ -5,11 +5,12 @@
 //! kubeconfig naming it with its CA. The webhook runs in this process on another loopback port.
 //!
 //! What it shows: a new ImageDigestMirrorSet reaches the policy the next review judges with
-//! within 2 s; an API server that is down, or that does not serve a kind, leaves the webhook
-//! ready and judging without that context (`context_synced{kind}` 0), and a kind that appears
-//! later is picked up; a watch that breaks is resumed and later changes arrive, and one that
-//! cannot be opened again leaves the objects last seen until the kind is listed anew. Every wait is
-//! bounded; nothing but loopback is contacted.
+//! within 2 s and changes the next verdict (a warning it brings appears within 2 s, and goes
+//! when it is deleted); an API server that is down, or that does not serve a kind, leaves the
+//! webhook ready and judging without that context (`context_synced{kind}` 0), and a kind that
+//! appears later is picked up; a watch that breaks is resumed and later changes arrive, and one
+//! that cannot be opened again leaves the objects last seen until the kind is listed anew. Every
+//! wait is bounded; nothing but loopback is contacted.
 // Outside the pure core (clippy.toml): sockets, temp files and the clock.
 #![allow(clippy::disallowed_methods)]
 
@@ -338,6 +339,52 @@ fn digest_sets(running: &Running) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The warnings of the answer to a CREATE of an Image with `spec` (allowed).
+async fn review_warnings(fx: &Fixture, running: &Running, spec: &Value) -> Vec<String> {
+    let review = image_review("uid-live", "admission.k8s.io/v1", spec.clone());
+    let reply = one_shot(running.addr, &fx.client(), review_request(&review))
+        .await
+        .expect("a review");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let answer = reply.json();
+    assert_eq!(answer.pointer("/response/allowed"), Some(&json!(true)));
+    answer
+        .pointer("/response/warnings")
+        .and_then(Value::as_array)
+        .map(|w| {
+            w.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Posts reviews of an Image with `spec` until the answer's warnings hold `warning` (or, when
+/// `present` is false, no longer hold it); returns how long that took, or fails after `limit`.
+async fn until_warned(
+    what: &str,
+    limit: Duration,
+    fx: &Fixture,
+    running: &Running,
+    spec: &Value,
+    warning: &str,
+    present: bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let warnings = review_warnings(fx, running, spec).await;
+        if warnings.iter().any(|w| w == warning) == present {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what}: not within {limit:?}; the last warnings: {warnings:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Ready, and a review answered (allowed).
 async fn ready_and_judging(fx: &Fixture, running: &Running) {
     let ready = one_shot(
@@ -392,14 +439,32 @@ async fn a_new_mirror_set_reaches_the_next_review_within_two_seconds() {
     );
     assert_eq!(objects(&running, "ImageDigestMirrorSet"), Some(1.0));
     assert_eq!(objects(&running, "ClusterVersion"), Some(1.0));
+    // An Image that blocks the registry of the second IDMS's mirror: W22 warns only once that
+    // IDMS exists (MIRRORS.md §8 (b)), so the verdict shows which mirror sets it was judged with.
+    let spec = json!({"registrySources": {"blockedRegistries": ["mirror.second.example.net"]}});
+    let w22 = "spec.registrySources.blockedRegistries[0]: \"mirror.second.example.net\" blocks \
+               the mirror \"mirror.second.example.net/b\" of \"quay.io/b\": pulls skip it";
+    let before = review_warnings(&fx, &running, &spec).await;
+    assert!(before.is_empty(), "no W22 without the IDMS: {before:?}");
     // Once the watch is open, a new object is an event, not a relist.
     wait_until("the IDMS watch is open", LIMIT, || api.watches(IDMS) > 0).await;
-    api.apply(IDMS, "second", idms("quay.io/b"));
-    let took = wait_until("the new IDMS is judged with", PROMPT, || {
-        digest_sets(&running) == ["first", "second"]
-    })
+    api.apply(
+        IDMS,
+        "second",
+        json!({"spec": {"imageDigestMirrors": [{"source": "quay.io/b", "mirrors": ["mirror.second.example.net/b"]}]}}),
+    );
+    let took = until_warned(
+        "the next verdict warns of the new IDMS's blocked mirror",
+        PROMPT,
+        &fx,
+        &running,
+        &spec,
+        w22,
+        true,
+    )
     .await;
-    eprintln!("a new IDMS reached the policy in {took:?}");
+    eprintln!("a new IDMS changed the next verdict in {took:?}");
+    assert_eq!(digest_sets(&running), ["first", "second"]);
     assert_eq!(objects(&running, "ImageDigestMirrorSet"), Some(2.0));
     api.delete(IDMS, "first");
     wait_until("the deleted IDMS is gone", PROMPT, || {
@@ -407,6 +472,25 @@ async fn a_new_mirror_set_reaches_the_next_review_within_two_seconds() {
     })
     .await;
     ready_and_judging(&fx, &running).await;
+    assert_eq!(review_warnings(&fx, &running, &spec).await, [w22]);
+    // Deleted, the IDMS no longer speaks in the next verdict.
+    api.delete(IDMS, "second");
+    let took = until_warned(
+        "the next verdict no longer warns of the deleted IDMS",
+        PROMPT,
+        &fx,
+        &running,
+        &spec,
+        w22,
+        false,
+    )
+    .await;
+    eprintln!("a deleted IDMS left the next verdict in {took:?}");
+    assert_eq!(digest_sets(&running), Vec::<String>::new());
+    assert_eq!(
+        review_warnings(&fx, &running, &spec).await,
+        Vec::<String>::new()
+    );
     stop(running).await;
 }
 

@@ -7,30 +7,31 @@
 //! then prints nothing on stdout and exits 4.
 //!
 //! A case may also hold `context.yaml`: the cluster context (IDMS, ITMS, ICSP and
-//! `ClusterVersion/version` objects, as `oc get -o yaml` prints them, one per document). Such a
-//! case is rendered through the library ([`Node::with_context`]) until `explain` takes a
-//! `--context` flag; its `stderr.txt` is the refusal as the machine-config controller logs it.
+//! `ClusterVersion/version` objects, as `oc get -o yaml` prints them, one per document), given
+//! to `explain --render` as `--context context.yaml`. Its `stderr.txt` is the refusal as the
+//! machine-config controller logs it.
 //! The `mirror-*` cases are the rows of `MIRRORS.md` §2.1 and §3, the `payload-mirror-*` cases
 //! the rows of §5.4.
 //!
 //! The facts are re-expressed from the upstream tests and code cited in `MIRRORS.md` §2.1, §3
 //! and §5.3-§5.4 (MCO `helpers_test.go`, runtime-utils `registries_test.go`), as our own
 //! fixtures. `r11-*` is the regression of issue 11. `UPDATE_RENDER=1` rewrites the expected
-//! files of the context cases from what the model renders (review the diff).
+//! files of the context cases from what `explain --render` prints (review the diff).
 // Outside the pure core (clippy.toml): it reads fixtures, spawns the binary and times things.
 #![allow(clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use image_config_webhook::Settings;
-use image_config_webhook::context::{ClusterContext, ContextObject};
-use image_config_webhook::image::decode;
-use image_config_webhook::input::{load_inputs, parse_documents, read_image};
-use image_config_webhook::node::Node;
-
 const BIN: &str = env!("CARGO_BIN_EXE_image-config-webhook");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The files `--render` prints, and the expected file of each.
+const FILES: [(&str, &str); 3] = [
+    ("registries.conf", "registries.conf"),
+    ("policy.json", "policy.json"),
+    ("search", "search.conf"),
+];
 
 /// What one `--render` printed.
 struct Rendered {
@@ -39,6 +40,8 @@ struct Rendered {
     stderr: String,
 }
 
+/// `explain --config image.yaml --render FILE`, with the case's `--release-image` and
+/// `--context` when it has them.
 fn render(case: &Path, file: &str) -> Rendered {
     let mut args = vec![
         "explain".to_owned(),
@@ -49,6 +52,10 @@ fn render(case: &Path, file: &str) -> Rendered {
     ];
     if let Ok(release) = std::fs::read_to_string(case.join("release-image.txt")) {
         args.extend(["--release-image".to_owned(), release.trim().to_owned()]);
+    }
+    let context = case.join("context.yaml");
+    if context.is_file() {
+        args.extend(["--context".to_owned(), context.display().to_string()]);
     }
     let out = Command::new(BIN)
         .args(&args)
@@ -77,37 +84,61 @@ fn read(path: &Path) -> Option<String> {
     std::fs::read_to_string(path).ok()
 }
 
-/// The files MCO writes for a case with a `context.yaml` (registries.conf, policy.json, the
-/// search drop-in), or the refusal it logs.
-fn render_in_context(case: &Path) -> Result<[String; 3], String> {
-    let path = |file: &str| case.join(file).display().to_string();
-    let inputs = load_inputs(&[path("image.yaml"), path("context.yaml")]);
-    let [image_input, context_input] = inputs.as_slice() else {
-        panic!("{}: two inputs expected", case.display());
-    };
-    let object = read_image(image_input).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
-    let mut context = ClusterContext::default();
-    let documents =
-        parse_documents(context_input).unwrap_or_else(|e| panic!("{}: {e}", context_input.source));
-    for document in &documents {
-        let object = ContextObject::from_value(document)
-            .unwrap_or_else(|e| panic!("{}: {e}", context_input.source));
-        context.add(object);
+/// How every `--render` of a case differs from its expected files, or its refusal.
+fn check(case: &Path) -> Vec<String> {
+    let name = case
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut failures = Vec::new();
+    if let Some(refusal) = read(&case.join("stderr.txt")) {
+        for (file, _) in FILES {
+            let r = render(case, file);
+            if r.code != 4 || !r.stdout.is_empty() || !r.stderr.starts_with(&refusal) {
+                failures.push(format!(
+                    "{name} --render {file}: exit {} (want 4), stdout {:?} (want empty), stderr {:?} (want it to start with {refusal:?})",
+                    r.code, r.stdout, r.stderr
+                ));
+            }
+        }
+        return failures;
     }
-    let decoded = decode(&object.image);
-    let settings = Settings::default();
-    let node = Node::with_context(&decoded.image, &settings, Some(&context));
-    if let Some(refusal) = node.refusal() {
-        return Err(refusal.logged());
+    for (file, expected) in FILES {
+        let r = render(case, file);
+        // No search.conf: MCO writes no drop-in, and nothing is printed.
+        let want = read(&case.join(expected)).unwrap_or_default();
+        if r.code != 0 || r.stdout != want {
+            failures.push(format!(
+                "{name} --render {file}: exit {}\n--- want ({expected})\n{want}\n--- got\n{}\n--- stderr\n{}",
+                r.code, r.stdout, r.stderr
+            ));
+        }
     }
-    Ok([
-        node.render_registries_conf().content,
-        node.render_policy_json().content,
-        node.render_search_registries().unwrap_or_default(),
-    ])
+    failures
 }
 
-/// Every case with a cluster context: the bytes MCO writes, or its refusal.
+/// Rewrites a context case's expected files from what `--render` prints: the files, or the
+/// refusal's first line (the note after it is the CLI's own).
+fn update(case: &Path) {
+    let name = case.display();
+    let refused = render(case, "registries.conf");
+    if refused.code == 4 {
+        let line = refused.stderr.lines().next().unwrap_or_default();
+        std::fs::write(case.join("stderr.txt"), format!("{line}\n"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        return;
+    }
+    for (file, expected) in FILES {
+        let r = render(case, file);
+        assert_eq!(r.code, 0, "{name} --render {file}: {}", r.stderr);
+        if !r.stdout.is_empty() {
+            std::fs::write(case.join(expected), &r.stdout)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}
+
+/// Every case with a cluster context (`--context`): the bytes MCO writes, or its refusal.
 #[test]
 fn render_cases_in_context() {
     let cases: Vec<PathBuf> = cases()
@@ -115,48 +146,15 @@ fn render_cases_in_context() {
         .filter(|c| c.join("context.yaml").is_file())
         .collect();
     assert!(cases.len() >= 20, "only {} context cases", cases.len());
-    let update = std::env::var_os("UPDATE_RENDER").is_some_and(|v| !v.is_empty());
-    let mut failures = Vec::new();
-    for case in &cases {
-        let name = case.display().to_string();
-        let got = render_in_context(case);
-        if update {
-            let written = match &got {
-                Ok(files) => ["registries.conf", "policy.json", "search.conf"]
-                    .iter()
-                    .zip(files)
-                    .filter(|(_, content)| !content.is_empty())
-                    .try_for_each(|(file, content)| std::fs::write(case.join(file), content)),
-                Err(refusal) => std::fs::write(case.join("stderr.txt"), format!("{refusal}\n")),
-            };
-            written.unwrap_or_else(|e| panic!("{name}: {e}"));
-            continue;
-        }
-        match (read(&case.join("stderr.txt")), got) {
-            (Some(want), Err(refusal)) if want.trim_end() == refusal => {}
-            (Some(want), got) => {
-                failures.push(format!("{name}: want the refusal {want:?}, got {got:?}"));
-            }
-            (None, Err(refusal)) => failures.push(format!("{name}: refused: {refusal}")),
-            (None, Ok(files)) => {
-                for (expected, got) in ["registries.conf", "policy.json", "search.conf"]
-                    .iter()
-                    .zip(files)
-                {
-                    let want = read(&case.join(expected)).unwrap_or_default();
-                    if want != got {
-                        failures.push(format!(
-                            "{name} {expected}:\n--- want\n{want}\n--- got\n{got}"
-                        ));
-                    }
-                }
-            }
-        }
+    if std::env::var_os("UPDATE_RENDER").is_some_and(|v| !v.is_empty()) {
+        cases.iter().for_each(|case| update(case));
+        return;
     }
+    let failures: Vec<String> = cases.iter().flat_map(|case| check(case)).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// Every case, every file: the bytes MCO writes, or its refusal.
+/// Every case without a context, every file: the bytes MCO writes, or its refusal.
 #[test]
 fn render_cases() {
     let cases: Vec<PathBuf> = cases()
@@ -164,40 +162,7 @@ fn render_cases() {
         .filter(|c| !c.join("context.yaml").is_file())
         .collect();
     assert!(cases.len() >= 15, "only {} cases", cases.len());
-    let mut failures = Vec::new();
-    for case in &cases {
-        let name = case
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if let Some(refusal) = read(&case.join("stderr.txt")) {
-            for file in ["registries.conf", "policy.json", "search"] {
-                let r = render(case, file);
-                if r.code != 4 || !r.stdout.is_empty() || !r.stderr.starts_with(&refusal) {
-                    failures.push(format!(
-                        "{name} --render {file}: exit {} (want 4), stdout {:?} (want empty), stderr {:?} (want it to start with {refusal:?})",
-                        r.code, r.stdout, r.stderr
-                    ));
-                }
-            }
-            continue;
-        }
-        for (file, expected) in [
-            ("registries.conf", "registries.conf"),
-            ("policy.json", "policy.json"),
-            ("search", "search.conf"),
-        ] {
-            let r = render(case, file);
-            // No search.conf: MCO writes no drop-in, and nothing is printed.
-            let want = read(&case.join(expected)).unwrap_or_default();
-            if r.code != 0 || r.stdout != want {
-                failures.push(format!(
-                    "{name} --render {file}: exit {}\n--- want ({expected})\n{want}\n--- got\n{}\n--- stderr\n{}",
-                    r.code, r.stdout, r.stderr
-                ));
-            }
-        }
-    }
+    let failures: Vec<String> = cases.iter().flat_map(|case| check(case)).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -205,16 +170,7 @@ fn render_cases() {
 #[test]
 fn render_is_byte_stable() {
     for case in cases() {
-        if case.join("context.yaml").is_file() {
-            assert_eq!(
-                render_in_context(&case),
-                render_in_context(&case),
-                "{}",
-                case.display()
-            );
-            continue;
-        }
-        for file in ["registries.conf", "policy.json", "search"] {
+        for (file, _) in FILES {
             let (a, b) = (render(&case, file), render(&case, file));
             assert_eq!(
                 (a.code, &a.stdout),
