@@ -5,7 +5,7 @@
 use super::registry_sources::{item_path, probe_inside, quoted};
 use super::{C, Ctx, Denial, Out, Ratcheting, Rule, Tier, U, items, registry_sources_path};
 use crate::field::FieldError;
-use crate::grammar::scope::{is_nested_inside, ref_matching_prefix};
+use crate::grammar::scope::{ScopeIndex, is_nested_inside, ref_matching_prefix};
 use crate::node::{Node, PullFromMirror, RegistryEntry, RenderErrorKind};
 
 /// The node model built with the cluster context, when the policy has one.
@@ -85,7 +85,7 @@ pub(super) static W21: Rule = Rule {
     id: "W21",
     tier: Tier::Warning,
     field: "spec.registrySources.blockedRegistries[i]",
-    check: "no blocked entry rejects, in policy.json, the images of a mirror-set source (unless it covers the release payload repository: W23)",
+    check: "no blocked entry rejects, in policy.json, the images of a mirror-set source or of a scope inside one, which gets its mirrors (unless it covers the release payload repository: W23)",
     why: "mirrors do not bypass policy.json, which judges the name a pod uses; mirrorSourcePolicy: NeverContactSource is the way to stop contacting a source",
     source: "containers/image copy/single.go (IsRunningImageAllowed on the logical reference); MIRRORS.md §4.5, §8 (a)",
     phases: &[C, U],
@@ -94,36 +94,62 @@ pub(super) static W21: Rule = Rule {
     eval: blocked_entry_rejects_mirrored_source,
 };
 
-/// W21: a kept blocked entry covering a mirror source whose images policy.json then rejects.
+/// W21: a kept blocked entry covering a mirror source, or inside one (its entry gets the
+/// source's mirrors copied), whose images policy.json then rejects. The pairs are found through
+/// scope indexes, so the cost is linear in the entries and the sources, not their product.
 pub(super) fn blocked_entry_rejects_mirrored_source(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(node) = node_in_context(ctx) else {
         return;
     };
     let payload = node.payload_repository();
-    for &(i, blocked) in node.kept_blocked() {
-        if payload.is_some_and(|p| is_nested_inside(p, blocked)) {
+    let blocked: Vec<(usize, &str)> = node
+        .kept_blocked()
+        .iter()
+        .copied()
+        .filter(|(_, b)| !payload.is_some_and(|p| is_nested_inside(p, b)))
+        .collect();
+    if blocked.is_empty() {
+        return;
+    }
+    let sources: Vec<&str> = mirror_sources(node).map(RegistryEntry::scope).collect();
+    let by_blocked = ScopeIndex::new(blocked.iter().map(|(_, b)| *b));
+    let by_source = ScopeIndex::new(sources.iter().copied());
+    // (position in `blocked`, position in `sources`, the scope whose images are probed).
+    let mut pairs: Vec<(usize, usize, &str)> = Vec::new();
+    for (s, source) in sources.iter().enumerate() {
+        pairs.extend(by_blocked.all_covering(source).map(|k| (k, s, *source)));
+    }
+    for (k, (_, b)) in blocked.iter().enumerate() {
+        pairs.extend(
+            by_source
+                .all_covering(b)
+                .filter(|&s| sources.get(s) != Some(b))
+                .map(|s| (k, s, *b)),
+        );
+    }
+    pairs.sort_unstable_by_key(|&(k, s, _)| (k, s));
+    pairs.dedup_by_key(|&mut (k, s, _)| (k, s));
+    for (k, s, probed) in pairs {
+        let (Some(&(i, b)), Some(source)) = (blocked.get(k), sources.get(s)) else {
             continue;
-        }
-        for entry in mirror_sources(node) {
-            let source = entry.scope();
-            let rejected = is_nested_inside(source, blocked)
-                && probe_inside(source).is_some_and(|probe| {
-                    let identity = format!("{probe}:latest");
-                    !node.policy_accepts(&probe, &identity)
-                });
-            if rejected {
-                out.warn_with(|| {
-                    (
-                        item_path("blockedRegistries", i),
-                        format!(
-                            "{} rejects the images of the mirrored source {} by name: mirrors do \
-                             not bypass policy.json; use mirrorSourcePolicy: NeverContactSource",
-                            quoted(blocked),
-                            quoted(source)
-                        ),
-                    )
-                });
-            }
+        };
+        let rejected = probe_inside(probed).is_some_and(|probe| {
+            let identity = format!("{probe}:latest");
+            !node.policy_accepts(&probe, &identity)
+        });
+        if rejected {
+            out.warn_with(|| {
+                (
+                    item_path("blockedRegistries", i),
+                    format!(
+                        "{} rejects the images {}of the mirrored source {} by name: mirrors do \
+                         not bypass policy.json; use mirrorSourcePolicy: NeverContactSource",
+                        quoted(b),
+                        if probed == *source { "" } else { "under it " },
+                        quoted(source)
+                    ),
+                )
+            });
         }
     }
 }

@@ -1207,6 +1207,13 @@ fn rule_w21() {
     quiet!(findings(Phase::Create, obj, None) => W21);
     // An entry covering P is W23's.
     quiet!(findings_with(&payload_mirrored(), Phase::Create, "cluster", rs(json!({"blockedRegistries": ["quay.io"]})), None) => W21);
+    // An entry inside a mirrored source gets the source's mirrors, and policy.json still rejects
+    // its images by name (MIRRORS.md §2.1 nested copy, §4.5).
+    let obj = rs(json!({"blockedRegistries": ["other.io", "registry.example.com/team/app"]}));
+    let rows = findings_with(&policy, Phase::Create, "cluster", obj, None);
+    let path = "spec.registrySources.blockedRegistries[1]";
+    says!(rows => W21 path => format!("{path}: \"registry.example.com/team/app\" rejects the images under it of the mirrored source \"registry.example.com/team\" by name: mirrors do not bypass policy.json; use mirrorSourcePolicy: NeverContactSource"));
+    count!(rows => W21 1);
 }
 
 #[test]
