@@ -394,6 +394,19 @@ pub(super) fn merged(context: &ClusterContext, digest: bool) -> Vec<MergedSet<'_
         .collect()
 }
 
+/// A bound on the `[[registry.mirror]]` tables of a model of `context` with an Image of
+/// `scopes` blocked and insecure scopes: the mirror sets' own, and for each scope at most the
+/// most mirrors one source has (a nested scope copies those of one source).
+pub(super) fn mirror_tables_bound(context: &ClusterContext, scopes: usize) -> usize {
+    let prepared = prepared(context);
+    let own = |sets: &[MergedAt]| sets.iter().map(|s| s.mirrors.len()).sum::<usize>();
+    let most = |sets: &[MergedAt]| sets.iter().map(|s| s.mirrors.len()).max().unwrap_or(0);
+    let per_scope = most(&prepared.digest).saturating_add(most(&prepared.tag));
+    own(&prepared.digest)
+        .saturating_add(own(&prepared.tag))
+        .saturating_add(scopes.saturating_mul(per_scope))
+}
+
 /// [`validate_now`], once per context.
 pub(super) fn validate(context: &ClusterContext) -> Option<RenderError> {
     prepared(context).validation.clone()

@@ -719,6 +719,12 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// The most `[[registry.mirror]]` tables (the mirror sets' own, and the copies that each
+/// blocked or insecure scope inside a mirrored source gets) the model builds for one review: a
+/// few mirror sets with many mirrors and an Image with many nested scopes would otherwise take
+/// hundreds of megabytes. Past it, the node is modelled without the context, and says so.
+pub const MAX_MIRROR_TABLES: usize = 100_000;
+
 /// Lists of at most this many entries are searched one by one; longer ones are hashed.
 const FEW: usize = 16;
 
@@ -858,6 +864,9 @@ pub struct Node<'a> {
     /// With a context: MCO's payload check failed, and it rendered without any blocked or
     /// allowed entry (logged only).
     skipped: Option<RenderError>,
+    /// The cluster context was too large to model with this Image (the bound on the mirror
+    /// tables it would take): the node is the Image's alone.
+    oversized: Option<usize>,
     /// The public form of `entries`.
     registries_conf: OnceCell<Vec<RegistryEntry>>,
     /// The public form of `policy_default` and `policy_scopes`.
@@ -914,7 +923,21 @@ impl<'a> Node<'a> {
     ) -> Self {
         match context {
             None => Self::alone(image, settings),
-            Some(context) => Self::in_context(image, settings, context),
+            Some(context) => {
+                let scopes = Self::registry_sources_of(image).map_or(0, |rs| {
+                    [&rs.blocked, &rs.insecure]
+                        .iter()
+                        .map(|l| l.as_ref().map_or(0, Vec::len))
+                        .sum()
+                });
+                let tables = mirrors::mirror_tables_bound(context, scopes);
+                if tables > MAX_MIRROR_TABLES {
+                    let mut node = Self::alone(image, settings);
+                    node.oversized = Some(tables);
+                    return node;
+                }
+                Self::in_context(image, settings, context)
+            }
         }
     }
 
@@ -1078,6 +1101,7 @@ impl<'a> Node<'a> {
             mirrors: parts.mirrors,
             image_refusal: parts.image_refusal,
             skipped: parts.skipped,
+            oversized: None,
             registries_conf: OnceCell::new(),
             policy: OnceCell::new(),
             import: OnceCell::new(),
@@ -1225,6 +1249,12 @@ impl<'a> Node<'a> {
 
     fn build_notes(&self) -> Vec<String> {
         let mut notes = self.context_notes();
+        if let Some(tables) = self.oversized {
+            notes.push(format!(
+                "the cluster context is too large to model with this Image (up to {tables} \
+                 [[registry.mirror]] tables, more than {MAX_MIRROR_TABLES}): judged without it"
+            ));
+        }
         for dropped in &self.dropped {
             notes.push(format!(
                 "{}: {} is dropped by the machine-config operator: it covers the release \

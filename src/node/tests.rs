@@ -872,3 +872,36 @@ fn a_cycle_broken_at_the_source_keeps_it_as_a_mirror() {
         ]
     );
 }
+
+/// A context too large to model with the Image (a source with many mirrors, many scopes nested
+/// inside it) gives the Image's node alone and says so, instead of a copy of every mirror per
+/// scope; a modest one is modelled.
+#[test]
+fn a_context_too_large_to_model_is_left_out_and_said() {
+    let many: Vec<String> = (0..400).map(|m| format!("m{m}.example.net/r")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let huge = context(&[("registry.example.com", &many, false)], &[], None);
+    let blocked: Vec<String> = (0..300)
+        .map(|i| format!("registry.example.com/team{i}"))
+        .collect();
+    let img = image(json!({"blockedRegistries": blocked}));
+    let settings = Settings::default();
+    let node = Node::with_context(&img, &settings, Some(&huge));
+    assert!(node.registries_conf().iter().all(|e| e.mirrors.is_empty()));
+    let note = node
+        .notes()
+        .iter()
+        .find(|n| n.contains("too large to model"));
+    assert_eq!(
+        note.map(String::as_str),
+        Some(
+            "the cluster context is too large to model with this Image (up to 120400 \
+             [[registry.mirror]] tables, more than 100000): judged without it"
+        )
+    );
+    let few = img.clone();
+    let modest = context(&[("registry.example.com", &many[..10], false)], &[], None);
+    let node = Node::with_context(&few, &settings, Some(&modest));
+    assert!(node.registries_conf().iter().any(|e| !e.mirrors.is_empty()));
+    assert!(!node.notes().iter().any(|n| n.contains("too large")));
+}
