@@ -253,6 +253,29 @@ impl RenderError {
         }
     }
 
+    /// A refusal the Image alone would not meet: the cluster context brings it (the mirror
+    /// sets' own errors, the release image, a scope nested in a wildcard mirror source, a second
+    /// blocked entry covering a mirrored payload repository).
+    pub fn needs_context(&self) -> bool {
+        match self.kind {
+            // With an entry: the second blocked entry covering a mirrored payload repository.
+            RenderErrorKind::OnlyOneOf => self.field.is_some(),
+            RenderErrorKind::InvalidInsecure
+            | RenderErrorKind::InvalidBlocked
+            | RenderErrorKind::InvalidAllowed => false,
+            _ => true,
+        }
+    }
+
+    /// A refusal the context brings to an entry of the Image (P7): one that needs the context
+    /// and is neither the mirror sets' own error nor the release image's, which no change of
+    /// the Image cures.
+    pub fn is_image_fault_in_context(&self) -> bool {
+        self.needs_context()
+            && !self.kind.is_mirror_sets_only()
+            && self.kind != RenderErrorKind::ReleaseImage
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> RenderErrorKind {
         self.kind
@@ -1335,14 +1358,7 @@ impl<'a> Node<'a> {
         if self.context.is_none() {
             return notes;
         }
-        let from_context = |r: &&RenderError| match r.kind {
-            RenderErrorKind::OnlyOneOf => r.field.is_some(),
-            RenderErrorKind::InvalidInsecure
-            | RenderErrorKind::InvalidBlocked
-            | RenderErrorKind::InvalidAllowed => false,
-            _ => true,
-        };
-        if let Some(refusal) = self.refusal.as_ref().filter(from_context) {
+        if let Some(refusal) = self.refusal.as_ref().filter(|r| r.needs_context()) {
             notes.push(format!(
                 "with the cluster's mirror sets and release image, the machine-config operator \
                  refuses to render ({}): nodes keep their current configuration until it is fixed",

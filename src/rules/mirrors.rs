@@ -40,11 +40,8 @@ pub(super) fn mirrors_refuse_render(ctx: &Ctx<'_>, out: &mut Out) {
         .policy
         .context()
         .is_some_and(|c| c.release_image.is_some());
-    let from_context = match refusal.kind() {
-        RenderErrorKind::WildcardNestedScope => true,
-        RenderErrorKind::OnlyOneOf => refusal.field().is_some() && release_known,
-        _ => false,
-    };
+    let from_context = refusal.is_image_fault_in_context()
+        && (refusal.kind() != RenderErrorKind::OnlyOneOf || release_known);
     let Some(entry) = refusal.field().filter(|_| from_context) else {
         return;
     };
