@@ -20,7 +20,7 @@
 //! (1 while the kind's last list or watch succeeded) and
 //! `image_config_webhook_context_objects{kind}`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -185,6 +185,8 @@ async fn watch_kind(client: kube::Client, i: usize, shared: &Shared) {
     }
     let mut health = Health::Starting;
     let mut pause = FIRST_RETRY;
+    // Malformed objects already logged, so that a relist does not log them again.
+    let mut warned = BTreeSet::new();
     loop {
         let mut events = std::pin::pin!(watcher::watcher(api.clone(), config.clone()));
         let mut listed = BTreeMap::new();
@@ -192,7 +194,7 @@ async fn watch_kind(client: kube::Client, i: usize, shared: &Shared) {
             match event {
                 Ok(Event::Init) => listed.clear(),
                 Ok(Event::InitApply(object)) => {
-                    listed.extend(decode(kind, object));
+                    listed.extend(decode(kind, object, &mut warned));
                 }
                 Ok(Event::InitDone) => {
                     let count = shared.update(i, |store| {
@@ -207,7 +209,7 @@ async fn watch_kind(client: kube::Client, i: usize, shared: &Shared) {
                     let name = object.metadata.name.clone().unwrap_or_default();
                     // ClusterVersion's status changes often; only a change of what is context
                     // publishes a new policy.
-                    shared.update(i, |store| match decode(kind, object) {
+                    shared.update(i, |store| match decode(kind, object, &mut warned) {
                         Some((name, object)) => store.insert(name, object.clone()) != Some(object),
                         None => store.remove(&name).is_some(),
                     });
@@ -219,19 +221,27 @@ async fn watch_kind(client: kube::Client, i: usize, shared: &Shared) {
                 Err(e) => {
                     shared.update(i, |_| false);
                     health = unavailable(kind, health, &e, &shared.metrics);
+                    if gone(&e) {
+                        // A normal event: list again at once.
+                        pause = Duration::ZERO;
+                    }
                     break;
                 }
             }
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(MAX_RETRY);
+        pause = (pause * 2).clamp(FIRST_RETRY, MAX_RETRY);
     }
 }
 
 /// One object as context, keyed by name; `None` for one that is not context (a ClusterVersion
 /// of another name) or is malformed (logged: the API server validated it, so this is a
 /// schema this webhook does not know).
-fn decode(kind: &Kind, object: DynamicObject) -> Option<(String, ContextObject)> {
+fn decode(
+    kind: &Kind,
+    object: DynamicObject,
+    warned: &mut BTreeSet<String>,
+) -> Option<(String, ContextObject)> {
     let name = object.metadata.name.clone().unwrap_or_default();
     let mut value = serde_json::to_value(&object).ok()?;
     // List items may come without their type; the watch knows it.
@@ -242,9 +252,14 @@ fn decode(kind: &Kind, object: DynamicObject) -> Option<(String, ContextObject)>
     }
     match ContextObject::from_value(&value) {
         Ok(ContextObject::Other { .. }) => None,
-        Ok(context) => Some((name, context)),
+        Ok(context) => {
+            warned.remove(&name);
+            Some((name, context))
+        }
         Err(e) => {
-            tracing::warn!(kind = kind.kind, error = %e, "cluster context: object ignored");
+            if warned.insert(name) {
+                tracing::warn!(kind = kind.kind, error = %e, "cluster context: object ignored");
+            }
             None
         }
     }
@@ -308,6 +323,12 @@ fn synced(kind: &Kind, health: Health, objects: usize, metrics: &Metrics) -> Hea
 /// The kind's list or watch failed: logs `unavailable` with the reason once (later failures
 /// of the same outage at debug level), clears the gauge.
 fn unavailable(kind: &Kind, health: Health, error: &watcher::Error, metrics: &Metrics) -> Health {
+    // 410 Gone: the watch's resourceVersion is too old, a normal event; the kind is listed
+    // again at once, and nothing is unavailable.
+    if gone(error) {
+        tracing::debug!(kind = kind.kind, %error, "cluster context: listing again (410 Gone)");
+        return health;
+    }
     if health == Health::Unavailable {
         tracing::debug!(kind = kind.kind, %error, "cluster context: still unavailable");
     } else {
@@ -323,6 +344,11 @@ fn unavailable(kind: &Kind, health: Health, error: &watcher::Error, metrics: &Me
     }
     metrics.context_synced(kind.kind, false);
     Health::Unavailable
+}
+
+/// A watch whose resourceVersion is too old (410 Gone).
+fn gone(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::WatchError(status) if status.code == 410)
 }
 
 /// An error with its causes, each said once (`client error (Connect): tcp connect error:
