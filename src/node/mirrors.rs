@@ -633,17 +633,7 @@ fn copy_to_nested_scopes<'a>(
         let Some(&at) = entry_of.get(source) else {
             continue;
         };
-        let adjustment = scope.get(source.len()..).unwrap_or("");
-        let copies: Vec<Mirror<'a>> = mirrors
-            .get(at)
-            .into_iter()
-            .flatten()
-            .map(|m| Mirror {
-                location: Cow::Owned(format!("{}{adjustment}", m.location)),
-                copied_from: Some(source),
-                ..m.clone()
-            })
-            .collect();
+        let copies = adjusted_copies(mirrors.get(at), source, scope);
         if let Some(target) = mirrors.get_mut(i) {
             *target = copies;
         }
@@ -656,6 +646,25 @@ fn copy_to_nested_scopes<'a>(
         let error = RenderError::with_message(RenderErrorKind::WildcardNestedScope, None, message);
         (error, scopes.get(i).copied().unwrap_or_default())
     })
+}
+
+/// `mirrorsAdjustedForNestedScope`: the mirrors of the source entry, each location extended by
+/// what `scope` adds to `source`.
+fn adjusted_copies<'a>(
+    mirrors: Option<&Vec<Mirror<'a>>>,
+    source: &'a str,
+    scope: &str,
+) -> Vec<Mirror<'a>> {
+    let adjustment = scope.get(source.len()..).unwrap_or("");
+    mirrors
+        .into_iter()
+        .flatten()
+        .map(|m| Mirror {
+            location: Cow::Owned(format!("{}{adjustment}", m.location)),
+            copied_from: Some(source),
+            ..m.clone()
+        })
+        .collect()
 }
 
 /// The error upstream meets first: the smaller (source, entry) position.
@@ -886,17 +895,7 @@ mod tests {
                     });
                     continue;
                 }
-                let adjustment = scope.get(source.len()..).unwrap_or("");
-                let copies: Vec<Mirror<'a>> = mirrors
-                    .get(at)
-                    .into_iter()
-                    .flatten()
-                    .map(|m| Mirror {
-                        location: Cow::Owned(format!("{}{adjustment}", m.location)),
-                        copied_from: Some(source),
-                        ..m.clone()
-                    })
-                    .collect();
+                let copies = adjusted_copies(mirrors.get(at), source, scope);
                 if let Some(target) = mirrors.get_mut(i) {
                     *target = copies;
                 }
