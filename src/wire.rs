@@ -143,17 +143,21 @@ fn wire_object(object: Object<'_>) -> Option<WireObject<'_>> {
 fn plain(bytes: &[u8]) -> bool {
     let mut depth = 0usize;
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
+    while let Some(&byte) = bytes.get(i) {
+        match byte {
             b'"' => {
                 i += 1;
-                // Inside a string: only `"` and `\` matter.
+                // Inside a string: only `"` and `\` matter. Past the end (an escape as the last
+                // byte) the string is unterminated: the parser refuses it.
                 loop {
-                    let Some(at) = memchr::memchr2(b'"', b'\\', &bytes[i..]) else {
-                        return true; // unterminated: the parser refuses it
+                    let Some(at) = bytes
+                        .get(i..)
+                        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                    else {
+                        return true;
                     };
                     i += at;
-                    if bytes[i] == b'"' {
+                    if bytes.get(i) == Some(&b'"') {
                         break;
                     }
                     // An escape: `\uD800`–`\uDFFF` is a surrogate.

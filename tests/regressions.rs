@@ -54,6 +54,28 @@ fn review_inputs_keep_their_invariants() {
     }
 }
 
+/// `review` target, 2026-12-02 (`tests/regressions/review/one-pass-escape-at-the-end`): a body
+/// that ends in the middle of a string with a backslash. The one-pass decode's pre-scan
+/// (`wire::plain`) stepped over the escape past the end of the body and panicked; the body is
+/// malformed JSON, answered as such.
+#[test]
+fn one_pass_escape_at_the_end() {
+    let body = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/regressions/review/one-pass-escape-at-the-end"),
+    )
+    .unwrap();
+    assert!(body.ends_with(b"\\"), "the finding ends in a backslash");
+    let error = review(&body, &Policy::default()).expect_err("not JSON");
+    assert_eq!(error.kind().code_and_reason().0, 400, "{error}");
+    // And every prefix of a body ending in an escape, at each length.
+    let text =
+        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a\"#;
+    for end in 1..=text.len() {
+        check_review(&text[..end]);
+    }
+}
+
 #[test]
 fn document_inputs_parse_without_panic() {
     for path in files("documents") {
