@@ -3,7 +3,8 @@
 #
 # - Does nothing (a note, exit 0) when no nightly toolchain is installed.
 # - Installs cargo-fuzz if it is missing (cargo install cargo-fuzz --locked).
-# - Seeds fuzz/corpus/<target>/ from tests/fixtures/, tests/regressions/ and fuzz/seeds/ (idempotent:
+# - Seeds fuzz/corpus/<target>/ from tests/fixtures/, tests/regressions/, fuzz/seeds/grammar.txt and
+#   the kept corpora fuzz/seeds/corpus/<target>/ (idempotent:
 #   files are named by content hash; a corpus libFuzzer grew is kept and reused).
 # - Exits non-zero when a target finds a crash; the input is in fuzz/artifacts/<target>/.
 set -euo pipefail
@@ -87,6 +88,15 @@ for path in sorted(files):
         put("one_pass", body)
         put("documents", b"\x01" + body.encode())
         walk(d)
+
+# The corpora kept from the long runs (fuzz/RESULTS.md), minimised with `cargo fuzz cmin`: they
+# start every run where the last long one stopped.
+kept = os.path.join(root, "fuzz", "seeds", "corpus")
+if os.path.isdir(kept):
+    for target in sorted(os.listdir(kept)):
+        d = os.path.join(kept, target)
+        for n in sorted(os.listdir(d)):
+            put(target, open(os.path.join(d, n), "rb").read())
 
 # The minimised input of every finding, as it is, for its target.
 regressions = os.path.join(root, "tests", "regressions")
