@@ -25,10 +25,12 @@
 //! - [`explain`]: what a config does to real image references (pulls, imports, short names),
 //!   behind `image-config-webhook explain`.
 //! - [`server`]: the TLS webhook behind `image-config-webhook serve`.
+//! - [`crypto`]: the one TLS crypto provider (aws-lc-rs; X25519MLKEM768 first) of every TLS config.
 
 pub mod bounded;
 pub mod certs;
 pub mod context;
+pub mod crypto;
 pub mod engine;
 pub mod envelope;
 pub mod explain;

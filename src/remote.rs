@@ -254,8 +254,7 @@ impl Remote {
         let server_name = ServerName::try_from(bare_host)
             .map_err(RemoteError::caused(K::ServerName(host.clone())))?;
         let roots = root_store(ca)?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        let mut config = rustls::ClientConfig::builder_with_provider(crate::crypto::provider())
             .with_safe_default_protocol_versions()
             .map_err(RemoteError::caused(K::TlsSetup))?
             .with_root_certificates(roots)

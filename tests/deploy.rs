@@ -2349,7 +2349,7 @@ fn client_config(ca: &Path) -> Arc<rustls::ClientConfig> {
     for cert in CertificateDer::pem_file_iter(ca).expect("ca.crt") {
         roots.add(cert.expect("a CA certificate")).expect("add CA");
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("TLS versions")
@@ -2803,7 +2803,7 @@ fn ca_verifier(ca: &Path) -> Arc<WebPkiServerVerifier> {
     }
     WebPkiServerVerifier::builder_with_provider(
         Arc::new(roots),
-        Arc::new(rustls::crypto::ring::default_provider()),
+        Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
     )
     .build()
     .expect("verifier")

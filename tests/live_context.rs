@@ -6,11 +6,12 @@
 //!
 //! What it shows: a new ImageDigestMirrorSet reaches the policy the next review judges with
 //! within 2 s and changes the next verdict (a warning it brings appears within 2 s, and goes
-//! when it is deleted); an API server that is down, or that does not serve a kind, leaves the
-//! webhook ready and judging without that context (`context_synced{kind}` 0), and a kind that
-//! appears later is picked up; a watch that breaks is resumed and later changes arrive, and one
-//! that cannot be opened again leaves the objects last seen until the kind is listed anew. Every
-//! wait is bounded; nothing but loopback is contacted.
+//! when it is deleted), over connections whose key exchange is the post-quantum X25519MLKEM768;
+//! an API server that is down, or that does not serve a kind, leaves the webhook ready and
+//! judging without that context (`context_synced{kind}` 0), and a kind that appears later is
+//! picked up; a watch that breaks is resumed and later changes arrive, and one that cannot be
+//! opened again leaves the objects last seen until the kind is listed anew. Every wait is
+//! bounded; nothing but loopback is contacted.
 // Outside the pure core (clippy.toml): sockets, temp files and the clock.
 #![allow(clippy::disallowed_methods)]
 
@@ -93,6 +94,8 @@ struct FakeApi {
     addr: SocketAddr,
     ca: Ca,
     state: Mutex<State>,
+    /// The key exchange group of each connection, in the order they were accepted.
+    groups: Mutex<Vec<rustls::NamedGroup>>,
 }
 
 impl FakeApi {
@@ -117,6 +120,7 @@ impl FakeApi {
             addr,
             ca,
             state: Mutex::new(state),
+            groups: Mutex::new(Vec::new()),
         });
         let server = fake.clone();
         tokio::spawn(async move {
@@ -126,6 +130,9 @@ impl FakeApi {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
+                    if let Some(group) = tls.get_ref().1.negotiated_key_exchange_group() {
+                        fake.groups.lock().unwrap().push(group.name());
+                    }
                     let service = service_fn(move |req| {
                         let fake = fake.clone();
                         async move { Ok::<_, Infallible>(fake.answer(&req)) }
@@ -439,6 +446,15 @@ async fn a_new_mirror_set_reaches_the_next_review_within_two_seconds() {
     );
     assert_eq!(objects(&running, "ImageDigestMirrorSet"), Some(1.0));
     assert_eq!(objects(&running, "ClusterVersion"), Some(1.0));
+    // The kube client offers the post-quantum hybrid first, as Go's does (src/crypto.rs).
+    let groups = api.groups.lock().unwrap().clone();
+    assert!(!groups.is_empty(), "no connection from the kube client");
+    assert!(
+        groups
+            .iter()
+            .all(|g| *g == rustls::NamedGroup::X25519MLKEM768),
+        "{groups:?}"
+    );
     // An Image that blocks the registry of the second IDMS's mirror: W22 warns only once that
     // IDMS exists (MIRRORS.md §8 (b)), so the verdict shows which mirror sets it was judged with.
     let spec = json!({"registrySources": {"blockedRegistries": ["mirror.second.example.net"]}});

@@ -23,7 +23,7 @@ use http_body_util::Full;
 use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::KeyPair;
-use rustls::ClientConfig;
+use rustls::{ClientConfig, HandshakeKind, NamedGroup};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -37,7 +37,7 @@ use common::http::{
 };
 use common::pki::{Ca, Leaf, not_after_of, serial_of};
 use common::server::{Fixture, metric, serve_config, start, stop};
-use common::tls::{ALL_VERSIONS, client_config, peer_der, tls_connect};
+use common::tls::{ALL_VERSIONS, client_config, client_offering_groups, peer_der, tls_connect};
 use common::tmp::TempDir;
 use common::{IO, metric_value, wait_until, within};
 
@@ -494,6 +494,87 @@ async fn tls13_only_refuses_tls12_clients() {
     drop(tls);
     assert_allowed(
         &attempt_review(lenient.addr, &tls12_only).await.unwrap(),
+        "attempt",
+        V1,
+    );
+    stop(strict).await;
+    stop(lenient).await;
+}
+
+/// The key exchange group a handshake of `client` with `addr` settles on, the protocol version
+/// and whether the server asked for another key share (a HelloRetryRequest, one more round trip).
+async fn negotiated(
+    addr: SocketAddr,
+    client: &Arc<ClientConfig>,
+) -> (NamedGroup, rustls::ProtocolVersion, HandshakeKind) {
+    let tls = tls_connect(addr, client).await.unwrap();
+    let conn = tls.get_ref().1;
+    (
+        conn.negotiated_key_exchange_group().unwrap().name(),
+        conn.protocol_version().unwrap(),
+        conn.handshake_kind().unwrap(),
+    )
+}
+
+/// What kube-apiserver on Go 1.24+ offers (X25519MLKEM768 first, with X25519 as the fallback
+/// share) gets the hybrid, in one round trip, under either `--tls-min-version`; a client without
+/// it, or preferring X25519, gets X25519; a TLS 1.2 client cannot use the hybrid (TLS 1.3 only)
+/// and gets X25519.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_post_quantum_hybrid_is_negotiated_when_the_client_offers_it() {
+    use rustls::crypto::aws_lc_rs::kx_group::{X25519, X25519MLKEM768};
+    use rustls::version::{TLS12, TLS13};
+    let fx = Fixture::new("pq-kex");
+    let hybrid_first = client_offering_groups(&fx.ca, ALL_VERSIONS, &[X25519MLKEM768, X25519]);
+    let classic = client_offering_groups(&fx.ca, ALL_VERSIONS, &[X25519]);
+    let classic_first = client_offering_groups(&fx.ca, ALL_VERSIONS, &[X25519, X25519MLKEM768]);
+    let hybrid_over_tls12 = client_offering_groups(&fx.ca, &[&TLS12], &[X25519MLKEM768, X25519]);
+    let tls13 = rustls::ProtocolVersion::TLSv1_3;
+
+    let lenient = start(fx.config()).await;
+    assert_eq!(
+        negotiated(lenient.addr, &hybrid_first).await,
+        (NamedGroup::X25519MLKEM768, tls13, HandshakeKind::Full)
+    );
+    assert_eq!(
+        negotiated(lenient.addr, &classic).await,
+        (NamedGroup::X25519, tls13, HandshakeKind::Full)
+    );
+    // The server follows the client's order among the groups both have.
+    assert_eq!(
+        negotiated(lenient.addr, &classic_first).await,
+        (NamedGroup::X25519, tls13, HandshakeKind::Full)
+    );
+    assert_eq!(
+        negotiated(lenient.addr, &hybrid_over_tls12).await,
+        (
+            NamedGroup::X25519,
+            rustls::ProtocolVersion::TLSv1_2,
+            HandshakeKind::Full
+        )
+    );
+    assert_allowed(
+        &attempt_review(lenient.addr, &hybrid_first).await.unwrap(),
+        "attempt",
+        V1,
+    );
+
+    let mut strict = fx.config();
+    strict.tls.min_version = TlsVersion::Tls13;
+    let strict = start(strict).await;
+    let hybrid_tls13_only = client_offering_groups(&fx.ca, &[&TLS13], &[X25519MLKEM768, X25519]);
+    for client in [&hybrid_first, &hybrid_tls13_only] {
+        assert_eq!(
+            negotiated(strict.addr, client).await,
+            (NamedGroup::X25519MLKEM768, tls13, HandshakeKind::Full)
+        );
+    }
+    assert_eq!(
+        negotiated(strict.addr, &classic).await,
+        (NamedGroup::X25519, tls13, HandshakeKind::Full)
+    );
+    assert_allowed(
+        &attempt_review(strict.addr, &hybrid_first).await.unwrap(),
         "attempt",
         V1,
     );

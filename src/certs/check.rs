@@ -186,12 +186,9 @@ fn verifier(bundle: &[u8]) -> Result<Arc<WebPkiServerVerifier>, CheckError> {
     if roots.is_empty() {
         return Err(error(Input::Bundle, "holds no certificate"));
     }
-    WebPkiServerVerifier::builder_with_provider(
-        Arc::new(roots),
-        Arc::new(rustls::crypto::ring::default_provider()),
-    )
-    .build()
-    .map_err(|e| error(Input::Bundle, format!("cannot verify with it: {e}")))
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), crate::crypto::provider())
+        .build()
+        .map_err(|e| error(Input::Bundle, format!("cannot verify with it: {e}")))
 }
 
 /// How close a certificate is to its notAfter, as the server's daily look judges it.

@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use rustls::ClientConfig;
+use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -23,13 +24,42 @@ pub fn client_config(
     identity: Option<&Leaf>,
     alpn: &[&[u8]],
 ) -> Arc<ClientConfig> {
+    with_provider(
+        rustls::crypto::aws_lc_rs::default_provider(),
+        ca,
+        versions,
+        identity,
+        alpn,
+    )
+}
+
+/// A client as [`client_config`] without identity, offering exactly the key exchange `groups`,
+/// in that order (rustls sends a key share for the first, and for X25519 with a hybrid first).
+pub fn client_offering_groups(
+    ca: &Ca,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    groups: &[&'static dyn SupportedKxGroup],
+) -> Arc<ClientConfig> {
+    let provider = CryptoProvider {
+        kx_groups: groups.to_vec(),
+        ..rustls::crypto::aws_lc_rs::default_provider()
+    };
+    with_provider(provider, ca, versions, None, &[b"http/1.1"])
+}
+
+fn with_provider(
+    provider: CryptoProvider,
+    ca: &Ca,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    identity: Option<&Leaf>,
+    alpn: &[&[u8]],
+) -> Arc<ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der.clone()).expect("CA in the root store");
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(versions)
-            .expect("client TLS versions")
-            .with_root_certificates(roots);
+    let builder = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)
+        .expect("client TLS versions")
+        .with_root_certificates(roots);
     let mut config = match identity {
         Some(leaf) => builder
             .with_client_auth_cert(vec![leaf.der.clone()], leaf.key())
