@@ -252,16 +252,18 @@ pub(super) static W24: Rule = Rule {
     id: "W24",
     tier: Tier::Warning,
     field: "spec.registrySources",
-    check: "a mirror-set source with mirrorSourcePolicy: NeverContactSource also has a tag mirror (an ImageTagMirrorSet)",
-    why: "the source entry is blocked and digest mirrors serve only digests: every pull of the source by tag fails",
-    source: "containers/image sysregistriesv2 (PullSourcesFromReference, pull-from-mirror); openshift/installer#10073; MIRRORS.md §4.3, §8 (c)",
+    check: "a mirror-set source with mirrorSourcePolicy: NeverContactSource has a tag mirror (an ImageTagMirrorSet) and a digest mirror (an ImageDigestMirrorSet or ImageContentSourcePolicy)",
+    why: "the source entry is blocked, digest mirrors serve only digests and tag mirrors only tags: every pull of the source by tag (or by digest) fails",
+    source: "containers/image sysregistriesv2 (PullSourcesFromReference, pull-from-mirror); openshift/installer#10073; MIRRORS.md §2.1, §4.3, §8 (c)",
     phases: &[C, U],
     ratchet: Ratcheting::Never,
     denial: Denial::Invalid,
     eval: never_contact_without_tag_mirror,
 };
 
-/// W24: a source blocked by `NeverContactSource` (not by the Image) with no `tag-only` mirror.
+/// W24: a source blocked by `NeverContactSource` (not by the Image) that lacks a `tag-only` or a
+/// `digest-only` mirror: `blocked` is set on the source entry whichever kind of set asked for it
+/// (`MIRRORS.md` §2.1), so the pulls no mirror serves have nowhere to go.
 pub(super) fn never_contact_without_tag_mirror(ctx: &Ctx<'_>, out: &mut Out) {
     let Some(node) = node_in_context(ctx) else {
         return;
@@ -274,23 +276,26 @@ pub(super) fn never_contact_without_tag_mirror(ctx: &Ctx<'_>, out: &mut Out) {
         else {
             continue;
         };
-        let tag_mirror = entry
-            .mirrors
-            .iter()
-            .any(|m| m.pull_from_mirror == PullFromMirror::TagOnly);
-        if !tag_mirror {
-            let object = by.field.split(' ').next().unwrap_or("");
-            out.warn_with(|| {
-                (
-                    registry_sources_path(),
-                    format!(
-                        "{object}: {} never contacts its source and has no tag mirror: pulls of it \
-                         by tag fail",
-                        quoted(entry.scope())
-                    ),
-                )
-            });
-        }
+        let serves = |kind| entry.mirrors.iter().any(|m| m.pull_from_mirror == kind);
+        let missing = match (
+            serves(PullFromMirror::TagOnly),
+            serves(PullFromMirror::DigestOnly),
+        ) {
+            (true, true) => continue,
+            (false, true) => "has no tag mirror: pulls of it by tag fail",
+            (true, false) => "has no digest mirror: pulls of it by digest fail",
+            (false, false) => "has no mirror: every pull of it fails",
+        };
+        let object = by.field.split(' ').next().unwrap_or("");
+        out.warn_with(|| {
+            (
+                registry_sources_path(),
+                format!(
+                    "{object}: {} never contacts its source and {missing}",
+                    quoted(entry.scope())
+                ),
+            )
+        });
     }
 }
 

@@ -1293,6 +1293,33 @@ fn rule_w24() {
     );
     quiet!(findings_with(&tagged, Phase::Create, "cluster", rs(json!({})), None) => W24);
     quiet!(findings(Phase::Create, rs(json!({})), None) => W24);
+    // The same the other way round: an ITMS that never contacts its source, and no digest mirror.
+    let tags_only = in_context(
+        &[],
+        &[(
+            "registry.example.com/team",
+            &["tags.example.net/team"],
+            true,
+        )],
+        None,
+    );
+    let rows = findings_with(&tags_only, Phase::Create, "cluster", rs(json!({})), None);
+    says!(rows => W24 path => format!("{path}: ImageTagMirrorSet/tag: \"registry.example.com/team\" never contacts its source and has no digest mirror: pulls of it by digest fail"));
+    // A digest mirror beside it, from a set that may contact the source, is enough.
+    let both = in_context(
+        &[(
+            "registry.example.com/team",
+            &["mirror.example.net/team"],
+            false,
+        )],
+        &[(
+            "registry.example.com/team",
+            &["tags.example.net/team"],
+            true,
+        )],
+        None,
+    );
+    quiet!(findings_with(&both, Phase::Create, "cluster", rs(json!({})), None) => W24);
 }
 
 #[test]
