@@ -4,7 +4,7 @@
 # - Does nothing (a note, exit 0) when no nightly toolchain is installed.
 # - Installs cargo-fuzz if it is missing (cargo install cargo-fuzz --locked).
 # - Seeds fuzz/corpus/<target>/ from tests/fixtures/, tests/regressions/, fuzz/seeds/grammar.txt and
-#   the kept corpora fuzz/seeds/corpus/<target>/ (idempotent:
+#   the kept corpora fuzz/seeds/corpus/<target>.tar.xz (idempotent:
 #   files are named by content hash; a corpus libFuzzer grew is kept and reused).
 # - Exits non-zero when a target finds a crash; the input is in fuzz/artifacts/<target>/.
 set -euo pipefail
@@ -89,14 +89,23 @@ for path in sorted(files):
         put("documents", b"\x01" + body.encode())
         walk(d)
 
-# The corpora kept from the long runs (fuzz/RESULTS.md), minimised with `cargo fuzz cmin`: they
-# start every run where the last long one stopped.
+# The corpora kept from the long runs (fuzz/RESULTS.md), minimised with `cargo fuzz cmin` and
+# stored as fuzz/seeds/corpus/<target>.tar.xz (tens of MB of inputs, a few hundred KB packed):
+# they start every run where the last long one stopped.
+import tarfile
 kept = os.path.join(root, "fuzz", "seeds", "corpus")
 if os.path.isdir(kept):
-    for target in sorted(os.listdir(kept)):
-        d = os.path.join(kept, target)
-        for n in sorted(os.listdir(d)):
-            put(target, open(os.path.join(d, n), "rb").read())
+    for name in sorted(os.listdir(kept)):
+        if not name.endswith(".tar.xz"):
+            continue
+        with tarfile.open(os.path.join(kept, name), "r:xz") as tar:
+            for member in tar:
+                if member.isfile():
+                    data = tar.extractfile(member).read()
+                    target = name[: -len(".tar.xz")]
+                    put(target, data)
+                    if target == "review":  # the same AdmissionReview bytes
+                        put("one_pass", data)
 
 # The minimised input of every finding, as it is, for its target.
 regressions = os.path.join(root, "tests", "regressions")
