@@ -81,8 +81,7 @@ done
 sleep 1
 [ -s "$work/accepted" ] || { echo "abort: the stalled webhook never called the fake API server" >&2; exit 1; }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
+. benches/wrk-run.sh  # measure
 results="$work/results"; : > "$results"
 read -r -a CS <<< "$CONCURRENCY"
 SERVERS=(off stalled)
@@ -91,16 +90,9 @@ for c in "${CS[@]}"; do
     for round in $(seq "$ROUNDS"); do
       for i in 0 1; do
         s=${SERVERS[$(( (i + round - 1) % 2 ))]}
-        kill -0 "${PID[$s]}" 2>/dev/null || { echo "abort: the $s webhook exited" >&2; exit 1; }
-        before=$(cpu_ticks "${PID[$s]}")
-        line=$(taskset -c 1 wrk -t1 -c"$c" -d"$DURATION" -s benches/wrk-post.lua \
-          "https://127.0.0.1:${PORT[$s]}/validate?timeout=10s" -- "$REVIEWS/typical-$body.json" \
-          | grep '^RESULT') || { echo "abort: wrk gave no RESULT line against $s" >&2; exit 1; }
-        after=$(cpu_ticks "${PID[$s]}")
-        requests=0 errors=0 duration_us=1 p50=0 p99=0 p999=0
-        eval "${line#RESULT }"  # assigns the six above (benches/wrk-post.lua)
-        rps=$(awk -v r="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", r * 1e6 / d }')
-        cpu=$(awk -v r="$requests" -v t=$(( after - before )) -v hz="$HZ" 'BEGIN { printf "%.1f", t * 1e6 / hz / (r > 0 ? r : 1) }')
+        # A command substitution, so that measure's abort ends this script.
+        run=$(measure "$s" "${PID[$s]}" "${PORT[$s]}" "$c" "$REVIEWS/typical-$body.json") || exit 1
+        read -r rps p50 p99 p999 errors cpu <<< "$run"
         echo "$body $c $s $rps $p50 $p99 $p999 $errors $cpu" >> "$results"
         printf '%s c=%s round %s %-8s %7s req/s  p99 %6s µs  errors %s\n' "$body" "$c" "$round" "$s" "$rps" "$p99" "$errors" >&2
       done

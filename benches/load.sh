@@ -101,8 +101,7 @@ for body in allowed denied; do
   done
 done
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
+. benches/wrk-run.sh  # measure
 
 # One line per run: body concurrency server round requests/s p50 p99 p99.9 errors cpu-µs/request.
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -116,17 +115,9 @@ for c in "${CS[@]}"; do
       # Rotate the order each round so that no server always runs first or last.
       for i in 0 1 2; do
         s=${SERVERS[$(( (i + round - 1) % 3 ))]}
-        pid=${PID[$s]}
-        kill -0 "$pid" 2>/dev/null || { echo "abort: the $s server exited" >&2; exit 1; }
-        before=$(cpu_ticks "$pid")
-        line=$(taskset -c 1 wrk -t1 -c"$c" -d"$DURATION" -s benches/wrk-post.lua \
-          "https://127.0.0.1:${PORT[$s]}/validate?timeout=10s" -- "$REVIEWS/typical-$body.json" \
-          | grep '^RESULT') || { echo "abort: wrk gave no RESULT line against $s" >&2; exit 1; }
-        after=$(cpu_ticks "$pid")
-        requests=0 errors=0 duration_us=1 p50=0 p99=0 p999=0
-        eval "${line#RESULT }"  # assigns the six above (benches/wrk-post.lua)
-        read -r rps cpu_us < <(awk -v r="$requests" -v d="$duration_us" -v t=$(( after - before )) \
-          -v hz="$HZ" 'BEGIN { r1 = r > 0 ? r : 1; printf "%.0f %.1f\n", r * 1e6 / d, t * 1e6 / hz / r1 }')
+        # A command substitution, so that measure's abort ends this script.
+        run=$(measure "$s" "${PID[$s]}" "${PORT[$s]}" "$c" "$REVIEWS/typical-$body.json") || exit 1
+        read -r rps p50 p99 p999 errors cpu_us <<< "$run"
         echo "$body $c $s $round $rps $p50 $p99 $p999 $errors $cpu_us" >> "$results"
         n=$(( n + 1 ))
         printf '[%d/%d] %s c=%s round %s %-9s %7s req/s  p99 %6s µs  %5s CPU µs/req  errors %s\n' \
